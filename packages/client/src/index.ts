@@ -1,0 +1,44 @@
+/**
+ * `@rt/client`: one Topic API (bus, pub/sub, push/pull) over WebSocket, SSE and long-polling,
+ * with reconnect, resubscribe and recovery of missed messages. Runs in browsers, Node >= 20
+ * and React Native.
+ *
+ * ```ts
+ * import { connect } from '@rt/client';
+ * const client = connect('http://localhost:4000');
+ * client.topic<string>('chat').subscribe((text) => console.log(text));
+ * await client.topic<string>('chat').publish('hello');
+ * ```
+ * @packageDocumentation
+ */
+import { Client, type ConnectOptions } from './client.js';
+import { polling, websocket } from './transports/socketio.js';
+import type { TransportFactory, TransportName } from './transports/transport.js';
+
+/** The transports built into this package, by name. */
+export const transports: Record<TransportName, TransportFactory | undefined> = {
+  websocket,
+  sse: undefined,
+  polling,
+};
+
+/**
+ * Connects to an rt broker at `url` (e.g. `http://localhost:4000`). Returns at once; the
+ * client connects in the background, and calls made meanwhile are queued.
+ */
+export function connect(url: string, options: ConnectOptions = {}): Client {
+  return new Client(url, options, transports);
+}
+
+export { Client } from './client.js';
+export type { AuthOption, ClientEvents, ConnectOptions, ConnectionState } from './client.js';
+export { Bus, Puller, Subscription, Topic } from './topic.js';
+export type {
+  BusEvents, GapEvent, JobHandler, JobMeta, MessageHandler, MessageMeta, PullOptions, SubscriptionEvents,
+} from './topic.js';
+export type { BackoffOptions } from './backoff.js';
+export { backoffDelay } from './backoff.js';
+export type { ClientTransport, TransportContext, TransportEvents, TransportFactory, TransportName } from './transports/transport.js';
+export { polling, websocket } from './transports/socketio.js';
+export { RtError } from '@rt/protocol';
+export type { ErrorCode, JsonValue, Payload } from '@rt/protocol';

@@ -1,0 +1,281 @@
+import type { GapReason, Payload } from '@rt/protocol';
+import { Emitter } from './emitter.js';
+
+/** Where a message came from, beside its payload. */
+export interface MessageMeta {
+  /** The topic it was published on (a descendant of the subscribed topic, or the topic itself). */
+  topic: string;
+  /** Its position in the broker's history (used for recovery). */
+  off?: number;
+}
+
+/** A subscription handler. */
+export type MessageHandler<T> = (data: T, meta: MessageMeta) => void;
+
+/** Messages were lost: the app should refetch the state it derives from this topic. */
+export interface GapEvent {
+  topic: string;
+  reason: GapReason;
+}
+
+/** Events of a {@link Subscription}. */
+export interface SubscriptionEvents {
+  /** Messages were lost (history did not reach back, the broker restarted, or the connection could not keep up). */
+  gap: GapEvent;
+  /** The broker refused the subscription (e.g. `forbidden`); it is over. */
+  error: { error: Error };
+}
+
+/** What the client does for a subscription (implemented by the client). */
+export interface SubscriptionHost {
+  unsubscribe(sub: Subscription<never>): Promise<void>;
+}
+
+/**
+ * A subscription to a topic and its descendants. Receives each matching message once, in
+ * order; survives reconnects (it is re-established, and missed messages recovered, by the
+ * client). Also an async iterator of payloads.
+ */
+export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> implements AsyncIterable<T> {
+  /** Settles when the broker has confirmed the subscription (or refused it). */
+  readonly ready: Promise<void>;
+  /** @internal */ settle!: (error?: Error) => void;
+  private active = true;
+  private buffered: T[] = [];
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
+
+  /** @internal */
+  constructor(
+    /** The subscribed topic. */
+    readonly topic: string,
+    private readonly handler: MessageHandler<T> | undefined,
+    private readonly host: SubscriptionHost,
+  ) {
+    super();
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settle = (error) => (error ? reject(error) : resolve());
+    });
+    // A refused subscription is reported through `ready` and the `error` event; an app
+    // that uses neither must not crash on an unhandled rejection.
+    this.ready.catch(() => undefined);
+  }
+
+  /** True until `unsubscribe()` (or a refusal). */
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Stops receiving. Resolves when the broker has confirmed (immediately when offline). */
+  unsubscribe(): Promise<void> {
+    if (!this.active) return Promise.resolve();
+    this.end();
+    return this.host.unsubscribe(this as unknown as Subscription<never>);
+  }
+
+  /** @internal Delivers a message to this subscription. */
+  deliver(data: Payload, meta: MessageMeta): void {
+    if (!this.active) return;
+    if (this.handler) this.handler(data as T, meta);
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
+      resolve({ value: data as T, done: false });
+    } else if (!this.handler) this.buffered.push(data as T);
+  }
+
+  /** @internal */
+  gap(event: GapEvent): void {
+    this.emit('gap', event);
+  }
+
+  /** @internal The broker refused the subscription. */
+  fail(error: Error): void {
+    this.end();
+    this.settle(error);
+    this.emit('error', { error });
+  }
+
+  private end(): void {
+    this.active = false;
+    const resolve = this.waiting;
+    this.waiting = undefined;
+    resolve?.({ value: undefined, done: true });
+  }
+
+  /** Iterates over payloads as they arrive; breaking out of the loop unsubscribes. */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: () => {
+        const value = this.buffered.shift();
+        if (value !== undefined) return Promise.resolve({ value, done: false });
+        if (!this.active) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => {
+          this.waiting = resolve;
+        });
+      },
+      return: async () => {
+        await this.unsubscribe();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+}
+
+/** Events of a {@link Bus}. */
+export interface BusEvents<T> {
+  /** A message from another peer on the bus. */
+  message: { data: T; topic: string };
+}
+
+/** What the client does for a bus (implemented by the client). */
+export interface BusHost {
+  busSend(topic: string, data: Payload): Promise<void>;
+  busLeave(bus: Bus<never>): Promise<void>;
+}
+
+/**
+ * A bus joined on one topic: `send` reaches every OTHER peer joined to exactly this topic;
+ * `message` events bring theirs. The join survives reconnects.
+ */
+export class Bus<T = unknown> extends Emitter<BusEvents<T>> {
+  /** Settles when the broker has confirmed the join. */
+  readonly ready: Promise<void>;
+  /** @internal */ settle!: (error?: Error) => void;
+  private joined = true;
+
+  /** @internal */
+  constructor(
+    readonly topic: string,
+    private readonly host: BusHost,
+  ) {
+    super();
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settle = (error) => (error ? reject(error) : resolve());
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  /** Sends to every other peer on this topic's bus; resolves when the broker accepted it. */
+  send(data: T & Payload): Promise<void> {
+    return this.host.busSend(this.topic, data);
+  }
+
+  /** Leaves the bus. */
+  leave(): Promise<void> {
+    if (!this.joined) return Promise.resolve();
+    this.joined = false;
+    return this.host.busLeave(this as unknown as Bus<never>);
+  }
+
+  /** @internal */
+  deliver(data: Payload): void {
+    if (this.joined) this.emit('message', { data: data as T, topic: this.topic });
+  }
+}
+
+/** A pulled work item's details. */
+export interface JobMeta {
+  /** The job id (stable across redeliveries: use it to make work idempotent). */
+  id: string;
+  topic: string;
+}
+
+/**
+ * A pull handler. The job is acknowledged when it returns (or its promise resolves); if it
+ * throws (or rejects), the job goes back to the queue for another puller.
+ */
+export type JobHandler<T> = (data: T, job: JobMeta) => unknown;
+
+/** Options of `topic.pull()`. */
+export interface PullOptions {
+  /** Jobs this puller may hold unacknowledged at a time. Default 1. */
+  prefetch?: number;
+}
+
+/** What the client does for a puller (implemented by the client). */
+export interface PullerHost {
+  stopPulling(puller: Puller<never>): Promise<void>;
+}
+
+/** A puller of a topic's work queue. Survives reconnects. */
+export class Puller<T = unknown> {
+  /** Settles when the broker has confirmed the puller. */
+  readonly ready: Promise<void>;
+  /** @internal */ settle!: (error?: Error) => void;
+  private active = true;
+
+  /** @internal */
+  constructor(
+    readonly topic: string,
+    /** @internal */ readonly handler: JobHandler<T>,
+    readonly prefetch: number,
+    private readonly host: PullerHost,
+  ) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.settle = (error) => (error ? reject(error) : resolve());
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  /** True until `stop()`. */
+  get isActive(): boolean {
+    return this.active;
+  }
+
+  /** Stops pulling; jobs not yet acknowledged go back to the queue. */
+  stop(): Promise<void> {
+    if (!this.active) return Promise.resolve();
+    this.active = false;
+    return this.host.stopPulling(this as unknown as Puller<never>);
+  }
+}
+
+/** What a topic handle needs from the client. */
+export interface TopicHost extends SubscriptionHost, BusHost, PullerHost {
+  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined): Subscription<T>;
+  publish(topic: string, data: Payload): Promise<void>;
+  push(topic: string, data: Payload): Promise<void>;
+  pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T>;
+  bus<T>(topic: string): Bus<T>;
+}
+
+/**
+ * A typed handle on one topic: every pattern rt has, on that topic. `T` is the payload type
+ * (any JSON value, or `Uint8Array`).
+ */
+export class Topic<T = unknown> {
+  /** @internal */
+  constructor(
+    /** The topic. */
+    readonly name: string,
+    private readonly host: TopicHost,
+  ) {}
+
+  /**
+   * Subscribes to this topic and its descendants (`a` receives `a/b/c`). Without a handler,
+   * iterate the subscription: `for await (const data of sub)`.
+   */
+  subscribe(handler?: MessageHandler<T>): Subscription<T> {
+    return this.host.subscribe<T>(this.name, handler);
+  }
+
+  /** Publishes to the subscribers of this topic and of its ancestors; resolves when the broker accepted it. */
+  publish(data: T & Payload): Promise<void> {
+    return this.host.publish(this.name, data);
+  }
+
+  /** Pushes a work item: exactly one puller receives it. Rejects with `queue_full` when the queue is full. */
+  push(data: T & Payload): Promise<void> {
+    return this.host.push(this.name, data);
+  }
+
+  /** Pulls work items of this topic, taking turns with the other pullers. One puller per topic per client. */
+  pull(handler: JobHandler<T>, options: PullOptions = {}): Puller<T> {
+    return this.host.pull<T>(this.name, handler, options);
+  }
+
+  /** Joins this topic's bus. */
+  bus(): Bus<T> {
+    return this.host.bus<T>(this.name);
+  }
+}

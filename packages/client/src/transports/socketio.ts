@@ -1,0 +1,88 @@
+import { io, type Socket } from 'socket.io-client';
+import { type ClientFrame, decodeServerFrame } from '@rt/protocol';
+import type { ClientTransport, TransportContext, TransportEvents, TransportFactory, TransportName } from './transport.js';
+
+/** The socket.io event that carries rt frames, both ways. */
+const FRAME_EVENT = 'f';
+
+/**
+ * One connection through socket.io, pinned to one engine.io transport (`websocket` or
+ * `polling`) with socket.io's own reconnection off: the rt client decides when and how to
+ * reconnect, the same way for every transport. Frames sent in the same tick go out in one
+ * socket.io packet.
+ */
+class SocketIoTransport implements ClientTransport {
+  private socket: Socket | undefined;
+  private outbox: ClientFrame[] = [];
+  private opened = false;
+
+  constructor(
+    readonly name: TransportName,
+    private readonly context: TransportContext,
+    private readonly events: TransportEvents,
+  ) {}
+
+  open(): Promise<void> {
+    const { url, prefix, token, openTimeoutMs } = this.context;
+    const socket = io(url, {
+      path: `${prefix}/socket.io`,
+      transports: [this.name === 'websocket' ? 'websocket' : 'polling'],
+      upgrade: false,
+      reconnection: false,
+      forceNew: true,
+      timeout: openTimeoutMs,
+      ...(token !== undefined ? { auth: { token } } : {}),
+    });
+    this.socket = socket;
+    socket.on(FRAME_EVENT, (...frames: unknown[]) => {
+      for (const raw of frames) {
+        const frame = decodeServerFrame(raw);
+        if (frame) this.events.frame(frame);
+      }
+    });
+    return new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => {
+        this.opened = true;
+        socket.on('disconnect', (reason) => {
+          if (this.socket === socket) this.events.close(`${this.name}: ${reason}`);
+        });
+        resolve();
+      });
+      socket.once('connect_error', (error: Error) => {
+        socket.close();
+        reject(error);
+      });
+    });
+  }
+
+  send(frame: ClientFrame): void {
+    if (this.outbox.push(frame) === 1) queueMicrotask(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    const frames = this.outbox;
+    this.outbox = [];
+    if (this.opened) this.socket?.emit(FRAME_EVENT, ...frames);
+  };
+
+  close(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.close();
+  }
+}
+
+function factory(name: TransportName): TransportFactory {
+  return {
+    name,
+    // socket.io-client brings its own WebSocket in Node (the `ws` package) and XHR polling;
+    // browsers and React Native have the globals it uses.
+    available: () => true,
+    create: (context, events) => new SocketIoTransport(name, context, events),
+  };
+}
+
+/** WebSocket through socket.io. */
+export const websocket: TransportFactory = factory('websocket');
+/** HTTP long-polling through socket.io. */
+export const polling: TransportFactory = factory('polling');

@@ -1,0 +1,50 @@
+import type { ClientFrame, ServerFrame } from '@rt/protocol';
+
+/** The transports rt speaks, in the default order of preference. */
+export type TransportName = 'websocket' | 'sse' | 'polling';
+
+/** What a transport needs to open: where, with which credentials, and the runtime's globals. */
+export interface TransportContext {
+  /** The broker's base URL, e.g. `http://localhost:4000`. */
+  url: string;
+  /** Path prefix of rt's endpoints. Default `/rt`. */
+  prefix: string;
+  /** The token to present, if any (already resolved for this attempt). */
+  token: string | undefined;
+  /** How long opening may take before the transport counts as failed, in ms. */
+  openTimeoutMs: number;
+  /** Runtime globals, injectable (React Native, tests, Node). */
+  WebSocket: unknown;
+  EventSource: unknown;
+  fetch: typeof fetch | undefined;
+}
+
+/** Callbacks a transport calls. */
+export interface TransportEvents {
+  /** A frame from the broker arrived. */
+  frame(frame: ServerFrame): void;
+  /** The connection closed after it had opened (not called when `open()` rejects). */
+  close(reason: string): void;
+}
+
+/**
+ * One connection attempt over one transport. The client owns reconnecting, so a transport
+ * never reconnects by itself: once closed, it is done.
+ */
+export interface ClientTransport {
+  readonly name: TransportName;
+  /** Opens the connection; rejects when it fails or takes longer than `openTimeoutMs`. */
+  open(): Promise<void>;
+  /** Sends a frame (the transport may batch frames sent in the same tick). */
+  send(frame: ClientFrame): void;
+  /** Closes the connection; `close` is not called back. */
+  close(): void;
+}
+
+/** Makes transports of one kind, and says whether this runtime can run it. */
+export interface TransportFactory {
+  readonly name: TransportName;
+  /** False when the runtime lacks what the transport needs (then it is skipped). */
+  available(context: TransportContext): boolean;
+  create(context: TransportContext, events: TransportEvents): ClientTransport;
+}

@@ -1,0 +1,251 @@
+/**
+ * Frames: the one vocabulary every transport carries. A frame is a JSON object keyed by
+ * its tag `t`. Text transports (SSE, long-poll bodies, raw JSON) carry binary payloads as
+ * base64 with `bin: 1` beside them; socket.io carries them as binary attachments. Both
+ * decode to a `Uint8Array` for the application.
+ */
+import { type ErrorCode, isErrorCode } from './codes.js';
+import { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
+import { type TopicLimits, DEFAULT_TOPIC_LIMITS, topicProblem } from './topics.js';
+
+/** A JSON value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** What a message can carry: any JSON value, or bytes. */
+export type Payload = JsonValue | Uint8Array;
+
+/** A request reference chosen by the client; the answer carries it back. */
+export type Ref = number;
+
+/** Subscribe to a topic and its descendants; `ep`/`off` ask to recover what came after that position. */
+export interface SubFrame { t: 'sub'; ref: Ref; topic: string; ep?: string; off?: number }
+/** Cancel a subscription. */
+export interface UnsubFrame { t: 'unsub'; ref: Ref; topic: string }
+/** Publish to the subscribers of a topic and of its ancestors. */
+export interface PubFrame { t: 'pub'; ref: Ref; topic: string; data: Payload }
+/** Join the bus of a topic. */
+export interface JoinFrame { t: 'join'; ref: Ref; topic: string }
+/** Leave the bus of a topic. */
+export interface LeaveFrame { t: 'leave'; ref: Ref; topic: string }
+/** Send on the bus of a topic: every other joined peer receives it. */
+export interface BusSendFrame { t: 'bus'; ref: Ref; topic: string; data: Payload }
+/** Push a work item: exactly one puller receives it. */
+export interface PushFrame { t: 'push'; ref: Ref; topic: string; data: Payload }
+/** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
+export interface PullFrame { t: 'pull'; ref: Ref; topic: string; prefetch?: number }
+/** Stop pulling a topic; held items go back to the queue. */
+export interface UnpullFrame { t: 'unpull'; ref: Ref; topic: string }
+/** Acknowledge a pulled item: it is done. */
+export interface AckFrame { t: 'ack'; ref: Ref; id: string }
+/** Reject a pulled item: it goes back to the queue for another puller. */
+export interface NackFrame { t: 'nack'; ref: Ref; id: string }
+/** Call an action on the broker (request/response). */
+export interface CallFrame { t: 'call'; ref: Ref; name: string; data: Payload }
+
+/** Every frame a client may send. */
+export type ClientFrame =
+  | SubFrame | UnsubFrame | PubFrame | JoinFrame | LeaveFrame | BusSendFrame
+  | PushFrame | PullFrame | UnpullFrame | AckFrame | NackFrame | CallFrame;
+
+/** The operation names of client frames. */
+export type ClientOp = ClientFrame['t'];
+
+/** A request succeeded. `ep`/`off` tell a subscriber the topic's current position; `data` is an action's result. */
+export interface OkFrame { t: 'ok'; ref: Ref; ep?: string; off?: number; data?: Payload }
+/** A request (or, without `ref`, the connection) failed. */
+export interface ErrFrame { t: 'err'; ref?: Ref; code: ErrorCode; message: string }
+/** A published message, for the subscriptions that cover `topic`. `off` is its position in the epoch. */
+export interface MsgFrame { t: 'msg'; topic: string; data: Payload; off?: number }
+/** A bus message from another peer. */
+export interface BusFrame { t: 'bus'; topic: string; data: Payload }
+/** A work item for a puller; acknowledge it with `ack` and its `id`. */
+export interface JobFrame { t: 'job'; topic: string; id: string; data: Payload }
+/**
+ * Messages were lost for the subscription to `topic` (history did not reach back, the epoch
+ * changed, or the connection could not keep up). `ep`/`off` is the position to continue from.
+ */
+export interface GapFrame { t: 'gap'; topic: string; reason: GapReason; ep?: string; off?: number }
+/** The broker is closing this connection; `reconnect` says whether to come back. */
+export interface ByeFrame { t: 'bye'; code: ErrorCode | 'restart' | 'token_expired'; message: string; reconnect: boolean }
+
+/** Why a subscription lost messages. */
+export type GapReason = 'history' | 'epoch' | 'overflow';
+
+/** Every frame a broker may send. */
+export type ServerFrame = OkFrame | ErrFrame | MsgFrame | BusFrame | JobFrame | GapFrame | ByeFrame;
+
+/** Limits applied when parsing client frames. */
+export interface FrameLimits {
+  /** Largest payload in bytes (UTF-8 JSON, or raw bytes). */
+  maxPayloadBytes: number;
+  /** Topic limits. */
+  topic: TopicLimits;
+}
+
+/** Default frame limits: 1 MiB payloads, default topic limits. */
+export const DEFAULT_FRAME_LIMITS: Readonly<FrameLimits> = Object.freeze({
+  maxPayloadBytes: 1024 * 1024,
+  topic: DEFAULT_TOPIC_LIMITS,
+});
+
+/** A client frame that parsed, with the JSON text of its payload (for frames that carry one). */
+export interface ParsedFrame {
+  ok: true;
+  frame: ClientFrame;
+  /** JSON text of `data` when it is not binary; reused so a publish is encoded once. */
+  dataText?: string;
+}
+
+/** A client frame that did not parse: answer with an `err` frame built from it. */
+export interface FrameProblem {
+  ok: false;
+  ref?: Ref;
+  code: ErrorCode;
+  message: string;
+}
+
+const OPS: ReadonlySet<string> = new Set<ClientOp>([
+  'sub', 'unsub', 'pub', 'join', 'leave', 'bus', 'push', 'pull', 'unpull', 'ack', 'nack', 'call',
+]);
+const WITH_DATA: ReadonlySet<string> = new Set<ClientOp>(['pub', 'bus', 'push', 'call']);
+const WITH_TOPIC: ReadonlySet<string> = new Set<ClientOp>([
+  'sub', 'unsub', 'pub', 'join', 'leave', 'bus', 'push', 'pull', 'unpull',
+]);
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isRef(value: unknown): value is Ref {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/** True when `value` holds bytes (`Uint8Array`, Node `Buffer`, `ArrayBuffer`). */
+export function isBinary(value: unknown): value is Uint8Array | ArrayBuffer {
+  return value instanceof Uint8Array || value instanceof ArrayBuffer;
+}
+
+function toBytes(value: Uint8Array | ArrayBuffer): Uint8Array {
+  return value instanceof Uint8Array ? value : new Uint8Array(value);
+}
+
+/**
+ * Parses and validates a frame from a client. `input` is JSON text (text transports) or an
+ * already-decoded object (socket.io, with binary attachments as `Buffer`/`ArrayBuffer`).
+ * Never throws: a bad frame comes back as a {@link FrameProblem} naming what is wrong.
+ */
+export function parseClientFrame(input: unknown, limits: FrameLimits = DEFAULT_FRAME_LIMITS): ParsedFrame | FrameProblem {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch {
+      return { ok: false, code: 'bad_frame', message: 'frame is not valid JSON' };
+    }
+  }
+  if (!isRecord(value)) return { ok: false, code: 'bad_frame', message: 'frame must be a JSON object' };
+  const ref = isRef(value.ref) ? value.ref : undefined;
+  const fail = (code: ErrorCode, message: string): FrameProblem =>
+    ref === undefined ? { ok: false, code, message } : { ok: false, ref, code, message };
+  const t = value.t;
+  if (typeof t !== 'string') return fail('bad_frame', 'frame has no operation "t"');
+  if (!OPS.has(t)) return fail('unknown_op', `unknown operation "${t.slice(0, 32)}"`);
+  if (ref === undefined) return fail('bad_frame', `"${t}" needs a "ref": a non-negative integer`);
+  if (WITH_TOPIC.has(t)) {
+    const problem = topicProblem(value.topic, limits.topic);
+    if (problem !== null) return fail('invalid_topic', problem);
+  }
+  let dataText: string | undefined;
+  if (WITH_DATA.has(t)) {
+    if (!('data' in value) || value.data === undefined) return fail('bad_frame', `"${t}" needs "data"`);
+    let data = value.data;
+    if (value.bin === 1) {
+      if (typeof data !== 'string') return fail('bad_frame', '"bin": 1 needs base64 "data"');
+      const bytes = base64ToBytes(data);
+      if (bytes === null) return fail('bad_frame', '"data" is not valid base64');
+      data = bytes;
+    }
+    if (isBinary(data)) {
+      const bytes = toBytes(data);
+      if (bytes.byteLength > limits.maxPayloadBytes) {
+        return fail('payload_too_large', `payload is ${bytes.byteLength} bytes, more than ${limits.maxPayloadBytes}`);
+      }
+      value.data = bytes;
+    } else {
+      try {
+        dataText = JSON.stringify(data);
+      } catch {
+        return fail('bad_frame', '"data" is not a JSON value');
+      }
+      if (dataText === undefined) return fail('bad_frame', '"data" is not a JSON value');
+      const size = utf8Length(dataText);
+      if (size > limits.maxPayloadBytes) {
+        return fail('payload_too_large', `payload is ${size} bytes, more than ${limits.maxPayloadBytes}`);
+      }
+    }
+  }
+  switch (t) {
+    case 'sub':
+      if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');
+      if (value.off !== undefined && !isRef(value.off)) return fail('bad_frame', '"off" must be a non-negative integer');
+      break;
+    case 'pull':
+      if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {
+        return fail('bad_frame', '"prefetch" must be an integer from 1 to 10000');
+      }
+      break;
+    case 'ack':
+    case 'nack':
+      if (typeof value.id !== 'string' || value.id.length === 0 || value.id.length > 128) {
+        return fail('bad_frame', `"${t}" needs a job "id" string`);
+      }
+      break;
+    case 'call':
+      if (typeof value.name !== 'string' || value.name.length === 0 || value.name.length > 128) {
+        return fail('bad_frame', '"call" needs an action "name" string');
+      }
+      break;
+  }
+  delete value.bin;
+  const parsed: ParsedFrame = { ok: true, frame: value as unknown as ClientFrame };
+  if (dataText !== undefined) parsed.dataText = dataText;
+  return parsed;
+}
+
+/**
+ * Encodes any frame as JSON text, with binary `data` as base64 and `bin: 1`. Used by text
+ * transports on both sides.
+ */
+export function encodeFrame(frame: ClientFrame | ServerFrame): string {
+  if ('data' in frame && isBinary(frame.data)) {
+    return JSON.stringify({ ...frame, data: bytesToBase64(toBytes(frame.data)), bin: 1 });
+  }
+  return JSON.stringify(frame);
+}
+
+/**
+ * Decodes a frame from the broker: JSON text or an object (socket.io). Turns base64 payloads
+ * (`bin: 1`) and `ArrayBuffer`s into `Uint8Array`. Returns `null` for anything that is not a
+ * frame.
+ */
+export function decodeServerFrame(input: unknown): ServerFrame | null {
+  let value = input;
+  if (typeof input === 'string') {
+    try {
+      value = JSON.parse(input);
+    } catch {
+      return null;
+    }
+  }
+  if (!isRecord(value) || typeof value.t !== 'string') return null;
+  if ('data' in value) {
+    if (value.bin === 1 && typeof value.data === 'string') {
+      value.data = base64ToBytes(value.data);
+      delete value.bin;
+    } else if (value.data instanceof ArrayBuffer) {
+      value.data = new Uint8Array(value.data);
+    }
+  }
+  if (value.t === 'err' && !isErrorCode(value.code)) value.code = 'internal';
+  return value as unknown as ServerFrame;
+}

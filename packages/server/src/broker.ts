@@ -1,0 +1,437 @@
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type ClientFrame, type ErrorCode, type FrameLimits, type JsonValue, type Payload, RtError, isBinary, parseClientFrame,
+  topicProblem, utf8Length,
+} from '@rt/protocol';
+import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
+import { memory } from './engines/memory.js';
+import { Hub } from './hub.js';
+import { Router, sendError, type RouteHandler } from './http.js';
+import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type ResolvedOptions, resolveOptions } from './options.js';
+import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
+import { Flusher, Session, type Wire } from './session.js';
+import { type Transport, defaultTransports } from './transports/index.js';
+
+/** Where a broker listens, once `listen()` resolved. */
+export interface ListenAddress {
+  /** The port (useful with port 0). */
+  port: number;
+  /** The host as given (`*` for every interface). */
+  host: string;
+  /** A URL clients can connect to (`*` replaced by `localhost`). */
+  url: string;
+}
+
+/** Counters for monitoring: `broker.stats()`. */
+export interface BrokerStats {
+  sessions: number;
+  framesIn: number;
+  badFrames: number;
+  published: number;
+  pushed: number;
+  pushRejected: number;
+  pushExpired: number;
+  redelivered: number;
+  engine: string;
+}
+
+function ok(ref: number, extra?: Record<string, unknown>): Outgoing {
+  return new Outgoing({ t: 'ok', ref, ...extra });
+}
+
+function err(ref: number | undefined, code: ErrorCode, message: string): Outgoing {
+  return new Outgoing(ref === undefined ? { t: 'err', code, message } : { t: 'err', ref, code, message });
+}
+
+/**
+ * The broker: bus, pub/sub and push/pull on hierarchical topics. Transports turn connections
+ * into sessions and hand their frames to {@link Broker.handle}; the hub fans messages out to
+ * this node's sessions; the engine shares what must be shared between nodes.
+ */
+export class Broker {
+  /** Options with defaults filled in. */
+  readonly options: ResolvedOptions;
+  readonly limits: Limits;
+  readonly logger: Logger;
+  readonly engine: Engine;
+  readonly hub = new Hub();
+  /** rt's HTTP routes; transports add theirs here. */
+  readonly router = new Router();
+  readonly flusher = new Flusher();
+  readonly frameLimits: FrameLimits;
+  private readonly sessions = new Set<Session>();
+  private readonly actions = new Map<string, ActionHandler>();
+  private readonly transports: Transport[];
+  private readonly servers: HttpServer[] = [];
+  private readonly ownServers = new Set<HttpServer>();
+  private readonly ready: Promise<void>;
+  private started = false;
+  private closing = false;
+  private framesIn = 0;
+  private badFrames = 0;
+
+  constructor(options: BrokerOptions = {}, transports: Transport[] = defaultTransports()) {
+    this.options = resolveOptions(options, memory);
+    this.limits = this.options.limits;
+    this.logger = this.options.logger;
+    this.engine = this.options.engine;
+    this.frameLimits = {
+      maxPayloadBytes: this.limits.maxPayloadBytes,
+      topic: { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth },
+    };
+    this.transports = transports;
+    this.ready = this.engine
+      .start(
+        {
+          deliverMessage: (m) => this.deliverMessage(m),
+          deliverBus: (m) => this.deliverBus(m),
+        },
+        this.limits,
+      )
+      .then(() => {
+        this.started = true;
+      });
+    this.ready.catch((e: unknown) => this.logger.error({ err: e }, 'engine failed to start'));
+    for (const transport of this.transports) transport.setup(this);
+  }
+
+  /**
+   * Embeds the broker in an existing Node HTTP server (the one Express, Fastify or Koa
+   * listen on): rt answers its own paths and upgrades, and passes every other request on.
+   */
+  attach(server: HttpServer): this {
+    if (this.closing) throw new Error('broker is closed');
+    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!this.route(req, res)) {
+        if (previous.length === 0) this.fallback(req, res);
+        for (const listener of previous) listener.call(server, req, res);
+      }
+    });
+    for (const transport of this.transports) transport.attach(server);
+    this.servers.push(server);
+    return this;
+  }
+
+  /**
+   * Runs the broker alone on `url`, e.g. `http://*:4000` (every interface),
+   * `http://127.0.0.1:0` (a free port) or just a port number.
+   */
+  async listen(url: string | number = 'http://*:4000'): Promise<ListenAddress> {
+    const { host, port } = parseListen(url);
+    const server = createServer();
+    this.ownServers.add(server);
+    this.attach(server);
+    await this.ready;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host === '*' ? undefined : host.replace(/^\[|\]$/g, ''), () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const actual = (server.address() as AddressInfo).port;
+    const shown = host === '*' ? 'localhost' : host;
+    this.logger.info({ port: actual, host }, 'rt broker listening');
+    return { port: actual, host, url: `http://${shown}:${actual}` };
+  }
+
+  /** Resolves once the engine is started (`listen()` already waits for it). */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  /**
+   * Stops accepting connections, tells every client to reconnect later (they do, with
+   * backoff), closes every connection cleanly and the engine, and resolves when done.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const server of this.ownServers) server.close();
+    const bye = { t: 'bye', code: 'restart', message: 'the broker is shutting down', reconnect: true } as const;
+    this.flusher.run();
+    for (const session of [...this.sessions]) {
+      session.wire.close(bye);
+      this.closeSession(session);
+    }
+    await Promise.all(this.transports.map((t) => t.close()));
+    await Promise.all(
+      [...this.ownServers].map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeIdleConnections();
+            const timer = setTimeout(() => server.closeAllConnections(), 2000);
+            timer.unref();
+            server.close(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+            if (!server.listening) resolve();
+          }),
+      ),
+    );
+    await this.ready.catch(() => undefined);
+    await this.engine.close();
+  }
+
+  /** Publishes from the server: subscribers of `topic` and of its ancestors receive `data`. */
+  async publish(topic: string, data: Payload): Promise<{ off: number }> {
+    const problem = topicProblem(topic, this.frameLimits.topic);
+    if (problem !== null) throw new RtError('invalid_topic', problem);
+    let dataText: string | undefined;
+    if (isBinary(data)) {
+      if (data.byteLength > this.limits.maxPayloadBytes) throw new RtError('payload_too_large', `payload is ${data.byteLength} bytes, more than ${this.limits.maxPayloadBytes}`);
+    } else {
+      dataText = JSON.stringify(data as JsonValue);
+      if (dataText === undefined) throw new RtError('bad_frame', 'data is not a JSON value');
+      const size = utf8Length(dataText);
+      if (size > this.limits.maxPayloadBytes) throw new RtError('payload_too_large', `payload is ${size} bytes, more than ${this.limits.maxPayloadBytes}`);
+    }
+    if (!this.started) await this.ready;
+    const message = await this.engine.publish(topic, data, dataText);
+    return { off: message.off };
+  }
+
+  /** Registers an action clients can call with `client.call(name, payload)`. */
+  action(name: string, handler: ActionHandler): this {
+    this.actions.set(name, handler);
+    return this;
+  }
+
+  /** Counters for monitoring. */
+  stats(): BrokerStats {
+    const e = this.engine.stats();
+    return { sessions: this.sessions.size, framesIn: this.framesIn, badFrames: this.badFrames, ...e, engine: this.engine.name };
+  }
+
+  /**
+   * Answers requests no route and no application handler took, on servers rt owns
+   * (`listen()`): the playground sets it in development mode. Default: 404.
+   */
+  fallback: (req: IncomingMessage, res: ServerResponse) => void = (req, res) =>
+    sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`);
+
+  /** Adds an HTTP route under rt's control (for transports). */
+  addRoute(method: string, path: string, handler: RouteHandler): void {
+    this.router.add(method, path, handler);
+  }
+
+  /** Answers `req` when rt owns its path; false when the request is the application's. */
+  route(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const handler = this.router.match(req.method ?? 'GET', url.pathname);
+    if (!handler) {
+      if (!this.router.owns(url.pathname)) return false;
+      sendError(res, 'bad_frame', `${req.method} is not allowed on ${url.pathname}`);
+      return true;
+    }
+    Promise.resolve()
+      .then(() => handler(req, res, url))
+      .catch((e: unknown) => {
+        this.logger.error({ err: e, url: req.url }, 'HTTP handler failed');
+        sendError(res, 'internal', 'internal error');
+      });
+    return true;
+  }
+
+  /** Opens a session for a new connection (for transports). */
+  openSession(wire: Wire): Session {
+    const session = new Session(wire, this.flusher);
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Ends a session: its subscriptions, bus joins and pullers go; jobs it held go to other pullers. */
+  closeSession(session: Session): void {
+    if (!this.sessions.delete(session)) return;
+    session.closed = true;
+    for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) this.engine.unlisten(topic);
+    for (const topic of session.joins) if (this.hub.leave(session, topic)) this.engine.unlistenBus(topic);
+    for (const puller of session.pulls.values()) this.engine.removePuller(puller);
+    session.subscriptions.clear();
+    session.joins.clear();
+    session.pulls.clear();
+  }
+
+  /** True while `close()` runs or after: transports refuse new connections. */
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /**
+   * Handles one frame from a session: JSON text or a decoded object. Every frame with a
+   * `ref` is answered `ok` or `err`; a malformed one gets an `err` and the session lives on.
+   */
+  handle(session: Session, input: unknown): void {
+    this.framesIn++;
+    const parsed = parseClientFrame(input, this.frameLimits);
+    if (!parsed.ok) {
+      this.badFrames++;
+      session.send(err(parsed.ref, parsed.code, parsed.message));
+      return;
+    }
+    const { frame, dataText } = parsed;
+    const run = (): Promise<void> => this.dispatch(session, frame, dataText);
+    const done = this.started ? run() : this.ready.then(run);
+    done.catch((e: unknown) => {
+      if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
+      const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
+      session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
+    });
+  }
+
+  private async dispatch(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> {
+    if (this.options.authorize && 'topic' in frame) {
+      const allowed = await this.options.authorize(session.identity, frame.t, frame.topic, session);
+      if (!allowed) throw new RtError('forbidden', `not allowed to ${frame.t} on "${frame.topic}"`);
+    }
+    switch (frame.t) {
+      case 'sub':
+        return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);
+      case 'unsub':
+        if (session.subscriptions.delete(frame.topic) && this.hub.unsubscribe(session, frame.topic)) {
+          this.engine.unlisten(frame.topic);
+        }
+        session.send(ok(frame.ref));
+        return;
+      case 'pub': {
+        const message = await this.engine.publish(frame.topic, frame.data, dataText);
+        session.send(ok(frame.ref, { off: message.off }));
+        return;
+      }
+      case 'join':
+        if (!session.joins.has(frame.topic)) {
+          this.checkRoom(session);
+          session.joins.add(frame.topic);
+          if (this.hub.join(session, frame.topic)) this.engine.listenBus(frame.topic);
+        }
+        session.send(ok(frame.ref));
+        return;
+      case 'leave':
+        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic)) this.engine.unlistenBus(frame.topic);
+        session.send(ok(frame.ref));
+        return;
+      case 'bus': {
+        const message: BusMessage = { topic: frame.topic, data: frame.data, from: session.id };
+        if (dataText !== undefined) message.dataText = dataText;
+        await this.engine.sendBus(message);
+        session.send(ok(frame.ref));
+        return;
+      }
+      case 'push':
+        await this.engine.push(frame.topic, frame.data, dataText);
+        session.send(ok(frame.ref));
+        return;
+      case 'pull':
+        if (!session.pulls.has(frame.topic)) {
+          this.checkRoom(session);
+          const puller = this.puller(session, frame.topic, frame.prefetch ?? 1);
+          session.pulls.set(frame.topic, puller);
+          session.send(ok(frame.ref));
+          this.engine.addPuller(puller);
+        } else session.send(ok(frame.ref));
+        return;
+      case 'unpull': {
+        const puller = session.pulls.get(frame.topic);
+        if (puller) {
+          session.pulls.delete(frame.topic);
+          this.engine.removePuller(puller);
+        }
+        session.send(ok(frame.ref));
+        return;
+      }
+      case 'ack':
+      case 'nack': {
+        for (const puller of session.pulls.values()) {
+          if (puller.inflight.has(frame.id)) {
+            if (frame.t === 'ack') this.engine.ack(puller, frame.id);
+            else this.engine.nack(puller, frame.id);
+            session.send(ok(frame.ref));
+            return;
+          }
+        }
+        throw new RtError('not_found', `no job "${frame.id}" is held by this connection`);
+      }
+      case 'call': {
+        const action = this.actions.get(frame.name);
+        if (!action) throw new RtError('unknown_action', `no action "${frame.name}"`);
+        let result: unknown;
+        try {
+          result = await action({ identity: session.identity, sessionId: session.id }, frame.data);
+        } catch (e) {
+          if (e instanceof RtError) throw e;
+          throw new RtError('action_failed', e instanceof Error ? e.message : String(e));
+        }
+        session.send(ok(frame.ref, result === undefined ? {} : { data: result as Payload }));
+        return;
+      }
+    }
+  }
+
+  private checkRoom(session: Session): void {
+    const held = session.subscriptions.size + session.joins.size + session.pulls.size;
+    if (held >= this.limits.maxSubscriptions) {
+      throw new RtError('too_many_subscriptions', `a connection may hold ${this.limits.maxSubscriptions} subscriptions, joins and pullers`);
+    }
+  }
+
+  private async subscribe(session: Session, ref: number, topic: string, ep?: string, off?: number): Promise<void> {
+    const fresh = !session.subscriptions.has(topic);
+    if (fresh) {
+      this.checkRoom(session);
+      session.subscriptions.add(topic);
+      if (this.hub.subscribe(session, topic)) this.engine.listen(topic);
+    }
+    if (ep === undefined || off === undefined) {
+      const position = await this.engine.position();
+      session.send(ok(ref, position));
+      return;
+    }
+    // Recovery: the replay goes out before any live message of this session.
+    session.hold();
+    try {
+      const recovery = await this.engine.recover(topic, ep, off);
+      if (recovery.gap) session.sendNow(new Outgoing({ t: 'gap', topic, reason: recovery.gap, ep: recovery.ep, off: recovery.off }));
+      for (const m of recovery.messages) session.sendNow(messageOutgoing(m.topic, m.data, m.off, m.dataText));
+      session.sendNow(ok(ref, { ep: recovery.ep, off: recovery.off }));
+    } finally {
+      session.release();
+    }
+  }
+
+  private puller(session: Session, topic: string, prefetch: number): PullerHandle {
+    return {
+      topic,
+      prefetch,
+      inflight: new Map<string, Job>(),
+      deliver: (job) => session.send(new Outgoing({ t: 'job', topic: job.topic, id: job.id, data: job.data })),
+    };
+  }
+
+  private deliverMessage(m: StoredMessage): void {
+    this.hub.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+  }
+
+  private deliverBus(m: BusMessage): void {
+    this.hub.bus(m.topic, busOutgoing(m.topic, m.data, m.dataText), m.from);
+  }
+}
+
+/** Parses a listen address: `http://*:4000`, `http://127.0.0.1:0`, `http://[::1]:4000`, `4000`. */
+export function parseListen(url: string | number): { host: string; port: number } {
+  if (typeof url === 'number') return { host: '*', port: url };
+  if (/^\d+$/.test(url)) return { host: '*', port: Number(url) };
+  const m = /^(?:https?:\/\/)?(\*|\[[0-9a-fA-F:.]+\]|[^:/]+)?(?::(\d+))?\/?$/.exec(url);
+  if (!m) throw new TypeError(`cannot listen on "${url}": expected e.g. http://*:4000`);
+  const port = m[2] === undefined ? 4000 : Number(m[2]);
+  if (port > 65535) throw new TypeError(`port ${port} is out of range`);
+  return { host: m[1] ?? '*', port };
+}
+
+/** Creates a broker. Embed it with `broker.attach(httpServer)` or run it with `broker.listen(url)`. */
+export function createBroker(options?: BrokerOptions): Broker {
+  return new Broker(options);
+}

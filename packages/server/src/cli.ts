@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { createBroker } from './broker.js';
+import { type CliFlags, loadConfig } from './config.js';
+
+/** The repository's example app, when the broker runs from a checkout. */
+function defaultPlayground(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidate = join(here, '..', '..', '..', 'playground');
+  return existsSync(join(candidate, 'index.html')) ? candidate : undefined;
+}
+
+/** How long shutdown may take before the process exits anyway, in ms. */
+const SHUTDOWN_LIMIT_MS = 10_000;
+
+async function runBroker(flags: CliFlags): Promise<void> {
+  const config = loadConfig(flags, process.env, process.cwd());
+  const logger = pino({ name: 'rt', level: config.logLevel });
+  const playground = config.playground ?? defaultPlayground();
+  const broker = createBroker({
+    mode: config.mode,
+    limits: config.limits,
+    logger,
+    ...(playground ? { playground } : {}),
+  });
+  const address = await broker.listen(config.listen);
+  logger.info({ url: address.url, mode: config.mode, engine: broker.engine.name }, `rt broker on ${address.url}`);
+  if (!process.stdout.isTTY || config.logLevel === 'silent') {
+    // Machine-readable line for scripts and tests that start the broker on port 0.
+    process.stdout.write(`rt broker listening on ${address.url}\n`);
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, SHUTDOWN_LIMIT_MS);
+    force.unref();
+    broker.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+/** Runs the `rt` command line with `argv` (without `node` and the script). */
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('rt').description('rt: realtime messaging broker').showHelpAfterError();
+  program
+    .command('broker')
+    .description('run a broker (bus, pub/sub, push/pull over WebSocket, SSE and long-polling)')
+    .option('-l, --listen <url>', 'where to listen, e.g. http://*:4000 or http://127.0.0.1:0 (default http://*:4000)')
+    .option('-m, --mode <mode>', 'development (serves the example app at /) or production (default development)')
+    .option('-c, --config <file>', 'JSON config file (default ./rt.config.json when present)')
+    .option('--playground <dir>', 'folder served at / in development mode')
+    .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
+    .action((flags: CliFlags) => runBroker(flags));
+  await program.parseAsync(argv, { from: 'user' });
+}

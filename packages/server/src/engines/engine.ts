@@ -1,0 +1,115 @@
+import type { GapReason, Payload } from '@rt/protocol';
+
+/**
+ * A published message as the engine stores and delivers it. `off` is its position: a number
+ * that grows with every publish within an epoch.
+ */
+export interface StoredMessage {
+  topic: string;
+  data: Payload;
+  /** The payload's JSON text, when not binary and already known (saves encoding it again). */
+  dataText?: string;
+  off: number;
+}
+
+/** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
+export interface BusMessage {
+  topic: string;
+  data: Payload;
+  dataText?: string;
+  from: string;
+}
+
+/** A work item handed to a puller. */
+export interface Job {
+  id: string;
+  topic: string;
+  data: Payload;
+  dataText?: string;
+}
+
+/**
+ * A puller as the engine sees it: a topic, how many unacknowledged jobs it may hold, and a
+ * way to hand it one.
+ */
+export interface PullerHandle {
+  readonly topic: string;
+  readonly prefetch: number;
+  /** Jobs delivered and not yet acknowledged, by id. */
+  readonly inflight: Map<string, Job>;
+  deliver(job: Job): void;
+}
+
+/** What a resubscribe recovers: the missed messages in order, or a gap saying why not all. */
+export interface Recovery {
+  messages: StoredMessage[];
+  gap?: GapReason;
+  /** The epoch and latest offset now: where the subscription continues from. */
+  ep: string;
+  off: number;
+}
+
+/** Counters an engine keeps for `broker.stats()`. */
+export interface EngineStats {
+  published: number;
+  pushed: number;
+  pushRejected: number;
+  pushExpired: number;
+  redelivered: number;
+}
+
+/** What the broker gives its engine: where to deliver what arrives for this node. */
+export interface EngineHost {
+  /** A publish on a topic this node listens to (called once per message per node). */
+  deliverMessage(message: StoredMessage): void;
+  /** A bus message on a topic this node has joined. */
+  deliverBus(message: BusMessage): void;
+}
+
+/** Settings every engine honours. */
+export interface EngineLimits {
+  /** Messages kept per topic for recovery. */
+  historySize: number;
+  /** How long a message stays in history, in ms. */
+  historyTtlMs: number;
+  /** Pushes that may wait per topic while no puller takes them. */
+  pushQueueSize: number;
+  /** How long a waiting push may wait before it expires, in ms (0: forever). */
+  pushTtlMs: number;
+}
+
+/**
+ * Everything that must be shared between broker processes: fan-out between nodes, history
+ * for recovery, and the push/pull work queues. `memory` is the embedded default; a
+ * distributed engine (Redis) implements the same interface.
+ */
+export interface Engine {
+  readonly name: string;
+  start(host: EngineHost, limits: EngineLimits): Promise<void>;
+  close(): Promise<void>;
+  /** The current epoch: it changes when history is lost (e.g. the in-memory engine restarted). */
+  epoch(): string;
+  /** Stores `data` in the history of `topic` and its ancestors and fans it out; resolves when accepted. */
+  publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage>;
+  /** This node now has subscribers of `topic` (called on the first). */
+  listen(topic: string): void;
+  /** This node has no subscriber of `topic` left. */
+  unlisten(topic: string): void;
+  /** What `topic`'s subtree published after position (`ep`, `off`). */
+  recover(topic: string, ep: string, off: number): Promise<Recovery>;
+  /** The current position, for a fresh subscription. */
+  position(): Promise<{ ep: string; off: number }>;
+  sendBus(message: BusMessage): Promise<void>;
+  listenBus(topic: string): void;
+  unlistenBus(topic: string): void;
+  /** Queues a job; rejects with `queue_full` when the topic's waiting queue is full. */
+  push(topic: string, data: Payload, dataText?: string): Promise<void>;
+  addPuller(puller: PullerHandle): void;
+  /** Removes a puller; the jobs it held go back to the queue, first in line. */
+  removePuller(puller: PullerHandle): void;
+  /** Marks a job done. False when the puller holds no job with that id. */
+  ack(puller: PullerHandle, id: string): boolean;
+  /** Puts a job back in the queue, first in line. False when the puller holds no job with that id. */
+  nack(puller: PullerHandle, id: string): boolean;
+  stats(): EngineStats;
+}

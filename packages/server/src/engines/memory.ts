@@ -1,0 +1,224 @@
+import { RtError, ancestry, type Payload } from '@rt/protocol';
+import type {
+  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
+} from './engine.js';
+
+interface Entry { message: StoredMessage; at: number }
+
+/** One topic's bounded history: the newest messages of the topic and its subtree. */
+class History {
+  entries: Entry[] = [];
+  /** Offset of the newest message this history dropped (0: none). */
+  floor = 0;
+
+  add(entry: Entry, limits: EngineLimits): void {
+    this.entries.push(entry);
+    if (this.entries.length > limits.historySize) this.drop(this.entries.length - limits.historySize);
+  }
+
+  expire(now: number, limits: EngineLimits): void {
+    let n = 0;
+    while (n < this.entries.length && now - this.entries[n]!.at > limits.historyTtlMs) n++;
+    if (n > 0) this.drop(n);
+  }
+
+  private drop(n: number): void {
+    this.floor = this.entries[n - 1]!.message.off;
+    this.entries.splice(0, n);
+  }
+}
+
+interface Waiting { job: Job; at: number }
+
+/** One topic's work queue: waiting jobs and the pullers taking turns on them. */
+class WorkQueue {
+  waiting: Waiting[] = [];
+  pullers: PullerHandle[] = [];
+  turn = 0;
+}
+
+/**
+ * The embedded engine: one process, nothing to install. History, work queues and fan-out
+ * live in this process's memory; a restart starts a new epoch, so recovering clients are
+ * told of the gap.
+ */
+export class MemoryEngine implements Engine {
+  readonly name = 'memory';
+  private host!: EngineHost;
+  private limits!: EngineLimits;
+  private readonly ep = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
+  private off = 0;
+  private readonly histories = new Map<string, History>();
+  /** Highest floor of a history that was removed whole: recovery from before it may have lost messages. */
+  private forgotten = 0;
+  private readonly queues = new Map<string, WorkQueue>();
+  private nextJob = 0;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
+
+  async start(host: EngineHost, limits: EngineLimits): Promise<void> {
+    this.host = host;
+    this.limits = limits;
+    const every = Math.max(250, Math.min(limits.historyTtlMs, limits.pushTtlMs || Infinity, 10_000) / 4);
+    this.sweeper = setInterval(() => this.sweep(), every);
+    this.sweeper.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  epoch(): string {
+    return this.ep;
+  }
+
+  async publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage> {
+    const message: StoredMessage = { topic, data, off: ++this.off };
+    if (dataText !== undefined) message.dataText = dataText;
+    this.counters.published++;
+    if (this.limits.historySize > 0) {
+      const entry = { message, at: Date.now() };
+      for (const t of ancestry(topic)) {
+        let history = this.histories.get(t);
+        if (!history) this.histories.set(t, (history = new History()));
+        history.add(entry, this.limits);
+      }
+    }
+    this.host.deliverMessage(message);
+    return message;
+  }
+
+  listen(): void {}
+  unlisten(): void {}
+  listenBus(): void {}
+  unlistenBus(): void {}
+
+  async position(): Promise<{ ep: string; off: number }> {
+    return { ep: this.ep, off: this.off };
+  }
+
+  async recover(topic: string, ep: string, off: number): Promise<Recovery> {
+    const now = { ep: this.ep, off: this.off };
+    if (ep !== this.ep) return { messages: [], gap: 'epoch', ...now };
+    const history = this.histories.get(topic);
+    if (!history) return { messages: [], ...(off < this.forgotten ? { gap: 'history' as const } : {}), ...now };
+    history.expire(Date.now(), this.limits);
+    const messages = history.entries.filter((e) => e.message.off > off).map((e) => e.message);
+    const lost = off < history.floor || (history.entries.length === 0 && off < this.forgotten);
+    return lost ? { messages, gap: 'history', ...now } : { messages, ...now };
+  }
+
+  async sendBus(message: BusMessage): Promise<void> {
+    this.host.deliverBus(message);
+  }
+
+  async push(topic: string, data: Payload, dataText?: string): Promise<void> {
+    let queue = this.queues.get(topic);
+    if (!queue) this.queues.set(topic, (queue = new WorkQueue()));
+    if (queue.waiting.length >= this.limits.pushQueueSize) {
+      this.counters.pushRejected++;
+      throw new RtError('queue_full', `the queue of "${topic}" holds ${this.limits.pushQueueSize} waiting items`);
+    }
+    const job: Job = { id: `${this.ep}-${++this.nextJob}`, topic, data };
+    if (dataText !== undefined) job.dataText = dataText;
+    this.counters.pushed++;
+    queue.waiting.push({ job, at: Date.now() });
+    this.dispatch(queue);
+  }
+
+  addPuller(puller: PullerHandle): void {
+    let queue = this.queues.get(puller.topic);
+    if (!queue) this.queues.set(puller.topic, (queue = new WorkQueue()));
+    queue.pullers.push(puller);
+    this.dispatch(queue);
+  }
+
+  removePuller(puller: PullerHandle): void {
+    const queue = this.queues.get(puller.topic);
+    if (!queue) return;
+    queue.pullers = queue.pullers.filter((p) => p !== puller);
+    const held = [...puller.inflight.values()];
+    puller.inflight.clear();
+    if (held.length > 0) {
+      this.counters.redelivered += held.length;
+      queue.waiting.unshift(...held.map((job) => ({ job, at: Date.now() })));
+    }
+    this.dispatch(queue);
+    this.forget(puller.topic, queue);
+  }
+
+  ack(puller: PullerHandle, id: string): boolean {
+    if (!puller.inflight.delete(id)) return false;
+    const queue = this.queues.get(puller.topic);
+    if (queue) this.dispatch(queue);
+    return true;
+  }
+
+  nack(puller: PullerHandle, id: string): boolean {
+    const job = puller.inflight.get(id);
+    if (!job) return false;
+    puller.inflight.delete(id);
+    const queue = this.queues.get(puller.topic);
+    if (queue) {
+      this.counters.redelivered++;
+      queue.waiting.unshift({ job, at: Date.now() });
+      // The next turn goes to another puller when there is one.
+      this.dispatch(queue, puller);
+    }
+    return true;
+  }
+
+  stats(): EngineStats {
+    return { ...this.counters };
+  }
+
+  /** Hands waiting jobs to pullers with room, taking turns; `avoid` is served last (after a nack). */
+  private dispatch(queue: WorkQueue, avoid?: PullerHandle): void {
+    const n = queue.pullers.length;
+    while (queue.waiting.length > 0 && n > 0) {
+      let chosen: PullerHandle | undefined;
+      for (let i = 0; i < n; i++) {
+        const candidate = queue.pullers[(queue.turn + i) % n]!;
+        if (candidate.inflight.size < candidate.prefetch && candidate !== avoid) {
+          chosen = candidate;
+          queue.turn = (queue.turn + i + 1) % n;
+          break;
+        }
+      }
+      if (!chosen && avoid && avoid.inflight.size < avoid.prefetch) chosen = avoid;
+      if (!chosen) return;
+      avoid = undefined;
+      const { job } = queue.waiting.shift()!;
+      chosen.inflight.set(job.id, job);
+      chosen.deliver(job);
+    }
+  }
+
+  private forget(topic: string, queue: WorkQueue): void {
+    if (queue.pullers.length === 0 && queue.waiting.length === 0) this.queues.delete(topic);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [topic, history] of this.histories) {
+      history.expire(now, this.limits);
+      if (history.entries.length === 0) {
+        this.forgotten = Math.max(this.forgotten, history.floor);
+        this.histories.delete(topic);
+      }
+    }
+    if (this.limits.pushTtlMs > 0) {
+      for (const [topic, queue] of this.queues) {
+        const before = queue.waiting.length;
+        queue.waiting = queue.waiting.filter((w) => now - w.at <= this.limits.pushTtlMs);
+        this.counters.pushExpired += before - queue.waiting.length;
+        this.forget(topic, queue);
+      }
+    }
+  }
+}
+
+/** The embedded in-memory engine (the default). */
+export function memory(): Engine {
+  return new MemoryEngine();
+}

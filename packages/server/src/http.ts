@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
+
+/** A handler of one HTTP route. `url` is the parsed request URL. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void | Promise<void>;
+
+interface Route {
+  method: string;
+  path: string;
+  prefix: boolean;
+  handler: RouteHandler;
+}
+
+/**
+ * rt's HTTP routes, matched before the host application's handlers: a request to a path rt
+ * owns is answered by rt; every other request goes on to the application.
+ */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  /** Adds a route. A `path` ending in `/*` matches that prefix. `method` `*` matches any method. */
+  add(method: string, path: string, handler: RouteHandler): void {
+    const prefix = path.endsWith('/*');
+    this.routes.push({ method, path: prefix ? path.slice(0, -1) : path, prefix, handler });
+  }
+
+  /** Finds the route for a request, or `undefined` when rt does not own the path. */
+  match(method: string, pathname: string): RouteHandler | undefined {
+    for (const r of this.routes) {
+      const hit = r.prefix ? pathname.startsWith(r.path) : pathname === r.path;
+      if (hit && (r.method === '*' || r.method === method)) return r.handler;
+    }
+    return undefined;
+  }
+
+  /** True when some route (of any method) owns `pathname`: a wrong method then gets 405, not the app. */
+  owns(pathname: string): boolean {
+    return this.routes.some((r) => (r.prefix ? pathname.startsWith(r.path) : pathname === r.path));
+  }
+}
+
+/** Answers with JSON. */
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Answers with an rt error: its HTTP status and `{ error: { code, message } }`. */
+export function sendError(res: ServerResponse, code: ErrorCode, message: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendJson(res, httpStatus(code), { error: { code, message } });
+}
+
+/** Answers with the error `err` (an {@link RtError}, else `internal`). */
+export function sendFailure(res: ServerResponse, err: unknown): void {
+  if (err instanceof RtError) sendError(res, err.code, err.message);
+  else sendError(res, 'internal', 'internal error');
+}
+
+/**
+ * Reads a request body of at most `limit` bytes. Rejects with `payload_too_large` as soon as
+ * the body passes the limit (by `content-length` or while reading), without buffering more.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new RtError('payload_too_large', `body is ${declared} bytes, more than ${limit}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(new RtError('payload_too_large', `body is more than ${limit} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(Buffer.concat(chunks, size));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}

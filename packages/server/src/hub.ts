@@ -1,0 +1,114 @@
+import type { Session } from './session.js';
+import type { Outgoing } from './outgoing.js';
+
+interface TrieNode {
+  children: Map<string, TrieNode>;
+  sessions: Set<Session>;
+}
+
+const node = (): TrieNode => ({ children: new Map(), sessions: new Set() });
+
+/**
+ * This node's index of who listens to what. Subscriptions sit in a trie over topic segments,
+ * so a publish to `a/b/c` visits three nodes, not every subscription; bus joins sit in a map
+ * of exact topics.
+ */
+export class Hub {
+  private readonly root = node();
+  private readonly buses = new Map<string, Set<Session>>();
+  private stamp = 0;
+
+  /** Adds a subscription; true when it is this node's first subscriber of `topic`. */
+  subscribe(session: Session, topic: string): boolean {
+    let n = this.root;
+    for (const segment of topic.split('/')) {
+      let child = n.children.get(segment);
+      if (!child) n.children.set(segment, (child = node()));
+      n = child;
+    }
+    n.sessions.add(session);
+    return n.sessions.size === 1;
+  }
+
+  /** Removes a subscription; true when `topic` has no subscriber left on this node. */
+  unsubscribe(session: Session, topic: string): boolean {
+    const path: TrieNode[] = [this.root];
+    const segments = topic.split('/');
+    for (const segment of segments) {
+      const child = path[path.length - 1]!.children.get(segment);
+      if (!child) return false;
+      path.push(child);
+    }
+    const leaf = path[path.length - 1]!;
+    if (!leaf.sessions.delete(session)) return false;
+    // Prune empty branches so the trie does not grow with topics nobody listens to any more.
+    for (let i = path.length - 1; i > 0; i--) {
+      const n = path[i]!;
+      if (n.sessions.size > 0 || n.children.size > 0) break;
+      path[i - 1]!.children.delete(segments[i - 1]!);
+    }
+    return leaf.sessions.size === 0;
+  }
+
+  /**
+   * Sends `out` (a message on `topic`) to every session subscribed to `topic` or an
+   * ancestor, once per session however many of its subscriptions cover it. Returns how many
+   * sessions it reached.
+   */
+  publish(topic: string, out: Outgoing): number {
+    const stamp = ++this.stamp;
+    let reached = 0;
+    let n: TrieNode | undefined = this.root;
+    let start = 0;
+    while (n) {
+      const end = topic.indexOf('/', start);
+      const segment = end === -1 ? topic.slice(start) : topic.slice(start, end);
+      n = n.children.get(segment);
+      if (!n) break;
+      for (const session of n.sessions) {
+        if (session.stamp === stamp) continue;
+        session.stamp = stamp;
+        session.send(out);
+        reached++;
+      }
+      if (end === -1) break;
+      start = end + 1;
+    }
+    return reached;
+  }
+
+  /** Joins a bus; true when it is this node's first peer on `topic`. */
+  join(session: Session, topic: string): boolean {
+    let peers = this.buses.get(topic);
+    if (!peers) this.buses.set(topic, (peers = new Set()));
+    peers.add(session);
+    return peers.size === 1;
+  }
+
+  /** Leaves a bus; true when `topic` has no peer left on this node. */
+  leave(session: Session, topic: string): boolean {
+    const peers = this.buses.get(topic);
+    if (!peers || !peers.delete(session)) return false;
+    if (peers.size > 0) return false;
+    this.buses.delete(topic);
+    return true;
+  }
+
+  /** Sends a bus message to every peer of exactly `topic` but the sender (`from`, a session id). */
+  bus(topic: string, out: Outgoing, from: string): number {
+    const peers = this.buses.get(topic);
+    if (!peers) return 0;
+    let reached = 0;
+    for (const session of peers) {
+      if (session.id === from) continue;
+      session.send(out);
+      reached++;
+    }
+    return reached;
+  }
+
+  /** Peers joined to exactly `topic` on this node. */
+  peers(topic: string): ReadonlySet<Session> {
+    return this.buses.get(topic) ?? new Set();
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * `@rt/server`: the rt broker. Bus, pub/sub and push/pull on hierarchical topics over
+ * socket.io (WebSocket and long-polling), with in-process and HTTP publishing.
+ *
+ * ```ts
+ * import { createBroker } from '@rt/server';
+ * const broker = createBroker();
+ * await broker.listen('http://*:4000');
+ * ```
+ * @packageDocumentation
+ */
+export { Broker, createBroker, parseListen } from './broker.js';
+export type { BrokerStats, ListenAddress } from './broker.js';
+export { DEFAULT_LIMITS } from './options.js';
+export type { ActionContext, ActionHandler, Authorize, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
+export { MemoryEngine, memory } from './engines/memory.js';
+export type {
+  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
+} from './engines/engine.js';
+export { Session, Flusher } from './session.js';
+export type { Identity, TransportName, Wire } from './session.js';
+export { Outgoing, messageOutgoing, busOutgoing } from './outgoing.js';
+export { Hub } from './hub.js';
+export type { Transport } from './transports/index.js';
+export { RtError } from '@rt/protocol';
+export type { ErrorCode, Payload, JsonValue } from '@rt/protocol';

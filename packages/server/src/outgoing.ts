@@ -1,0 +1,51 @@
+import { type Payload, type ServerFrame, encodeFrame, isBinary } from '@rt/protocol';
+
+/**
+ * A frame on its way out, encoded at most once however many sessions receive it: a publish
+ * to 1,000 subscribers builds one `Outgoing` and every transport reuses its text.
+ */
+export class Outgoing {
+  /** The frame itself (transports that send objects, such as socket.io for binary payloads, use it). */
+  readonly frame: ServerFrame;
+  /** True when the frame's payload is bytes. */
+  readonly binary: boolean;
+  private textCache: string | undefined;
+
+  constructor(frame: ServerFrame, text?: string) {
+    this.frame = frame;
+    this.binary = 'data' in frame && isBinary(frame.data);
+    this.textCache = text;
+  }
+
+  /** The frame as JSON text (binary payloads as base64 with `bin: 1`), built once. */
+  text(): string {
+    return (this.textCache ??= encodeFrame(this.frame));
+  }
+
+  /** The payload, for transports that carry bare payloads (raw WebSocket endpoints, SSE to plain clients). */
+  get data(): Payload | undefined {
+    return 'data' in this.frame ? this.frame.data : undefined;
+  }
+
+  /** The frame's topic, when it has one. */
+  get topic(): string | undefined {
+    return 'topic' in this.frame ? this.frame.topic : undefined;
+  }
+}
+
+/**
+ * Builds the `msg` frame of a publish. `dataText` is the payload's JSON text when the caller
+ * already has it (it was parsed from a client frame), so the payload is not stringified twice.
+ */
+export function messageOutgoing(topic: string, data: Payload, off: number, dataText?: string): Outgoing {
+  const frame: ServerFrame = { t: 'msg', topic, data, off };
+  if (dataText === undefined || isBinary(data)) return new Outgoing(frame);
+  return new Outgoing(frame, `{"t":"msg","topic":${JSON.stringify(topic)},"off":${off},"data":${dataText}}`);
+}
+
+/** Builds the `bus` frame of a bus message (see {@link messageOutgoing}). */
+export function busOutgoing(topic: string, data: Payload, dataText?: string): Outgoing {
+  const frame: ServerFrame = { t: 'bus', topic, data };
+  if (dataText === undefined || isBinary(data)) return new Outgoing(frame);
+  return new Outgoing(frame, `{"t":"bus","topic":${JSON.stringify(topic)},"data":${dataText}}`);
+}

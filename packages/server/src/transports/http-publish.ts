@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RtError, type JsonValue, type Payload } from '@rt/protocol';
+import type { Broker } from '../broker.js';
+import { readBody, sendError, sendFailure, sendJson } from '../http.js';
+import type { Transport } from './index.js';
+
+/**
+ * Publishing from backends in any language, and the health check:
+ *
+ * - `POST {prefix}/publish` with JSON `{"topic": "...", "data": ...}`;
+ * - `POST {prefix}/publish?topic=a/b` with the payload as the body: `application/json` is
+ *   parsed, `application/octet-stream` stays bytes, anything else is UTF-8 text (so
+ *   `curl -d hello` publishes the string `"hello"`);
+ * - `GET {prefix}/health`.
+ *
+ * Both answer `200 {"ok": true, "off": N}` or an error status with `{"error": {code, message}}`.
+ */
+export class HttpPublishTransport implements Transport {
+  setup(broker: Broker): void {
+    const prefix = broker.options.prefix;
+    broker.addRoute('POST', `${prefix}/publish`, (req, res, url) => this.publish(broker, req, res, url));
+    broker.addRoute('GET', `${prefix}/health`, (_req, res) => {
+      const stats = broker.stats();
+      sendJson(res, 200, { status: 'ok', engine: stats.engine, sessions: stats.sessions });
+    });
+  }
+
+  attach(): void {}
+
+  async close(): Promise<void> {}
+
+  private async publish(broker: Broker, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (!broker.options.httpPublish) {
+      sendError(res, 'forbidden', 'HTTP publishing is disabled on this broker');
+      return;
+    }
+    let body: Buffer;
+    try {
+      // JSON envelopes and base64 cost some bytes over the payload itself.
+      body = await readBody(req, broker.limits.maxPayloadBytes * 2 + 4096);
+    } catch (e) {
+      sendFailure(res, e);
+      return;
+    }
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    let topic = url.searchParams.get('topic');
+    let data: Payload;
+    try {
+      if (topic !== null) {
+        if (type === 'application/json') data = parseJson(body);
+        else if (type === 'application/octet-stream') data = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+        else data = body.toString('utf8');
+      } else {
+        const envelope = parseJson(body);
+        if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope) || !('topic' in envelope)) {
+          throw new RtError('bad_frame', 'expected JSON {"topic": "...", "data": ...} or ?topic=');
+        }
+        if (typeof envelope.topic !== 'string') throw new RtError('invalid_topic', '"topic" must be a string');
+        if (!('data' in envelope) || envelope.data === undefined) throw new RtError('bad_frame', '"data" is missing');
+        topic = envelope.topic;
+        data = envelope.data;
+      }
+      const { off } = await broker.publish(topic, data);
+      sendJson(res, 200, { ok: true, off });
+    } catch (e) {
+      sendFailure(res, e);
+    }
+  }
+}
+
+function parseJson(body: Buffer): JsonValue {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new RtError('bad_frame', 'body is not valid JSON');
+  }
+}

@@ -1,0 +1,21 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Broker } from '../broker.js';
+import { HttpPublishTransport } from './http-publish.js';
+import { PlaygroundTransport } from './playground.js';
+import { SocketIoTransport } from './socketio.js';
+
+/**
+ * A transport: a way for connections to reach the broker. `setup` runs once when the broker
+ * is created (routes, state), `attach` once per HTTP server the broker is attached to,
+ * `close` when the broker closes.
+ */
+export interface Transport {
+  setup(broker: Broker): void;
+  attach(server: HttpServer): void;
+  close(): Promise<void>;
+}
+
+/** The transports every broker runs. */
+export function defaultTransports(): Transport[] {
+  return [new SocketIoTransport(), new HttpPublishTransport(), new PlaygroundTransport()];
+}

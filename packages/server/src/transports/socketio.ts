@@ -1,0 +1,101 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server as SocketIoServer, type Socket } from 'socket.io';
+import type { ByeFrame } from '@rt/protocol';
+import type { Broker } from '../broker.js';
+import { Outgoing } from '../outgoing.js';
+import type { Wire } from '../session.js';
+import type { Transport } from './index.js';
+
+/** The socket.io event that carries rt frames, both ways. */
+export const FRAME_EVENT = 'f';
+
+/**
+ * A session's wire over socket.io. Text frames are written straight to engine.io as one
+ * pre-encoded socket.io packet per batch (`2["f",frame1,frame2,...]`), so a message going to
+ * many sockets is JSON-encoded once, not once per socket; binary frames go through
+ * socket.io's own encoder (binary attachments).
+ */
+class SocketIoWire implements Wire {
+  constructor(private readonly socket: Socket) {}
+
+  get transport(): string {
+    return this.socket.conn.transport.name;
+  }
+
+  write(batch: readonly Outgoing[]): void {
+    let texts = '';
+    for (const out of batch) {
+      if (out.binary) {
+        if (texts) this.socket.conn.write(`2["${FRAME_EVENT}"${texts}]`);
+        texts = '';
+        this.socket.emit(FRAME_EVENT, out.frame);
+      } else texts += ',' + out.text();
+    }
+    if (texts) this.socket.conn.write(`2["${FRAME_EVENT}"${texts}]`);
+  }
+
+  close(bye?: ByeFrame): void {
+    if (bye) this.socket.emit(FRAME_EVENT, bye);
+    this.socket.disconnect(true);
+  }
+
+  buffered(): number {
+    // engine.io keeps packets the transport has not taken yet in `writeBuffer`.
+    return (this.socket.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0;
+  }
+}
+
+/**
+ * WebSocket and HTTP long-polling through socket.io, at `{prefix}/socket.io/`. Payloads above
+ * `maxPayloadBytes` get a `payload_too_large` error frame; only a message larger than four
+ * times that (socket.io's `maxHttpBufferSize`) makes socket.io drop the connection, to keep
+ * memory bounded.
+ */
+export class SocketIoTransport implements Transport {
+  private io: SocketIoServer | undefined;
+  private broker!: Broker;
+
+  setup(broker: Broker): void {
+    this.broker = broker;
+  }
+
+  attach(server: HttpServer): void {
+    const broker = this.broker;
+    if (this.io) {
+      this.io.engine.attach(server, { path: `${broker.options.prefix}/socket.io/`, destroyUpgrade: false });
+      return;
+    }
+    const io = new SocketIoServer(server, {
+      path: `${broker.options.prefix}/socket.io`,
+      serveClient: false,
+      transports: ['polling', 'websocket'],
+      maxHttpBufferSize: broker.limits.maxPayloadBytes * 4 + 64 * 1024,
+      destroyUpgrade: false,
+      cors: { origin: true, credentials: true },
+    });
+    this.io = io;
+    io.on('connection', (socket) => {
+      if (broker.isClosing) {
+        socket.disconnect(true);
+        return;
+      }
+      const session = broker.openSession(new SocketIoWire(socket));
+      socket.on(FRAME_EVENT, (...frames: unknown[]) => {
+        for (const frame of frames) broker.handle(session, frame);
+      });
+      socket.onAny((event: string) => {
+        if (event !== FRAME_EVENT) {
+          session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
+        }
+      });
+      socket.on('disconnect', () => broker.closeSession(session));
+    });
+  }
+
+  async close(): Promise<void> {
+    const io = this.io;
+    if (!io) return;
+    io.local.disconnectSockets(true);
+    io.engine.close();
+  }
+}

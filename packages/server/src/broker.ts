@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  type ClientFrame, type ErrorCode, type FrameLimits, type JsonValue, type Payload, RtError, isBinary, parseClientFrame,
+  type ClientFrame, type ClientOp, type ErrorCode, type FrameLimits, type JsonValue, type Payload, RtError, isBinary, parseClientFrame,
   topicProblem, utf8Length,
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
@@ -10,7 +10,7 @@ import { Hub } from './hub.js';
 import { Router, sendError, type RouteHandler } from './http.js';
 import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
-import { Flusher, Session, type Wire } from './session.js';
+import { Flusher, type Identity, Session, type Wire } from './session.js';
 import { type Transport, defaultTransports } from './transports/index.js';
 
 /** Where a broker listens, once `listen()` resolved. */
@@ -21,6 +21,18 @@ export interface ListenAddress {
   host: string;
   /** A URL clients can connect to (`*` replaced by `localhost`). */
   url: string;
+}
+
+/** What a transport knows of a connection or request when it asks {@link Broker.admit}. */
+export interface Handshake {
+  /** The transport asking (`websocket`, `polling`, `sse`, `raw`, `http`). */
+  transport: string;
+  /** Request headers (lower-case names), including `origin` and `cookie`. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The request URL's query parameters. */
+  query: URLSearchParams;
+  /** The token the client presented through the transport's own channel (socket.io `auth`, ...), if any. */
+  token?: string;
 }
 
 /** Counters for monitoring: `broker.stats()`. */
@@ -237,6 +249,28 @@ export class Broker {
     return true;
   }
 
+  /**
+   * Admits a connection or HTTP request: the ONE place every transport (socket.io, SSE, raw
+   * WebSocket, HTTP publish) sends its handshake through, so that origin checks and
+   * authentication apply everywhere alike. Resolves with the identity (`null`: anonymous);
+   * rejects with an {@link RtError} (`unauthorized`, `forbidden`) that the transport turns
+   * into its own refusal (HTTP status, socket.io connect error).
+   */
+  async admit(handshake: Handshake): Promise<Identity> {
+    void handshake;
+    return null;
+  }
+
+  /**
+   * Checks that `session` may do `op` on `topic`; rejects with `forbidden` when not. Used by
+   * frame dispatch and by transports that subscribe on a client's behalf (plain SSE).
+   */
+  async authorizeOp(session: Session, op: ClientOp, topic: string): Promise<void> {
+    if (!this.options.authorize) return;
+    const allowed = await this.options.authorize(session.identity, op, topic, session);
+    if (!allowed) throw new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
+  }
+
   /** Opens a session for a new connection (for transports). */
   openSession(wire: Wire): Session {
     const session = new Session(wire, this.flusher);
@@ -284,10 +318,7 @@ export class Broker {
   }
 
   private async dispatch(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> {
-    if (this.options.authorize && 'topic' in frame) {
-      const allowed = await this.options.authorize(session.identity, frame.t, frame.topic, session);
-      if (!allowed) throw new RtError('forbidden', `not allowed to ${frame.t} on "${frame.topic}"`);
-    }
+    if (this.options.authorize && 'topic' in frame) await this.authorizeOp(session, frame.t, frame.topic);
     switch (frame.t) {
       case 'sub':
         return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);

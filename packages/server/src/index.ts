@@ -10,7 +10,7 @@
  * @packageDocumentation
  */
 export { Broker, createBroker, parseListen } from './broker.js';
-export type { BrokerStats, ListenAddress } from './broker.js';
+export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
 export type { ActionContext, ActionHandler, Authorize, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
 export { MemoryEngine, memory } from './engines/memory.js';

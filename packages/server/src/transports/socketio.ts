@@ -3,7 +3,7 @@ import { Server as SocketIoServer, type Socket } from 'socket.io';
 import type { ByeFrame } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import { Outgoing } from '../outgoing.js';
-import type { Wire } from '../session.js';
+import type { Identity, Wire } from '../session.js';
 import type { Transport } from './index.js';
 
 /** The socket.io event that carries rt frames, both ways. */
@@ -74,12 +74,23 @@ export class SocketIoTransport implements Transport {
       cors: { origin: true, credentials: true },
     });
     this.io = io;
+    io.use((socket, next) => {
+      const { headers, url, auth } = socket.handshake;
+      const token = typeof auth?.token === 'string' ? auth.token : undefined;
+      broker
+        .admit({ transport: socket.conn.transport.name, headers, query: new URL(url, 'http://localhost').searchParams, ...(token !== undefined ? { token } : {}) })
+        .then((identity) => {
+          socket.data.identity = identity;
+          next();
+        }, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
+    });
     io.on('connection', (socket) => {
       if (broker.isClosing) {
         socket.disconnect(true);
         return;
       }
       const session = broker.openSession(new SocketIoWire(socket));
+      session.identity = (socket.data as { identity?: Identity }).identity ?? null;
       socket.on(FRAME_EVENT, (...frames: unknown[]) => {
         for (const frame of frames) broker.handle(session, frame);
       });

@@ -26,12 +26,7 @@ async function runBroker(flags: CliFlags): Promise<void> {
     logger,
     ...(playground ? { playground } : {}),
   });
-  const address = await broker.listen(config.listen);
-  logger.info({ url: address.url, mode: config.mode, engine: broker.engine.name }, `rt broker on ${address.url}`);
-  if (!process.stdout.isTTY || config.logLevel === 'silent') {
-    // Machine-readable line for scripts and tests that start the broker on port 0.
-    process.stdout.write(`rt broker listening on ${address.url}\n`);
-  }
+  // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -52,6 +47,12 @@ async function runBroker(flags: CliFlags): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  const address = await broker.listen(config.listen);
+  logger.info({ url: address.url, mode: config.mode, engine: broker.engine.name }, `rt broker on ${address.url}`);
+  if (!process.stdout.isTTY || config.logLevel === 'silent') {
+    // Machine-readable line for scripts and tests that start the broker on port 0.
+    process.stdout.write(`rt broker listening on ${address.url}\n`);
+  }
 }
 
 /** Runs the `rt` command line with `argv` (without `node` and the script). */

@@ -95,9 +95,11 @@ export class SocketIoTransport implements Transport {
         for (const frame of frames) broker.handle(session, frame);
       });
       socket.onAny((event: string) => {
-        if (event !== FRAME_EVENT) {
+        // socket.io calls `onAny` at once but event handlers on the next tick: answer on the
+        // next tick too, so answers keep the order of what the client sent.
+        if (event !== FRAME_EVENT) process.nextTick(() => {
           session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
-        }
+        });
       });
       socket.on('disconnect', () => broker.closeSession(session));
     });

@@ -1,0 +1,104 @@
+/**
+ * Bad input gets a clear error, and the same connection (and the broker) keeps working.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { io, type Socket } from 'socket.io-client';
+import { Collector, clients, startBroker } from '../helpers/index.ts';
+
+/** A socket.io connection that speaks rt frames by hand, to send what the SDK never would. */
+async function rawSocket(url: string, transport: 'websocket' | 'polling'): Promise<{ socket: Socket; frames: Collector<Record<string, unknown>> }> {
+  const socket = io(url, { path: '/rt/socket.io', transports: [transport], forceNew: true, reconnection: false });
+  const frames = new Collector<Record<string, unknown>>();
+  socket.on('f', (...fs: Record<string, unknown>[]) => fs.forEach(frames.push));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  return { socket, frames };
+}
+
+for (const transport of ['websocket', 'polling'] as const) {
+  describe(`bad frames over ${transport}`, () => {
+    it('each malformed frame gets its error, and the same connection still works', async () => {
+      await using b = await startBroker({ limits: { maxPayloadBytes: 1000 } });
+      const { socket, frames } = await rawSocket(b.url, transport);
+      try {
+        const cases: [unknown, Record<string, unknown>][] = [
+          ['not json at all', { t: 'err', code: 'bad_frame' }],
+          [42, { t: 'err', code: 'bad_frame' }],
+          [[1, 2, 3], { t: 'err', code: 'bad_frame' }],
+          [{ t: 'teleport', ref: 1 }, { t: 'err', ref: 1, code: 'unknown_op' }],
+          [{ t: 'pub', ref: 2, topic: 'a' }, { t: 'err', ref: 2, code: 'bad_frame' }],
+          [{ t: 'pub', ref: 3, topic: ['a'], data: 1 }, { t: 'err', ref: 3, code: 'invalid_topic' }],
+          [{ t: 'sub', ref: 4, topic: 'a//b' }, { t: 'err', ref: 4, code: 'invalid_topic' }],
+          [{ t: 'sub', ref: 5, topic: 'x'.repeat(300) }, { t: 'err', ref: 5, code: 'invalid_topic' }],
+          [{ t: 'pub', ref: 6, topic: 'a', data: 'x'.repeat(2000) }, { t: 'err', ref: 6, code: 'payload_too_large' }],
+          [{ t: 'push', ref: 7, topic: 'a', data: new Uint8Array(1001) }, { t: 'err', ref: 7, code: 'payload_too_large' }],
+          [{ t: 'ack', ref: 8, id: 'nobody' }, { t: 'err', ref: 8, code: 'not_found' }],
+          [{ t: 'pull', ref: 9, topic: 'q', prefetch: -3 }, { t: 'err', ref: 9, code: 'bad_frame' }],
+          [{ t: 'call', ref: 10, name: 'nothing', data: null }, { t: 'err', ref: 10, code: 'unknown_action' }],
+        ];
+        for (const [frame] of cases) socket.emit('f', frame);
+        socket.emit('not-an-rt-event', { hello: 1 });
+        await frames.until(cases.length + 1);
+        // Answers to frames with a ref are matched by ref; the others come in the order sent.
+        const unreferenced = frames.items.filter((f) => f.ref === undefined);
+        for (let i = 0; i < cases.length; i++) {
+          const ref = cases[i]![1].ref;
+          const got = ref === undefined ? unreferenced.shift()! : frames.items.find((f) => f.ref === ref)!;
+          assert.ok(got, `case ${i}: no answer`);
+          for (const [k, v] of Object.entries(cases[i]![1])) assert.deepEqual(got[k], v, `case ${i}: ${JSON.stringify(got)}`);
+          assert.equal(typeof got.message, 'string');
+          assert.ok((got.message as string).length > 0);
+        }
+        assert.equal(unreferenced.shift()!.code, 'unknown_op');
+        // Same connection: a valid subscribe and publish still work.
+        socket.emit('f', { t: 'sub', ref: 20, topic: 'ok' });
+        socket.emit('f', { t: 'pub', ref: 21, topic: 'ok', data: 'still alive' });
+        await frames.until(cases.length + 4);
+        const rest = frames.items.slice(cases.length + 1);
+        assert.deepEqual(rest.map((f) => f.t).sort(), ['msg', 'ok', 'ok']);
+        assert.equal(rest.find((f) => f.t === 'msg')!.data, 'still alive');
+        assert.equal(socket.connected, true);
+        assert.ok(b.broker.stats().badFrames >= 10);
+      } finally {
+        socket.close();
+      }
+    });
+  });
+}
+
+describe('bad HTTP publishes', () => {
+  it('get a 4xx with a JSON error body, and the broker keeps serving', async () => {
+    await using b = await startBroker({ limits: { maxPayloadBytes: 100 } });
+    const post = (path: string, body: string, type = 'application/json') =>
+      fetch(`${b.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+    const cases: [string, string, number, string, string?][] = [
+      ['/rt/publish', '{broken', 400, 'bad_frame'],
+      ['/rt/publish', '[1]', 400, 'bad_frame'],
+      ['/rt/publish', '{"data":1}', 400, 'bad_frame'],
+      ['/rt/publish', '{"topic":5,"data":1}', 400, 'invalid_topic'],
+      ['/rt/publish', '{"topic":"a/","data":1}', 400, 'invalid_topic'],
+      ['/rt/publish', '{"topic":"a"}', 400, 'bad_frame'],
+      ['/rt/publish', JSON.stringify({ topic: 'a', data: 'x'.repeat(150) }), 413, 'payload_too_large'],
+      ['/rt/publish', 'x'.repeat(10_000), 413, 'payload_too_large'],
+      ['/rt/publish?topic=a%20b', 'hello', 400, 'invalid_topic', 'text/plain'],
+      ['/rt/publish?topic=a', '{oops', 400, 'bad_frame', 'application/json'],
+    ];
+    for (const [path, body, status, code, type] of cases) {
+      const res = await post(path, body, type);
+      assert.equal(res.status, status, `${path} ${body.slice(0, 40)}`);
+      const json = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(json.error.code, code);
+      assert.ok(json.error.message.length > 0);
+    }
+    const wrongMethod = await fetch(`${b.url}/rt/publish`);
+    assert.equal(wrongMethod.status, 400);
+    await using c = clients(b.url, 'websocket');
+    const got = new Collector<unknown>();
+    await c.make().topic('a').subscribe(got.push).ready;
+    assert.equal((await post('/rt/publish', '{"topic":"a","data":"fine"}')).status, 200);
+    assert.deepEqual(await got.until(1), ['fine']);
+  });
+});

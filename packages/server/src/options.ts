@@ -78,6 +78,21 @@ export interface BrokerOptions {
   authorize?: Authorize;
   /** Whether `POST {prefix}/publish` is open to anyone who can reach it. Default true (the security issue tightens this). */
   httpPublish?: boolean;
+  /**
+   * Interval of keep-alive traffic, in ms: comment lines on SSE streams (so proxies keep them
+   * open), `ping` events SDK clients watch to detect a stalled stream, and pings on raw
+   * WebSocket connections. Default 15,000.
+   */
+  heartbeatMs?: number;
+  /** The SSE `retry:` a plain `EventSource` waits before it reconnects, in ms. Default 2,000. */
+  sseRetryMs?: number;
+  /**
+   * Where the Mercury-compatible raw endpoints (`/bus/<topic>`, `/sub/<topic>`, `/pub/<topic>`,
+   * `/push/<topic>`, `/pull/<topic>`) are mounted: `''` (default) at the root, as Mercury
+   * does; a path such as `/mercury` to keep the root for an application that embeds the
+   * broker; `false` to turn them off.
+   */
+  rawPrefix?: string | false;
 }
 
 /** Options with every default filled in. */
@@ -90,6 +105,9 @@ export interface ResolvedOptions {
   prefix: string;
   authorize: Authorize | undefined;
   httpPublish: boolean;
+  heartbeatMs: number;
+  sseRetryMs: number;
+  rawPrefix: string | false;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -110,6 +128,12 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   if (mode !== 'development' && mode !== 'production') throw new TypeError(`mode must be "development" or "production"`);
   const prefix = (options.prefix ?? '/rt').replace(/\/+$/, '');
   if (!prefix.startsWith('/')) throw new TypeError('prefix must start with "/"');
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs < 100) throw new TypeError('heartbeatMs must be a number of ms, at least 100');
+  const sseRetryMs = options.sseRetryMs ?? 2000;
+  if (!Number.isSafeInteger(sseRetryMs) || sseRetryMs < 0) throw new TypeError('sseRetryMs must be a non-negative integer');
+  const rawPrefix = options.rawPrefix === false ? false : (options.rawPrefix ?? '').replace(/\/+$/, '');
+  if (rawPrefix !== false && rawPrefix !== '' && !rawPrefix.startsWith('/')) throw new TypeError('rawPrefix must start with "/"');
   const logger = isLogger(options.logger)
     ? options.logger
     : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' });
@@ -122,5 +146,8 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     prefix,
     authorize: options.authorize,
     httpPublish: options.httpPublish ?? true,
+    heartbeatMs,
+    sseRetryMs,
+    rawPrefix,
   };
 }

@@ -2,7 +2,9 @@ import type { Server as HttpServer } from 'node:http';
 import type { Broker } from '../broker.js';
 import { HttpPublishTransport } from './http-publish.js';
 import { PlaygroundTransport } from './playground.js';
+import { RawWsTransport } from './raw-ws.js';
 import { SocketIoTransport } from './socketio.js';
+import { SseTransport } from './sse.js';
 
 /**
  * A transport: a way for connections to reach the broker. `setup` runs once when the broker
@@ -17,5 +19,5 @@ export interface Transport {
 
 /** The transports every broker runs. */
 export function defaultTransports(): Transport[] {
-  return [new SocketIoTransport(), new HttpPublishTransport(), new PlaygroundTransport()];
+  return [new SocketIoTransport(), new SseTransport(), new RawWsTransport(), new HttpPublishTransport(), new PlaygroundTransport()];
 }

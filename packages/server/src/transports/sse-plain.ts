@@ -1,0 +1,159 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ByeFrame, GapReason, Payload } from '@rt/protocol';
+import type { Broker } from '../broker.js';
+import type { StoredMessage } from '../engines/engine.js';
+import { sendFailure } from '../http.js';
+import type { Outgoing } from '../outgoing.js';
+import type { Identity, Wire } from '../session.js';
+import { OnBehalf, barePayload } from './on-behalf.js';
+import { SseStream, formatEvent } from './sse-stream.js';
+
+/** A stream position, as plain SSE event ids spell it: `<epoch>-<offset>`. */
+interface Position {
+  ep: string;
+  off: number;
+}
+
+/** Parses `<epoch>-<offset>`; `null` when `id` is not one. */
+export function parseEventId(id: string): Position | null {
+  const dash = id.lastIndexOf('-');
+  if (dash <= 0) return null;
+  const off = Number(id.slice(dash + 1));
+  return Number.isSafeInteger(off) && off >= 0 && /^\d+$/.test(id.slice(dash + 1)) ? { ep: id.slice(0, dash), off } : null;
+}
+
+/** The SSE event of one message: strings as they are, bytes as base64 in `event: binary`, other JSON as JSON text. */
+function messageEvent(data: Payload, id: string): string {
+  const bare = barePayload(data);
+  return typeof bare === 'string'
+    ? formatEvent({ id, data: bare })
+    : formatEvent({ event: 'binary', id, data: Buffer.from(bare.buffer, bare.byteOffset, bare.byteLength).toString('base64') });
+}
+
+/**
+ * A plain client's wire: messages become events whose data is the bare payload and whose id
+ * is `<epoch>-<offset>`, so that `Last-Event-ID` can resume the stream. Messages at or before
+ * the position already sent are dropped, so replay then live has no duplicate.
+ */
+class PlainSseWire implements Wire {
+  readonly transport = 'sse';
+  private ep = '';
+  private last = -1;
+
+  constructor(private readonly stream: SseStream, private readonly onBehalf: OnBehalf) {}
+
+  /** Starts sending from `position` (events before it are dropped). */
+  start(position: Position): void {
+    this.ep = position.ep;
+    this.last = position.off;
+  }
+
+  get id(): string {
+    return `${this.ep}-${this.last}`;
+  }
+
+  /** Sends one message unless it was already sent. */
+  message(data: Payload, off: number | undefined): string {
+    if (off !== undefined) {
+      if (off <= this.last) return '';
+      this.last = off;
+    }
+    return messageEvent(data, this.id);
+  }
+
+  gap(topic: string, reason: GapReason): string {
+    return formatEvent({ event: 'gap', id: this.id, data: JSON.stringify({ topic, reason }) });
+  }
+
+  write(batch: readonly Outgoing[]): void {
+    let text = '';
+    for (const out of batch) {
+      if (this.onBehalf.take(out)) continue;
+      const f = out.frame;
+      if (this.last < 0) continue; // not started: only answers come before the stream opens
+      if (f.t === 'msg') text += this.message(f.data, f.off);
+      else if (f.t === 'gap') text += this.gap(f.topic, f.reason);
+      else if (f.t === 'err') text += `: error ${f.code}: ${f.message.replace(/[\r\n]+/g, ' ')}\n\n`;
+      else if (f.t === 'bye') {
+        this.close(f);
+        return;
+      }
+    }
+    if (text) this.stream.write(text);
+  }
+
+  close(bye?: ByeFrame): void {
+    if (bye && this.last >= 0) this.stream.write(formatEvent({ event: 'bye', id: this.id, data: JSON.stringify({ code: bye.code, message: bye.message }) }));
+    this.stream.end();
+  }
+
+  buffered(): number {
+    return this.stream.buffered();
+  }
+}
+
+/**
+ * Plain SSE for clients without the SDK: `GET {prefix}/sse?topic=a&topic=b` streams every
+ * message of those topics and their descendants. Each subscription goes through
+ * {@link Broker.handle} (so authorization and limits apply; a refusal is the HTTP status of
+ * the answer, before the stream starts).
+ *
+ * - `event: ready` opens the stream; its id is the position the stream continues from.
+ * - A message's `data` is the payload: a string as it is (line breaks as separate `data:` lines),
+ *   any other JSON value as JSON text, bytes as base64 in an `event: binary`.
+ * - Its `id` is `<epoch>-<offset>`. `Last-Event-ID` (sent by `EventSource` when it reconnects)
+ *   or `?lastEventId=` on the first request replays what the topics received after that id from
+ *   the broker's history, then goes on live, with nothing lost or sent twice. What cannot be
+ *   replayed is said by an `event: gap` with `{"topic", "reason"}` data.
+ * - `: ping` comments keep idle proxies from closing the stream.
+ */
+export async function plainStream(broker: Broker, req: IncomingMessage, res: ServerResponse, url: URL, identity: Identity): Promise<void> {
+  const topics = [...new Set(url.searchParams.getAll('topic'))];
+  const header = req.headers['last-event-id'];
+  const lastId = (typeof header === 'string' && header !== '' ? header : undefined) ??
+    url.searchParams.get('lastEventId') ?? url.searchParams.get('lastEventID') ?? undefined;
+  const stream = new SseStream(req, res);
+  const onBehalf = new OnBehalf(broker);
+  const wire = new PlainSseWire(stream, onBehalf);
+  const session = broker.openSession(wire);
+  session.identity = identity;
+  stream.onClose(() => {
+    broker.closeSession(session);
+    onBehalf.fail();
+  });
+  // Live messages wait until the replay (or the starting position) is sent.
+  session.hold();
+  try {
+    await Promise.all(topics.map((topic) => onBehalf.request(session, { t: 'sub', topic })));
+  } catch (e) {
+    broker.closeSession(session);
+    return sendFailure(res, e);
+  }
+  try {
+    const since = lastId === undefined ? undefined : parseEventId(lastId);
+    let replay: StoredMessage[] = [];
+    const gaps: [string, GapReason][] = [];
+    if (since === undefined) wire.start(await broker.engine.position());
+    else {
+      const asked = since ?? { ep: '', off: 0 };
+      const recoveries = await Promise.all(topics.map((t) => broker.engine.recover(t, asked.ep, asked.off)));
+      const now = recoveries[0]!;
+      const sameEpoch = since !== null && now.ep === since.ep;
+      wire.start(sameEpoch ? since : now);
+      const byOff = new Map<number, StoredMessage>();
+      recoveries.forEach((r, i) => {
+        if (r.gap) gaps.push([topics[i]!, r.gap]);
+        for (const m of r.messages) byOff.set(m.off, m);
+      });
+      replay = [...byOff.values()].sort((a, b) => a.off - b.off);
+    }
+    if (res.destroyed) return;
+    stream.open(broker.options.sseRetryMs, broker.options.heartbeatMs);
+    let text = formatEvent({ event: 'ready', id: wire.id, data: JSON.stringify({ topics }) });
+    for (const [topic, reason] of gaps) text += wire.gap(topic, reason);
+    for (const m of replay) text += wire.message(m.data, m.off);
+    stream.write(text);
+  } finally {
+    session.release();
+  }
+}

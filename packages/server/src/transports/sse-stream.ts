@@ -1,0 +1,82 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { corsHeaders } from './handshake.js';
+
+/** One server-sent event. */
+export interface SseEvent {
+  /** The event type (`event:`); left out for the default `message`. */
+  event?: string;
+  /** The event id (`id:`): what `EventSource` sends back as `Last-Event-ID` when it reconnects. */
+  id?: string;
+  /** The data; line breaks (CRLF, CR, LF) become separate `data:` lines, which SSE joins with LF. */
+  data: string;
+}
+
+/** Formats an event as SSE text: `event:`, `id:`, one `data:` line per line, a blank line. */
+export function formatEvent(e: SseEvent): string {
+  let out = '';
+  if (e.event !== undefined) out += `event: ${e.event}\n`;
+  if (e.id !== undefined) out += `id: ${e.id}\n`;
+  for (const line of e.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return out + '\n';
+}
+
+/**
+ * An open `text/event-stream` response. The headers stop caches and proxies from buffering or
+ * transforming the stream (`Cache-Control: no-cache, no-transform`, nginx's
+ * `X-Accel-Buffering: no`); a comment goes out at once so `EventSource.onopen` fires without
+ * waiting for the first event, and a comment (or the `ping` given) every `heartbeatMs` keeps
+ * idle proxies from closing the connection.
+ */
+export class SseStream {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+  ) {}
+
+  /** Writes the status line, the headers, a first comment and `retry:`; then a heartbeat every `heartbeatMs`. */
+  open(retryMs: number, heartbeatMs: number, ping: () => string = () => ': ping\n\n'): void {
+    this.req.socket.setNoDelay(true);
+    this.req.socket.setTimeout(0);
+    this.res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+      ...corsHeaders(this.req),
+    });
+    this.res.write(`: rt\nretry: ${retryMs}\n\n`);
+    this.timer = setInterval(() => this.write(ping()), heartbeatMs);
+    this.timer.unref();
+  }
+
+  /** Writes SSE text (already formatted). Returns false when the socket's buffer is full. */
+  write(text: string): boolean {
+    if (this.ended) return false;
+    return this.res.write(text);
+  }
+
+  /** Bytes written and not yet taken by the peer. */
+  buffered(): number {
+    return this.res.writableLength;
+  }
+
+  /** Ends the response (and the heartbeat). */
+  end(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.ended) return;
+    this.ended = true;
+    this.res.end();
+  }
+
+  /** Calls `listener` once when the client goes away or the stream ends. */
+  onClose(listener: () => void): void {
+    this.res.once('close', () => {
+      if (this.timer) clearInterval(this.timer);
+      this.ended = true;
+      listener();
+    });
+  }
+}

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ByeFrame, RtError } from '@rt/protocol';
+import type { Broker } from '../broker.js';
+import { readBody, sendError, sendFailure } from '../http.js';
+import { Outgoing } from '../outgoing.js';
+import type { Session, Wire } from '../session.js';
+import { admitRequest, allowOrigin, corsHeaders } from './handshake.js';
+import type { Transport } from './index.js';
+import { plainStream } from './sse-plain.js';
+import { SseStream, formatEvent } from './sse-stream.js';
+
+/** Bytes of randomness in a session's POST URL token: 192 bits, base64url. */
+const TOKEN_BYTES = 24;
+
+/**
+ * A session's wire over SSE: each flush is one event whose `data:` lines are the frames'
+ * JSON texts (binary payloads as base64 with `bin: 1`), with an increasing `id:`.
+ */
+class SseFrameWire implements Wire {
+  readonly transport = 'sse';
+  private seq = 0;
+
+  constructor(private readonly stream: SseStream) {}
+
+  write(batch: readonly Outgoing[]): void {
+    let data = '';
+    for (const out of batch) data += (data ? '\n' : '') + out.text();
+    this.stream.write(formatEvent({ id: String(++this.seq), data }));
+  }
+
+  close(bye?: ByeFrame): void {
+    if (bye) this.write([new Outgoing(bye)]);
+    this.stream.end();
+  }
+
+  buffered(): number {
+    return this.stream.buffered();
+  }
+}
+
+/**
+ * Server-sent events, at `{prefix}/sse`:
+ *
+ * - SDK clients: `GET {prefix}/sse?frames=1` opens a stream of rt frames. Its first event,
+ *   `event: session`, carries `{"url": "sse/<token>", "heartbeatMs": N}`: the session's POST
+ *   URL (relative to the stream's URL), with an unguessable 192-bit token tied to this stream.
+ *   `POST` one JSON frame or a JSON array of frames there (answered `204`; the frames' answers
+ *   come on the stream). A token no open stream has gets `403`, a body that is no frame `400`.
+ *   An `event: ping` comes every `heartbeatMs`, so the client can tell a stalled stream.
+ * - Plain clients (`curl -N`, a browser's `EventSource`): `GET {prefix}/sse?topic=a&topic=b`,
+ *   see {@link plainStream}.
+ *
+ * Every stream is admitted by {@link Broker.admit} (token from `Authorization: Bearer`, `?token=`
+ * or the `rt_token` cookie); a refusal is the error's HTTP status.
+ */
+export class SseTransport implements Transport {
+  private broker!: Broker;
+  private readonly byToken = new Map<string, Session>();
+
+  setup(broker: Broker): void {
+    this.broker = broker;
+    const base = `${broker.options.prefix}/sse`;
+    broker.addRoute('GET', base, (req, res, url) => this.open(req, res, url));
+    broker.addRoute('POST', `${base}/*`, (req, res, url) => this.post(req, res, url.pathname.slice(base.length + 1)));
+    broker.addRoute('OPTIONS', `${base}/*`, (req, res) => {
+      res.writeHead(204, {
+        ...corsHeaders(req),
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers': 'content-type, authorization',
+        'access-control-max-age': '600',
+      });
+      res.end();
+    });
+  }
+
+  attach(): void {}
+
+  async close(): Promise<void> {
+    this.byToken.clear();
+  }
+
+  private async open(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const broker = this.broker;
+    if (broker.isClosing) return sendError(res, 'shutting_down', 'the broker is shutting down');
+    const frames = url.searchParams.get('frames') === '1';
+    if (!frames && !url.searchParams.has('topic')) {
+      return sendError(res, 'bad_frame', 'name at least one topic (?topic=a&topic=b), or ?frames=1 for the rt protocol');
+    }
+    let identity;
+    try {
+      identity = await admitRequest(broker, 'sse', req, url);
+    } catch (e) {
+      return sendFailure(res, e);
+    }
+    if (res.destroyed) return;
+    if (!frames) return plainStream(broker, req, res, url, identity);
+    const stream = new SseStream(req, res);
+    const session = broker.openSession(new SseFrameWire(stream));
+    session.identity = identity;
+    const token = randomBytes(TOKEN_BYTES).toString('base64url');
+    this.byToken.set(token, session);
+    stream.onClose(() => {
+      this.byToken.delete(token);
+      broker.closeSession(session);
+    });
+    const heartbeatMs = broker.options.heartbeatMs;
+    stream.open(broker.options.sseRetryMs, heartbeatMs, () => formatEvent({ event: 'ping', data: '1' }));
+    stream.write(formatEvent({ event: 'session', id: '0', data: JSON.stringify({ url: `sse/${token}`, session: session.id, heartbeatMs }) }));
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+    allowOrigin(req, res);
+    const session = this.byToken.get(token);
+    if (!session || session.closed) {
+      req.resume();
+      return sendError(res, 'forbidden', 'no open SSE stream has this URL');
+    }
+    let frames: unknown[];
+    try {
+      // A batch of frames, each with a payload of at most maxPayloadBytes (base64 adds a third).
+      const body = await readBody(req, this.broker.limits.maxPayloadBytes * 4 + 64 * 1024);
+      frames = parseBatch(body.toString('utf8'));
+    } catch (e) {
+      return sendFailure(res, e);
+    }
+    for (const frame of frames) this.broker.handle(session, frame);
+    res.writeHead(204);
+    res.end();
+  }
+}
+
+/** Parses a POST body: one frame object or an array of them. Throws `bad_frame` otherwise. */
+function parseBatch(text: string): unknown[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new RtError('bad_frame', 'the body is not valid JSON: send one frame object or an array of frames');
+  }
+  if (Array.isArray(value)) return value;
+  if (typeof value === 'object' && value !== null) return [value];
+  throw new RtError('bad_frame', 'the body must be one frame object or an array of frames');
+}

@@ -57,19 +57,25 @@ function library(name, inputs) {
 /**
  * Applies a package's `browser` field to the files it imports relatively (engine.io-client
  * maps `*.node.js` to browser variants there; plugin-node-resolve skips that map for
- * packages with an `exports` field).
+ * packages with an `exports` field), and to bare imports it maps to `false`.
  */
+const EMPTY = '\0rt-empty-module';
 const browserFieldMaps = {
   name: 'rt-browser-field-maps',
   resolveId(source, importer) {
-    if (!importer || !source.startsWith('.')) return null;
+    if (!importer) return null;
     let dir = dirname(importer);
     while (dir !== dirname(dir) && !existsSync(join(dir, 'package.json'))) dir = dirname(dir);
     const browserField = existsSync(join(dir, 'package.json')) ? require(join(dir, 'package.json')).browser : undefined;
     if (!browserField || typeof browserField !== 'object') return null;
+    // A bare import mapped to `false` (the client's Node-only `eventsource`) is an empty module.
+    if (!source.startsWith('.')) return browserField[source] === false ? EMPTY : null;
     const target = './' + relative(dir, resolvePath(dirname(importer), source)).split(sep).join('/');
     const mapped = browserField[target];
     return typeof mapped === 'string' ? join(dir, mapped) : null;
+  },
+  load(id) {
+    return id === EMPTY ? 'export {};' : null;
   },
 };
 
@@ -87,12 +93,12 @@ const browser = [
   {
     input: join(pkgDir('client'), 'src', 'index.ts'),
     plugins: browserPlugins(false),
-    output: { file: join(clientDist, 'rt-client.browser.mjs'), format: 'es', sourcemap: true },
+    output: { file: join(clientDist, 'rt-client.browser.mjs'), format: 'es', sourcemap: true, inlineDynamicImports: true },
   },
   {
     input: join(pkgDir('client'), 'src', 'index.ts'),
     plugins: browserPlugins(true),
-    output: { file: join(clientDist, 'rt-client.min.js'), format: 'iife', name: 'rt', sourcemap: true },
+    output: { file: join(clientDist, 'rt-client.min.js'), format: 'iife', name: 'rt', sourcemap: true, inlineDynamicImports: true },
   },
 ];
 

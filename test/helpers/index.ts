@@ -14,7 +14,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RT_BIN = join(ROOT, 'packages', 'server', 'bin', 'rt.mjs');
 
 /** Every transport the pattern suites run over. */
-export const TRANSPORTS: TransportName[] = ['websocket', 'polling'];
+export const TRANSPORTS: TransportName[] = ['websocket', 'sse', 'polling'];
 
 /** A broker in this process, on a free loopback port. */
 export interface TestBroker extends AsyncDisposable {

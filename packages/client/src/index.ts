@@ -13,12 +13,13 @@
  */
 import { Client, type ConnectOptions } from './client.js';
 import { polling, websocket } from './transports/socketio.js';
+import { sse } from './transports/sse.js';
 import type { TransportFactory, TransportName } from './transports/transport.js';
 
 /** The transports built into this package, by name. */
 export const transports: Record<TransportName, TransportFactory | undefined> = {
   websocket,
-  sse: undefined,
+  sse,
   polling,
 };
 
@@ -40,5 +41,6 @@ export type { BackoffOptions } from './backoff.js';
 export { backoffDelay } from './backoff.js';
 export type { ClientTransport, TransportContext, TransportEvents, TransportFactory, TransportName } from './transports/transport.js';
 export { polling, websocket } from './transports/socketio.js';
+export { sse } from './transports/sse.js';
 export { RtError } from '@rt/protocol';
 export type { ErrorCode, JsonValue, Payload } from '@rt/protocol';

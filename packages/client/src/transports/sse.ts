@@ -1,0 +1,168 @@
+import { type ClientFrame, decodeServerFrame, encodeFrame } from '@rt/protocol';
+import type { ClientTransport, TransportContext, TransportEvents, TransportFactory } from './transport.js';
+
+/** The part of the `EventSource` API this transport uses (browsers', the `eventsource` package's, a React Native polyfill's). */
+interface EventSourceLike {
+  readonly readyState: number;
+  onmessage: ((event: { data: string }) => void) | null;
+  onerror: ((event: { message?: string; code?: number }) => void) | null;
+  addEventListener(type: string, listener: (event: { data: string }) => void): void;
+  close(): void;
+}
+
+/** An `EventSource` constructor; the second argument is the `eventsource` package's init (with `fetch`). */
+type EventSourceClass = new (url: string, init?: { withCredentials?: boolean; fetch?: typeof fetch }) => EventSourceLike;
+
+/** What the `session` event tells: the POST URL (relative to the stream's) and the heartbeat interval. */
+interface SessionInfo {
+  url: string;
+  heartbeatMs: number;
+}
+
+const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+/**
+ * Loads the `eventsource` package in Node, which has no global `EventSource`. The import is
+ * lazy, and the package's `browser` map turns it into nothing in browser bundles, so browsers
+ * never download it (they have `EventSource`).
+ */
+async function nodeEventSource(): Promise<EventSourceClass> {
+  const mod = (await import('eventsource')) as unknown as { EventSource?: EventSourceClass };
+  if (!mod.EventSource) throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
+  return mod.EventSource;
+}
+
+/**
+ * Server-sent events: frames from the broker on an `EventSource` stream
+ * (`GET {prefix}/sse?frames=1`), frames to it by `fetch` POST to the session URL the stream's
+ * first event names. POSTs go one at a time, each carrying every frame sent meanwhile, so the
+ * broker sees frames in the order they were sent.
+ *
+ * The token travels as `Authorization: Bearer` where the `EventSource` can send headers (the
+ * `eventsource` package in Node), else as `?token=` (a browser's native `EventSource` cannot;
+ * a `rt_token` cookie set by the application works too, sent with `withCredentials`).
+ *
+ * Opening waits for the `session` event, not just the response headers: a proxy that buffers
+ * the stream makes it fail within `openTimeoutMs`, and the client falls back to the next
+ * transport. Once open, a stream silent for twice the broker's heartbeat interval is closed as
+ * stalled.
+ */
+class SseTransport implements ClientTransport {
+  readonly name = 'sse' as const;
+  private source: EventSourceLike | undefined;
+  private postUrl: string | undefined;
+  private outbox: ClientFrame[] = [];
+  private posting = false;
+  private closed = false;
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private silenceMs = 0;
+
+  constructor(private readonly context: TransportContext, private readonly events: TransportEvents) {}
+
+  async open(): Promise<void> {
+    const { url, prefix, token, openTimeoutMs } = this.context;
+    const EventSource = (this.context.EventSource as EventSourceClass | undefined) ?? (await nodeEventSource());
+    if (this.closed) throw new Error('sse: closed while opening');
+    const viaHeader = this.context.EventSource === undefined && token !== undefined;
+    const streamUrl = `${url}${prefix}/sse?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
+    const fetchImpl = this.context.fetch;
+    const init = viaHeader && fetchImpl
+      ? {
+        fetch: ((input, options) => fetchImpl(input, { ...options, headers: { ...(options?.headers as Record<string, string>), authorization: `Bearer ${token}` } })) as typeof fetch,
+      }
+      : { withCredentials: true };
+    const source = new EventSource(streamUrl, init);
+    this.source = source;
+    await new Promise<void>((resolve, reject) => {
+      const fail = (why: string): void => {
+        clearTimeout(timer);
+        this.stop();
+        reject(new Error(why));
+      };
+      const timer = setTimeout(() => fail(`sse: no session within ${openTimeoutMs} ms`), openTimeoutMs);
+      source.onerror = (e) => fail(`sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`);
+      source.addEventListener('session', (e) => {
+        let info: SessionInfo;
+        try {
+          info = JSON.parse(e.data) as SessionInfo;
+        } catch {
+          return fail('sse: the session event is not JSON');
+        }
+        clearTimeout(timer);
+        this.postUrl = new URL(info.url, new URL(streamUrl, 'http://localhost')).href;
+        this.silenceMs = info.heartbeatMs * 2 + 1000;
+        source.onerror = () => this.lost('sse: the stream ended');
+        this.alive();
+        resolve();
+      });
+    });
+    source.addEventListener('ping', this.alive);
+    source.onmessage = (e) => {
+      this.alive();
+      for (const line of e.data.split('\n')) {
+        const frame = decodeServerFrame(line);
+        if (frame) this.events.frame(frame);
+      }
+    };
+  }
+
+  send(frame: ClientFrame): void {
+    this.outbox.push(frame);
+    if (!this.posting) queueMicrotask(this.post);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stop();
+  }
+
+  private readonly alive = (): void => {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this.lost(`sse: no event for ${this.silenceMs} ms (stalled)`), this.silenceMs);
+  };
+
+  /** POSTs what is waiting, one request at a time, in order. */
+  private readonly post = async (): Promise<void> => {
+    if (this.posting || this.outbox.length === 0 || this.closed || !this.postUrl || !this.context.fetch) return;
+    this.posting = true;
+    const frames = this.outbox;
+    this.outbox = [];
+    try {
+      const res = await this.context.fetch(this.postUrl, {
+        method: 'POST',
+        // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
+        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        body: `[${frames.map(encodeFrame).join(',')}]`,
+      });
+      await res.body?.cancel().catch(() => undefined);
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    } catch (error) {
+      this.lost(`sse: POST failed: ${error instanceof Error ? error.message : String(error)}`);
+      return;
+    } finally {
+      this.posting = false;
+    }
+    if (this.outbox.length > 0) void this.post();
+  };
+
+  private stop(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.source?.close();
+    this.source = undefined;
+  }
+
+  /** The connection is gone: stop, and tell the client once. */
+  private lost(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stop();
+    this.events.close(reason);
+  }
+}
+
+/** Server-sent events (+ `fetch` POST). Needs an `EventSource` (global, `options.EventSource`, or the `eventsource` package in Node) and `fetch`. */
+export const sse: TransportFactory = {
+  name: 'sse',
+  available: (context) => context.fetch !== undefined && (context.EventSource !== undefined || isNode()),
+  create: (context, events) => new SseTransport(context, events),
+};

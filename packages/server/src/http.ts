@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
 
@@ -93,4 +94,16 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (!failed) reject(err);
     });
   });
+}
+
+/**
+ * A raw request body as a payload: bytes when the body is `application/octet-stream`, else
+ * UTF-8 text, byte for byte. A text body that is not valid UTF-8 is refused (`bad_frame`)
+ * rather than silently altered.
+ */
+export function bodyPayload(req: IncomingMessage, body: Buffer): string | Uint8Array {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/octet-stream') return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  if (!isUtf8(body)) throw new RtError('bad_frame', 'the body is not valid UTF-8 text: send bytes as application/octet-stream');
+  return body.toString('utf8');
 }

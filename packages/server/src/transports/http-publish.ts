@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RtError, type JsonValue, type Payload } from '@rt/protocol';
 import type { Broker } from '../broker.js';
-import { readBody, sendError, sendFailure, sendJson } from '../http.js';
+import { bodyPayload, readBody, sendError, sendFailure, sendJson } from '../http.js';
 import type { Transport } from './index.js';
 
 /**
@@ -9,8 +9,8 @@ import type { Transport } from './index.js';
  *
  * - `POST {prefix}/publish` with JSON `{"topic": "...", "data": ...}`;
  * - `POST {prefix}/publish?topic=a/b` with the payload as the body: `application/json` is
- *   parsed, `application/octet-stream` stays bytes, anything else is UTF-8 text (so
- *   `curl -d hello` publishes the string `"hello"`);
+ *   parsed, `application/octet-stream` stays bytes, anything else is UTF-8 text, byte-exact
+ *   (so `curl -d hello` publishes the string `"hello"`; invalid UTF-8 is refused with 400);
  * - `GET {prefix}/health`.
  *
  * Both answer `200 {"ok": true, "off": N}` or an error status with `{"error": {code, message}}`.
@@ -47,9 +47,7 @@ export class HttpPublishTransport implements Transport {
     let data: Payload;
     try {
       if (topic !== null) {
-        if (type === 'application/json') data = parseJson(body);
-        else if (type === 'application/octet-stream') data = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-        else data = body.toString('utf8');
+        data = type === 'application/json' ? parseJson(body) : bodyPayload(req, body);
       } else {
         const envelope = parseJson(body);
         if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope) || !('topic' in envelope)) {

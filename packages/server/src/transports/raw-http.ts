@@ -1,0 +1,86 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Broker } from '../broker.js';
+import { bodyPayload, readBody, sendFailure, sendJson } from '../http.js';
+import type { Outgoing } from '../outgoing.js';
+import type { Wire } from '../session.js';
+import { admitRequest, allowOrigin } from './handshake.js';
+import { OnBehalf } from './on-behalf.js';
+
+/** The raw endpoints, Mercury's names. */
+export type RawKind = 'bus' | 'sub' | 'pub' | 'push' | 'pull';
+const KINDS: ReadonlySet<string> = new Set<RawKind>(['bus', 'sub', 'pub', 'push', 'pull']);
+
+/**
+ * Reads `{prefix}/<kind>/<topic>` from a path: `null` when the path is not a raw endpoint.
+ * The topic is percent-decoded (an undecodable one is returned as it is, for the topic check
+ * to refuse).
+ */
+export function rawTarget(pathname: string, prefix: string): { kind: RawKind; topic: string } | null {
+  if (prefix !== '' && !pathname.startsWith(prefix + '/')) return null;
+  const rest = pathname.slice(prefix.length + 1);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || !KINDS.has(rest.slice(0, slash))) return null;
+  const raw = rest.slice(slash + 1);
+  let topic = raw;
+  try {
+    topic = decodeURIComponent(raw);
+  } catch {
+    // left as is: not a valid topic either
+  }
+  return { kind: rest.slice(0, slash) as RawKind, topic };
+}
+
+/** A one-request session's wire: it only takes the answer. */
+class AnswerWire implements Wire {
+  readonly transport = 'http';
+  constructor(private readonly onBehalf: OnBehalf) {}
+  write(batch: readonly Outgoing[]): void {
+    for (const out of batch) this.onBehalf.take(out);
+  }
+  close(): void {}
+}
+
+/**
+ * Mercury's HTTP side of the raw endpoints: `POST {rawPrefix}/pub/<topic>`, `/bus/<topic>` and
+ * `/push/<topic>` with the payload as the body (`application/octet-stream`: bytes; anything else:
+ * UTF-8 text, byte-exact), answering `200 {"ok": true}`. Each request is admitted by
+ * {@link Broker.admit} and runs as a one-frame session through {@link Broker.handle}, so
+ * authorization and limits apply; a bus message from HTTP reaches every peer. A `GET` of a raw
+ * path without a WebSocket upgrade gets 426.
+ */
+export class RawHttp {
+  constructor(private readonly broker: Broker, private readonly prefix: string) {}
+
+  /** Adds the routes. */
+  routes(): void {
+    for (const kind of ['pub', 'bus', 'push'] as const) {
+      this.broker.addRoute('POST', `${this.prefix}/${kind}/*`, (req, res, url) => this.post(kind, req, res, url));
+    }
+    for (const kind of KINDS) {
+      this.broker.addRoute('GET', `${this.prefix}/${kind}/*`, (_req, res) =>
+        sendJson(res, 426, { error: { code: 'bad_frame', message: `${kind} endpoints are WebSocket endpoints: connect with a WebSocket (ws://)` } }),
+      );
+    }
+  }
+
+  private async post(kind: 'pub' | 'bus' | 'push', req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    allowOrigin(req, res);
+    const broker = this.broker;
+    const topic = rawTarget(url.pathname, this.prefix)?.topic ?? '';
+    const onBehalf = new OnBehalf(broker);
+    let session;
+    try {
+      const identity = await admitRequest(broker, 'http', req, url);
+      const data = bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes));
+      session = broker.openSession(new AnswerWire(onBehalf));
+      session.identity = identity;
+      const ok = await onBehalf.request(session, { t: kind, topic, data });
+      sendJson(res, 200, ok.off === undefined ? { ok: true } : { ok: true, off: ok.off });
+    } catch (e) {
+      if (!res.headersSent) req.resume();
+      sendFailure(res, e);
+    } finally {
+      if (session) broker.closeSession(session);
+    }
+  }
+}

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
 import { readSse, untilMessages } from '../helpers/sse.ts';
 
-const publish = (url: string, topic: string, body: string | Uint8Array, type?: string): Promise<Response> =>
+const publish = (url: string, topic: string, body: BodyInit, type?: string): Promise<Response> =>
   fetch(`${url}/rt/publish?topic=${encodeURIComponent(topic)}`, { method: 'POST', body, ...(type ? { headers: { 'content-type': type } } : {}) });
 
 describe('plain SSE', () => {
@@ -57,7 +57,7 @@ describe('plain SSE', () => {
     assert.deepEqual(events.slice(1).map((e) => e.data), ['{"from":"sdk"}', 'plain text', 'from curl: 🎉 ü']);
     await got.until(3);
     assert.deepEqual(got.items, [{ from: 'sdk' }, 'plain text', 'from curl: 🎉 ü']);
-    const bad = await publish(b.url, 'chat', Buffer.from([0x68, 0xff, 0xfe]) as unknown as Uint8Array);
+    const bad = await publish(b.url, 'chat', new Uint8Array([0x68, 0xff, 0xfe]));
     assert.equal(bad.status, 400, 'invalid UTF-8 text is refused, not altered');
     assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'bad_frame');
   });

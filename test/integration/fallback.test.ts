@@ -3,6 +3,8 @@
  * ends on SSE; with SSE refused or held back too, on long-polling; every pattern works there,
  * and the transport that worked is tried first on reconnect.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Client, type ConnectOptions, type TransportName, connect } from '@rt/client';
@@ -81,5 +83,34 @@ describe('transport fallback', () => {
     const res = await fetch(`${b.url}/rt/publish?topic=after`, { method: 'POST', body: 'still here' });
     assert.equal(res.status, 200);
     assert.deepEqual(await got.until(1), ['still here']);
+  });
+});
+
+describe('sse stall detection', () => {
+  it('closes an open stream that goes silent for twice the heartbeat interval, and reconnects', async () => {
+    // A broker stand-in whose stream opens, announces a 100 ms heartbeat, then goes silent.
+    let streams = 0;
+    const server = createServer((req, res) => {
+      if (!req.url?.startsWith('/rt/sse?frames=1')) return void res.writeHead(404).end();
+      streams++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`event: session\ndata: {"url":"sse/t${streams}","heartbeatMs":100}\n\n`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = connect(`http://127.0.0.1:${port}`, { transports: ['sse'], reconnect: { initialDelayMs: 50, maxDelayMs: 50 } });
+    const states = new Collector<string>();
+    client.on('state', (e) => states.push(`${e.to}${e.reason ? `: ${e.reason}` : ''}`));
+    try {
+      await states.until(3, 5000, 'open, stalled, open again');
+      assert.equal(states.items[0], 'open');
+      assert.match(states.items[1]!, /^reconnecting: sse: no event for 1200 ms \(stalled\)$/);
+      assert.equal(states.items[2], 'open');
+      assert.equal(streams, 2);
+    } finally {
+      client.close();
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

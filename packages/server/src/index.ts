@@ -1,6 +1,8 @@
 /**
  * `@rt/server`: the rt broker. Bus, pub/sub and push/pull on hierarchical topics over
- * socket.io (WebSocket and long-polling), with in-process and HTTP publishing.
+ * socket.io (WebSocket and long-polling) and server-sent events for the SDK, plain SSE and
+ * Mercury-compatible raw WebSocket endpoints for clients without it, with in-process and HTTP
+ * publishing.
  *
  * ```ts
  * import { createBroker } from '@rt/server';

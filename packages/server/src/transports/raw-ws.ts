@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus, topicProblem } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import type { Outgoing } from '../outgoing.js';
-import type { Session, Wire } from '../session.js';
+import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
 import type { Transport } from './index.js';
 import { OnBehalf, barePayload } from './on-behalf.js';
@@ -132,7 +132,7 @@ export class RawWsTransport implements Transport {
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, kind: RawKind, topic: string): Promise<void> {
     const broker = this.broker;
     if (broker.isClosing) return refuse(socket, new RtError('shutting_down', 'the broker is shutting down'));
-    let identity;
+    let identity: Identity;
     try {
       identity = await admitRequest(broker, 'raw', req, url);
     } catch (e) {

@@ -4,7 +4,7 @@ import { type ByeFrame, RtError } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import { readBody, sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
-import type { Session, Wire } from '../session.js';
+import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest, allowOrigin, corsHeaders } from './handshake.js';
 import type { Transport } from './index.js';
 import { plainStream } from './sse-plain.js';
@@ -87,7 +87,7 @@ export class SseTransport implements Transport {
     if (!frames && !url.searchParams.has('topic')) {
       return sendError(res, 'bad_frame', 'name at least one topic (?topic=a&topic=b), or ?frames=1 for the rt protocol');
     }
-    let identity;
+    let identity: Identity;
     try {
       identity = await admitRequest(broker, 'sse', req, url);
     } catch (e) {

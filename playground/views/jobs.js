@@ -1,0 +1,123 @@
+// Push/pull: a producer pushes jobs, several workers (one connection each) take turns, and
+// each job is acknowledged when its handler finishes, or sent back when it fails.
+const $ = (selector) => document.querySelector(selector);
+const TOPIC = 'jobs/render';
+const WORKERS = ['A', 'B', 'C'];
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function jobsView() {
+  const list = $('#jobs');
+  const jobs = new Map();
+  let next = 1;
+
+  const jobRow = (n) => {
+    let row = jobs.get(n);
+    if (!row) {
+      row = document.createElement('li');
+      row.className = 'job';
+      jobs.set(n, row);
+      list.prepend(row);
+      while (list.childElementCount > 60) {
+        jobs.delete(Number(list.lastElementChild.dataset.n));
+        list.lastElementChild.remove();
+      }
+    }
+    row.dataset.n = String(n);
+    return row;
+  };
+  const mark = (n, status, text) => {
+    const row = jobRow(n);
+    row.dataset.status = status;
+    row.textContent = `#${n} ${text}`;
+  };
+
+  const cards = WORKERS.map((name) => {
+    const card = document.createElement('div');
+    card.className = 'worker';
+    card.dataset.worker = name;
+    card.innerHTML = `<header><span>Worker ${name}</span><span class="dot" title="connection"></span></header>
+      <div class="done">0</div><div class="now">idle</div>
+      <div class="row"><button class="small secondary toggle">Pause</button>
+      <label><input type="checkbox" class="fail"> fail next</label></div>`;
+    $('#workers').append(card);
+    return { name, card, done: 0, paused: false };
+  });
+
+  return {
+    start(ctx) {
+      const producer = ctx.main;
+      const stops = [];
+      for (const w of cards) {
+        const client = ctx.open();
+        const dot = w.card.querySelector('.dot');
+        dot.dataset.state = client.state;
+        client.on('state', ({ to }) => (dot.dataset.state = to));
+        const now = w.card.querySelector('.now');
+        const fail = w.card.querySelector('.fail');
+        const toggle = w.card.querySelector('.toggle');
+        let puller;
+        const handler = async (data, job) => {
+          w.card.dataset.busy = 'true';
+          now.textContent = `working on #${data.n}`;
+          mark(data.n, 'taken', `taken by ${w.name}`);
+          ctx.log('job', `${w.name} took #${data.n} (${job.id})`);
+          await sleep(data.ms);
+          w.card.dataset.busy = 'false';
+          if (fail.checked) {
+            fail.checked = false;
+            now.textContent = `failed #${data.n}`;
+            mark(data.n, 'nacked', `failed on ${w.name}: back to the queue`);
+            ctx.log('ack', `${w.name} nack #${data.n}: the job goes to another worker`);
+            throw new Error('failed on purpose');
+          }
+          w.done += 1;
+          w.card.querySelector('.done').textContent = String(w.done);
+          now.textContent = `acked #${data.n}`;
+          mark(data.n, 'acked', `done by ${w.name} ✓ acked`);
+          ctx.log('ack', `${w.name} ack #${data.n}`);
+        };
+        const render = () => {
+          toggle.textContent = w.paused ? 'Resume' : 'Pause';
+          if (w.paused) now.textContent = 'paused';
+        };
+        const pull = () => {
+          puller = client.topic(TOPIC).pull(handler);
+          puller.ready.catch((error) => ctx.log('error', `worker ${w.name}: ${error.message}`));
+        };
+        const onToggle = () => {
+          w.paused = !w.paused;
+          if (w.paused) void puller?.stop();
+          else pull();
+          render();
+        };
+        toggle.addEventListener('click', onToggle);
+        if (!w.paused) pull();
+        render();
+        stops.push(() => toggle.removeEventListener('click', onToggle));
+      }
+      const push = async (count) => {
+        for (let i = 0; i < count; i++) {
+          const n = next++;
+          const data = { n, ms: 400 + Math.floor(Math.random() * 800) };
+          mark(n, 'queued', 'queued');
+          try {
+            await producer.topic(TOPIC).push(data);
+            ctx.log('job', `pushed #${n}`);
+          } catch (error) {
+            mark(n, 'rejected', `rejected: ${error.message}`);
+            ctx.log('error', `push #${n}: ${error.message}`);
+          }
+        }
+      };
+      const one = () => void push(1);
+      const five = () => void push(5);
+      $('#push-one').addEventListener('click', one);
+      $('#push-five').addEventListener('click', five);
+      return () => {
+        for (const stop of stops) stop();
+        $('#push-one').removeEventListener('click', one);
+        $('#push-five').removeEventListener('click', five);
+      };
+    },
+  };
+}

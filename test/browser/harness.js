@@ -1,0 +1,32 @@
+// Runs inside the test pages (plain JS): one rt client, and what it received, for the test to
+// drive with page.evaluate('harness.…') and read back. Uses the global `rt` of either bundle.
+window.harness = (() => {
+  const got = { sub: [], bus: [], job: [], states: [] };
+  const buses = new Map();
+  let client;
+  return {
+    got,
+    start(transport) {
+      client = rt.connect(location.origin, { transports: [transport], reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+      client.on('state', ({ to }) => got.states.push(to));
+      return client.ready();
+    },
+    state: () => client.state,
+    transport: () => client.transport,
+    subscribe(topic) {
+      return client.topic(topic).subscribe((data, meta) => got.sub.push([topic, meta.topic, data])).ready;
+    },
+    publish: (topic, data) => client.topic(topic).publish(data),
+    join(topic) {
+      const bus = client.topic(topic).bus();
+      bus.on('message', ({ data }) => got.bus.push(data));
+      buses.set(topic, bus);
+      return bus.ready;
+    },
+    send: (topic, data) => buses.get(topic).send(data),
+    pull(topic) {
+      return client.topic(topic).pull((data) => void got.job.push(data)).ready;
+    },
+    push: (topic, data) => client.topic(topic).push(data),
+  };
+})();

@@ -1,8 +1,14 @@
 // Push/pull: a producer pushes jobs, several workers (one connection each) take turns, and
-// each job is acknowledged when its handler finishes, or sent back when it fails.
+// each job is acknowledged when its handler finishes, or sent back when it fails. Workers
+// report progress on `jobs/status/<window>` (pub/sub), so a job taken by a worker of another
+// window shows up in the window that pushed it.
 const $ = (selector) => document.querySelector(selector);
 const TOPIC = 'jobs/render';
 const WORKERS = ['A', 'B', 'C'];
+/** Each job takes this long, so that workers visibly take turns. */
+const JOB_MS = 700;
+/** This window's tag: job ids and status topics are per window. */
+const WINDOW = Math.random().toString(36).slice(2, 6);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function jobsView() {
@@ -47,6 +53,11 @@ export function jobsView() {
     start(ctx) {
       const producer = ctx.main;
       const stops = [];
+      const TEXT = { taken: 'taken by', nacked: 'failed, back to the queue; was on', acked: '✓ acked by' };
+      producer.topic(`jobs/status/${WINDOW}`).subscribe(({ n, status, worker, window }) => {
+        const who = window === WINDOW ? `worker ${worker}` : `worker ${worker} of another window`;
+        mark(n, status, `${TEXT[status] ?? status} ${who}`);
+      });
       for (const w of cards) {
         const client = ctx.open();
         const dot = w.card.querySelector('.dot');
@@ -56,24 +67,28 @@ export function jobsView() {
         const fail = w.card.querySelector('.fail');
         const toggle = w.card.querySelector('.toggle');
         let puller;
+        // Tells the window that pushed the job how it is going.
+        const report = (data, status) => {
+          client.topic(`jobs/status/${data.window}`).publish({ n: data.n, status, worker: w.name, window: WINDOW }).catch(() => undefined);
+        };
         const handler = async (data, job) => {
           w.card.dataset.busy = 'true';
           now.textContent = `working on #${data.n}`;
-          mark(data.n, 'taken', `taken by ${w.name}`);
+          report(data, 'taken');
           ctx.log('job', `${w.name} took #${data.n} (${job.id})`);
-          await sleep(data.ms);
+          await sleep(JOB_MS);
           w.card.dataset.busy = 'false';
           if (fail.checked) {
             fail.checked = false;
             now.textContent = `failed #${data.n}`;
-            mark(data.n, 'nacked', `failed on ${w.name}: back to the queue`);
-            ctx.log('ack', `${w.name} nack #${data.n}: the job goes to another worker`);
+            report(data, 'nacked');
+            ctx.log('ack', `${w.name} nack #${data.n}: the job goes back to the queue`);
             throw new Error('failed on purpose');
           }
           w.done += 1;
           w.card.querySelector('.done').textContent = String(w.done);
           now.textContent = `acked #${data.n}`;
-          mark(data.n, 'acked', `done by ${w.name} ✓ acked`);
+          report(data, 'acked');
           ctx.log('ack', `${w.name} ack #${data.n}`);
         };
         const render = () => {
@@ -98,7 +113,7 @@ export function jobsView() {
       const push = async (count) => {
         for (let i = 0; i < count; i++) {
           const n = next++;
-          const data = { n, ms: 400 + Math.floor(Math.random() * 800) };
+          const data = { n, window: WINDOW };
           mark(n, 'queued', 'queued');
           try {
             await producer.topic(TOPIC).push(data);

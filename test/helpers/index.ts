@@ -94,14 +94,19 @@ export class BrokerProcess implements AsyncDisposable {
   port = 0;
   output = '';
 
-  constructor(private readonly args: string[] = [], private readonly env: Record<string, string> = {}) {}
+  /** `bin` is the `rt` script to run: the workspace's by default, or an installed package's. */
+  constructor(
+    private readonly args: string[] = [],
+    private readonly env: Record<string, string> = {},
+    private readonly bin: string = RT_BIN,
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<this> {
-    const child = spawn(process.execPath, [RT_BIN, 'broker', '-l', `http://127.0.0.1:${this.port}`, '--log-level', 'warn', ...this.args], {
+    const child = spawn(process.execPath, [this.bin, 'broker', '-l', `http://127.0.0.1:${this.port}`, '--log-level', 'warn', ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.env },
     });

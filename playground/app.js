@@ -19,6 +19,8 @@ let running = { clients: [], stops: [] };
 function showState(state, detail = '') {
   stateView.dataset.state = state;
   stateView.textContent = detail ? `${state} · ${detail}` : state;
+  // Lets the views show what waits for the connection (e.g. subscriptions to restore).
+  document.body.dataset.connection = state;
 }
 
 /** Starts the views over `transport`: every client made here uses only that transport. */
@@ -43,7 +45,7 @@ function start(transport) {
   }
   showState('connecting', LABELS[transport]);
   let dropped = false;
-  main.on('state', ({ from, to, reason }) => {
+  const offState = main.on('state', ({ from, to, reason }) => {
     showState(to, to === 'open' ? LABELS[main.transport] : '');
     log('state', `${from} → ${to}${reason ? ` (${reason})` : ''}`);
     if (to === 'reconnecting') dropped = true;
@@ -51,9 +53,10 @@ function start(transport) {
       log('state', 'reconnected: the client re-establishes subscriptions, bus joins and pullers by itself');
     }
   });
-  main.on('error', ({ error }) => log('error', error.message));
+  // While reconnecting, a failed attempt is expected: the client tries again with backoff.
+  const offError = main.on('error', ({ error }) => log(main.state === 'open' ? 'error' : 'retry', error.message));
   const ctx = { main, open, log };
-  running = { clients, stops: views.map((view) => view.start(ctx)) };
+  running = { clients, stops: [offState, offError, ...views.map((view) => view.start(ctx))] };
 }
 
 function stop() {

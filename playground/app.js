@@ -55,6 +55,8 @@ function start(transport) {
   });
   // While reconnecting, a failed attempt is expected: the client tries again with backoff.
   const offError = main.on('error', ({ error }) => log(main.state === 'open' ? 'error' : 'retry', error.message));
+  // For experiments in the browser console: `playground.client.topic('x').publish(1)`.
+  window.playground = { client: main };
   const ctx = { main, open, log };
   running = { clients, stops: [offState, offError, ...views.map((view) => view.start(ctx))] };
 }

@@ -93,20 +93,29 @@ export function jobsView() {
         };
         const render = () => {
           toggle.textContent = w.paused ? 'Resume' : 'Pause';
-          if (w.paused) now.textContent = 'paused';
         };
+        // The card says "waiting for jobs" / "paused" once the broker has confirmed it.
         const pull = () => {
           puller = client.topic(TOPIC).pull(handler);
-          puller.ready.catch((error) => ctx.log('error', `worker ${w.name}: ${error.message}`));
+          puller.ready.then(
+            () => puller.isActive && (now.textContent = 'waiting for jobs'),
+            (error) => ctx.log('error', `worker ${w.name}: ${error.message}`),
+          );
         };
-        const onToggle = () => {
+        const onToggle = async () => {
           w.paused = !w.paused;
-          if (w.paused) void puller?.stop();
-          else pull();
           render();
+          if (w.paused) {
+            now.textContent = 'pausing…';
+            toggle.disabled = true;
+            await puller?.stop();
+            toggle.disabled = false;
+            now.textContent = 'paused';
+          } else pull();
         };
         toggle.addEventListener('click', onToggle);
-        if (!w.paused) pull();
+        if (w.paused) now.textContent = 'paused';
+        else pull();
         render();
         stops.push(() => toggle.removeEventListener('click', onToggle));
       }

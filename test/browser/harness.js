@@ -12,6 +12,9 @@ window.harness = (() => {
       return client.ready();
     },
     state: () => client.state,
+    // A round trip: once answered, what the client re-sent first thing on open (subscriptions,
+    // joins, pullers) is in place on the broker, since a connection's frames are handled in order.
+    barrier: () => client.call('__barrier__').catch(() => undefined),
     transport: () => client.transport,
     subscribe(topic) {
       return client.topic(topic).subscribe((data, meta) => got.sub.push([topic, meta.topic, data])).ready;

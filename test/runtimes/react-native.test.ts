@@ -113,10 +113,11 @@ describe('React Native runtime', () => {
         one.topic<number>('jobs').pull((n) => jobs.push(['one', n])).ready,
         two.topic<number>('jobs').pull((n) => jobs.push(['two', n])).ready,
       ]);
-      for (let i = 0; i < 4; i++) await one.topic<number>('jobs').push(i);
-      await jobs.until(4);
-      assert.deepEqual(jobs.items.map(([, n]) => n).sort(), [0, 1, 2, 3]);
-      assert.equal(jobs.items.filter(([who]) => who === 'one').length, 2);
+      for (let i = 0; i < 2; i++) await one.topic<number>('jobs').push(i);
+      await jobs.until(2);
+      await quiet();
+      assert.deepEqual(jobs.items.map(([, n]) => n).sort(), [0, 1]);
+      assert.deepEqual(jobs.items.map(([who]) => who).sort(), ['one', 'two']);
       const bytes = new Collector<unknown>();
       await two.topic('bin').pull(bytes.push).ready;
       // Made in the app's realm, as an app's bytes are.
@@ -150,6 +151,8 @@ describe('React Native runtime', () => {
       await first.broker.close();
       await using second = await restartOn(first.port);
       await new Promise<void>((resolve) => client.on('state', ({ to }) => to === 'open' && resolve()));
+      // A round trip: what the client re-sent first thing on open is in place once it is answered.
+      await client.call('__barrier__').catch(() => undefined);
       // The broker has the client's subscription, join and puller again: each pattern reaches it.
       const peer = rt.connect(second.url);
       try {

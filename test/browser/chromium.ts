@@ -3,10 +3,9 @@
  * suites. Never downloads a browser: `.ci/run` installs the Debian package when missing.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT } from '../helpers/index.ts';
 
 /** The browser binary (override with `RT_CHROMIUM`). */
@@ -25,35 +24,35 @@ const NETWORK_NOISE = /^(Failed to load resource|WebSocket connection to .* fail
 
 /** A browser with a fresh profile; every page error is recorded, to assert there were none. */
 export interface TestBrowser extends AsyncDisposable {
-  context: BrowserContext;
+  browser: Browser;
   /**
    * Uncaught errors and `console.error` lines of every page, as `page: message`; the browser's
    * own network-error lines are left out (a test that stops the broker causes them on purpose).
    */
   errors: string[];
-  /** A new page; `label` names it in {@link errors}. */
+  /**
+   * A new page in a context of its own (its own cookies and storage, like another user), in
+   * its own window: never a background tab, whose animation frames Chromium would hold back.
+   * `label` names it in {@link errors}.
+   */
   page(label: string, viewport?: { width: number; height: number }): Promise<Page>;
 }
 
+/** Launches Chromium; playwright gives each launch a new, empty `--user-data-dir` of its own. */
 export async function launchChromium(): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), as .ci/run does`);
   }
-  const profile = await mkdtemp(join(tmpdir(), 'rt-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1100, height: 780 },
-  });
-  context.setDefaultTimeout(10_000);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
   const errors: string[] = [];
   return {
-    context,
+    browser,
     errors,
-    async page(label, viewport) {
+    // A page's context stays open until the browser closes (closing the page is enough for a test).
+    async page(label, viewport = { width: 1100, height: 780 }) {
+      const context = await browser.newContext({ viewport });
+      context.setDefaultTimeout(10_000);
       const page = await context.newPage();
-      if (viewport) await page.setViewportSize(viewport);
       page.on('pageerror', (error) => errors.push(`${label}: ${error.message}`));
       page.on('console', (message) => {
         if (message.type() === 'error' && !NETWORK_NOISE.test(message.text())) errors.push(`${label}: ${message.text()}`);
@@ -61,8 +60,7 @@ export async function launchChromium(): Promise<TestBrowser> {
       return page;
     },
     async [Symbol.asyncDispose]() {
-      await context.close();
-      await rm(profile, { recursive: true, force: true });
+      await browser.close();
     },
   };
 }

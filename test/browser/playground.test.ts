@@ -12,8 +12,12 @@ import { launchChromium, screenshot, type TestBrowser } from './chromium.ts';
 
 const PHONE = { width: 390, height: 844 };
 
+/** Every URL a page of the app requested: the app must need nothing but its own broker (no CDN). */
+const requested: string[] = [];
+
 async function openApp(browser: TestBrowser, url: string, label: string, viewport?: typeof PHONE): Promise<Page> {
   const page = await browser.page(label, viewport);
+  page.on('request', (request) => requested.push(request.url()));
   await page.goto(`${url}/`);
   await page.locator('#state[data-state="open"]').waitFor();
   return page;
@@ -156,5 +160,11 @@ describe('playground', () => {
     await tab(desktop, 'pubsub');
     await screenshot(desktop, 'reconnected');
     assert.deepEqual(browser.errors, []);
+  });
+
+  it('loads everything from the broker: its own bundle, no CDN', () => {
+    const origin = new URL(broker.url).origin;
+    assert.deepEqual(requested.filter((url) => new URL(url).origin !== origin), []);
+    assert.ok(requested.includes(`${origin}/rt/rt-client.browser.mjs`), 'the app uses the client bundle the broker serves');
   });
 });

@@ -35,17 +35,31 @@ export async function checkBus(make: () => Client): Promise<void> {
   assert.deepEqual(got.map((g) => g.items), [[], ['hello'], ['hello']]);
 }
 
-/** push/pull: each item to exactly one puller, taking turns. */
-export async function checkPushPull(make: () => Client): Promise<void> {
-  const got = new Collector<[string, number]>();
-  const pullers = ['w1', 'w2'].map((w) => make().topic<number>('pp/jobs').pull((n) => got.push([w, n])));
-  await Promise.all(pullers.map((p) => p.ready));
+/**
+ * push/pull: each item to exactly one puller, taking turns. Pullers hold each job (prefetch 1)
+ * until the test releases them, in rounds: every round each puller must hold exactly one
+ * new job, whatever the transport's latency.
+ */
+export async function checkPushPull(make: () => Client, pullers = 2, rounds = 3): Promise<void> {
+  const got = new Collector<[number, number]>();
+  const held: (() => void)[] = [];
+  const handles = Array.from({ length: pullers }, (_, w) =>
+    make().topic<number>('pp/jobs').pull((n) => {
+      got.push([w, n]);
+      return new Promise<void>((release) => held.push(release));
+    }),
+  );
+  await Promise.all(handles.map((p) => p.ready));
   const producer = make();
-  for (let i = 0; i < 6; i++) await producer.topic<number>('pp/jobs').push(i);
-  await got.until(6);
-  await quiet();
-  assert.deepEqual(got.items.map(([, n]) => n).sort(), [0, 1, 2, 3, 4, 5]);
-  assert.deepEqual(['w1', 'w2'].map((w) => got.items.filter(([who]) => who === w).length), [3, 3]);
+  for (let i = 0; i < pullers * rounds; i++) await producer.topic<number>('pp/jobs').push(i);
+  for (let round = 1; round <= rounds; round++) {
+    await got.until(pullers * round, 5000, `round ${round} of jobs`);
+    await quiet(50);
+    const perPuller = Array.from({ length: pullers }, (_, w) => got.items.filter(([who]) => who === w).length);
+    assert.deepEqual(perPuller, Array(pullers).fill(round), `round ${round}: one job each`);
+    held.splice(0).forEach((release) => release());
+  }
+  assert.deepEqual(got.items.map(([, n]) => n).sort((x, y) => x - y), Array.from({ length: pullers * rounds }, (_, i) => i));
 }
 
 /** Server publishing: an HTTP POST to the broker reaches SDK subscribers. */

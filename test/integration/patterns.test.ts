@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RtError } from '@rt/client';
 import { Collector, TRANSPORTS, clients, quiet, startBroker } from '../helpers/index.ts';
+import { checkPushPull } from '../helpers/pattern-checks.ts';
 
 for (const transport of TRANSPORTS) {
   describe(`patterns over ${transport}`, () => {
@@ -104,21 +105,7 @@ for (const transport of TRANSPORTS) {
     it('push/pull: each item goes to exactly one puller, taking turns', async () => {
       await using b = await startBroker();
       await using c = clients(b.url, transport);
-      const [w1, w2, w3, producer] = [c.make(), c.make(), c.make(), c.make()];
-      const got = new Collector<[string, number]>();
-      const pullers = [
-        w1.topic<number>('jobs').pull((n) => got.push(['w1', n])),
-        w2.topic<number>('jobs').pull((n) => got.push(['w2', n])),
-        w3.topic<number>('jobs').pull((n) => got.push(['w3', n])),
-      ];
-      await Promise.all(pullers.map((p) => p.ready));
-      for (let i = 0; i < 9; i++) await producer.topic<number>('jobs').push(i);
-      await got.until(9);
-      await quiet();
-      assert.equal(got.items.length, 9);
-      assert.deepEqual(got.items.map(([, n]) => n).sort((x, y) => x - y), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
-      const per = (w: string): number => got.items.filter(([who]) => who === w).length;
-      assert.deepEqual([per('w1'), per('w2'), per('w3')], [3, 3, 3]);
+      await checkPushPull(() => c.make(), 3, 3);
     });
 
     it('push/pull: pushes wait while there is no puller, and a full queue rejects the push', async () => {

@@ -29,7 +29,7 @@ export class Router {
   match(method: string, pathname: string): RouteHandler | undefined {
     for (const r of this.routes) {
       const hit = r.prefix ? pathname.startsWith(r.path) : pathname === r.path;
-      if (hit && (r.method === '*' || r.method === method)) return r.handler;
+      if (hit && (r.method === '*' || r.method === method || (method === 'HEAD' && r.method === 'GET'))) return r.handler;
     }
     return undefined;
   }

@@ -61,11 +61,15 @@ class SocketIoTransport implements ClientTransport {
 
   private readonly flush = (): void => {
     const frames = this.outbox;
+    if (frames.length === 0) return;
     this.outbox = [];
     if (this.opened) this.socket?.emit(FRAME_EVENT, ...frames);
   };
 
   close(): void {
+    // Frames queued this tick (an ack from a handler that just returned) still go out:
+    // engine.io drains its write buffer before it closes.
+    if (this.outbox.length > 0) this.flush();
     const socket = this.socket;
     this.socket = undefined;
     socket?.close();

@@ -91,15 +91,16 @@ export class SocketIoTransport implements Transport {
       }
       const session = broker.openSession(new SocketIoWire(socket));
       session.identity = (socket.data as { identity?: Identity }).identity ?? null;
-      socket.on(FRAME_EVENT, (...frames: unknown[]) => {
-        for (const frame of frames) broker.handle(session, frame);
-      });
-      socket.onAny((event: string) => {
-        // socket.io calls `onAny` at once but event handlers on the next tick: answer on the
-        // next tick too, so answers keep the order of what the client sent.
-        if (event !== FRAME_EVENT) process.nextTick(() => {
+      // Frames are taken in `onAny`, which socket.io calls as each packet is decoded: plain
+      // event handlers run on the next tick and are skipped once the socket has disconnected,
+      // which would lose frames that arrived just before a disconnect (an ack sent right
+      // before the client closed) and let an error overtake earlier answers.
+      socket.onAny((event: string, ...frames: unknown[]) => {
+        if (event === FRAME_EVENT) {
+          for (const frame of frames) broker.handle(session, frame);
+        } else {
           session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
-        });
+        }
       });
       socket.on('disconnect', () => broker.closeSession(session));
     });

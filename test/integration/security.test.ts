@@ -5,21 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignJWT } from 'jose';
 import { RtError, type Client } from '@rt/client';
 import type { Identity } from '@rt/server';
 import { Collector, TRANSPORTS, clients, deadline, quiet, startBroker } from '../helpers/index.ts';
-
-export const SECRET = 'security-test-secret-of-32-bytes!!';
-const KEY = new TextEncoder().encode(SECRET);
-
-/** A signed HS256 token; `exp`/`nbf` in seconds from now. */
-export function token(claims: Record<string, unknown>, { exp = 60, nbf, key = KEY }: { exp?: number; nbf?: number; key?: Uint8Array } = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime(now + exp);
-  if (nbf !== undefined) jwt.setNotBefore(now + nbf);
-  return jwt.sign(key);
-}
+import { SECRET, token } from '../helpers/security.ts';
 
 /** The first `error` event of a client that never opens, as an RtError. */
 function refusal(client: Client): Promise<RtError> {

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io, type Socket } from 'socket.io-client';
-import { Collector, TRANSPORTS, clients, deadline, quiet, startBroker } from '../helpers/index.ts';
+import { BrokerProcess, Collector, TRANSPORTS, clients, deadline, quiet, startBroker } from '../helpers/index.ts';
 import { SECRET, token } from '../helpers/security.ts';
 
 /** Opens a bare socket.io connection (as any non-rt client could) and resolves once connected or refused. */
@@ -155,5 +155,21 @@ describe('HTTP publish security', () => {
     assert.match(good.headers.get('access-control-allow-headers') ?? '', /Authorization/);
     const bad = await preflight('http://notexample.com');
     assert.equal(bad.headers.get('access-control-allow-origin'), null);
+  });
+});
+
+describe('rt broker: security settings from the environment and flags', () => {
+  it('RT_JWT_KEY and --allow-origin apply to the broker process', async () => {
+    await using p = await new BrokerProcess(['--allow-origin', 'example.com', '--mode', 'production'], { RT_JWT_KEY: SECRET }).start();
+    const good = await token({});
+    const evil = await raw(p.url, 'websocket', { origin: 'http://notexample.com', token: good });
+    assert.equal(evil.refused?.code, 'unauthorized');
+    assert.match(evil.refused.message, /origin/);
+    const anonymous = await raw(p.url, 'websocket', { origin: ALLOWED });
+    assert.equal(anonymous.refused?.code, 'unauthorized');
+    assert.match(anonymous.refused.message, /token is required/);
+    const { socket, refused } = await raw(p.url, 'websocket', { origin: ALLOWED, token: good });
+    assert.equal(refused, undefined);
+    socket.close();
   });
 });

@@ -40,8 +40,8 @@ export function parseCookies(header: string | undefined): Record<string, string>
 /**
  * The token a client presented, looked for in this order (the first found wins, the others
  * are ignored, as Mercure does): the transport's own channel (socket.io `auth.token`), an
- * `Authorization: Bearer` header, the `access_token` query parameter (RFC 6750; for
- * `EventSource`, which cannot set headers), the cookie `cookieName`.
+ * `Authorization: Bearer` header, the `access_token` (RFC 6750) or `token` query parameter
+ * (for `EventSource` and `WebSocket`, which cannot set headers), the cookie `cookieName`.
  */
 export function findToken(handshake: Handshake, cookies: Record<string, string>, cookieName: string): string | undefined {
   if (handshake.token !== undefined && handshake.token !== '') return handshake.token;
@@ -50,7 +50,7 @@ export function findToken(handshake: Handshake, cookies: Record<string, string>,
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (m) return m[1];
   }
-  const query = handshake.query.get('access_token');
+  const query = handshake.query.get('access_token') ?? handshake.query.get('token');
   if (query !== null && query !== '') return query;
   const cookie = cookies[cookieName];
   return cookie === undefined || cookie === '' ? undefined : cookie;

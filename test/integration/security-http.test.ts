@@ -9,13 +9,13 @@ import { BrokerProcess, Collector, TRANSPORTS, clients, deadline, quiet, startBr
 import { SECRET, token } from '../helpers/security.ts';
 
 /** Opens a bare socket.io connection (as any non-rt client could) and resolves once connected or refused. */
-function raw(url: string, transport: string, options: { origin?: string; token?: string } = {}): Promise<{ socket: Socket; refused?: { message: string; code: unknown } }> {
+function raw(url: string, transport: string, options: { origin?: string; token?: string; headers?: Record<string, string> } = {}): Promise<{ socket: Socket; refused?: { message: string; code: unknown } }> {
   const socket = io(url, {
     path: '/rt/socket.io',
     transports: [transport],
     reconnection: false,
     forceNew: true,
-    ...(options.origin !== undefined ? { extraHeaders: { origin: options.origin } } : {}),
+    extraHeaders: { ...options.headers, ...(options.origin !== undefined ? { origin: options.origin } : {}) },
     ...(options.token !== undefined ? { auth: { token: options.token } } : {}),
   });
   return deadline(
@@ -47,6 +47,21 @@ for (const transport of TRANSPORTS) {
         assert.equal(refused, undefined, `origin ${origin}`);
         socket.close();
       }
+    });
+
+    it('allowOrigin: pages of the broker\'s own origin get in (same-origin is never cross-site)', async () => {
+      await using b = await startBroker({ allowOrigin: 'example.com' });
+      const own = await raw(b.url, transport, { origin: b.url });
+      assert.equal(own.refused, undefined);
+      own.socket.close();
+      // Browsers leave Origin out of same-origin GETs, and say so in Sec-Fetch-Site.
+      const sameSite = await raw(b.url, transport, { headers: { 'sec-fetch-site': 'same-origin' } });
+      assert.equal(sameSite.refused, undefined);
+      sameSite.socket.close();
+      const crossSite = await raw(b.url, transport, { headers: { 'sec-fetch-site': 'cross-site' } });
+      assert.equal(crossSite.refused?.code, 'unauthorized');
+      const otherPort = await raw(b.url, transport, { origin: `http://127.0.0.1:${b.port + 1}` });
+      assert.equal(otherPort.refused?.code, 'unauthorized');
     });
 
     it('a recovery replay of a forbidden ancestor is refused and replays nothing', async () => {

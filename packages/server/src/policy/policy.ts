@@ -42,6 +42,20 @@ export interface PolicyOptions {
   tokenCookie?: string;
 }
 
+/**
+ * True when a browser says the request comes from a page of the broker's own origin, which
+ * no other site can make it do: an `Origin` naming the request's own `Host`, or no `Origin`
+ * (browsers leave it out of same-origin GETs, such as long-polling and `EventSource`) with
+ * `Sec-Fetch-Site: same-origin`.
+ */
+function sameOrigin(handshake: Handshake, origin: string | undefined): boolean {
+  const host = headerValue(handshake.headers, 'host')?.toLowerCase();
+  if (origin === undefined) return headerValue(handshake.headers, 'sec-fetch-site') === 'same-origin';
+  if (host === undefined) return false;
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/]+)$/.exec(origin.toLowerCase());
+  return m !== null && m[1] === host;
+}
+
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
@@ -91,7 +105,7 @@ export class Policy {
     const origin = headerValue(handshake.headers, 'origin');
     // A POST without Origin is no browser's (browsers send Origin on every POST), so there is
     // no cross-site request to stop: backends publish over HTTP with a token and no Origin.
-    const originExempt = handshake.transport === 'http' && origin === undefined;
+    const originExempt = (handshake.transport === 'http' && origin === undefined) || sameOrigin(handshake, origin);
     if (!originExempt && !this.allowsOrigin(origin)) {
       return this.refuse(handshake, origin === undefined ? 'a request without Origin is not allowed' : `origin ${origin} is not allowed`);
     }

@@ -102,13 +102,8 @@ export class Policy {
    * with `unauthorized` saying why; the reason is logged, never the token.
    */
   async admit(handshake: Handshake): Promise<Identity> {
-    const origin = headerValue(handshake.headers, 'origin');
-    // A POST without Origin is no browser's (browsers send Origin on every POST), so there is
-    // no cross-site request to stop: backends publish over HTTP with a token and no Origin.
-    const originExempt = (handshake.transport === 'http' && origin === undefined) || sameOrigin(handshake, origin);
-    if (!originExempt && !this.allowsOrigin(origin)) {
-      return this.refuse(handshake, origin === undefined ? 'a request without Origin is not allowed' : `origin ${origin} is not allowed`);
-    }
+    const problem = this.originProblem(handshake);
+    if (problem !== undefined) return this.refuse(handshake, problem);
     const cookies = parseCookies(headerValue(handshake.headers, 'cookie'));
     const token = this.authenticates ? findToken(handshake, cookies, this.options.tokenCookie ?? 'rt_token') : undefined;
     let identity: Identity = null;
@@ -134,6 +129,18 @@ export class Policy {
     }
     if (identity === null && !this.anonymous) return this.refuse(handshake, token === undefined ? 'a token is required' : 'authentication failed');
     return identity;
+  }
+
+  /**
+   * Why the handshake's `Origin` is refused by `allowOrigin`, or `undefined` when it may come
+   * in. The broker's own origin always may; so may an HTTP request (`transport` `http`)
+   * without `Origin`: browsers send `Origin` on every POST, so it is no cross-site request
+   * (backends publish over HTTP with a token and no Origin).
+   */
+  originProblem(handshake: Handshake): string | undefined {
+    const origin = headerValue(handshake.headers, 'origin');
+    if ((handshake.transport === 'http' && origin === undefined) || sameOrigin(handshake, origin) || this.allowsOrigin(origin)) return undefined;
+    return origin === undefined ? 'a request without Origin is not allowed' : `origin ${origin} is not allowed`;
   }
 
   private refuse(handshake: Handshake, reason: string): never {

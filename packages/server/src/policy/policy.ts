@@ -10,7 +10,7 @@ import { OriginPolicy } from './origin.js';
 export interface AuthRequest extends Handshake {
   /** Cookies of the request, by name. */
   cookies: Record<string, string>;
-  /** The token the client presented (transport channel, `Authorization: Bearer`, `access_token`, cookie), if any. */
+  /** The token the client presented (transport channel, `Authorization: Bearer`, `access_token` or `token` query parameter, cookie), if any. */
   token?: string;
   /** The identity a verified JWT gave, when `jwt` is configured and a token came; `null` otherwise. */
   jwt: Identity;

@@ -339,6 +339,8 @@ export class Broker {
 
   /** Authorizes one frame and starts it; returns a promise only when authorization has to wait. */
   private step(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> | undefined {
+    // A frame that waited (behind an async authorization) for a connection that has closed since.
+    if (session.closed) return undefined;
     if (!this.started) {
       return this.ready.then(
         () => this.step(session, frame, dataText),

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RtError, type Client } from '@rt/client';
-import type { Identity } from '@rt/server';
+import { Outgoing, type Identity } from '@rt/server';
 import { Collector, TRANSPORTS, clients, deadline, quiet, startBroker } from '../helpers/index.ts';
 import { SECRET, token } from '../helpers/security.ts';
 
@@ -141,6 +141,33 @@ for (const transport of TRANSPORTS) {
       assert.equal((await refused).code, 'forbidden');
       await got.until(60);
       assert.deepEqual(got.items, Array.from({ length: 60 }, (_, i) => i));
+    });
+
+    it('frames waiting on an async authorize for a connection that closed are dropped, leaving nothing behind', async () => {
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const asked = new Collector<string>();
+      // Slow for one topic, immediate for the others: the later frames queue behind the slow one.
+      await using b = await startBroker({
+        authorize: (_identity, _op, topic) => {
+          asked.push(topic);
+          return topic === 'slow' ? gate.then(() => true) : true;
+        },
+      });
+      await using c = clients(b.url, transport);
+      const client = c.make();
+      await client.ready();
+      client.topic('slow').subscribe();
+      client.topic('fast').subscribe();
+      await asked.until(1);
+      client.close();
+      await deadline((async () => {
+        while (b.broker.stats().sessions > 0) await quiet(10);
+      })(), 5000, 'the broker to see the connection close');
+      open();
+      await quiet();
+      const probe = new Outgoing({ t: 'msg', topic: 'fast', data: 1 });
+      assert.equal(b.broker.hub.publish('fast', probe) + b.broker.hub.publish('slow', probe), 0, 'no subscription of the closed connection');
     });
 
     it('an expired token closes the connection with token_expired; the client refreshes and resumes by itself', async () => {

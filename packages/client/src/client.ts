@@ -91,6 +91,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private generation = 0;
+  /** Why the broker said it would close the connection (`bye` with `reconnect`), until it does. */
+  private farewell: string | undefined;
   private readonly options: Required<Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix'>> & ConnectOptions;
 
   /** @internal Use {@link connect}. */
@@ -210,7 +212,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         await transport.open();
       } catch (error) {
         transport.close();
-        this.emit('error', { error: new RtError('unavailable', `${factory.name} did not open: ${describe(error)}`, { cause: error }) });
+        // A refusal (origin, credentials) keeps its code, so the app can tell it from a network failure.
+        const code = error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden') ? error.code : 'unavailable';
+        this.emit('error', { error: new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error }) });
         continue;
       }
       if (generation !== this.generation) {
@@ -219,6 +223,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       }
       this.preferred = index;
       this.transportValue = transport;
+      this.farewell = undefined;
       this.attempt = 0;
       this.setState('open');
       this.emit('transport', { name: factory.name });
@@ -239,7 +244,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.timer = setTimeout(() => void this.open(), delay);
   }
 
-  private onDisconnect(reason: string): void {
+  private onDisconnect(transportReason: string): void {
+    const reason = this.farewell ?? transportReason;
+    this.farewell = undefined;
     this.transportValue = undefined;
     for (const w of this.wanted.values()) w.confirmed = false;
     // Sent and unanswered: the outcome is unknown, so say so rather than guess.
@@ -334,7 +341,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       case 'gap':
         return this.onGap(frame);
       case 'bye':
+        // With `reconnect`, the broker closes the connection next; the reconnect that follows
+        // asks `auth` again, so an expired token (`token_expired`) is replaced by a fresh one.
         if (!frame.reconnect) this.shutdown('closed', frame.message);
+        else this.farewell = `${frame.code}: ${frame.message}`;
         return;
     }
   }

@@ -12,6 +12,11 @@ import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type 
 import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
 import { Flusher, type Identity, Session, type Wire } from './session.js';
 import { type Transport, defaultTransports } from './transports/index.js';
+import { applyCors } from './policy/cors.js';
+import type { Handshake } from './policy/handshake.js';
+import { Policy } from './policy/policy.js';
+
+export type { Handshake } from './policy/handshake.js';
 
 /** Where a broker listens, once `listen()` resolved. */
 export interface ListenAddress {
@@ -21,18 +26,6 @@ export interface ListenAddress {
   host: string;
   /** A URL clients can connect to (`*` replaced by `localhost`). */
   url: string;
-}
-
-/** What a transport knows of a connection or request when it asks {@link Broker.admit}. */
-export interface Handshake {
-  /** The transport asking (`websocket`, `polling`, `sse`, `raw`, `http`). */
-  transport: string;
-  /** Request headers (lower-case names), including `origin` and `cookie`. */
-  headers: Record<string, string | string[] | undefined>;
-  /** The request URL's query parameters. */
-  query: URLSearchParams;
-  /** The token the client presented through the transport's own channel (socket.io `auth`, ...), if any. */
-  token?: string;
 }
 
 /** Counters for monitoring: `broker.stats()`. */
@@ -56,6 +49,9 @@ function err(ref: number | undefined, code: ErrorCode, message: string): Outgoin
   return new Outgoing(ref === undefined ? { t: 'err', code, message } : { t: 'err', ref, code, message });
 }
 
+/** The longest delay `setTimeout` takes (about 24.8 days); later expiries re-arm. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The broker: bus, pub/sub and push/pull on hierarchical topics. Transports turn connections
  * into sessions and hand their frames to {@link Broker.handle}; the hub fans messages out to
@@ -72,6 +68,9 @@ export class Broker {
   readonly router = new Router();
   readonly flusher = new Flusher();
   readonly frameLimits: FrameLimits;
+  /** Origin rules, authentication and authorization. */
+  readonly policy: Policy;
+  private readonly expiries = new Map<Session, ReturnType<typeof setTimeout>>();
   private readonly sessions = new Set<Session>();
   private readonly actions = new Map<string, ActionHandler>();
   private readonly transports: Transport[];
@@ -88,6 +87,7 @@ export class Broker {
     this.limits = this.options.limits;
     this.logger = this.options.logger;
     this.engine = this.options.engine;
+    this.policy = new Policy(this.options, this.logger);
     this.frameLimits = {
       maxPayloadBytes: this.limits.maxPayloadBytes,
       topic: { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth },
@@ -256,24 +256,38 @@ export class Broker {
    * rejects with an {@link RtError} (`unauthorized`, `forbidden`) that the transport turns
    * into its own refusal (HTTP status, socket.io connect error).
    */
-  async admit(handshake: Handshake): Promise<Identity> {
-    void handshake;
-    return null;
+  admit(handshake: Handshake): Promise<Identity> {
+    return this.policy.admit(handshake);
+  }
+
+  /**
+   * Checks that `identity` may do `op` on `topic`; rejects with `forbidden` when not. For
+   * requests without a session (HTTP publish); sessions use {@link authorizeOp}.
+   */
+  async authorize(identity: Identity, op: ClientOp, topic: string, session?: Session): Promise<void> {
+    if (!(await this.policy.allows(identity, op, topic, session))) throw forbidden(op, topic);
   }
 
   /**
    * Checks that `session` may do `op` on `topic`; rejects with `forbidden` when not. Used by
    * frame dispatch and by transports that subscribe on a client's behalf (plain SSE).
    */
-  async authorizeOp(session: Session, op: ClientOp, topic: string): Promise<void> {
-    if (!this.options.authorize) return;
-    const allowed = await this.options.authorize(session.identity, op, topic, session);
-    if (!allowed) throw new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
+  authorizeOp(session: Session, op: ClientOp, topic: string): Promise<void> {
+    return this.authorize(session.identity, op, topic, session);
+  }
+
+  /**
+   * Sets CORS headers on an answer of an rt HTTP endpoint by the `allowOrigin` rules, and
+   * answers a preflight (`OPTIONS`) itself, returning true then (for transports).
+   */
+  cors(req: IncomingMessage, res: ServerResponse, methods?: string): boolean {
+    return applyCors(this.policy, req, res, methods);
   }
 
   /** Opens a session for a new connection (for transports). */
   openSession(wire: Wire): Session {
     const session = new Session(wire, this.flusher);
+    session.onIdentity = (s) => this.armExpiry(s);
     this.sessions.add(session);
     return session;
   }
@@ -282,6 +296,9 @@ export class Broker {
   closeSession(session: Session): void {
     if (!this.sessions.delete(session)) return;
     session.closed = true;
+    const expiry = this.expiries.get(session);
+    if (expiry) clearTimeout(expiry);
+    this.expiries.delete(session);
     for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) this.engine.unlisten(topic);
     for (const topic of session.joins) if (this.hub.leave(session, topic)) this.engine.unlistenBus(topic);
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
@@ -308,17 +325,77 @@ export class Broker {
       return;
     }
     const { frame, dataText } = parsed;
-    const run = (): Promise<void> => this.dispatch(session, frame, dataText);
-    const done = this.started ? run() : this.ready.then(run);
-    done.catch((e: unknown) => {
+    // Frames run in arrival order. Only an async authorization (or a frame arriving before
+    // the engine started) makes one wait; later frames of the session then queue behind it.
+    const backlog = session.backlog;
+    const step = backlog ? backlog.then(() => this.step(session, frame, dataText)) : this.step(session, frame, dataText);
+    if (step) {
+      session.backlog = step;
+      void step.then(() => {
+        if (session.backlog === step) session.backlog = undefined;
+      });
+    }
+  }
+
+  /** Authorizes one frame and starts it; returns a promise only when authorization has to wait. */
+  private step(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> | undefined {
+    // A frame that waited (behind an async authorization) for a connection that has closed since.
+    if (session.closed) return undefined;
+    if (!this.started) {
+      return this.ready.then(
+        () => this.step(session, frame, dataText),
+        () => session.send(err(frame.ref, 'unavailable', 'the engine did not start')),
+      );
+    }
+    if (!('topic' in frame)) {
+      this.run(session, frame, dataText);
+      return undefined;
+    }
+    const verdict = this.policy.allows(session.identity, frame.t, frame.topic, session);
+    if (verdict === true) this.run(session, frame, dataText);
+    else if (verdict === false) session.send(err(frame.ref, 'forbidden', forbidden(frame.t, frame.topic).message));
+    else {
+      return verdict.then((allowed) => {
+        if (session.closed) return;
+        if (allowed) this.run(session, frame, dataText);
+        else session.send(err(frame.ref, 'forbidden', forbidden(frame.t, frame.topic).message));
+      });
+    }
+    return undefined;
+  }
+
+  /** Starts an authorized frame; its answer (`ok` or `err`) goes out when it is done. */
+  private run(session: Session, frame: ClientFrame, dataText: string | undefined): void {
+    this.dispatch(session, frame, dataText).catch((e: unknown) => {
       if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
       const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
       session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
     });
   }
 
+  /** Closes `session` when its identity's `exp` (seconds since the epoch) passes, with `bye` `token_expired`. */
+  private armExpiry(session: Session): void {
+    const previous = this.expiries.get(session);
+    if (previous) clearTimeout(previous);
+    this.expiries.delete(session);
+    const exp = session.identity?.exp;
+    if (typeof exp !== 'number' || !Number.isFinite(exp) || session.closed) return;
+    const wait = (exp + this.policy.clockToleranceSec) * 1000 - Date.now();
+    const timer = setTimeout(() => {
+      this.expiries.delete(session);
+      if (wait > MAX_TIMER_MS) {
+        this.armExpiry(session);
+        return;
+      }
+      session.flush();
+      session.wire.close({ t: 'bye', code: 'token_expired', message: 'the token expired: reconnect with a fresh one', reconnect: true });
+      this.closeSession(session);
+    }, Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+    timer.unref();
+    this.expiries.set(session, timer);
+  }
+
   private async dispatch(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> {
-    if (this.options.authorize && 'topic' in frame) await this.authorizeOp(session, frame.t, frame.topic);
     switch (frame.t) {
       case 'sub':
         return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);
@@ -449,6 +526,10 @@ export class Broker {
   private deliverBus(m: BusMessage): void {
     this.hub.bus(m.topic, busOutgoing(m.topic, m.data, m.dataText), m.from);
   }
+}
+
+function forbidden(op: ClientOp, topic: string): RtError {
+  return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
 }
 
 /** Parses a listen address: `http://*:4000`, `http://127.0.0.1:0`, `http://[::1]:4000`, `4000`. */

@@ -25,6 +25,10 @@ async function runBroker(flags: CliFlags): Promise<void> {
     limits: config.limits,
     logger,
     ...(playground ? { playground } : {}),
+    ...(config.allowOrigin ? { allowOrigin: config.allowOrigin } : {}),
+    ...(config.jwt ? { jwt: config.jwt } : {}),
+    ...(config.allowAnonymous !== undefined ? { allowAnonymous: config.allowAnonymous } : {}),
+    ...(config.httpPublish !== undefined ? { httpPublish: config.httpPublish } : {}),
   });
   // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
   let stopping = false;
@@ -66,6 +70,16 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'JSON config file (default ./rt.config.json when present)')
     .option('--playground <dir>', 'folder served at / in development mode')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--allow-origin <origins>', 'origins allowed to connect, comma-separated, e.g. "example.com,http://localhost:*" (default any)')
+    .option('--jwt-key <key>', 'JWT key: HMAC secret or PEM public key (prefer RT_JWT_KEY: flags show in ps)')
+    .option('--jwt-key-file <file>', 'file holding the JWT key (PEM)')
+    .option('--jwt-publisher-key <key>', 'JWT key of publisher tokens (prefer RT_JWT_PUBLISHER_KEY)')
+    .option('--jwt-publisher-key-file <file>', 'file holding the publisher key')
+    .option('--jwt-subscriber-key <key>', 'JWT key of subscriber tokens (prefer RT_JWT_SUBSCRIBER_KEY)')
+    .option('--jwt-subscriber-key-file <file>', 'file holding the subscriber key')
+    .option('--jwt-algorithms <list>', 'accepted JWT algorithms, e.g. RS256 (default: those that fit the key)')
+    .option('--allow-anonymous [bool]', 'admit connections without a token (default: true unless a JWT key is set)')
+    .option('--http-publish <mode>', 'POST /rt/publish: true (needs a publisher token when JWT is on), open, or false')
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

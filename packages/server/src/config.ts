@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_LIMITS, type Limits } from './options.js';
+import { type Grants, grantsProblem } from './policy/grants.js';
+import type { JwtOptions } from './policy/jwt.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -11,6 +13,14 @@ export interface CliConfig {
   playground?: string;
   logLevel: string;
   limits: Partial<Limits>;
+  /** Origins allowed to connect (see `BrokerOptions.allowOrigin`). */
+  allowOrigin?: string[];
+  /** JWT verification (keys already read from their files). */
+  jwt?: JwtOptions;
+  /** Whether connections without credentials are admitted, or with which grants. */
+  allowAnonymous?: boolean | Grants;
+  /** `POST /rt/publish`: authenticated (true), `open`, or off (false). */
+  httpPublish?: boolean | 'open';
 }
 
 /** Flags as parsed by the command line. */
@@ -20,6 +30,16 @@ export interface CliFlags {
   config?: string;
   playground?: string;
   logLevel?: string;
+  allowOrigin?: string;
+  jwtKey?: string;
+  jwtKeyFile?: string;
+  jwtPublisherKey?: string;
+  jwtPublisherKeyFile?: string;
+  jwtSubscriberKey?: string;
+  jwtSubscriberKeyFile?: string;
+  jwtAlgorithms?: string;
+  allowAnonymous?: string | boolean;
+  httpPublish?: string;
 }
 
 const ENV_LIMITS: Record<string, keyof Limits> = Object.fromEntries(
@@ -31,10 +51,88 @@ function mode(value: unknown, where: string): 'development' | 'production' {
   throw new Error(`${where}: mode must be "development" or "production", got ${JSON.stringify(value)}`);
 }
 
+/** The JWT settings each source may give, by name in rt.config.json / env suffix / flag. */
+const JWT_KEYS = [
+  { json: 'key', env: 'RT_JWT_KEY', flag: 'jwtKey' },
+  { json: 'publisherKey', env: 'RT_JWT_PUBLISHER_KEY', flag: 'jwtPublisherKey' },
+  { json: 'subscriberKey', env: 'RT_JWT_SUBSCRIBER_KEY', flag: 'jwtSubscriberKey' },
+] as const;
+
+function list(value: string): string[] {
+  return value.split(/[\s,]+/).filter((v) => v !== '');
+}
+
+function bool(value: unknown, where: string): boolean {
+  if (value === true || value === 'true' || value === '1' || value === 'yes') return true;
+  if (value === false || value === 'false' || value === '0' || value === 'no') return false;
+  throw new Error(`${where} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function httpPublish(value: unknown, where: string): boolean | 'open' {
+  return value === 'open' ? 'open' : bool(value, `${where} ("open" also allowed)`);
+}
+
+function readKey(file: string, cwd: string, where: string): string {
+  const path = resolve(cwd, file);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`${where}: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
+function strings(value: unknown, where: string): string[] {
+  if (typeof value === 'string') return list(value);
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value as string[];
+  throw new Error(`${where} must be a string or an array of strings`);
+}
+
+/** Reads the `jwt` object of rt.config.json. */
+function jwtFromJson(value: unknown, file: string, cwd: string): JwtOptions {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file}: "jwt" must be an object`);
+  const json = value as Record<string, unknown>;
+  const out: JwtOptions = {};
+  for (const { json: name } of JWT_KEYS) {
+    const key = json[name];
+    const keyFile = json[`${name}File`];
+    if (typeof key === 'string') out[name] = key;
+    else if (key !== undefined) throw new Error(`${file}: "jwt.${name}" must be a string`);
+    if (typeof keyFile === 'string') out[name] = readKey(keyFile, cwd, `${file}: "jwt.${name}File"`);
+    else if (keyFile !== undefined) throw new Error(`${file}: "jwt.${name}File" must be a string`);
+  }
+  if (json.algorithms !== undefined) out.algorithms = strings(json.algorithms, `${file}: "jwt.algorithms"`);
+  if (json.issuer !== undefined) out.issuer = strings(json.issuer, `${file}: "jwt.issuer"`);
+  if (json.audience !== undefined) out.audience = strings(json.audience, `${file}: "jwt.audience"`);
+  if (json.clockToleranceSec !== undefined) {
+    if (typeof json.clockToleranceSec !== 'number' || json.clockToleranceSec < 0) throw new Error(`${file}: "jwt.clockToleranceSec" must be a non-negative number`);
+    out.clockToleranceSec = json.clockToleranceSec;
+  }
+  return out;
+}
+
+/** Applies JWT keys from `RT_JWT_*` variables or `--jwt-*` flags (a `…_FILE` / `…File` names a PEM file). */
+function jwtFrom(source: Record<string, string | undefined>, names: 'env' | 'flag', cwd: string, into: JwtOptions): void {
+  for (const k of JWT_KEYS) {
+    const name = k[names];
+    const fileName = names === 'env' ? `${name}_FILE` : `${name}File`;
+    if (source[name]) into[k.json] = source[name];
+    if (source[fileName]) into[k.json] = readKey(source[fileName], cwd, fileName);
+  }
+  const algorithms = source[names === 'env' ? 'RT_JWT_ALGORITHMS' : 'jwtAlgorithms'];
+  if (algorithms) into.algorithms = list(algorithms);
+  if (names === 'env') {
+    if (source.RT_JWT_ISSUER) into.issuer = list(source.RT_JWT_ISSUER);
+    if (source.RT_JWT_AUDIENCE) into.audience = list(source.RT_JWT_AUDIENCE);
+  }
+}
+
 /**
  * Reads the configuration: defaults, then `rt.config.json` in `cwd` (or `--config FILE`),
  * then `RT_LISTEN`, `RT_MODE`, `RT_PLAYGROUND`, `RT_LOG_LEVEL` and one `RT_<LIMIT>` per limit
- * (e.g. `RT_MAX_PAYLOAD_BYTES`), then flags. Throws with a clear message on a bad value.
+ * (e.g. `RT_MAX_PAYLOAD_BYTES`), `RT_ALLOW_ORIGIN`, `RT_JWT_KEY` (or `RT_JWT_PUBLISHER_KEY` and
+ * `RT_JWT_SUBSCRIBER_KEY`; `…_FILE` to read a PEM file), `RT_JWT_ALGORITHMS`, `RT_JWT_ISSUER`,
+ * `RT_JWT_AUDIENCE`, `RT_ALLOW_ANONYMOUS`, `RT_HTTP_PUBLISH`, then flags. Throws with a clear
+ * message on a bad value.
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
@@ -55,6 +153,16 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       if (typeof json.limits !== 'object' || json.limits === null) throw new Error(`${file}: "limits" must be an object`);
       config.limits = { ...(json.limits as Partial<Limits>) };
     }
+    if (json.allowOrigin !== undefined) config.allowOrigin = strings(json.allowOrigin, `${file}: "allowOrigin"`);
+    if (json.jwt !== undefined) config.jwt = jwtFromJson(json.jwt, file, cwd);
+    if (json.allowAnonymous !== undefined) {
+      if (typeof json.allowAnonymous === 'object' && json.allowAnonymous !== null) {
+        const problem = grantsProblem(json.allowAnonymous);
+        if (problem !== null) throw new Error(`${file}: "allowAnonymous" ${problem}`);
+        config.allowAnonymous = json.allowAnonymous as Grants;
+      } else config.allowAnonymous = bool(json.allowAnonymous, `${file}: "allowAnonymous"`);
+    }
+    if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
   }
   if (env.RT_LISTEN) config.listen = env.RT_LISTEN;
   if (env.RT_MODE) config.mode = mode(env.RT_MODE, 'RT_MODE');
@@ -67,6 +175,16 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got "${value}"`);
     config.limits[key] = n;
   }
+  if (env.RT_ALLOW_ORIGIN) config.allowOrigin = list(env.RT_ALLOW_ORIGIN);
+  const jwt: JwtOptions = { ...config.jwt };
+  jwtFrom(env, 'env', cwd, jwt);
+  jwtFrom(flags as Record<string, string | undefined>, 'flag', cwd, jwt);
+  if (Object.keys(jwt).length > 0) config.jwt = jwt;
+  if (env.RT_ALLOW_ANONYMOUS) config.allowAnonymous = bool(env.RT_ALLOW_ANONYMOUS, 'RT_ALLOW_ANONYMOUS');
+  if (env.RT_HTTP_PUBLISH) config.httpPublish = httpPublish(env.RT_HTTP_PUBLISH, 'RT_HTTP_PUBLISH');
+  if (flags.allowOrigin) config.allowOrigin = list(flags.allowOrigin);
+  if (flags.allowAnonymous !== undefined) config.allowAnonymous = bool(flags.allowAnonymous, '--allow-anonymous');
+  if (flags.httpPublish) config.httpPublish = httpPublish(flags.httpPublish, '--http-publish');
   if (flags.listen) config.listen = flags.listen;
   if (flags.mode) config.mode = mode(flags.mode, '--mode');
   if (flags.playground) config.playground = resolve(cwd, flags.playground);

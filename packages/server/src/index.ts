@@ -14,7 +14,14 @@
 export { Broker, createBroker, parseListen } from './broker.js';
 export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
-export type { ActionContext, ActionHandler, Authorize, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
+export type { ActionContext, ActionHandler, Authorize, Authenticate, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
+export { Policy } from './policy/policy.js';
+export type { AuthRequest } from './policy/policy.js';
+export { OriginPolicy } from './policy/origin.js';
+export { JwtVerifier } from './policy/jwt.js';
+export type { JwtIdentity, JwtKey, JwtOptions } from './policy/jwt.js';
+export { grantsAllow } from './policy/grants.js';
+export type { Grants } from './policy/grants.js';
 export { MemoryEngine, memory } from './engines/memory.js';
 export type {
   BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,

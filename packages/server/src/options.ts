@@ -1,7 +1,11 @@
 import { pino } from 'pino';
-import type { ClientOp } from '@rt/protocol';
 import type { Engine } from './engines/engine.js';
-import type { Identity, Session } from './session.js';
+import type { Grants } from './policy/grants.js';
+import type { JwtOptions } from './policy/jwt.js';
+import type { Authenticate, Authorize } from './policy/policy.js';
+import type { Identity } from './session.js';
+
+export type { Authenticate, Authorize } from './policy/policy.js';
 
 /** Limits of one broker. Every one has a default; all are configurable. */
 export interface Limits {
@@ -54,12 +58,6 @@ export interface ActionContext {
 /** An action: request/response between a client and the broker (`client.call(name, payload)`). */
 export type ActionHandler = (session: ActionContext, payload: unknown) => unknown;
 
-/**
- * Decides whether `identity` may do `op` on `topic`. Return `false` (or throw) to refuse
- * with a `forbidden` error for that operation only; the connection lives on.
- */
-export type Authorize = (identity: Identity, op: ClientOp, topic: string, session: Session) => boolean | Promise<boolean>;
-
 /** Options of {@link createBroker}. */
 export interface BrokerOptions {
   /** The engine: `memory()` (default, one process) or a distributed one such as Redis. */
@@ -74,10 +72,41 @@ export interface BrokerOptions {
   logger?: Logger | { level?: string };
   /** Path prefix of rt's own HTTP endpoints (socket.io, SSE, publish, health). Default `/rt`. */
   prefix?: string;
-  /** Per-operation authorization hook. Default: everything is allowed. */
+  /**
+   * Origins allowed to connect (`Origin` header), e.g. `['example.com', 'http://localhost:*']`:
+   * `example.com` (it and its subdomains, any scheme and port), `*.example.com`,
+   * `*://www.example.com`, `https://www.example.com:*`, or `*`. When set, a connection with
+   * no or another Origin is refused with 401, and CORS answers follow the same list.
+   * Default: any origin.
+   */
+  allowOrigin?: string | readonly string[];
+  /** Verify JWTs (HS256, RS256, ES256, ...) presented by clients; their `rt` claim grants topics. */
+  jwt?: JwtOptions;
+  /**
+   * Authenticates each connection and HTTP request (after the JWT, which it sees as
+   * `request.jwt`): return an identity, `null` for anonymous, or throw to refuse with 401.
+   */
+  authenticate?: Authenticate;
+  /**
+   * Whether connections without credentials are admitted. Default: true when neither `jwt` nor
+   * `authenticate` is set, else false. Give grants (`{ subscribe: ['news'] }`) to let
+   * anonymous connections in with those rights; `true` admits them with none (actions only,
+   * unless `authorize` says otherwise).
+   */
+  allowAnonymous?: boolean | Grants;
+  /** Name of the cookie a token may come in. Default `rt_token`. */
+  tokenCookie?: string;
+  /**
+   * Per-operation authorization hook (sync or async). Default: with `jwt` or `authenticate`,
+   * the identity's `rt` grants decide; without, everything is allowed.
+   */
   authorize?: Authorize;
-  /** Whether `POST {prefix}/publish` is open to anyone who can reach it. Default true (the security issue tightens this). */
-  httpPublish?: boolean;
+  /**
+   * `POST {prefix}/publish`: `true` (default) authenticates and authorizes each request like
+   * a connection (a token with `rt.publish` covering the topic, when connections
+   * authenticate); `'open'` lets anyone who can reach it publish; `false` turns it off.
+   */
+  httpPublish?: boolean | 'open';
   /**
    * Interval of keep-alive traffic, in ms: comment lines on SSE streams (so proxies keep them
    * open), `ping` events SDK clients watch to detect a stalled stream, and pings on raw
@@ -103,8 +132,13 @@ export interface ResolvedOptions {
   playground: string | false;
   logger: Logger;
   prefix: string;
+  allowOrigin: string | readonly string[] | undefined;
+  jwt: JwtOptions | undefined;
+  authenticate: Authenticate | undefined;
+  allowAnonymous: boolean | Grants | undefined;
+  tokenCookie: string;
   authorize: Authorize | undefined;
-  httpPublish: boolean;
+  httpPublish: boolean | 'open';
   heartbeatMs: number;
   sseRetryMs: number;
   rawPrefix: string | false;
@@ -128,6 +162,8 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   if (mode !== 'development' && mode !== 'production') throw new TypeError(`mode must be "development" or "production"`);
   const prefix = (options.prefix ?? '/rt').replace(/\/+$/, '');
   if (!prefix.startsWith('/')) throw new TypeError('prefix must start with "/"');
+  const httpPublish = options.httpPublish ?? true;
+  if (httpPublish !== true && httpPublish !== false && httpPublish !== 'open') throw new TypeError('httpPublish must be true, false or "open"');
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   if (!Number.isFinite(heartbeatMs) || heartbeatMs < 100) throw new TypeError('heartbeatMs must be a number of ms, at least 100');
   const sseRetryMs = options.sseRetryMs ?? 2000;
@@ -144,8 +180,13 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     playground: options.playground ?? false,
     logger,
     prefix,
+    allowOrigin: options.allowOrigin,
+    jwt: options.jwt,
+    authenticate: options.authenticate,
+    allowAnonymous: options.allowAnonymous,
+    tokenCookie: options.tokenCookie ?? 'rt_token',
     authorize: options.authorize,
-    httpPublish: options.httpPublish ?? true,
+    httpPublish,
     heartbeatMs,
     sseRetryMs,
     rawPrefix,

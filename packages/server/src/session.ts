@@ -35,7 +35,14 @@ export class Session {
   /** Unique within this broker process. */
   readonly id: string;
   readonly wire: Wire;
-  identity: Identity = null;
+  /** Called whenever {@link identity} is set (the broker arms the token's expiry). */
+  onIdentity: ((session: Session) => void) | undefined;
+  /**
+   * Frames of this session waiting on an async authorization, in order: while set, later
+   * frames queue behind it so that no frame overtakes an earlier one. Unset on the hot path.
+   */
+  backlog: Promise<void> | undefined;
+  private identityValue: Identity = null;
   /** Pub/sub subscriptions (topics). */
   readonly subscriptions = new Set<string>();
   /** Bus joins (topics). */
@@ -52,6 +59,16 @@ export class Session {
   constructor(wire: Wire, private readonly flusher: Flusher) {
     this.id = `s${nextSessionId++}`;
     this.wire = wire;
+  }
+
+  /** Who is on the other end, as authentication established it (`null`: anonymous). */
+  get identity(): Identity {
+    return this.identityValue;
+  }
+
+  set identity(identity: Identity) {
+    this.identityValue = identity;
+    this.onIdentity?.(this);
   }
 
   /** Queues a frame for this connection. */

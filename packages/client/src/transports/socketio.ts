@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import { type ClientFrame, decodeServerFrame } from '@rt/protocol';
+import { type ClientFrame, RtError, decodeServerFrame, isErrorCode } from '@rt/protocol';
 import type { ClientTransport, TransportContext, TransportEvents, TransportFactory, TransportName } from './transport.js';
 
 /** The socket.io event that carries rt frames, both ways. */
@@ -48,9 +48,11 @@ class SocketIoTransport implements ClientTransport {
         });
         resolve();
       });
-      socket.once('connect_error', (error: Error) => {
+      socket.once('connect_error', (error: Error & { data?: { code?: unknown } }) => {
         socket.close();
-        reject(error);
+        // The broker refused the handshake (origin, credentials): keep its code.
+        const code = error.data?.code;
+        reject(isErrorCode(code) ? new RtError(code, error.message) : error);
       });
     });
   }

@@ -1,4 +1,4 @@
-import { type ClientFrame, decodeServerFrame, encodeFrame } from '@rt/protocol';
+import { type ClientFrame, RtError, decodeServerFrame, encodeFrame, isErrorCode } from '@rt/protocol';
 import type { ClientTransport, TransportContext, TransportEvents, TransportFactory } from './transport.js';
 
 /** The part of the `EventSource` API this transport uses (browsers', the `eventsource` package's, a React Native polyfill's). */
@@ -17,6 +17,17 @@ type EventSourceClass = new (url: string, init?: { withCredentials?: boolean; fe
 interface SessionInfo {
   url: string;
   heartbeatMs: number;
+}
+
+/** The `RtError` of a refused request, from its `{ error: { code, message } }` body. */
+async function refusalOf(res: Response): Promise<RtError | undefined> {
+  try {
+    const body = (await res.clone().json()) as { error?: { code?: unknown; message?: unknown } };
+    const code = body.error?.code;
+    return isErrorCode(code) ? new RtError(code, `sse: ${String(body.error?.message ?? code)}`) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
@@ -63,24 +74,35 @@ class SseTransport implements ClientTransport {
     const { url, prefix, token, openTimeoutMs } = this.context;
     const EventSource = (this.context.EventSource as EventSourceClass | undefined) ?? (await nodeEventSource());
     if (this.closed) throw new Error('sse: closed while opening');
-    const viaHeader = this.context.EventSource === undefined && token !== undefined;
-    const streamUrl = `${url}${prefix}/sse?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
     const fetchImpl = this.context.fetch;
-    const init = viaHeader && fetchImpl
+    // The `eventsource` package (Node) fetches through us: the token goes as a header, and a
+    // refusal's JSON body tells why (a native EventSource shows neither).
+    const ownFetch = this.context.EventSource === undefined && fetchImpl !== undefined;
+    const viaHeader = ownFetch && token !== undefined;
+    const streamUrl = `${url}${prefix}/sse?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
+    let refusal: RtError | undefined;
+    const init = ownFetch
       ? {
-        fetch: ((input, options) => fetchImpl(input, { ...options, headers: { ...(options?.headers as Record<string, string>), authorization: `Bearer ${token}` } })) as typeof fetch,
+        fetch: (async (input, options) => {
+          const headers = { ...(options?.headers as Record<string, string>), ...(viaHeader ? { authorization: `Bearer ${token}` } : {}) };
+          const res = await fetchImpl(input, { ...options, headers });
+          if (res.status === 401 || res.status === 403) refusal = await refusalOf(res);
+          return res;
+        }) as typeof fetch,
       }
       : { withCredentials: true };
     const source = new EventSource(streamUrl, init);
     this.source = source;
     await new Promise<void>((resolve, reject) => {
-      const fail = (why: string): void => {
+      const fail = (why: string, status?: number): void => {
         clearTimeout(timer);
         this.stop();
-        reject(new Error(why));
+        // A refusal (origin, credentials) keeps its code, so the client can report it as such.
+        const code = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : undefined;
+        reject(refusal ?? (code ? new RtError(code, why) : new Error(why)));
       };
       const timer = setTimeout(() => fail(`sse: no session within ${openTimeoutMs} ms`), openTimeoutMs);
-      source.onerror = (e) => fail(`sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`);
+      source.onerror = (e) => fail(`sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`, e.code);
       source.addEventListener('session', (e) => {
         let info: SessionInfo;
         try {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RtError, type JsonValue, type Payload } from '@rt/protocol';
 import type { Broker } from '../broker.js';
+import type { Identity } from '../session.js';
 import { bodyPayload, readBody, sendError, sendFailure, sendJson } from '../http.js';
 import type { Transport } from './index.js';
 
@@ -14,11 +15,15 @@ import type { Transport } from './index.js';
  * - `GET {prefix}/health`.
  *
  * Both answer `200 {"ok": true, "off": N}` or an error status with `{"error": {code, message}}`.
+ * Publishing is authenticated and authorized like a connection's `pub` (a token in
+ * `Authorization: Bearer`, with `rt.publish` covering the topic, when the broker
+ * authenticates), unless `httpPublish` is `'open'`.
  */
 export class HttpPublishTransport implements Transport {
   setup(broker: Broker): void {
     const prefix = broker.options.prefix;
     broker.addRoute('POST', `${prefix}/publish`, (req, res, url) => this.publish(broker, req, res, url));
+    broker.addRoute('OPTIONS', `${prefix}/publish`, (req, res) => void broker.cors(req, res, 'POST, OPTIONS'));
     broker.addRoute('GET', `${prefix}/health`, (_req, res) => {
       const stats = broker.stats();
       sendJson(res, 200, { status: 'ok', engine: stats.engine, sessions: stats.sessions });
@@ -30,12 +35,17 @@ export class HttpPublishTransport implements Transport {
   async close(): Promise<void> {}
 
   private async publish(broker: Broker, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    if (!broker.options.httpPublish) {
+    broker.cors(req, res, 'POST, OPTIONS');
+    if (broker.options.httpPublish === false) {
       sendError(res, 'forbidden', 'HTTP publishing is disabled on this broker');
       return;
     }
+    const open = broker.options.httpPublish === 'open';
+    let identity: Identity = null;
     let body: Buffer;
     try {
+      // Credentials first: a refused request is not read further than its headers.
+      if (!open) identity = await broker.admit({ transport: 'http', headers: req.headers, query: url.searchParams });
       // JSON envelopes and base64 cost some bytes over the payload itself.
       body = await readBody(req, broker.limits.maxPayloadBytes * 2 + 4096);
     } catch (e) {
@@ -58,6 +68,7 @@ export class HttpPublishTransport implements Transport {
         topic = envelope.topic;
         data = envelope.data;
       }
+      if (!open) await broker.authorize(identity, 'pub', topic);
       const { off } = await broker.publish(topic, data);
       sendJson(res, 200, { ok: true, off });
     } catch (e) {

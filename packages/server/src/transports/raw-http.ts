@@ -3,7 +3,7 @@ import type { Broker } from '../broker.js';
 import { bodyPayload, readBody, sendFailure, sendJson } from '../http.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Wire } from '../session.js';
-import { admitRequest, allowOrigin } from './handshake.js';
+import { admitRequest } from './handshake.js';
 import { OnBehalf } from './on-behalf.js';
 
 /** The raw endpoints, Mercury's names. */
@@ -55,6 +55,7 @@ export class RawHttp {
   routes(): void {
     for (const kind of ['pub', 'bus', 'push'] as const) {
       this.broker.addRoute('POST', `${this.prefix}/${kind}/*`, (req, res, url) => this.post(kind, req, res, url));
+      this.broker.addRoute('OPTIONS', `${this.prefix}/${kind}/*`, (req, res) => void this.broker.cors(req, res, 'POST, OPTIONS'));
     }
     for (const kind of KINDS) {
       this.broker.addRoute('GET', `${this.prefix}/${kind}/*`, (_req, res) =>
@@ -64,8 +65,8 @@ export class RawHttp {
   }
 
   private async post(kind: 'pub' | 'bus' | 'push', req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    allowOrigin(req, res);
     const broker = this.broker;
+    broker.cors(req, res, 'POST, OPTIONS');
     const topic = rawTarget(url.pathname, this.prefix)?.topic ?? '';
     const onBehalf = new OnBehalf(broker);
     let session;

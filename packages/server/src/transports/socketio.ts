@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
-import type { ByeFrame } from '@rt/protocol';
+import { type ByeFrame, type ErrorCode, RtError } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
@@ -45,6 +45,14 @@ class SocketIoWire implements Wire {
   }
 }
 
+/** A refused handshake as socket.io sends it: the client's `connect_error` gets the message and `data: { code }`. */
+function refusal(error: unknown): Error {
+  const code: ErrorCode = error instanceof RtError ? error.code : 'internal';
+  const out = new Error(error instanceof RtError ? error.message : 'internal error') as Error & { data: { code: ErrorCode } };
+  out.data = { code };
+  return out;
+}
+
 /**
  * WebSocket and HTTP long-polling through socket.io, at `{prefix}/socket.io/`. Payloads above
  * `maxPayloadBytes` get a `payload_too_large` error frame; only a message larger than four
@@ -71,7 +79,8 @@ export class SocketIoTransport implements Transport {
       transports: ['polling', 'websocket'],
       maxHttpBufferSize: broker.limits.maxPayloadBytes * 4 + 64 * 1024,
       destroyUpgrade: false,
-      cors: { origin: true, credentials: true },
+      // CORS answers follow `allowOrigin` (every origin when it is not set).
+      cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
     });
     this.io = io;
     io.use((socket, next) => {
@@ -82,7 +91,7 @@ export class SocketIoTransport implements Transport {
         .then((identity) => {
           socket.data.identity = identity;
           next();
-        }, (error: unknown) => next(error instanceof Error ? error : new Error(String(error))));
+        }, (error: unknown) => next(refusal(error)));
     });
     io.on('connection', (socket) => {
       if (broker.isClosing) {

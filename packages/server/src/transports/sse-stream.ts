@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { corsHeaders } from './handshake.js';
 
 /** One server-sent event. */
 export interface SseEvent {
@@ -45,7 +44,6 @@ export class SseStream {
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
       connection: 'keep-alive',
-      ...corsHeaders(this.req),
     });
     this.res.write(`: rt\nretry: ${retryMs}\n\n`);
     this.timer = setInterval(() => this.write(ping()), heartbeatMs);

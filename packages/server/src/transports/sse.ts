@@ -5,7 +5,7 @@ import type { Broker } from '../broker.js';
 import { readBody, sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
-import { admitRequest, allowOrigin, corsHeaders } from './handshake.js';
+import { admitRequest } from './handshake.js';
 import type { Transport } from './index.js';
 import { plainStream } from './sse-plain.js';
 import { SseStream, formatEvent } from './sse-stream.js';
@@ -63,15 +63,7 @@ export class SseTransport implements Transport {
     const base = `${broker.options.prefix}/sse`;
     broker.addRoute('GET', base, (req, res, url) => this.open(req, res, url));
     broker.addRoute('POST', `${base}/*`, (req, res, url) => this.post(req, res, url.pathname.slice(base.length + 1)));
-    broker.addRoute('OPTIONS', `${base}/*`, (req, res) => {
-      res.writeHead(204, {
-        ...corsHeaders(req),
-        'access-control-allow-methods': 'POST',
-        'access-control-allow-headers': 'content-type, authorization',
-        'access-control-max-age': '600',
-      });
-      res.end();
-    });
+    broker.addRoute('OPTIONS', `${base}/*`, (req, res) => void broker.cors(req, res, 'POST, OPTIONS'));
   }
 
   attach(): void {}
@@ -82,6 +74,7 @@ export class SseTransport implements Transport {
 
   private async open(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const broker = this.broker;
+    broker.cors(req, res);
     if (broker.isClosing) return sendError(res, 'shutting_down', 'the broker is shutting down');
     const frames = url.searchParams.get('frames') === '1';
     if (!frames && !url.searchParams.has('topic')) {
@@ -110,11 +103,17 @@ export class SseTransport implements Transport {
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
-    allowOrigin(req, res);
+    this.broker.cors(req, res, 'POST, OPTIONS');
     const session = this.byToken.get(token);
     if (!session || session.closed) {
       req.resume();
       return sendError(res, 'forbidden', 'no open SSE stream has this URL');
+    }
+    // A page of another site that learnt the URL is refused as its stream would have been.
+    const originProblem = this.broker.policy.originProblem({ transport: 'http', headers: req.headers, query: new URLSearchParams() });
+    if (originProblem !== undefined) {
+      req.resume();
+      return sendError(res, 'forbidden', originProblem);
     }
     let frames: unknown[];
     try {

@@ -98,6 +98,7 @@ export class Broker {
         {
           deliverMessage: (m) => this.deliverMessage(m),
           deliverBus: (m) => this.deliverBus(m),
+          epochChanged: (ep) => this.epochChanged(ep),
         },
         this.limits,
       )
@@ -337,7 +338,15 @@ export class Broker {
         if (!session.joins.has(frame.topic)) {
           this.checkRoom(session);
           session.joins.add(frame.topic);
-          if (this.hub.join(session, frame.topic)) this.engine.listenBus(frame.topic);
+          this.hub.join(session, frame.topic);
+          try {
+            // Every join waits until the engine delivers the topic's bus (a join racing the first one too).
+            await this.engine.listenBus(frame.topic);
+          } catch (e) {
+            session.joins.delete(frame.topic);
+            this.hub.leave(session, frame.topic);
+            throw e;
+          }
         }
         session.send(ok(frame.ref));
         return;
@@ -378,8 +387,8 @@ export class Broker {
       case 'nack': {
         for (const puller of session.pulls.values()) {
           if (puller.inflight.has(frame.id)) {
-            if (frame.t === 'ack') this.engine.ack(puller, frame.id);
-            else this.engine.nack(puller, frame.id);
+            if (frame.t === 'ack') await this.engine.ack(puller, frame.id);
+            else await this.engine.nack(puller, frame.id);
             session.send(ok(frame.ref));
             return;
           }
@@ -414,7 +423,15 @@ export class Broker {
     if (fresh) {
       this.checkRoom(session);
       session.subscriptions.add(topic);
-      if (this.hub.subscribe(session, topic)) this.engine.listen(topic);
+      this.hub.subscribe(session, topic);
+      try {
+        // Every new subscription waits until the engine delivers the topic (one racing the first one too).
+        await this.engine.listen(topic);
+      } catch (e) {
+        session.subscriptions.delete(topic);
+        this.hub.unsubscribe(session, topic);
+        throw e;
+      }
     }
     if (ep === undefined || off === undefined) {
       const position = await this.engine.position();
@@ -444,6 +461,14 @@ export class Broker {
 
   private deliverMessage(m: StoredMessage): void {
     this.hub.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+  }
+
+  /** History was lost: every subscription on this node learns of the gap and where to continue from. */
+  private epochChanged(ep: string): void {
+    this.logger.warn({ ep }, 'history was lost (new epoch): subscribers are told of the gap');
+    for (const session of this.sessions) {
+      for (const topic of session.subscriptions) session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
+    }
   }
 
   private deliverBus(m: BusMessage): void {

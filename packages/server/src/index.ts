@@ -17,7 +17,7 @@ export { DEFAULT_LIMITS } from './options.js';
 export type { ActionContext, ActionHandler, Authorize, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
 export { MemoryEngine, memory } from './engines/memory.js';
 export type {
-  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
+  BusMessage, Engine, EngineHealth, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
 } from './engines/engine.js';
 export { Session, Flusher } from './session.js';
 export type { Identity, TransportName, Wire } from './session.js';

@@ -64,6 +64,19 @@ export interface EngineHost {
   deliverMessage(message: StoredMessage): void;
   /** A bus message on a topic this node has joined. */
   deliverBus(message: BusMessage): void;
+  /**
+   * History was lost (e.g. Redis restarted empty): the epoch is now `ep`. Subscribers are told
+   * with a `gap` (reason `epoch`) so they know messages may be missing.
+   */
+  epochChanged?(ep: string): void;
+}
+
+/** Whether an engine can serve operations now (`GET /rt/health` reports it). */
+export interface EngineHealth {
+  /** False while the engine cannot serve operations that need it (they fail with `unavailable`). */
+  ok: boolean;
+  /** What is wrong, when not ok; or a short state such as `connected`. */
+  detail?: string;
 }
 
 /** Settings every engine honours. */
@@ -91,8 +104,12 @@ export interface Engine {
   epoch(): string;
   /** Stores `data` in the history of `topic` and its ancestors and fans it out; resolves when accepted. */
   publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage>;
-  /** This node now has subscribers of `topic` (called on the first). */
-  listen(topic: string): void;
+  /**
+   * This node has subscribers of `topic` (called for each new subscription; idempotent while
+   * listened). Resolves once messages published from then on will be delivered; rejects (e.g.
+   * `unavailable`) when they cannot.
+   */
+  listen(topic: string): Promise<void>;
   /** This node has no subscriber of `topic` left. */
   unlisten(topic: string): void;
   /** What `topic`'s subtree published after position (`ep`, `off`). */
@@ -100,7 +117,8 @@ export interface Engine {
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;
   sendBus(message: BusMessage): Promise<void>;
-  listenBus(topic: string): void;
+  /** This node has peers joined to `topic` (called for each join, idempotent); resolves once bus messages will be delivered. */
+  listenBus(topic: string): Promise<void>;
   unlistenBus(topic: string): void;
   /** Queues a job; rejects with `queue_full` when the topic's waiting queue is full. */
   push(topic: string, data: Payload, dataText?: string): Promise<void>;
@@ -108,8 +126,10 @@ export interface Engine {
   /** Removes a puller; the jobs it held go back to the queue, first in line. */
   removePuller(puller: PullerHandle): void;
   /** Marks a job done. False when the puller holds no job with that id. */
-  ack(puller: PullerHandle, id: string): boolean;
-  /** Puts a job back in the queue, first in line. False when the puller holds no job with that id. */
-  nack(puller: PullerHandle, id: string): boolean;
+  ack(puller: PullerHandle, id: string): Promise<boolean>;
+  /** Puts a job back in the queue (first in line where the engine can). False when the puller holds no job with that id. */
+  nack(puller: PullerHandle, id: string): Promise<boolean>;
   stats(): EngineStats;
+  /** Whether the engine can serve operations now. Engines that cannot fail (memory) may leave it out. */
+  health?(): EngineHealth;
 }

@@ -99,6 +99,7 @@ export class Broker {
           deliverMessage: (m) => this.deliverMessage(m),
           deliverBus: (m) => this.deliverBus(m),
           epochChanged: (ep) => this.epochChanged(ep),
+          logger: this.logger,
         },
         this.limits,
       )

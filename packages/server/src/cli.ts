@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { createBroker } from './broker.js';
 import { type CliFlags, loadConfig } from './config.js';
+import { redis } from './engines/redis/index.js';
 
 /** The repository's example app, when the broker runs from a checkout. */
 function defaultPlayground(): string | undefined {
@@ -24,6 +25,7 @@ async function runBroker(flags: CliFlags): Promise<void> {
     mode: config.mode,
     limits: config.limits,
     logger,
+    ...(config.redis ? { engine: redis({ url: config.redis, ...(config.redisPrefix ? { prefix: config.redisPrefix } : {}) }) } : {}),
     ...(playground ? { playground } : {}),
   });
   // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
@@ -66,6 +68,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'JSON config file (default ./rt.config.json when present)')
     .option('--playground <dir>', 'folder served at / in development mode')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
+    .option('--redis <url>', 'share state with other brokers through Redis, e.g. redis://127.0.0.1:6379 (default: in-memory, one process)')
+    .option('--redis-prefix <prefix>', 'prefix of rt\'s Redis keys and channels (default rt:)')
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

@@ -16,6 +16,8 @@ export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
 export type { ActionContext, ActionHandler, Authorize, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
 export { MemoryEngine, memory } from './engines/memory.js';
+export { RedisEngine, redis } from './engines/redis/index.js';
+export type { RedisEngineOptions } from './engines/redis/index.js';
 export type {
   BusMessage, Engine, EngineHealth, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
 } from './engines/engine.js';

@@ -1,4 +1,5 @@
 import type { GapReason, Payload } from '@rt/protocol';
+import type { Logger } from '../options.js';
 
 /**
  * A published message as the engine stores and delivers it. `off` is its position: a number
@@ -69,6 +70,8 @@ export interface EngineHost {
    * with a `gap` (reason `epoch`) so they know messages may be missing.
    */
   epochChanged?(ep: string): void;
+  /** Where the engine logs (connection trouble, recoveries). */
+  logger?: Logger;
 }
 
 /** Whether an engine can serve operations now (`GET /rt/health` reports it). */

@@ -78,7 +78,10 @@ export function cleanRedis(prefix: string): void {
  */
 export class RoundRobinProxy implements AsyncDisposable {
   private readonly server: Server;
-  private next = 0;
+  /** Index of the target the next request or connection goes to (tests set it to place a client). */
+  next = 0;
+  /** While true, new requests and connections are refused (as if every node were unreachable). */
+  blocked = false;
   private readonly sockets = new Set<Socket>();
   port = 0;
   /** Requests sent to each target, by target URL. */
@@ -86,11 +89,18 @@ export class RoundRobinProxy implements AsyncDisposable {
 
   constructor(private readonly targets: () => { port: number; url: string }[]) {
     this.server = createServer((req, res) => {
+      if (this.blocked) {
+        req.socket.destroy();
+        return;
+      }
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => this.forward(req, Buffer.concat(chunks), res, 0));
     });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.tunnel(req, socket, head, 0));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.blocked) socket.destroy();
+      else this.tunnel(req, socket, head, 0);
+    });
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -164,10 +174,11 @@ export interface Cluster extends AsyncDisposable {
   prefix: string;
 }
 
-export async function startCluster(n: number, prefix = uniquePrefix(), extra: string[] = []): Promise<Cluster> {
+export async function startCluster(n: number, env: Record<string, string> = {}): Promise<Cluster> {
   requireRedis();
+  const prefix = uniquePrefix();
   const nodes = await Promise.all(
-    Array.from({ length: n }, () => new BrokerProcess(['--mode', 'production', '--redis', REDIS_URL, '--redis-prefix', prefix, ...extra]).start()),
+    Array.from({ length: n }, () => new BrokerProcess(['--mode', 'production', '--redis', REDIS_URL, '--redis-prefix', prefix], env).start()),
   );
   return {
     nodes,

@@ -82,6 +82,38 @@ export interface EngineHealth {
   detail?: string;
 }
 
+/** An HTTP request as one node forwards it to another. */
+export interface ForwardedRequest {
+  method: string;
+  /** Path and query. */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** The owner node's answer to a {@link ForwardedRequest}. */
+export interface ForwardedResponse {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: Buffer;
+}
+
+/**
+ * Node-to-node request forwarding, so that no transport needs sticky sessions: the node that
+ * owns a connection (a socket.io session, an SSE stream) claims its id; a request for it that
+ * lands on another node is forwarded to the owner through the engine and answered from there.
+ */
+export interface Forwarding {
+  /** This node owns `id` (a connection id) from now on. */
+  claim(id: string): void;
+  /** This node no longer owns `id`. */
+  release(id: string): void;
+  /** Sends `request` to the owner of `id`; resolves with its answer, or `undefined` when no node owns it. */
+  forward(id: string, request: ForwardedRequest): Promise<ForwardedResponse | undefined>;
+  /** How this node answers requests forwarded to it (set by the transport that owns the ids). */
+  serve(handler: (request: ForwardedRequest) => Promise<ForwardedResponse>): void;
+}
+
 /** Settings every engine honours. */
 export interface EngineLimits {
   /** Messages kept per topic for recovery. */
@@ -133,6 +165,8 @@ export interface Engine {
   /** Puts a job back in the queue (first in line where the engine can). False when the puller holds no job with that id. */
   nack(puller: PullerHandle, id: string): Promise<boolean>;
   stats(): EngineStats;
+  /** Request forwarding between nodes, for engines that span several (memory has none: one node owns everything). */
+  readonly forwarding?: Forwarding;
   /** Whether the engine can serve operations now. Engines that cannot fail (memory) may leave it out. */
   health?(): EngineHealth;
 }

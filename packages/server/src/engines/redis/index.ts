@@ -1,10 +1,11 @@
 import { ancestry, type Payload } from '@rt/protocol';
 import type {
-  BusMessage, Engine, EngineHealth, EngineHost, EngineLimits, EngineStats, PullerHandle, Recovery, StoredMessage,
+  BusMessage, Engine, EngineHealth, Forwarding, EngineHost, EngineLimits, EngineStats, PullerHandle, Recovery, StoredMessage,
 } from '../engine.js';
 import type { Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
 import { Connections, Script, randomId, unavailable } from './connection.js';
+import { RedisForwarding } from './forward.js';
 import { RedisQueues } from './queues.js';
 import { POSITION, PUBLISH, RECOVER } from './scripts.js';
 
@@ -51,6 +52,7 @@ export class RedisEngine implements Engine {
   private host!: EngineHost;
   private logger: Logger = quietLogger;
   private conns: Connections | undefined;
+  private forwarder: RedisForwarding | undefined;
   private queues: RedisQueues | undefined;
   private ep = '';
   /** The newest message delivered on this node: the same message on several channels is delivered once. */
@@ -85,8 +87,10 @@ export class RedisEngine implements Engine {
       },
     );
     this.limits = limits;
+    this.forwarder = new RedisForwarding(conns, p, this.nodeId, this.logger);
     conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onChannel(channel.toString('utf8'), message));
     await conns.connect(this.options.connectTimeoutMs ?? 5000);
+    await this.subscribe(this.forwarder.channel).catch(() => undefined);
     this.queues.start(this.options.sweepMs ?? 1000);
   }
 
@@ -95,6 +99,11 @@ export class RedisEngine implements Engine {
   async close(): Promise<void> {
     this.queues?.close();
     await this.conns?.close();
+  }
+
+  /** Forwarding of requests for connections owned by other nodes (sticky-free polling). */
+  get forwarding(): Forwarding | undefined {
+    return this.forwarder;
   }
 
   epoch(): string {
@@ -242,6 +251,8 @@ export class RedisEngine implements Engine {
         const bus: BusMessage = { topic: decoded.topic, data: decoded.data, from: node === this.nodeId ? from : '' };
         if (decoded.dataText !== undefined) bus.dataText = decoded.dataText;
         this.host.deliverBus(bus);
+      } else if (rest.startsWith('node:')) {
+        this.forwarder?.onMessage(message.toString('utf8'));
       } else if (rest.startsWith('qn:')) {
         this.queues!.notified(rest.slice(3));
       }
@@ -262,6 +273,7 @@ export class RedisEngine implements Engine {
   private async resume(): Promise<void> {
     try {
       await this.position();
+      if (this.forwarder) await this.subscribe(this.forwarder.channel);
       await this.queues!.beat();
       this.queues!.resume();
     } catch (error) {

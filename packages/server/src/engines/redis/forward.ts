@@ -1,0 +1,127 @@
+import { randomBytes } from 'node:crypto';
+import { RtError } from '@rt/protocol';
+import type { ForwardedRequest, ForwardedResponse, Forwarding } from '../engine.js';
+import type { Logger } from '../../options.js';
+import { type Connections, unavailable } from './connection.js';
+
+/** How long a forwarded request may wait for the owner's answer (a long-poll holds up to ~45 s). */
+const FORWARD_TIMEOUT_MS = 60_000;
+/** How long an ownership record outlives a node that died without releasing it. */
+const CLAIM_TTL_MS = 24 * 3600_000;
+
+interface Envelope {
+  t: 'req' | 'res';
+  id: string;
+  /** The node to answer (requests). */
+  from?: string;
+  method?: string;
+  url?: string;
+  status?: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+}
+
+/**
+ * Forwarding through Redis: `P own:<id>` names the node that owns a connection id; each node
+ * listens on its own channel `P node:<nodeId>` for requests forwarded to it and for answers
+ * to the requests it forwarded.
+ */
+export class RedisForwarding implements Forwarding {
+  private readonly waiting = new Map<string, { resolve: (r: ForwardedResponse) => void; timer: ReturnType<typeof setTimeout> }>();
+  private handler: ((request: ForwardedRequest) => Promise<ForwardedResponse>) | undefined;
+
+  constructor(
+    private readonly conns: Connections,
+    private readonly prefix: string,
+    private readonly nodeId: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** This node's channel. */
+  get channel(): string {
+    return `${this.prefix}node:${this.nodeId}`;
+  }
+
+  claim(id: string): void {
+    this.conns.cmd.set(`${this.prefix}own:${id}`, this.nodeId, 'PX', CLAIM_TTL_MS).catch((e: Error) =>
+      this.logger.warn({ err: e.message, id }, 'could not record the owner of a connection: requests for it on other nodes will fail'),
+    );
+  }
+
+  release(id: string): void {
+    this.conns.cmd.del(`${this.prefix}own:${id}`).catch(() => undefined);
+  }
+
+  serve(handler: (request: ForwardedRequest) => Promise<ForwardedResponse>): void {
+    this.handler = handler;
+  }
+
+  async forward(id: string, request: ForwardedRequest): Promise<ForwardedResponse | undefined> {
+    let owner: string | null;
+    try {
+      owner = await this.conns.cmd.get(`${this.prefix}own:${id}`);
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (owner === null || owner === this.nodeId) return undefined;
+    const reqId = randomBytes(8).toString('hex');
+    const envelope: Envelope = {
+      t: 'req', id: reqId, from: this.nodeId, method: request.method, url: request.url, headers: request.headers, body: request.body.toString('base64'),
+    };
+    const answer = new Promise<ForwardedResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(reqId);
+        reject(new RtError('unavailable', 'the node that owns this connection did not answer'));
+      }, FORWARD_TIMEOUT_MS);
+      timer.unref();
+      this.waiting.set(reqId, { resolve, timer });
+    });
+    try {
+      const receivers = await this.conns.cmd.publish(`${this.prefix}node:${owner}`, JSON.stringify(envelope));
+      if (receivers === 0) {
+        // The owner is gone: the connection is gone with it.
+        this.settle(reqId, undefined);
+        return undefined;
+      }
+    } catch (error) {
+      this.settle(reqId, undefined);
+      throw unavailable(error);
+    }
+    return answer;
+  }
+
+  private settle(reqId: string, response: ForwardedResponse | undefined): void {
+    const w = this.waiting.get(reqId);
+    if (!w) return;
+    this.waiting.delete(reqId);
+    clearTimeout(w.timer);
+    if (response) w.resolve(response);
+  }
+
+  /** A message on this node's channel. */
+  onMessage(text: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(text) as Envelope;
+    } catch {
+      return;
+    }
+    if (envelope.t === 'res') {
+      this.settle(envelope.id, { status: envelope.status ?? 502, headers: envelope.headers, body: Buffer.from(envelope.body, 'base64') });
+      return;
+    }
+    const handler = this.handler;
+    const from = envelope.from;
+    if (!handler || !from) return;
+    const request: ForwardedRequest = {
+      method: envelope.method ?? 'GET', url: envelope.url ?? '/', headers: envelope.headers as ForwardedRequest['headers'], body: Buffer.from(envelope.body, 'base64'),
+    };
+    handler(request)
+      .catch((): ForwardedResponse => ({ status: 502, headers: {}, body: Buffer.alloc(0) }))
+      .then((response) => {
+        const reply: Envelope = { t: 'res', id: envelope.id, status: response.status, headers: response.headers, body: response.body.toString('base64') };
+        return this.conns.cmd.publish(`${this.prefix}node:${from}`, JSON.stringify(reply));
+      })
+      .catch((e: Error) => this.logger.warn({ err: e.message }, 'could not answer a forwarded request'));
+  }
+}

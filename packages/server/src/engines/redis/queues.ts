@@ -43,6 +43,8 @@ type StreamReply = [Buffer, Entries] | [[Buffer, Entries]] | null;
  */
 export class RedisQueues {
   private readonly pulled = new Map<string, Pulled>();
+  /** Acks and requeues that failed while Redis was unreachable, retried by the sweep (else their jobs would stay pending under this live node). */
+  private backlog: { topic: string; op: 'ack' | 'requeue'; ids: string[] }[] = [];
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -95,14 +97,14 @@ export class RedisQueues {
       this.pulled.delete(puller.topic);
       this.watch(puller.topic, false);
     }
-    if (held.length > 0) this.giveBack(puller.topic, held, undefined);
+    if (held.length > 0) void this.giveBack(puller.topic, held, undefined).catch(() => undefined);
     else this.fill(puller.topic);
   }
 
   async ack(puller: PullerHandle, id: string): Promise<boolean> {
     if (!puller.inflight.delete(id)) return false;
     this.fill(puller.topic);
-    await this.conns.run(ack, [this.names.queue(puller.topic)], [id]);
+    await this.apply(puller.topic, 'ack', [id]);
     return true;
   }
 
@@ -135,12 +137,18 @@ export class RedisQueues {
         chosen.deliver(job);
       } else rest.push(job);
     }
-    if (rest.length === 0) return;
+    if (rest.length > 0) await this.apply(topic, 'requeue', rest.map((j) => j.id));
+  }
+
+  /** Acks or requeues jobs in Redis; when Redis is unreachable, the sweep tries again later (and the caller hears `unavailable`). */
+  private async apply(topic: string, op: 'ack' | 'requeue', ids: string[]): Promise<void> {
+    const key = this.names.queue(topic);
     try {
-      await this.conns.run(requeue, [this.names.queue(topic)], [this.names.notify(topic), ...rest.map((j) => j.id)]);
+      if (op === 'ack') await this.conns.run(ack, [key], ids);
+      else await this.conns.run(requeue, [key], [this.names.notify(topic), ...ids]);
     } catch (error) {
-      // Still pending under this node in Redis: the sweep gives them back when Redis is reachable.
-      this.logger.warn({ err: (error as Error).message, topic, jobs: rest.length }, 'could not requeue jobs');
+      this.backlog.push({ topic, op, ids });
+      this.logger.warn({ err: (error as Error).message, topic, op, jobs: ids.length }, 'could not update the work queue; retrying when Redis is back');
       throw error;
     }
   }
@@ -214,7 +222,7 @@ export class RedisQueues {
   private hand(topic: string, id: string, body: Buffer): void {
     if (this.limits.pushTtlMs > 0 && Date.now() - Number(id.split('-')[0]) > this.limits.pushTtlMs) {
       this.counters.pushExpired++;
-      void this.conns.run(ack, [this.names.queue(topic)], [id]).catch(() => undefined);
+      void this.apply(topic, 'ack', [id]).catch(() => undefined);
       return;
     }
     const decoded = decodeJob(body);
@@ -234,6 +242,9 @@ export class RedisQueues {
     if (!this.conns.up) return;
     try {
       await this.conns.cmd.set(this.names.node(this.nodeId), '1', 'PX', HEARTBEAT_MS);
+      const backlog = this.backlog;
+      this.backlog = [];
+      for (const { topic, op, ids } of backlog) await this.apply(topic, op, ids).catch(() => undefined);
       for (const topic of [...this.pulled.keys()]) {
         await this.reclaimDead(topic);
         this.fill(topic);

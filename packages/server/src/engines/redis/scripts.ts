@@ -104,7 +104,8 @@ return id`;
 
 /**
  * Puts jobs back at the end of the queue for any node's pullers (a nack, a puller gone).
- * KEYS: the queue stream. ARGV: the notify channel, then job ids. Returns how many went back.
+ * KEYS: the queue stream. ARGV: the notify channel, then job ids. Returns how many went back
+ * (jobs Redis lost meanwhile cannot go back).
  */
 export const REQUEUE = `
 local n = 0
@@ -114,7 +115,7 @@ for i = 2, #ARGV do
     redis.call('XADD', KEYS[1], '*', 'm', e[1][2][2])
     n = n + 1
   end
-  redis.call('XACK', KEYS[1], 'rt', ARGV[i])
+  pcall(redis.call, 'XACK', KEYS[1], 'rt', ARGV[i])
   redis.call('XDEL', KEYS[1], ARGV[i])
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
@@ -141,10 +142,13 @@ if #held < 1000 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'rt', ARGV[2])
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
 
-/** Acknowledges a job: it is done and leaves the stream. KEYS: the queue stream. ARGV: ids. */
+/**
+ * Acknowledges jobs: they are done and leave the stream. KEYS: the queue stream. ARGV: ids.
+ * (A queue Redis lost meanwhile has nothing to acknowledge: no error.)
+ */
 export const ACK = `
 for i = 1, #ARGV do
-  redis.call('XACK', KEYS[1], 'rt', ARGV[i])
+  pcall(redis.call, 'XACK', KEYS[1], 'rt', ARGV[i])
   redis.call('XDEL', KEYS[1], ARGV[i])
 end
 return #ARGV`;

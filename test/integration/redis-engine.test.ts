@@ -1,0 +1,84 @@
+/**
+ * The Redis engine in this process: several brokers (nodes) sharing one Redis under a unique
+ * prefix. Recovery limits and a Redis that cannot be reached at all. Needs Redis on
+ * 127.0.0.1:6379.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { RtError, redis } from '@rt/server';
+import { RtError as ClientError } from '@rt/client';
+import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
+import { REDIS_URL, cleanRedis, requireRedis, uniquePrefix } from '../helpers/redis.ts';
+
+async function nodes(n: number, limits: Record<string, number> = {}) {
+  requireRedis();
+  const prefix = uniquePrefix();
+  const list = await Promise.all(Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), limits })));
+  return {
+    list,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(list.map((b) => b.broker.close()));
+      cleanRedis(prefix);
+    },
+  };
+}
+
+describe('Redis engine', () => {
+  it('recovery on another node: what is still in history comes back in order; what was trimmed is reported as a gap', async () => {
+    await using cluster = await nodes(2, { historySize: 3 });
+    const [a, b] = cluster.list;
+    // Positions come from Redis, so a position taken on node A is good on node B.
+    const { ep, off } = await a!.broker.engine.position();
+    for (let i = 1; i <= 2; i++) await a!.broker.publish('h/x', i);
+    const kept = await b!.broker.engine.recover('h', ep, off);
+    assert.deepEqual([kept.gap, kept.messages.map((m) => m.data)], [undefined, [1, 2]]);
+    for (let i = 3; i <= 6; i++) await a!.broker.publish('h/x', i);
+    const trimmed = await b!.broker.engine.recover('h', ep, off);
+    assert.deepEqual([trimmed.gap, trimmed.messages.map((m) => m.data)], ['history', [4, 5, 6]]);
+    assert.equal(trimmed.off, trimmed.messages[2]!.off);
+    const fromLatest = await b!.broker.engine.recover('h', ep, trimmed.off);
+    assert.deepEqual([fromLatest.gap, fromLatest.messages], [undefined, []]);
+    const otherEpoch = await b!.broker.engine.recover('h', 'not-this-epoch', 0);
+    assert.equal(otherEpoch.gap, 'epoch');
+  });
+
+  it('history expires by age, and a client recovering after it is told of the gap', async () => {
+    await using cluster = await nodes(2, { historyTtlMs: 300 });
+    const [a, b] = cluster.list;
+    const { ep, off } = await a!.broker.engine.position();
+    await a!.broker.publish('old', 'stale');
+    await quiet(400);
+    const late = await b!.broker.engine.recover('old', ep, off);
+    assert.deepEqual([late.gap, late.messages], ['history', []]);
+  });
+
+  it('a subscriber on one node receives a publish made with broker.publish on another', async () => {
+    await using cluster = await nodes(2);
+    const [a, b] = cluster.list;
+    await using c = clients(b!.url, 'websocket');
+    const got = new Collector<unknown>();
+    await c.make().topic('srv').subscribe(got.push).ready;
+    const { off } = await a!.broker.publish('srv/x', { n: 1 });
+    await got.until(1);
+    assert.deepEqual(got.items, [{ n: 1 }]);
+    assert.ok(off > 0);
+  });
+
+  it('Redis unreachable from the start: the broker starts, reports it, and answers unavailable', async () => {
+    // Port 1 on loopback: nothing listens there.
+    await using b = await startBroker({ engine: redis({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 }) });
+    const res = await fetch(`${b.url}/rt/health`);
+    assert.equal(res.status, 503);
+    const body = (await res.json()) as { status: string; engine: string; engineStatus: string };
+    assert.deepEqual([body.status, body.engine], ['degraded', 'redis']);
+    assert.match(body.engineStatus, /Redis is unreachable/);
+    await assert.rejects(b.broker.publish('x', 1), (e: unknown) => e instanceof RtError && e.code === 'unavailable');
+    await using c = clients(b.url, 'websocket');
+    const client = c.make();
+    await assert.rejects(client.topic('x').subscribe().ready, (e: unknown) => e instanceof ClientError && e.code === 'unavailable');
+    await assert.rejects(client.topic('x').publish(1), (e: unknown) => e instanceof ClientError && e.code === 'unavailable');
+    await assert.rejects(client.topic('x').bus().ready, (e: unknown) => e instanceof ClientError && e.code === 'unavailable');
+    // The connection lives on.
+    assert.equal(client.state, 'open');
+  });
+});

@@ -78,8 +78,9 @@ export function cleanRedis(prefix: string): void {
  */
 export class RoundRobinProxy implements AsyncDisposable {
   private readonly server: Server;
-  /** Index of the target the next request or connection goes to (tests set it to place a client). */
-  next = 0;
+  private next = 0;
+  /** Where the next new session (a request or connection without `sid`) goes, when a test places a client. */
+  private placed: number | undefined;
   /** While true, new requests and connections are refused (as if every node were unreachable). */
   blocked = false;
   private readonly sockets = new Set<Socket>();
@@ -117,15 +118,25 @@ export class RoundRobinProxy implements AsyncDisposable {
     return this;
   }
 
-  private pick(): { port: number; url: string } {
+  /** Sends the next new session (the next client that connects) to target `index`. */
+  place(index: number): void {
+    this.placed = index;
+  }
+
+  private pick(url = ''): { port: number; url: string } {
     const list = this.targets();
-    const target = list[this.next++ % list.length]!;
+    let index = this.next++;
+    if (this.placed !== undefined && !/[?&]sid=/.test(url)) {
+      index = this.placed;
+      this.placed = undefined;
+    }
+    const target = list[index % list.length]!;
     this.hits.set(target.url, (this.hits.get(target.url) ?? 0) + 1);
     return target;
   }
 
   private forward(req: IncomingMessage, body: Buffer, res: import('node:http').ServerResponse, tries: number): void {
-    const target = this.pick();
+    const target = this.pick(tries === 0 ? req.url : '');
     const out = request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -139,7 +150,7 @@ export class RoundRobinProxy implements AsyncDisposable {
   }
 
   private tunnel(req: IncomingMessage, socket: Socket, head: Buffer, tries: number): void {
-    const target = this.pick();
+    const target = this.pick(tries === 0 ? req.url : '');
     const upstream = netConnect(target.port, '127.0.0.1');
     let connected = false;
     upstream.on('connect', () => {

@@ -3,6 +3,7 @@
  * prefix. Recovery limits and a Redis that cannot be reached at all. Needs Redis on
  * 127.0.0.1:6379.
  */
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RtError, redis } from '@rt/server';
@@ -10,12 +11,19 @@ import { RtError as ClientError } from '@rt/client';
 import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
 import { REDIS_URL, cleanRedis, requireRedis, uniquePrefix } from '../helpers/redis.ts';
 
+/** How many connections subscribe to each channel (`PUBSUB NUMSUB`). */
+function subscribers(...channels: string[]): number[] {
+  const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'pubsub', 'numsub', ...channels], { encoding: 'utf8' }).trim().split('\n');
+  return channels.map((_, i) => Number(out[i * 2 + 1]));
+}
+
 async function nodes(n: number, limits: Record<string, number> = {}) {
   requireRedis();
   const prefix = uniquePrefix();
   const list = await Promise.all(Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), limits })));
   return {
     list,
+    prefix,
     async [Symbol.asyncDispose]() {
       await Promise.all(list.map((b) => b.broker.close()));
       cleanRedis(prefix);
@@ -62,6 +70,25 @@ describe('Redis engine', () => {
     await got.until(1);
     assert.deepEqual(got.items, [{ n: 1 }]);
     assert.ok(off > 0);
+  });
+
+  it('a node subscribes in Redis only to the topics its clients listen to, and leaves them when they stop', async () => {
+    await using cluster = await nodes(3);
+    const [a, b] = cluster.list;
+    const p = cluster.prefix;
+    await using ca = clients(a!.url, 'websocket');
+    await using cb = clients(b!.url, 'websocket');
+    const x = ca.make();
+    const y = ca.make();
+    const subX = x.topic('only/here').subscribe();
+    const subY = y.topic('only/here').subscribe();
+    await Promise.all([subX.ready, subY.ready, cb.make().topic('elsewhere').bus().ready]);
+    // One subscription per node however many of its clients listen; the third node listens to nothing.
+    assert.deepEqual(subscribers(`${p}c:only/here`, `${p}c:only`, `${p}b:elsewhere`, `${p}c:elsewhere`), [1, 0, 1, 0]);
+    await subX.unsubscribe();
+    assert.deepEqual(subscribers(`${p}c:only/here`), [1]);
+    await subY.unsubscribe();
+    assert.deepEqual(subscribers(`${p}c:only/here`), [0]);
   });
 
   it('Redis unreachable from the start: the broker starts, reports it, and answers unavailable', async () => {

@@ -8,7 +8,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RtError } from '@rt/client';
-import { Collector, clients, deadline, quiet } from '../helpers/index.ts';
+import { Collector, TRANSPORTS, clients, deadline, quiet } from '../helpers/index.ts';
 import { RoundRobinProxy, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
 
 /** Waits until `GET /rt/health` on `url` answers `status` (the broker's own report, polled with a deadline). */
@@ -24,57 +24,59 @@ async function health(url: string, status: number, ms = 15_000): Promise<{ statu
 }
 
 describe('Redis engine: failover', () => {
-  it('a broker dies: its clients reconnect to another node, recover what they missed, and its unacknowledged jobs are redelivered', async () => {
-    await using cluster = await startCluster(3);
-    const [n0, , n2] = cluster.nodes;
-    await using proxy = await new RoundRobinProxy(() => cluster.nodes).start();
-    await using viaProxy = clients(proxy.url, 'websocket');
-    await using direct = clients(n2!.url, 'websocket');
+  for (const transport of TRANSPORTS) {
+    it(`a broker dies: its clients reconnect to another node, recover what they missed, and its unacknowledged jobs are redelivered (${transport})`, async () => {
+      await using cluster = await startCluster(3);
+      const [n0, , n2] = cluster.nodes;
+      await using proxy = await new RoundRobinProxy(() => cluster.nodes).start();
+      await using viaProxy = clients(proxy.url, transport);
+      await using direct = clients(n2!.url, transport);
 
-    // Place the subscriber and the puller on node 0.
-    proxy.next = 0;
-    const subscriber = viaProxy.make();
-    const got = new Collector<number>();
-    const gaps = new Collector<string>();
-    const sub = subscriber.topic<number>('feed').subscribe(got.push);
-    sub.on('gap', (e) => gaps.push(e.reason));
-    await sub.ready;
-    proxy.next = 0;
-    const worker = viaProxy.make();
-    const deliveries = new Collector<string>();
-    await worker.topic<string>('work').pull((job) => {
-      deliveries.push(job);
-      // The first delivery never finishes: the job stays unacknowledged on node 0.
-      return deliveries.items.length === 1 ? new Promise<void>(() => undefined) : undefined;
-    }).ready;
+      // Place the subscriber and the puller on node 0.
+      proxy.place(0);
+      const subscriber = viaProxy.make();
+      const got = new Collector<number>();
+      const gaps = new Collector<string>();
+      const sub = subscriber.topic<number>('feed').subscribe(got.push);
+      sub.on('gap', (e) => gaps.push(e.reason));
+      await sub.ready;
+      proxy.place(0);
+      const worker = viaProxy.make();
+      const deliveries = new Collector<string>();
+      await worker.topic<string>('work').pull((job) => {
+        deliveries.push(job);
+        // The first delivery never finishes: the job stays unacknowledged on node 0.
+        return deliveries.items.length === 1 ? new Promise<void>(() => undefined) : undefined;
+      }).ready;
 
-    const publisher = direct.make();
-    for (let i = 1; i <= 3; i++) await publisher.topic<number>('feed').publish(i);
-    await publisher.topic<string>('work').push('job-1');
-    await Promise.all([got.until(3), deliveries.until(1)]);
+      const publisher = direct.make();
+      for (let i = 1; i <= 3; i++) await publisher.topic<number>('feed').publish(i);
+      await publisher.topic<string>('work').push('job-1');
+      await Promise.all([got.until(3), deliveries.until(1)]);
 
-    // Node 0 dies; while no node is reachable through the load balancer, 3 more messages are published.
-    proxy.blocked = true;
-    await n0!.kill();
-    await deadline(new Promise<void>((r) => subscriber.state === 'reconnecting' ? r() : subscriber.once('state', () => r())), 5000, 'the subscriber to notice');
-    for (let i = 4; i <= 6; i++) await publisher.topic<number>('feed').publish(i);
-    proxy.blocked = false;
+      // Node 0 dies; while no node is reachable through the load balancer, 3 more messages are published.
+      proxy.blocked = true;
+      await n0!.kill();
+      await deadline(new Promise<void>((r) => subscriber.state === 'reconnecting' ? r() : subscriber.once('state', () => r())), 5000, 'the subscriber to notice');
+      for (let i = 4; i <= 6; i++) await publisher.topic<number>('feed').publish(i);
+      proxy.blocked = false;
 
-    // The subscriber reconnects to a live node and recovers 4..6 from Redis, then gets live messages.
-    await got.until(6, 10_000);
-    await publisher.topic<number>('feed').publish(7);
-    await got.until(7);
-    await quiet(200);
-    assert.deepEqual(got.items, [1, 2, 3, 4, 5, 6, 7]);
-    assert.deepEqual(gaps.items, []);
-    assert.notEqual(subscriber.state, 'closed');
+      // The subscriber reconnects to a live node and recovers 4..6 from Redis, then gets live messages.
+      await got.until(6, 10_000);
+      await publisher.topic<number>('feed').publish(7);
+      await got.until(7);
+      await quiet(200);
+      assert.deepEqual(got.items, [1, 2, 3, 4, 5, 6, 7]);
+      assert.deepEqual(gaps.items, []);
+      assert.notEqual(subscriber.state, 'closed');
 
-    // The job node 0 held unacknowledged is delivered again (the worker pulls again from its new node).
-    const [, again] = await deliveries.until(2, 15_000, 'the unacknowledged job to be redelivered');
-    assert.equal(again, 'job-1');
-    await quiet(300);
-    assert.equal(deliveries.items.length, 2);
-  });
+      // The job node 0 held unacknowledged is delivered again (the worker pulls again from its new node).
+      const [, again] = await deliveries.until(2, 15_000, 'the unacknowledged job to be redelivered');
+      assert.equal(again, 'job-1');
+      await quiet(300);
+      assert.equal(deliveries.items.length, 2);
+    });
+  }
 
   it('the push queue bound holds across nodes: past it a push on any node is rejected with queue_full', async () => {
     await using cluster = await startCluster(2, { RT_PUSH_QUEUE_SIZE: '3' });

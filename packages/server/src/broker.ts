@@ -284,8 +284,8 @@ export class Broker {
   closeSession(session: Session): void {
     if (!this.sessions.delete(session)) return;
     session.closed = true;
-    for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) this.engine.unlisten(topic);
-    for (const topic of session.joins) if (this.hub.leave(session, topic)) this.engine.unlistenBus(topic);
+    for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) void this.engine.unlisten(topic);
+    for (const topic of session.joins) if (this.hub.leave(session, topic)) void this.engine.unlistenBus(topic);
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
     session.subscriptions.clear();
     session.joins.clear();
@@ -326,7 +326,7 @@ export class Broker {
         return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);
       case 'unsub':
         if (session.subscriptions.delete(frame.topic) && this.hub.unsubscribe(session, frame.topic)) {
-          this.engine.unlisten(frame.topic);
+          await this.engine.unlisten(frame.topic);
         }
         session.send(ok(frame.ref));
         return;
@@ -352,7 +352,7 @@ export class Broker {
         session.send(ok(frame.ref));
         return;
       case 'leave':
-        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic)) this.engine.unlistenBus(frame.topic);
+        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic)) await this.engine.unlistenBus(frame.topic);
         session.send(ok(frame.ref));
         return;
       case 'bus': {

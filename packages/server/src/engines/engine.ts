@@ -145,8 +145,8 @@ export interface Engine {
    * `unavailable`) when they cannot.
    */
   listen(topic: string): Promise<void>;
-  /** This node has no subscriber of `topic` left. */
-  unlisten(topic: string): void;
+  /** This node has no subscriber of `topic` left. Resolves once the engine stopped sending it here (never rejects). */
+  unlisten(topic: string): void | Promise<void>;
   /** What `topic`'s subtree published after position (`ep`, `off`). */
   recover(topic: string, ep: string, off: number): Promise<Recovery>;
   /** The current position, for a fresh subscription. */
@@ -154,7 +154,8 @@ export interface Engine {
   sendBus(message: BusMessage): Promise<void>;
   /** This node has peers joined to `topic` (called for each join, idempotent); resolves once bus messages will be delivered. */
   listenBus(topic: string): Promise<void>;
-  unlistenBus(topic: string): void;
+  /** This node has no peer of `topic` left (see {@link Engine.unlisten}). */
+  unlistenBus(topic: string): void | Promise<void>;
   /** Queues a job; rejects with `queue_full` when the topic's waiting queue is full. */
   push(topic: string, data: Payload, dataText?: string): Promise<void>;
   addPuller(puller: PullerHandle): void;

@@ -27,7 +27,9 @@ interface Envelope {
  * to the requests it forwarded.
  */
 export class RedisForwarding implements Forwarding {
-  private readonly waiting = new Map<string, { resolve: (r: ForwardedResponse) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly waiting = new Map<string, { owner: string; resolve: (r: ForwardedResponse | undefined) => void; timer: ReturnType<typeof setTimeout> }>();
+  /** Checks, while requests wait, that their owners are still there (a dead owner never answers). */
+  private watchdog: ReturnType<typeof setInterval> | undefined;
   private handler: ((request: ForwardedRequest) => Promise<ForwardedResponse>) | undefined;
 
   constructor(
@@ -68,14 +70,15 @@ export class RedisForwarding implements Forwarding {
     const envelope: Envelope = {
       t: 'req', id: reqId, from: this.nodeId, method: request.method, url: request.url, headers: request.headers, body: request.body.toString('base64'),
     };
-    const answer = new Promise<ForwardedResponse>((resolve, reject) => {
+    const answer = new Promise<ForwardedResponse | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(reqId);
         reject(new RtError('unavailable', 'the node that owns this connection did not answer'));
       }, FORWARD_TIMEOUT_MS);
       timer.unref();
-      this.waiting.set(reqId, { resolve, timer });
+      this.waiting.set(reqId, { owner, resolve, timer });
     });
+    this.watch();
     try {
       const receivers = await this.conns.cmd.publish(`${this.prefix}node:${owner}`, JSON.stringify(envelope));
       if (receivers === 0) {
@@ -95,7 +98,38 @@ export class RedisForwarding implements Forwarding {
     if (!w) return;
     this.waiting.delete(reqId);
     clearTimeout(w.timer);
-    if (response) w.resolve(response);
+    w.resolve(response);
+  }
+
+  /**
+   * Every second while requests wait: an owner whose channel has no subscriber any more died
+   * (its connection to Redis closed with it), so its requests end now as "no owner" instead
+   * of hanging until the timeout.
+   */
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      if (this.waiting.size === 0) {
+        clearInterval(this.watchdog);
+        this.watchdog = undefined;
+        return;
+      }
+      const owners = [...new Set([...this.waiting.values()].map((w) => w.owner))];
+      this.conns.cmd
+        .call('PUBSUB', 'NUMSUB', ...owners.map((o) => `${this.prefix}node:${o}`))
+        .then((reply) => {
+          const counts = reply as (string | number)[];
+          const gone = new Set(owners.filter((_, i) => Number(counts[i * 2 + 1]) === 0));
+          for (const [reqId, w] of this.waiting) if (gone.has(w.owner)) this.settle(reqId, undefined);
+        })
+        .catch(() => undefined);
+    }, 1000);
+    this.watchdog.unref();
+  }
+
+  /** Stops the watchdog (the engine closes). */
+  close(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
   }
 
   /** A message on this node's channel. */

@@ -83,7 +83,7 @@ export class RedisEngine implements Engine {
       (topic, on) => {
         const channel = `${p}qn:${topic}`;
         if (on) this.subscribe(channel).catch(() => undefined);
-        else this.unsubscribe(channel);
+        else void this.unsubscribe(channel);
       },
     );
     this.limits = limits;
@@ -98,6 +98,7 @@ export class RedisEngine implements Engine {
 
   async close(): Promise<void> {
     this.queues?.close();
+    this.forwarder?.close();
     await this.conns?.close();
   }
 
@@ -137,16 +138,16 @@ export class RedisEngine implements Engine {
     return this.subscribe(this.key(`c:${topic}`));
   }
 
-  unlisten(topic: string): void {
-    this.unsubscribe(this.key(`c:${topic}`));
+  unlisten(topic: string): Promise<void> {
+    return this.unsubscribe(this.key(`c:${topic}`));
   }
 
   listenBus(topic: string): Promise<void> {
     return this.subscribe(this.key(`b:${topic}`));
   }
 
-  unlistenBus(topic: string): void {
-    this.unsubscribe(this.key(`b:${topic}`));
+  unlistenBus(topic: string): Promise<void> {
+    return this.unsubscribe(this.key(`b:${topic}`));
   }
 
   async position(): Promise<{ ep: string; off: number }> {
@@ -224,10 +225,10 @@ export class RedisEngine implements Engine {
     return done;
   }
 
-  private unsubscribe(channel: string): void {
+  private async unsubscribe(channel: string): Promise<void> {
     if (!this.channels.delete(channel)) return;
     // While Redis is down this fails; on reconnect the channel is subscribed again and its messages find no listener.
-    this.conns!.sub.unsubscribe(channel).catch(() => undefined);
+    await this.conns!.sub.unsubscribe(channel).catch(() => undefined);
   }
 
   private onChannel(channel: string, message: Buffer): void {

@@ -12,6 +12,7 @@ import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type 
 import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
 import { Flusher, type Identity, Session, type Wire } from './session.js';
 import { type Transport, defaultTransports } from './transports/index.js';
+import { interceptForeign, replayLocally } from './transports/forward.js';
 
 /** Where a broker listens, once `listen()` resolved. */
 export interface ListenAddress {
@@ -125,8 +126,22 @@ export class Broker {
       }
     });
     for (const transport of this.transports) transport.attach(server);
+    this.stickyFree(server);
     this.servers.push(server);
     return this;
+  }
+
+  /**
+   * With an engine that spans nodes: requests for connections another node owns are forwarded
+   * to it, and requests forwarded here are answered by replaying them to this server.
+   * Installed last, so it sees every request before the transports do.
+   */
+  private stickyFree(server: HttpServer): void {
+    const forwarding = this.engine.forwarding;
+    const checks = this.transports.flatMap((t) => (t.foreign ? [t.foreign] : []));
+    if (!forwarding || checks.length === 0) return;
+    if (this.servers.length === 0) forwarding.serve(replayLocally(server));
+    interceptForeign(server, forwarding, checks, this.limits.maxPayloadBytes * 4 + 64 * 1024, this.logger);
   }
 
   /**

@@ -30,13 +30,17 @@ export interface ForeignCheck {
  * the engine to the node that does, and that node's answer is sent back. Installed in front of
  * the server's other `request` listeners.
  */
-export function interceptForeign(server: HttpServer, forwarding: Forwarding, check: ForeignCheck, maxBody: number, logger: Logger): void {
+export function interceptForeign(server: HttpServer, forwarding: Forwarding, checks: readonly ForeignCheck[], maxBody: number, logger: Logger): void {
   const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const id = req.headers[FORWARDED_HEADER] === undefined ? check.connectionOf(req, url) : null;
-    if (id === null || check.isLocal(id)) {
+    let id: string | null = null;
+    let check: ForeignCheck | undefined;
+    if (req.headers[FORWARDED_HEADER] === undefined) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      for (check of checks) if ((id = check.connectionOf(req, url)) !== null) break;
+    }
+    if (id === null || !check || check.isLocal(id)) {
       for (const listener of previous) listener.call(server, req, res);
       return;
     }

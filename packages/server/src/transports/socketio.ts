@@ -5,7 +5,7 @@ import type { Broker } from '../broker.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
 import type { Transport } from './index.js';
-import { interceptForeign, replayLocally } from './forward.js';
+import type { ForeignCheck } from './forward.js';
 
 /** The socket.io event that carries rt frames, both ways. */
 export const FRAME_EVENT = 'f';
@@ -64,7 +64,6 @@ export class SocketIoTransport implements Transport {
     const broker = this.broker;
     if (this.io) {
       this.io.engine.attach(server, { path: `${broker.options.prefix}/socket.io/`, destroyUpgrade: false });
-      this.stickyFree(server, this.io);
       return;
     }
     const io = new SocketIoServer(server, {
@@ -76,10 +75,9 @@ export class SocketIoTransport implements Transport {
       cors: { origin: true, credentials: true },
     });
     this.io = io;
-    this.stickyFree(server, io);
     const forwarding = broker.engine.forwarding;
     if (forwarding) {
-      forwarding.serve(replayLocally(server));
+      // This node owns the engine.io sessions it opens: other nodes forward their long-polls here.
       io.engine.on('connection', (conn: { id: string; once(event: 'close', fn: () => void): void }) => {
         forwarding.claim(conn.id);
         conn.once('close', () => forwarding.release(conn.id));
@@ -117,29 +115,18 @@ export class SocketIoTransport implements Transport {
   }
 
   /**
-   * No sticky sessions needed: a long-polling request (or an upgrade's last poll) for a
-   * session another node owns is forwarded to that node through the engine (Redis).
+   * No sticky sessions needed: a long-polling request for a session another node owns is
+   * forwarded to that node (see {@link Transport.foreign}).
    */
-  private stickyFree(server: HttpServer, io: SocketIoServer): void {
-    const forwarding = this.broker.engine.forwarding;
-    if (!forwarding) return;
-    const path = `${this.broker.options.prefix}/socket.io/`;
-    const clients = (io.engine as unknown as { clients: Record<string, unknown> }).clients;
-    interceptForeign(
-      server,
-      forwarding,
-      {
-        connectionOf: (_req, url) => (url.pathname === path ? url.searchParams.get('sid') : null),
-        isLocal: (id) => id in clients,
-        unknown: (res) => {
-          res.writeHead(400, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ code: 1, message: 'Session ID unknown' }));
-        },
-      },
-      this.broker.limits.maxPayloadBytes * 4 + 64 * 1024,
-      this.broker.logger,
-    );
-  }
+  readonly foreign: ForeignCheck = {
+    connectionOf: (_req, url) => (url.pathname === `${this.broker.options.prefix}/socket.io/` ? url.searchParams.get('sid') : null),
+    isLocal: (id) => this.io !== undefined && id in (this.io.engine as unknown as { clients: Record<string, unknown> }).clients,
+    unknown: (res) => {
+      // engine.io's own answer to a session id it does not know.
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 1, message: 'Session ID unknown' }));
+    },
+  };
 
   async close(): Promise<void> {
     const io = this.io;

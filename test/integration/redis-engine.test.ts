@@ -72,6 +72,32 @@ describe('Redis engine', () => {
     assert.ok(off > 0);
   });
 
+  it('a broker that shuts down hands the jobs its pullers held to a puller on another node', async () => {
+    requireRedis();
+    const prefix = uniquePrefix();
+    const a = await startBroker({ engine: redis({ url: REDIS_URL, prefix }) });
+    try {
+      await using b = await startBroker({ engine: redis({ url: REDIS_URL, prefix }) });
+      await using ca = clients(a.url, 'websocket', { reconnect: false });
+      await using cb = clients(b.url, 'websocket');
+      const held = new Collector<string>();
+      await ca.make().topic<string>('handover').pull((job) => {
+        held.push(job);
+        return new Promise<void>(() => undefined);
+      }).ready;
+      await cb.make().topic<string>('handover').push('job');
+      await held.until(1);
+      const taken = new Collector<string>();
+      await cb.make().topic<string>('handover').pull(taken.push).ready;
+      await a.broker.close();
+      await taken.until(1, 10_000);
+      assert.deepEqual(taken.items, ['job']);
+    } finally {
+      await a.broker.close();
+      cleanRedis(prefix);
+    }
+  });
+
   it('a node subscribes in Redis only to the topics its clients listen to, and leaves them when they stop', async () => {
     await using cluster = await nodes(3);
     const [a, b] = cluster.list;

@@ -97,7 +97,7 @@ export class RedisEngine implements Engine {
   private limits!: EngineLimits;
 
   async close(): Promise<void> {
-    this.queues?.close();
+    await this.queues?.close();
     this.forwarder?.close();
     await this.conns?.close();
   }

@@ -45,6 +45,8 @@ export class RedisQueues {
   private readonly pulled = new Map<string, Pulled>();
   /** Acks and requeues that failed while Redis was unreachable, retried by the sweep (else their jobs would stay pending under this live node). */
   private backlog: { topic: string; op: 'ack' | 'requeue'; ids: string[] }[] = [];
+  /** Jobs being given back right now (awaited on close, so a node that shuts down hands its jobs on). */
+  private readonly givingBack = new Set<Promise<void>>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
@@ -64,8 +66,14 @@ export class RedisQueues {
     this.sweeper.unref();
   }
 
-  close(): void {
+  /**
+   * Stops the sweep, waits for jobs being given back, and removes this node's heartbeat so
+   * the other nodes take over whatever it still holds at once.
+   */
+  async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    await Promise.all(this.givingBack);
+    if (this.conns.up) await this.conns.cmd.del(this.names.node(this.nodeId)).catch(() => undefined);
   }
 
   async push(topic: string, data: Payload, dataText?: string): Promise<void> {
@@ -97,8 +105,11 @@ export class RedisQueues {
       this.pulled.delete(puller.topic);
       this.watch(puller.topic, false);
     }
-    if (held.length > 0) void this.giveBack(puller.topic, held, undefined).catch(() => undefined);
-    else this.fill(puller.topic);
+    if (held.length > 0) {
+      const done = this.giveBack(puller.topic, held, undefined).catch(() => undefined);
+      this.givingBack.add(done);
+      void done.finally(() => this.givingBack.delete(done));
+    } else this.fill(puller.topic);
   }
 
   async ack(puller: PullerHandle, id: string): Promise<boolean> {

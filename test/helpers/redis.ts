@@ -140,6 +140,10 @@ export class RoundRobinProxy implements AsyncDisposable {
     const out = request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
+      // The node died mid-answer (a stream, a long-poll): the client's connection ends too, as behind a real load balancer.
+      answer.on('close', () => {
+        if (!answer.complete) res.destroy();
+      });
     });
     out.on('error', () => {
       if (!res.headersSent && tries < this.targets().length) this.forward(req, body, res, tries + 1);

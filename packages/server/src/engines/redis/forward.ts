@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { RtError } from '@rt/protocol';
 import type { ForwardedRequest, ForwardedResponse, Forwarding } from '../engine.js';
 import type { Logger } from '../../options.js';
@@ -22,7 +22,7 @@ interface Envelope {
 }
 
 /**
- * Forwarding through Redis: `P own:<id>` names the node that owns a connection id; each node
+ * Forwarding through Redis: `P own:<hash of id>` names the node that owns a connection id; each node
  * listens on its own channel `P node:<nodeId>` for requests forwarded to it and for answers
  * to the requests it forwarded.
  */
@@ -44,14 +44,19 @@ export class RedisForwarding implements Forwarding {
     return `${this.prefix}node:${this.nodeId}`;
   }
 
+  /** The key naming the owner of `id`: ids can be secrets (SSE POST tokens), so Redis sees only their hash. */
+  private ownerKey(id: string): string {
+    return `${this.prefix}own:${createHash('sha256').update(id).digest('base64url')}`;
+  }
+
   claim(id: string): void {
-    this.conns.cmd.set(`${this.prefix}own:${id}`, this.nodeId, 'PX', CLAIM_TTL_MS).catch((e: Error) =>
+    this.conns.cmd.set(this.ownerKey(id), this.nodeId, 'PX', CLAIM_TTL_MS).catch((e: Error) =>
       this.logger.warn({ err: e.message, id }, 'could not record the owner of a connection: requests for it on other nodes will fail'),
     );
   }
 
   release(id: string): void {
-    this.conns.cmd.del(`${this.prefix}own:${id}`).catch(() => undefined);
+    this.conns.cmd.del(this.ownerKey(id)).catch(() => undefined);
   }
 
   serve(handler: (request: ForwardedRequest) => Promise<ForwardedResponse>): void {
@@ -61,7 +66,7 @@ export class RedisForwarding implements Forwarding {
   async forward(id: string, request: ForwardedRequest): Promise<ForwardedResponse | undefined> {
     let owner: string | null;
     try {
-      owner = await this.conns.cmd.get(`${this.prefix}own:${id}`);
+      owner = await this.conns.cmd.get(this.ownerKey(id));
     } catch (error) {
       throw unavailable(error);
     }

@@ -11,7 +11,8 @@
  * - `P c:<topic>` / `P b:<topic>`: pub/sub and bus channels, one per topic;
  * - `P q:<topic>`: the topic's work queue, a stream read through the consumer group `rt`
  *   (one consumer per node); `P qn:<topic>`: the channel that tells nodes a job is waiting;
- * - `P node:<id>`: a node's heartbeat (expires when the node dies).
+ * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
+ *   forwarded to that node; `P own:<hash>`: which node owns a connection (see forward.ts).
  */
 
 /** Makes sure the epoch exists (a new one resets the offsets) and returns it: `{ep, off}`. */

@@ -55,6 +55,8 @@ export class RedisEngine implements Engine {
   private forwarder: RedisForwarding | undefined;
   private queues: RedisQueues | undefined;
   private ep = '';
+  /** The epoch this node proposes should Redis have none (it lost its data); replaced once used. */
+  private nextEpoch = randomId();
   /** The newest message delivered on this node: the same message on several channels is delivered once. */
   private lastOff = 0;
   private lastEp = '';
@@ -125,7 +127,7 @@ export class RedisEngine implements Engine {
     const reply = (await this.conns!.run(
       publishScript,
       [this.key('epoch'), this.key('off'), ...topics.map((t) => this.key(`h:${t}`))],
-      [randomId(), encodeMessage(topic, data, dataText), this.limits.historySize, this.limits.historyTtlMs, ...topics.map((t) => this.key(`c:${t}`))],
+      [this.nextEpoch, encodeMessage(topic, data, dataText), this.limits.historySize, this.limits.historyTtlMs, ...topics.map((t) => this.key(`c:${t}`))],
     )) as [string, number];
     this.counters.published++;
     this.learnEpoch(reply[0]);
@@ -151,7 +153,7 @@ export class RedisEngine implements Engine {
   }
 
   async position(): Promise<{ ep: string; off: number }> {
-    const [ep, off] = (await this.conns!.run(positionScript, [this.key('epoch'), this.key('off')], [randomId()])) as [string, number];
+    const [ep, off] = (await this.conns!.run(positionScript, [this.key('epoch'), this.key('off')], [this.nextEpoch])) as [string, number];
     this.learnEpoch(ep);
     return { ep, off };
   }
@@ -160,7 +162,7 @@ export class RedisEngine implements Engine {
     const reply = (await this.conns!.run(
       recoverScript,
       [this.key('epoch'), this.key('off'), this.key(`h:${topic}`)],
-      [randomId(), ep, off, this.limits.historyTtlMs, Math.max(1, this.limits.historySize)],
+      [this.nextEpoch, ep, off, this.limits.historyTtlMs, Math.max(1, this.limits.historySize)],
       true,
     )) as (Buffer | number)[];
     const now = { ep: reply[0]!.toString(), off: Number(reply[1]) };
@@ -265,6 +267,7 @@ export class RedisEngine implements Engine {
   /** Notes the epoch Redis reports; a change means Redis lost its data, and subscribers must hear of it. */
   private learnEpoch(ep: string): void {
     if (ep === this.ep) return;
+    if (ep === this.nextEpoch) this.nextEpoch = randomId();
     const had = this.ep;
     this.ep = ep;
     if (had !== '') this.host.epochChanged?.(ep);

@@ -28,6 +28,20 @@ describe('CLI configuration', () => {
     assert.throws(() => loadConfig({ config: 'bad.json' }, {}, dir), /is not valid JSON/);
   });
 
+  it('Redis: rt.config.json, then RT_REDIS_URL / RT_REDIS_PREFIX, then --redis / --redis-prefix', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rt-config-'));
+    assert.equal(loadConfig({}, {}, dir).redis, undefined);
+    writeFileSync(join(dir, 'rt.config.json'), JSON.stringify({ redis: 'redis://file:6379', redisPrefix: 'file:' }));
+    assert.deepEqual([loadConfig({}, {}, dir).redis, loadConfig({}, {}, dir).redisPrefix], ['redis://file:6379', 'file:']);
+    const env = { RT_REDIS_URL: 'rediss://:secret@env:6380/2', RT_REDIS_PREFIX: 'env:' };
+    const fromEnv = loadConfig({}, env, dir);
+    assert.deepEqual([fromEnv.redis, fromEnv.redisPrefix], ['rediss://:secret@env:6380/2', 'env:']);
+    const fromFlags = loadConfig({ redis: 'redis://flag:6379', redisPrefix: 'flag:' }, env, dir);
+    assert.deepEqual([fromFlags.redis, fromFlags.redisPrefix], ['redis://flag:6379', 'flag:']);
+    assert.throws(() => loadConfig({ redis: 'localhost:6379' }, {}, dir), /--redis: expected a Redis URL such as redis:\/\/127.0.0.1:6379/);
+    assert.throws(() => loadConfig({}, { RT_REDIS_URL: 'http://x' }, dir), /RT_REDIS_URL: expected a Redis URL/);
+  });
+
   it('parses listen addresses', () => {
     assert.deepEqual(parseListen('http://*:4000'), { host: '*', port: 4000 });
     assert.deepEqual(parseListen('http://127.0.0.1:0'), { host: '127.0.0.1', port: 0 });

@@ -17,6 +17,7 @@ import type { Handshake } from './policy/handshake.js';
 import { Policy } from './policy/policy.js';
 
 export type { Handshake } from './policy/handshake.js';
+import { interceptForeign, replayLocally } from './transports/forward.js';
 
 /** Where a broker listens, once `listen()` resolved. */
 export interface ListenAddress {
@@ -98,6 +99,8 @@ export class Broker {
         {
           deliverMessage: (m) => this.deliverMessage(m),
           deliverBus: (m) => this.deliverBus(m),
+          epochChanged: (ep) => this.epochChanged(ep),
+          logger: this.logger,
         },
         this.limits,
       )
@@ -123,8 +126,22 @@ export class Broker {
       }
     });
     for (const transport of this.transports) transport.attach(server);
+    this.stickyFree(server);
     this.servers.push(server);
     return this;
+  }
+
+  /**
+   * With an engine that spans nodes: requests for connections another node owns are forwarded
+   * to it, and requests forwarded here are answered by replaying them to this server.
+   * Installed last, so it sees every request before the transports do.
+   */
+  private stickyFree(server: HttpServer): void {
+    const forwarding = this.engine.forwarding;
+    const checks = this.transports.flatMap((t) => (t.foreign ? [t.foreign] : []));
+    if (!forwarding || checks.length === 0) return;
+    if (this.servers.length === 0) forwarding.serve(replayLocally(server));
+    interceptForeign(server, forwarding, checks, this.limits.maxPayloadBytes * 4 + 64 * 1024, this.logger);
   }
 
   /**
@@ -299,8 +316,8 @@ export class Broker {
     const expiry = this.expiries.get(session);
     if (expiry) clearTimeout(expiry);
     this.expiries.delete(session);
-    for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) this.engine.unlisten(topic);
-    for (const topic of session.joins) if (this.hub.leave(session, topic)) this.engine.unlistenBus(topic);
+    for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) void this.engine.unlisten(topic);
+    for (const topic of session.joins) if (this.hub.leave(session, topic)) void this.engine.unlistenBus(topic);
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
     session.subscriptions.clear();
     session.joins.clear();
@@ -401,7 +418,7 @@ export class Broker {
         return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);
       case 'unsub':
         if (session.subscriptions.delete(frame.topic) && this.hub.unsubscribe(session, frame.topic)) {
-          this.engine.unlisten(frame.topic);
+          await this.engine.unlisten(frame.topic);
         }
         session.send(ok(frame.ref));
         return;
@@ -414,12 +431,20 @@ export class Broker {
         if (!session.joins.has(frame.topic)) {
           this.checkRoom(session);
           session.joins.add(frame.topic);
-          if (this.hub.join(session, frame.topic)) this.engine.listenBus(frame.topic);
+          this.hub.join(session, frame.topic);
+          try {
+            // Every join waits until the engine delivers the topic's bus (a join racing the first one too).
+            await this.engine.listenBus(frame.topic);
+          } catch (e) {
+            session.joins.delete(frame.topic);
+            this.hub.leave(session, frame.topic);
+            throw e;
+          }
         }
         session.send(ok(frame.ref));
         return;
       case 'leave':
-        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic)) this.engine.unlistenBus(frame.topic);
+        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic)) await this.engine.unlistenBus(frame.topic);
         session.send(ok(frame.ref));
         return;
       case 'bus': {
@@ -455,8 +480,8 @@ export class Broker {
       case 'nack': {
         for (const puller of session.pulls.values()) {
           if (puller.inflight.has(frame.id)) {
-            if (frame.t === 'ack') this.engine.ack(puller, frame.id);
-            else this.engine.nack(puller, frame.id);
+            if (frame.t === 'ack') await this.engine.ack(puller, frame.id);
+            else await this.engine.nack(puller, frame.id);
             session.send(ok(frame.ref));
             return;
           }
@@ -491,7 +516,15 @@ export class Broker {
     if (fresh) {
       this.checkRoom(session);
       session.subscriptions.add(topic);
-      if (this.hub.subscribe(session, topic)) this.engine.listen(topic);
+      this.hub.subscribe(session, topic);
+      try {
+        // Every new subscription waits until the engine delivers the topic (one racing the first one too).
+        await this.engine.listen(topic);
+      } catch (e) {
+        session.subscriptions.delete(topic);
+        this.hub.unsubscribe(session, topic);
+        throw e;
+      }
     }
     if (ep === undefined || off === undefined) {
       const position = await this.engine.position();
@@ -521,6 +554,14 @@ export class Broker {
 
   private deliverMessage(m: StoredMessage): void {
     this.hub.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+  }
+
+  /** History was lost: every subscription on this node learns of the gap and where to continue from. */
+  private epochChanged(ep: string): void {
+    this.logger.warn({ ep }, 'history was lost (new epoch): subscribers are told of the gap');
+    for (const session of this.sessions) {
+      for (const topic of session.subscriptions) session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
+    }
   }
 
   private deliverBus(m: BusMessage): void {

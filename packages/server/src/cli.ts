@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { createBroker } from './broker.js';
 import { type CliFlags, loadConfig } from './config.js';
+import { redis } from './engines/redis/index.js';
 
 /** The repository's example app, when the broker runs from a checkout. */
 function defaultPlayground(): string | undefined {
@@ -24,6 +25,7 @@ async function runBroker(flags: CliFlags): Promise<void> {
     mode: config.mode,
     limits: config.limits,
     logger,
+    ...(config.redis ? { engine: redis({ url: config.redis, ...(config.redisPrefix ? { prefix: config.redisPrefix } : {}) }) } : {}),
     ...(playground ? { playground } : {}),
     ...(config.allowOrigin ? { allowOrigin: config.allowOrigin } : {}),
     ...(config.jwt ? { jwt: config.jwt } : {}),
@@ -80,6 +82,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--jwt-algorithms <list>', 'accepted JWT algorithms, e.g. RS256 (default: those that fit the key)')
     .option('--allow-anonymous [bool]', 'admit connections without a token (default: true unless a JWT key is set)')
     .option('--http-publish <mode>', 'POST /rt/publish: true (needs a publisher token when JWT is on), open, or false')
+    .option('--redis <url>', 'share state with other brokers through Redis, e.g. redis://127.0.0.1:6379 (default: in-memory, one process)')
+    .option('--redis-prefix <prefix>', 'prefix of rt\'s Redis keys and channels (default rt:)')
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

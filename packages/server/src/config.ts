@@ -21,6 +21,10 @@ export interface CliConfig {
   allowAnonymous?: boolean | Grants;
   /** `POST /rt/publish`: authenticated (true), `open`, or off (false). */
   httpPublish?: boolean | 'open';
+  /** Redis URL: when set, the broker runs the Redis engine (many brokers share it). */
+  redis?: string;
+  /** Prefix of rt's Redis keys and channels (default `rt:`): brokers sharing a prefix form one cluster. */
+  redisPrefix?: string;
 }
 
 /** Flags as parsed by the command line. */
@@ -40,6 +44,8 @@ export interface CliFlags {
   jwtAlgorithms?: string;
   allowAnonymous?: string | boolean;
   httpPublish?: string;
+  redis?: string;
+  redisPrefix?: string;
 }
 
 const ENV_LIMITS: Record<string, keyof Limits> = Object.fromEntries(
@@ -126,13 +132,18 @@ function jwtFrom(source: Record<string, string | undefined>, names: 'env' | 'fla
   }
 }
 
+function redisUrl(value: unknown, where: string): string {
+  if (typeof value === 'string' && /^rediss?:\/\/[^\s]*$/.test(value)) return value;
+  throw new Error(`${where}: expected a Redis URL such as redis://127.0.0.1:6379, got ${JSON.stringify(value)}`);
+}
+
 /**
  * Reads the configuration: defaults, then `rt.config.json` in `cwd` (or `--config FILE`),
- * then `RT_LISTEN`, `RT_MODE`, `RT_PLAYGROUND`, `RT_LOG_LEVEL` and one `RT_<LIMIT>` per limit
- * (e.g. `RT_MAX_PAYLOAD_BYTES`), `RT_ALLOW_ORIGIN`, `RT_JWT_KEY` (or `RT_JWT_PUBLISHER_KEY` and
- * `RT_JWT_SUBSCRIBER_KEY`; `…_FILE` to read a PEM file), `RT_JWT_ALGORITHMS`, `RT_JWT_ISSUER`,
- * `RT_JWT_AUDIENCE`, `RT_ALLOW_ANONYMOUS`, `RT_HTTP_PUBLISH`, then flags. Throws with a clear
- * message on a bad value.
+ * then `RT_LISTEN`, `RT_MODE`, `RT_PLAYGROUND`, `RT_LOG_LEVEL`, `RT_REDIS_URL`, `RT_REDIS_PREFIX`
+ * and one `RT_<LIMIT>` per limit (e.g. `RT_MAX_PAYLOAD_BYTES`), `RT_ALLOW_ORIGIN`, `RT_JWT_KEY`
+ * (or `RT_JWT_PUBLISHER_KEY` and `RT_JWT_SUBSCRIBER_KEY`; `…_FILE` to read a PEM file),
+ * `RT_JWT_ALGORITHMS`, `RT_JWT_ISSUER`, `RT_JWT_AUDIENCE`, `RT_ALLOW_ANONYMOUS`,
+ * `RT_HTTP_PUBLISH`, then flags. Throws with a clear message on a bad value.
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
@@ -149,6 +160,8 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     if (json.mode !== undefined) config.mode = mode(json.mode, file);
     if (typeof json.playground === 'string') config.playground = resolve(cwd, json.playground);
     if (typeof json.logLevel === 'string') config.logLevel = json.logLevel;
+    if (json.redis !== undefined) config.redis = redisUrl(json.redis, file);
+    if (typeof json.redisPrefix === 'string') config.redisPrefix = json.redisPrefix;
     if (json.limits !== undefined) {
       if (typeof json.limits !== 'object' || json.limits === null) throw new Error(`${file}: "limits" must be an object`);
       config.limits = { ...(json.limits as Partial<Limits>) };
@@ -168,6 +181,8 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (env.RT_MODE) config.mode = mode(env.RT_MODE, 'RT_MODE');
   if (env.RT_PLAYGROUND) config.playground = resolve(cwd, env.RT_PLAYGROUND);
   if (env.RT_LOG_LEVEL) config.logLevel = env.RT_LOG_LEVEL;
+  if (env.RT_REDIS_URL) config.redis = redisUrl(env.RT_REDIS_URL, 'RT_REDIS_URL');
+  if (env.RT_REDIS_PREFIX) config.redisPrefix = env.RT_REDIS_PREFIX;
   for (const [name, key] of Object.entries(ENV_LIMITS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
@@ -189,5 +204,7 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (flags.mode) config.mode = mode(flags.mode, '--mode');
   if (flags.playground) config.playground = resolve(cwd, flags.playground);
   if (flags.logLevel) config.logLevel = flags.logLevel;
+  if (flags.redis) config.redis = redisUrl(flags.redis, '--redis');
+  if (flags.redisPrefix) config.redisPrefix = flags.redisPrefix;
   return config;
 }

@@ -23,8 +23,10 @@ export type { JwtIdentity, JwtKey, JwtOptions } from './policy/jwt.js';
 export { grantsAllow } from './policy/grants.js';
 export type { Grants } from './policy/grants.js';
 export { MemoryEngine, memory } from './engines/memory.js';
+export { RedisEngine, redis } from './engines/redis/index.js';
+export type { RedisEngineOptions } from './engines/redis/index.js';
 export type {
-  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
+  BusMessage, Engine, EngineHealth, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
 } from './engines/engine.js';
 export { Session, Flusher } from './session.js';
 export type { Identity, TransportName, Wire } from './session.js';

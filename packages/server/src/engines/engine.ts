@@ -1,4 +1,5 @@
 import type { GapReason, Payload } from '@rt/protocol';
+import type { Logger } from '../options.js';
 
 /**
  * A published message as the engine stores and delivers it. `off` is its position: a number
@@ -64,6 +65,53 @@ export interface EngineHost {
   deliverMessage(message: StoredMessage): void;
   /** A bus message on a topic this node has joined. */
   deliverBus(message: BusMessage): void;
+  /**
+   * History was lost (e.g. Redis restarted empty): the epoch is now `ep`. Subscribers are told
+   * with a `gap` (reason `epoch`) so they know messages may be missing.
+   */
+  epochChanged?(ep: string): void;
+  /** Where the engine logs (connection trouble, recoveries). */
+  logger?: Logger;
+}
+
+/** Whether an engine can serve operations now (`GET /rt/health` reports it). */
+export interface EngineHealth {
+  /** False while the engine cannot serve operations that need it (they fail with `unavailable`). */
+  ok: boolean;
+  /** What is wrong, when not ok; or a short state such as `connected`. */
+  detail?: string;
+}
+
+/** An HTTP request as one node forwards it to another. */
+export interface ForwardedRequest {
+  method: string;
+  /** Path and query. */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** The owner node's answer to a {@link ForwardedRequest}. */
+export interface ForwardedResponse {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: Buffer;
+}
+
+/**
+ * Node-to-node request forwarding, so that no transport needs sticky sessions: the node that
+ * owns a connection (a socket.io session, an SSE stream) claims its id; a request for it that
+ * lands on another node is forwarded to the owner through the engine and answered from there.
+ */
+export interface Forwarding {
+  /** This node owns `id` (a connection id) from now on. */
+  claim(id: string): void;
+  /** This node no longer owns `id`. */
+  release(id: string): void;
+  /** Sends `request` to the owner of `id`; resolves with its answer, or `undefined` when no node owns it. */
+  forward(id: string, request: ForwardedRequest): Promise<ForwardedResponse | undefined>;
+  /** How this node answers requests forwarded to it (set by the transport that owns the ids). */
+  serve(handler: (request: ForwardedRequest) => Promise<ForwardedResponse>): void;
 }
 
 /** Settings every engine honours. */
@@ -91,25 +139,35 @@ export interface Engine {
   epoch(): string;
   /** Stores `data` in the history of `topic` and its ancestors and fans it out; resolves when accepted. */
   publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage>;
-  /** This node now has subscribers of `topic` (called on the first). */
-  listen(topic: string): void;
-  /** This node has no subscriber of `topic` left. */
-  unlisten(topic: string): void;
+  /**
+   * This node has subscribers of `topic` (called for each new subscription; idempotent while
+   * listened). Resolves once messages published from then on will be delivered; rejects (e.g.
+   * `unavailable`) when they cannot.
+   */
+  listen(topic: string): Promise<void>;
+  /** This node has no subscriber of `topic` left. Resolves once the engine stopped sending it here (never rejects). */
+  unlisten(topic: string): void | Promise<void>;
   /** What `topic`'s subtree published after position (`ep`, `off`). */
   recover(topic: string, ep: string, off: number): Promise<Recovery>;
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;
   sendBus(message: BusMessage): Promise<void>;
-  listenBus(topic: string): void;
-  unlistenBus(topic: string): void;
+  /** This node has peers joined to `topic` (called for each join, idempotent); resolves once bus messages will be delivered. */
+  listenBus(topic: string): Promise<void>;
+  /** This node has no peer of `topic` left (see {@link Engine.unlisten}). */
+  unlistenBus(topic: string): void | Promise<void>;
   /** Queues a job; rejects with `queue_full` when the topic's waiting queue is full. */
   push(topic: string, data: Payload, dataText?: string): Promise<void>;
   addPuller(puller: PullerHandle): void;
   /** Removes a puller; the jobs it held go back to the queue, first in line. */
   removePuller(puller: PullerHandle): void;
   /** Marks a job done. False when the puller holds no job with that id. */
-  ack(puller: PullerHandle, id: string): boolean;
-  /** Puts a job back in the queue, first in line. False when the puller holds no job with that id. */
-  nack(puller: PullerHandle, id: string): boolean;
+  ack(puller: PullerHandle, id: string): Promise<boolean>;
+  /** Puts a job back in the queue (first in line where the engine can). False when the puller holds no job with that id. */
+  nack(puller: PullerHandle, id: string): Promise<boolean>;
   stats(): EngineStats;
+  /** Request forwarding between nodes, for engines that span several (memory has none: one node owns everything). */
+  readonly forwarding?: Forwarding;
+  /** Whether the engine can serve operations now. Engines that cannot fail (memory) may leave it out. */
+  health?(): EngineHealth;
 }

@@ -88,9 +88,9 @@ export class MemoryEngine implements Engine {
     return message;
   }
 
-  listen(): void {}
+  async listen(): Promise<void> {}
   unlisten(): void {}
-  listenBus(): void {}
+  async listenBus(): Promise<void> {}
   unlistenBus(): void {}
 
   async position(): Promise<{ ep: string; off: number }> {
@@ -147,14 +147,14 @@ export class MemoryEngine implements Engine {
     this.forget(puller.topic, queue);
   }
 
-  ack(puller: PullerHandle, id: string): boolean {
+  async ack(puller: PullerHandle, id: string): Promise<boolean> {
     if (!puller.inflight.delete(id)) return false;
     const queue = this.queues.get(puller.topic);
     if (queue) this.dispatch(queue);
     return true;
   }
 
-  nack(puller: PullerHandle, id: string): boolean {
+  async nack(puller: PullerHandle, id: string): Promise<boolean> {
     const job = puller.inflight.get(id);
     if (!job) return false;
     puller.inflight.delete(id);

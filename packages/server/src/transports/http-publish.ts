@@ -12,7 +12,8 @@ import type { Transport } from './index.js';
  * - `POST {prefix}/publish?topic=a/b` with the payload as the body: `application/json` is
  *   parsed, `application/octet-stream` stays bytes, anything else is UTF-8 text, byte-exact
  *   (so `curl -d hello` publishes the string `"hello"`; invalid UTF-8 is refused with 400);
- * - `GET {prefix}/health`.
+ * - `GET {prefix}/health`: `200 {"status": "ok", ...}`, or `503 {"status": "degraded", "engineStatus": why}`
+ *   while the engine cannot serve (Redis unreachable).
  *
  * Both answer `200 {"ok": true, "off": N}` or an error status with `{"error": {code, message}}`.
  * Publishing is authenticated and authorized like a connection's `pub` (a token in
@@ -26,7 +27,14 @@ export class HttpPublishTransport implements Transport {
     broker.addRoute('OPTIONS', `${prefix}/publish`, (req, res) => void broker.cors(req, res, 'POST, OPTIONS'));
     broker.addRoute('GET', `${prefix}/health`, (_req, res) => {
       const stats = broker.stats();
-      sendJson(res, 200, { status: 'ok', engine: stats.engine, sessions: stats.sessions });
+      // 503 while the engine cannot serve (Redis unreachable): load balancers route new clients elsewhere.
+      const health = broker.engine.health?.() ?? { ok: true };
+      sendJson(res, health.ok ? 200 : 503, {
+        status: health.ok ? 'ok' : 'degraded',
+        engine: stats.engine,
+        ...(health.detail !== undefined ? { engineStatus: health.detail } : {}),
+        sessions: stats.sessions,
+      });
     });
   }
 

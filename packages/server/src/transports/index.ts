@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Broker } from '../broker.js';
+import type { ForeignCheck } from './forward.js';
 import { HttpPublishTransport } from './http-publish.js';
 import { PlaygroundTransport } from './playground.js';
 import { RawWsTransport } from './raw-ws.js';
@@ -15,6 +16,13 @@ export interface Transport {
   setup(broker: Broker): void;
   attach(server: HttpServer): void;
   close(): Promise<void>;
+  /**
+   * For transports whose connection spans several HTTP requests (long-polling, SSE POSTs):
+   * which connection a request belongs to, so that with a distributed engine a request that
+   * lands on a node other than the connection's owner is forwarded to the owner (no sticky
+   * sessions). The transport claims its connection ids with `broker.engine.forwarding`.
+   */
+  readonly foreign?: ForeignCheck;
 }
 
 /** The transports every broker runs. */

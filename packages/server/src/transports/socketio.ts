@@ -5,6 +5,7 @@ import type { Broker } from '../broker.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
 import type { Transport } from './index.js';
+import type { ForeignCheck } from './forward.js';
 
 /** The socket.io event that carries rt frames, both ways. */
 export const FRAME_EVENT = 'f';
@@ -83,6 +84,14 @@ export class SocketIoTransport implements Transport {
       cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
     });
     this.io = io;
+    const forwarding = broker.engine.forwarding;
+    if (forwarding) {
+      // This node owns the engine.io sessions it opens: other nodes forward their long-polls here.
+      io.engine.on('connection', (conn: { id: string; once(event: 'close', fn: () => void): void }) => {
+        forwarding.claim(conn.id);
+        conn.once('close', () => forwarding.release(conn.id));
+      });
+    }
     io.use((socket, next) => {
       const { headers, url, auth } = socket.handshake;
       const token = typeof auth?.token === 'string' ? auth.token : undefined;
@@ -114,6 +123,20 @@ export class SocketIoTransport implements Transport {
       socket.on('disconnect', () => broker.closeSession(session));
     });
   }
+
+  /**
+   * No sticky sessions needed: a long-polling request for a session another node owns is
+   * forwarded to that node (see {@link Transport.foreign}).
+   */
+  readonly foreign: ForeignCheck = {
+    connectionOf: (_req, url) => (url.pathname === `${this.broker.options.prefix}/socket.io/` ? url.searchParams.get('sid') : null),
+    isLocal: (id) => this.io !== undefined && id in (this.io.engine as unknown as { clients: Record<string, unknown> }).clients,
+    unknown: (res) => {
+      // engine.io's own answer to a session id it does not know.
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 1, message: 'Session ID unknown' }));
+    },
+  };
 
   async close(): Promise<void> {
     const io = this.io;

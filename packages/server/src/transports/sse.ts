@@ -7,6 +7,7 @@ import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
 import type { Transport } from './index.js';
+import type { ForeignCheck } from './forward.js';
 import { plainStream } from './sse-plain.js';
 import { SseStream, formatEvent } from './sse-stream.js';
 
@@ -68,6 +69,16 @@ export class SseTransport implements Transport {
 
   attach(): void {}
 
+  /** No sticky sessions needed: a POST for a stream another node holds is forwarded to that node. */
+  readonly foreign: ForeignCheck = {
+    connectionOf: (req, url) => {
+      const base = `${this.broker.options.prefix}/sse/`;
+      return req.method === 'POST' && url.pathname.startsWith(base) ? url.pathname.slice(base.length) : null;
+    },
+    isLocal: (token) => this.byToken.has(token),
+    unknown: (res) => sendError(res, 'forbidden', 'no open SSE stream has this URL'),
+  };
+
   async close(): Promise<void> {
     this.byToken.clear();
   }
@@ -93,8 +104,11 @@ export class SseTransport implements Transport {
     session.identity = identity;
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     this.byToken.set(token, session);
+    // With a distributed engine, POSTs to this stream's URL that land on other nodes are forwarded here.
+    broker.engine.forwarding?.claim(token);
     stream.onClose(() => {
       this.byToken.delete(token);
+      broker.engine.forwarding?.release(token);
       broker.closeSession(session);
     });
     const heartbeatMs = broker.options.heartbeatMs;

@@ -1,0 +1,292 @@
+import { ancestry, type Payload } from '@rt/protocol';
+import type {
+  BusMessage, Engine, EngineHealth, Forwarding, EngineHost, EngineLimits, EngineStats, PullerHandle, Recovery, StoredMessage,
+} from '../engine.js';
+import type { Logger } from '../../options.js';
+import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
+import { Connections, Script, randomId, unavailable } from './connection.js';
+import { RedisForwarding } from './forward.js';
+import { RedisQueues } from './queues.js';
+import { POSITION, PUBLISH, RECOVER } from './scripts.js';
+
+const publishScript = new Script(PUBLISH);
+const recoverScript = new Script(RECOVER);
+const positionScript = new Script(POSITION);
+
+/** Options of {@link redis}. */
+export interface RedisEngineOptions {
+  /** Redis URL, e.g. `redis://127.0.0.1:6379` (`rediss://` for TLS, `redis://:password@host:port/db`). Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Prefix of every key and channel rt uses, so several rt clusters (or tests) can share one Redis. Default `rt:`. */
+  prefix?: string;
+  /** How long `start()` waits for Redis before the broker starts degraded (and keeps trying), in ms. Default 5,000. */
+  connectTimeoutMs?: number;
+  /** How often a node renews its heartbeat and checks for jobs of dead nodes, in ms. Default 1,000. */
+  sweepMs?: number;
+}
+
+const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/**
+ * The distributed engine: any number of broker processes share one Redis.
+ *
+ * - Pub/sub: a publish runs one Lua script that takes the next offset of the epoch, appends
+ *   the message to the history stream of the topic and of each ancestor, and publishes it to
+ *   the channel of the topic and of each ancestor. A node subscribes only to the channels of
+ *   topics its clients listen to, so it receives only that traffic; a message that reaches it
+ *   on several channels (a client on `a`, another on `a/b`) is delivered once, by offset.
+ * - Recovery reads the topic's history stream (`XRANGE`), so a client that reconnects to
+ *   another node recovers what it missed, or is told of the gap.
+ * - Bus: one channel per topic; only nodes with peers on the topic subscribe.
+ * - Push/pull: Redis streams with consumer groups (see {@link RedisQueues}).
+ * - Redis unreachable: operations that need it fail with `unavailable`, `health()` says so,
+ *   both connections reconnect with backoff, and work resumes without a restart. When Redis
+ *   comes back empty, the epoch changes and subscribers are told of the gap.
+ */
+export class RedisEngine implements Engine {
+  readonly name = 'redis';
+  /** This process's id among the nodes (its consumer name in work queues). */
+  readonly nodeId = randomId();
+  private readonly prefix: string;
+  private readonly url: string;
+  private host!: EngineHost;
+  private logger: Logger = quietLogger;
+  private conns: Connections | undefined;
+  private forwarder: RedisForwarding | undefined;
+  private queues: RedisQueues | undefined;
+  private ep = '';
+  /** The epoch this node proposes should Redis have none (it lost its data); replaced once used. */
+  private nextEpoch = randomId();
+  /** The newest message delivered on this node: the same message on several channels is delivered once. */
+  private lastOff = 0;
+  private lastEp = '';
+  /** Channels this node subscribes to, with the subscription in progress or done. */
+  private readonly channels = new Map<string, Promise<void>>();
+  private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
+
+  constructor(private readonly options: RedisEngineOptions = {}) {
+    this.url = options.url ?? 'redis://127.0.0.1:6379';
+    this.prefix = options.prefix ?? 'rt:';
+  }
+
+  async start(host: EngineHost, limits: EngineLimits): Promise<void> {
+    this.host = host;
+    this.logger = host.logger ?? quietLogger;
+    const conns = new Connections(this.url, this.logger, () => void this.resume());
+    this.conns = conns;
+    const p = this.prefix;
+    this.queues = new RedisQueues(
+      conns,
+      { queue: (t) => `${p}q:${t}`, notify: (t) => `${p}qn:${t}`, node: (id) => `${p}node:${id}` },
+      this.nodeId,
+      limits,
+      this.counters,
+      this.logger,
+      (topic, on) => {
+        const channel = `${p}qn:${topic}`;
+        if (on) this.subscribe(channel).catch(() => undefined);
+        else void this.unsubscribe(channel);
+      },
+    );
+    this.limits = limits;
+    this.forwarder = new RedisForwarding(conns, p, this.nodeId, this.logger);
+    conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onChannel(channel.toString('utf8'), message));
+    await conns.connect(this.options.connectTimeoutMs ?? 5000);
+    await this.subscribe(this.forwarder.channel).catch(() => undefined);
+    this.queues.start(this.options.sweepMs ?? 1000);
+  }
+
+  private limits!: EngineLimits;
+
+  async close(): Promise<void> {
+    await this.queues?.close();
+    this.forwarder?.close();
+    await this.conns?.close();
+  }
+
+  /** Forwarding of requests for connections owned by other nodes (sticky-free polling). */
+  get forwarding(): Forwarding | undefined {
+    return this.forwarder;
+  }
+
+  epoch(): string {
+    return this.ep;
+  }
+
+  health(): EngineHealth {
+    const down = this.conns?.down;
+    return down === undefined ? { ok: true, detail: 'connected' } : { ok: false, detail: `Redis is unreachable: ${down}` };
+  }
+
+  stats(): EngineStats {
+    return { ...this.counters };
+  }
+
+  async publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage> {
+    const topics = ancestry(topic);
+    const reply = (await this.conns!.run(
+      publishScript,
+      [this.key('epoch'), this.key('off'), ...topics.map((t) => this.key(`h:${t}`))],
+      [this.nextEpoch, encodeMessage(topic, data, dataText), this.limits.historySize, this.limits.historyTtlMs, ...topics.map((t) => this.key(`c:${t}`))],
+    )) as [string, number];
+    this.counters.published++;
+    this.learnEpoch(reply[0]);
+    const message: StoredMessage = { topic, data, off: reply[1] };
+    if (dataText !== undefined) message.dataText = dataText;
+    return message;
+  }
+
+  listen(topic: string): Promise<void> {
+    return this.subscribe(this.key(`c:${topic}`));
+  }
+
+  unlisten(topic: string): Promise<void> {
+    return this.unsubscribe(this.key(`c:${topic}`));
+  }
+
+  listenBus(topic: string): Promise<void> {
+    return this.subscribe(this.key(`b:${topic}`));
+  }
+
+  unlistenBus(topic: string): Promise<void> {
+    return this.unsubscribe(this.key(`b:${topic}`));
+  }
+
+  async position(): Promise<{ ep: string; off: number }> {
+    const [ep, off] = (await this.conns!.run(positionScript, [this.key('epoch'), this.key('off')], [this.nextEpoch])) as [string, number];
+    this.learnEpoch(ep);
+    return { ep, off };
+  }
+
+  async recover(topic: string, ep: string, off: number): Promise<Recovery> {
+    const reply = (await this.conns!.run(
+      recoverScript,
+      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`)],
+      [this.nextEpoch, ep, off, this.limits.historyTtlMs, Math.max(1, this.limits.historySize)],
+      true,
+    )) as (Buffer | number)[];
+    const now = { ep: reply[0]!.toString(), off: Number(reply[1]) };
+    this.learnEpoch(now.ep);
+    const gap = reply[2]!.toString();
+    const messages: StoredMessage[] = [];
+    for (let i = 3; i + 1 < reply.length; i += 2) {
+      const decoded = decodeMessage(reply[i + 1] as Buffer);
+      const message: StoredMessage = { topic: decoded.topic, data: decoded.data, off: Number(reply[i]) };
+      if (decoded.dataText !== undefined) message.dataText = decoded.dataText;
+      messages.push(message);
+    }
+    if (messages.length > 0) now.off = Math.max(now.off, messages[messages.length - 1]!.off);
+    return gap === 'epoch' || gap === 'history' ? { messages, gap, ...now } : { messages, ...now };
+  }
+
+  async sendBus(message: BusMessage): Promise<void> {
+    const body = Buffer.concat([Buffer.from(`${this.nodeId} ${message.from} `, 'utf8'), encodeMessage(message.topic, message.data, message.dataText)]);
+    try {
+      await this.conns!.cmd.publish(this.key(`b:${message.topic}`), body);
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  push(topic: string, data: Payload, dataText?: string): Promise<void> {
+    return this.queues!.push(topic, data, dataText);
+  }
+
+  addPuller(puller: PullerHandle): void {
+    this.queues!.add(puller);
+  }
+
+  removePuller(puller: PullerHandle): void {
+    this.queues!.remove(puller);
+  }
+
+  ack(puller: PullerHandle, id: string): Promise<boolean> {
+    return this.queues!.ack(puller, id);
+  }
+
+  nack(puller: PullerHandle, id: string): Promise<boolean> {
+    return this.queues!.nack(puller, id);
+  }
+
+  private key(name: string): string {
+    return this.prefix + name;
+  }
+
+  private subscribe(channel: string): Promise<void> {
+    let done = this.channels.get(channel);
+    if (!done) {
+      done = this.conns!.sub.subscribe(channel).then(
+        () => undefined,
+        (error: unknown) => {
+          if (this.channels.get(channel) === done) this.channels.delete(channel);
+          throw unavailable(error);
+        },
+      );
+      this.channels.set(channel, done);
+    }
+    return done;
+  }
+
+  private async unsubscribe(channel: string): Promise<void> {
+    if (!this.channels.delete(channel)) return;
+    // While Redis is down this fails; on reconnect the channel is subscribed again and its messages find no listener.
+    await this.conns!.sub.unsubscribe(channel).catch(() => undefined);
+  }
+
+  private onChannel(channel: string, message: Buffer): void {
+    try {
+      const rest = channel.slice(this.prefix.length);
+      if (rest.startsWith('c:')) {
+        const [offText, ep, start] = splitHeader(message);
+        const off = Number(offText);
+        if (ep === this.lastEp && off <= this.lastOff) return; // already delivered through another ancestor's channel
+        this.lastEp = ep;
+        this.lastOff = off;
+        this.learnEpoch(ep);
+        const decoded = decodeMessage(message, start);
+        const stored: StoredMessage = { topic: decoded.topic, data: decoded.data, off };
+        if (decoded.dataText !== undefined) stored.dataText = decoded.dataText;
+        this.host.deliverMessage(stored);
+      } else if (rest.startsWith('b:')) {
+        const [node, from, start] = splitHeader(message);
+        const decoded = decodeMessage(message, start);
+        // Session ids are unique per process: the sender is skipped on its own node only.
+        const bus: BusMessage = { topic: decoded.topic, data: decoded.data, from: node === this.nodeId ? from : '' };
+        if (decoded.dataText !== undefined) bus.dataText = decoded.dataText;
+        this.host.deliverBus(bus);
+      } else if (rest.startsWith('node:')) {
+        this.forwarder?.onMessage(message.toString('utf8'));
+      } else if (rest.startsWith('qn:')) {
+        this.queues!.notified(rest.slice(3));
+      }
+    } catch (error) {
+      this.logger.error({ err: error, channel }, 'malformed message from Redis');
+    }
+  }
+
+  /** Notes the epoch Redis reports; a change means Redis lost its data, and subscribers must hear of it. */
+  private learnEpoch(ep: string): void {
+    if (ep === this.ep) return;
+    if (ep === this.nextEpoch) this.nextEpoch = randomId();
+    const had = this.ep;
+    this.ep = ep;
+    if (had !== '') this.host.epochChanged?.(ep);
+  }
+
+  /** Redis is reachable (again): learn the epoch, renew the heartbeat, read waiting jobs. */
+  private async resume(): Promise<void> {
+    try {
+      await this.position();
+      if (this.forwarder) await this.subscribe(this.forwarder.channel);
+      await this.queues!.beat();
+      this.queues!.resume();
+    } catch (error) {
+      this.logger.warn({ err: (error as Error).message }, 'resuming after Redis reconnected failed');
+    }
+  }
+}
+
+/** The Redis engine: `createBroker({ engine: redis({ url: 'redis://127.0.0.1:6379' }) })`. */
+export function redis(options: RedisEngineOptions = {}): Engine {
+  return new RedisEngine(options);
+}

@@ -1,0 +1,206 @@
+/**
+ * Helpers for tests against the real Redis on 127.0.0.1:6379: a check that fails (never
+ * skips) when Redis is not running, a unique key prefix per test, a Redis restart that
+ * always leaves Redis running, and a round-robin proxy that sends consecutive requests and
+ * connections to different brokers.
+ */
+import { execFileSync, execSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { BrokerProcess, deadline } from './index.ts';
+
+export const REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** The command that starts this machine's Redis (as the machine's services are started). */
+export const REDIS_START =
+  'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log';
+
+function ping(): boolean {
+  try {
+    return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'ping'], { encoding: 'utf8', timeout: 3000, stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG';
+  } catch {
+    return false;
+  }
+}
+
+/** Throws (the test FAILS) when Redis does not answer, saying how to start it. */
+export function requireRedis(): void {
+  if (!ping()) {
+    throw new Error(`Redis is not reachable on 127.0.0.1:6379; these tests need it. Start it with:\n  ${REDIS_START}`);
+  }
+}
+
+/** A key prefix no other test (or run) uses. */
+export function uniquePrefix(): string {
+  return `rt-test:${randomBytes(5).toString('hex')}:`;
+}
+
+async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Stops Redis without saving (it comes back empty, as a crashed cache would). */
+export async function stopRedis(): Promise<void> {
+  try {
+    execSync('redis-cli -h 127.0.0.1 -p 6379 shutdown nosave', { stdio: 'ignore', timeout: 5000 });
+  } catch {
+    // redis-cli reports the dropped connection of a shutdown as an error
+  }
+  await waitFor(() => !ping(), 5000, 'Redis to stop');
+}
+
+/** Starts Redis (when it is not running) and waits until it answers. */
+export async function startRedis(): Promise<void> {
+  if (ping()) return;
+  execSync(REDIS_START, { stdio: 'ignore', timeout: 10_000 });
+  await waitFor(ping, 10_000, 'Redis to start');
+}
+
+/** Deletes every key under `prefix`. */
+export function cleanRedis(prefix: string): void {
+  try {
+    execSync(`redis-cli -h 127.0.0.1 -p 6379 --scan --pattern '${prefix}*' | xargs -r redis-cli -h 127.0.0.1 -p 6379 del`, { stdio: 'ignore', timeout: 10_000 });
+  } catch {
+    // best effort
+  }
+}
+
+/**
+ * A load balancer without sticky sessions: every HTTP request and every WebSocket upgrade
+ * goes to the next target in turn (skipping targets that refuse the connection), so
+ * consecutive requests of one client land on different brokers.
+ */
+export class RoundRobinProxy implements AsyncDisposable {
+  private readonly server: Server;
+  private next = 0;
+  /** Where the next new session (a request or connection without `sid`) goes, when a test places a client. */
+  private placed: number | undefined;
+  /** While true, new requests and connections are refused (as if every node were unreachable). */
+  blocked = false;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  /** Requests sent to each target, by target URL. */
+  readonly hits = new Map<string, number>();
+
+  constructor(private readonly targets: () => { port: number; url: string }[]) {
+    this.server = createServer((req, res) => {
+      if (this.blocked) {
+        req.socket.destroy();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => this.forward(req, Buffer.concat(chunks), res, 0));
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (this.blocked) socket.destroy();
+      else this.tunnel(req, socket, head, 0);
+    });
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Sends the next new session (the next client that connects) to target `index`. */
+  place(index: number): void {
+    this.placed = index;
+  }
+
+  private pick(url = ''): { port: number; url: string } {
+    const list = this.targets();
+    let index = this.next++;
+    if (this.placed !== undefined && !/[?&]sid=/.test(url)) {
+      index = this.placed;
+      this.placed = undefined;
+    }
+    const target = list[index % list.length]!;
+    this.hits.set(target.url, (this.hits.get(target.url) ?? 0) + 1);
+    return target;
+  }
+
+  private forward(req: IncomingMessage, body: Buffer, res: import('node:http').ServerResponse, tries: number): void {
+    const target = this.pick(tries === 0 ? req.url : '');
+    const out = request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+      // The node died mid-answer (a stream, a long-poll): the client's connection ends too, as behind a real load balancer.
+      answer.on('close', () => {
+        if (!answer.complete) res.destroy();
+      });
+    });
+    out.on('error', () => {
+      if (!res.headersSent && tries < this.targets().length) this.forward(req, body, res, tries + 1);
+      else res.destroy();
+    });
+    res.on('close', () => out.destroy());
+    out.end(body);
+  }
+
+  private tunnel(req: IncomingMessage, socket: Socket, head: Buffer, tries: number): void {
+    const target = this.pick(tries === 0 ? req.url : '');
+    const upstream = netConnect(target.port, '127.0.0.1');
+    let connected = false;
+    upstream.on('connect', () => {
+      connected = true;
+      this.sockets.add(upstream);
+      upstream.on('close', () => this.sockets.delete(upstream));
+      let raw = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+      upstream.write(raw + '\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(socket);
+      socket.pipe(upstream);
+    });
+    upstream.on('error', () => {
+      if (!connected && tries < this.targets().length) this.tunnel(req, socket, head, tries + 1);
+      else socket.destroy();
+    });
+    upstream.on('close', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    socket.on('error', () => upstream.destroy());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await deadline(new Promise<void>((r) => this.server.close(() => r())), 5000, 'the proxy to close');
+  }
+}
+
+/** `n` broker processes sharing one Redis under `prefix`; disposing kills them and deletes the keys. */
+export interface Cluster extends AsyncDisposable {
+  nodes: BrokerProcess[];
+  prefix: string;
+}
+
+export async function startCluster(n: number, env: Record<string, string> = {}): Promise<Cluster> {
+  requireRedis();
+  const prefix = uniquePrefix();
+  const nodes = await Promise.all(
+    Array.from({ length: n }, () => new BrokerProcess(['--mode', 'production', '--redis', REDIS_URL, '--redis-prefix', prefix], env).start()),
+  );
+  return {
+    nodes,
+    prefix,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(nodes.map((node) => node.kill()));
+      cleanRedis(prefix);
+    },
+  };
+}

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createBroker } from '@rt/server';
-import { Collector, clients } from '../helpers/index.ts';
+import WebSocket from 'ws';
+import { Collector, clients, startBroker } from '../helpers/index.ts';
 
 describe('embedding in an existing HTTP server', () => {
   it('serves the app and rt side by side, and close() leaves the app running', async () => {
@@ -36,5 +37,18 @@ describe('embedding in an existing HTTP server', () => {
       await broker.close();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('upgrades nobody serves', () => {
+  it('get 404 on a server the broker owns, instead of hanging', async () => {
+    await using b = await startBroker();
+    const ws = new WebSocket(`${b.url.replace('http', 'ws')}/nowhere/at/all`);
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => reject(new Error('an unknown path was upgraded')));
+      ws.once('error', () => undefined);
+    });
+    assert.equal(status, 404);
   });
 });

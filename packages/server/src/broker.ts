@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   type ClientFrame, type ClientOp, type ErrorCode, type FrameLimits, type JsonValue, type Payload, RtError, isBinary, parseClientFrame,
   topicProblem, utf8Length,
@@ -153,6 +154,7 @@ export class Broker {
     const server = createServer();
     this.ownServers.add(server);
     this.attach(server);
+    server.on('upgrade', refuseUnclaimedUpgrade);
     await this.ready;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -571,6 +573,21 @@ export class Broker {
 
 function forbidden(op: ClientOp, topic: string): RtError {
   return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
+}
+
+/**
+ * On servers the broker owns, an upgrade request to a path no transport serves gets `404`
+ * instead of hanging: the transports claim theirs at once, so a socket nobody has written to
+ * after a moment was claimed by nobody.
+ */
+function refuseUnclaimedUpgrade(req: IncomingMessage, socket: Duplex): void {
+  const timer = setTimeout(() => {
+    if (socket.writable && (socket as Socket).bytesWritten === 0 && !socket.destroyed) {
+      socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nnothing to upgrade at ${(req.url ?? '/').slice(0, 200)}\r\n`);
+    }
+  }, 1000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** Parses a listen address: `http://*:4000`, `http://127.0.0.1:0`, `http://[::1]:4000`, `4000`. */

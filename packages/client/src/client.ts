@@ -364,12 +364,19 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   private onGap(frame: GapFrame): void {
+    if (frame.bus) {
+      for (const bus of this.buses.get(frame.topic) ?? []) bus.gap({ topic: frame.topic, reason: frame.reason });
+      return;
+    }
     const w = this.wanted.get(frame.topic);
     if (!w) return;
     if (frame.ep !== undefined && frame.ep !== w.ep) {
       w.ep = frame.ep;
       delete w.off;
     }
+    // An overflow gap's `off` is the last message dropped: continue after it, so that a later
+    // recovery does not bring back what the app was told is gone.
+    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === w.ep) w.off = Math.max(w.off ?? 0, frame.off);
     for (const sub of w.subs) sub.gap({ topic: frame.topic, reason: frame.reason });
   }
 

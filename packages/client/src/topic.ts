@@ -125,6 +125,8 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
 export interface BusEvents<T> {
   /** A message from another peer on the bus. */
   message: { data: T; topic: string };
+  /** Bus messages were lost: this connection could not keep up (reason `overflow`). */
+  gap: GapEvent;
 }
 
 /** What the client does for a bus (implemented by the client). */
@@ -170,6 +172,11 @@ export class Bus<T = unknown> extends Emitter<BusEvents<T>> {
   /** @internal */
   deliver(data: Payload): void {
     if (this.joined) this.emit('message', { data: data as T, topic: this.topic });
+  }
+
+  /** @internal */
+  gap(event: GapEvent): void {
+    if (this.joined) this.emit('gap', event);
   }
 }
 

@@ -27,6 +27,8 @@ export const ErrorCodes = {
   not_found: 404,
   /** The engine (e.g. Redis) cannot serve the operation right now. */
   unavailable: 503,
+  /** The connection could not keep up with its messages and was dropped (see `slowConsumer`). */
+  slow_consumer: 503,
   /** The broker is shutting down. */
   shutting_down: 503,
   /** The client gave up waiting for the answer. */

@@ -62,9 +62,10 @@ export interface BusFrame { t: 'bus'; topic: string; data: Payload }
 export interface JobFrame { t: 'job'; topic: string; id: string; data: Payload }
 /**
  * Messages were lost for the subscription to `topic` (history did not reach back, the epoch
- * changed, or the connection could not keep up). `ep`/`off` is the position to continue from.
+ * changed, or the connection could not keep up). For `history` and `epoch`, `ep`/`off` is the
+ * topic's position now; for `overflow`, `off` is the last message dropped. With `bus: true` it is the bus of `topic` that lost messages (the connection could not keep up).
  */
-export interface GapFrame { t: 'gap'; topic: string; reason: GapReason; ep?: string; off?: number }
+export interface GapFrame { t: 'gap'; topic: string; reason: GapReason; ep?: string; off?: number; bus?: true }
 /** The broker is closing this connection; `reconnect` says whether to come back. */
 export interface ByeFrame { t: 'bye'; code: ErrorCode | 'restart' | 'token_expired'; message: string; reconnect: boolean }
 

@@ -11,7 +11,7 @@ import { Hub } from './hub.js';
 import { Router, sendError, type RouteHandler } from './http.js';
 import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type ResolvedOptions, resolveOptions } from './options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
-import { Flusher, type Identity, Session, type Wire } from './session.js';
+import { Flusher, type Identity, type Outbound, Session, type Wire } from './session.js';
 import { type Transport, defaultTransports } from './transports/index.js';
 import { applyCors } from './policy/cors.js';
 import type { Handshake } from './policy/handshake.js';
@@ -40,6 +40,12 @@ export interface BrokerStats {
   pushRejected: number;
   pushExpired: number;
   redelivered: number;
+  /** Messages dropped from the queues of connections that could not keep up (policy `drop`). */
+  outboundDropped: number;
+  /** Connections dropped because they could not keep up. */
+  slowDisconnects: number;
+  /** Bytes queued for connections and not yet written to their transports, all connections together. */
+  outboundQueued: number;
   engine: string;
 }
 
@@ -83,6 +89,9 @@ export class Broker {
   private closing = false;
   private framesIn = 0;
   private badFrames = 0;
+  private outboundDropped = 0;
+  private slowDisconnects = 0;
+  private readonly outbound: Outbound;
 
   constructor(options: BrokerOptions = {}, transports: Transport[] = defaultTransports()) {
     this.options = resolveOptions(options, memory);
@@ -95,6 +104,22 @@ export class Broker {
       topic: { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth },
     };
     this.transports = transports;
+    this.outbound = {
+      maxBytes: this.limits.maxOutboundBytes > 0 ? this.limits.maxOutboundBytes : Infinity,
+      policy: this.options.slowConsumer,
+      epoch: () => this.engine.epoch(),
+      dropped: (session, frames) => {
+        if (this.outboundDropped === 0) this.logger.warn({ session: session.id, frames }, 'a connection cannot keep up: dropping its oldest messages');
+        this.outboundDropped += frames;
+      },
+      giveUp: (session) => {
+        this.slowDisconnects++;
+        this.logger.warn({ session: session.id }, 'a connection cannot keep up: disconnecting it');
+        if (session.wire.destroy) session.wire.destroy();
+        else session.wire.close({ t: 'bye', code: 'slow_consumer', message: 'the connection could not keep up', reconnect: true });
+        this.closeSession(session);
+      },
+    };
     this.ready = this.engine
       .start(
         {
@@ -185,6 +210,8 @@ export class Broker {
     const bye = { t: 'bye', code: 'restart', message: 'the broker is shutting down', reconnect: true } as const;
     this.flusher.run();
     for (const session of [...this.sessions]) {
+      // Whatever was accepted for this connection goes out before the goodbye.
+      session.flush(true);
       session.wire.close(bye);
       this.closeSession(session);
     }
@@ -235,7 +262,16 @@ export class Broker {
   /** Counters for monitoring. */
   stats(): BrokerStats {
     const e = this.engine.stats();
-    return { sessions: this.sessions.size, framesIn: this.framesIn, badFrames: this.badFrames, ...e, engine: this.engine.name };
+    return {
+      sessions: this.sessions.size,
+      framesIn: this.framesIn,
+      badFrames: this.badFrames,
+      ...e,
+      outboundDropped: this.outboundDropped,
+      slowDisconnects: this.slowDisconnects,
+      outboundQueued: [...this.sessions].reduce((sum, s) => sum + s.queuedBytes, 0),
+      engine: this.engine.name,
+    };
   }
 
   /**
@@ -305,7 +341,7 @@ export class Broker {
 
   /** Opens a session for a new connection (for transports). */
   openSession(wire: Wire): Session {
-    const session = new Session(wire, this.flusher);
+    const session = new Session(wire, this.flusher, this.outbound);
     session.onIdentity = (s) => this.armExpiry(s);
     this.sessions.add(session);
     return session;

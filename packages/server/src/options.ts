@@ -3,7 +3,7 @@ import type { Engine } from './engines/engine.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { Authenticate, Authorize } from './policy/policy.js';
-import type { Identity } from './session.js';
+import type { Identity, SlowConsumerPolicy } from './session.js';
 
 export type { Authenticate, Authorize } from './policy/policy.js';
 
@@ -25,6 +25,12 @@ export interface Limits {
   historySize: number;
   /** How long a message is kept for recovery, in ms. Default 5 minutes. */
   historyTtlMs: number;
+  /**
+   * Outbound bound of one connection, in bytes: the broker stops writing to a connection
+   * whose transport holds this much the peer has not taken, and queues instead; when the
+   * queue passes it too, the `slowConsumer` policy applies. 0: no bound. Default 4 MiB.
+   */
+  maxOutboundBytes: number;
 }
 
 /** The default {@link Limits}. */
@@ -37,6 +43,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   pushTtlMs: 0,
   historySize: 1000,
   historyTtlMs: 5 * 60_000,
+  maxOutboundBytes: 4 * 1024 * 1024,
 });
 
 /** The logger rt writes to: pino's shape (`logger.info(obj, msg)` or `logger.info(msg)`). */
@@ -122,6 +129,14 @@ export interface BrokerOptions {
    * broker; `false` to turn them off.
    */
   rawPrefix?: string | false;
+  /**
+   * What happens to a connection that cannot keep up (its outbound queue passed
+   * `limits.maxOutboundBytes`): `drop` (default) discards its oldest queued messages and sends
+   * it a `gap` (reason `overflow`) per affected subscription or bus; `disconnect` drops the
+   * connection (the client reconnects and recovers what history still holds). Either way
+   * `broker.stats()` counts it.
+   */
+  slowConsumer?: SlowConsumerPolicy;
 }
 
 /** Options with every default filled in. */
@@ -142,6 +157,7 @@ export interface ResolvedOptions {
   heartbeatMs: number;
   sseRetryMs: number;
   rawPrefix: string | false;
+  slowConsumer: SlowConsumerPolicy;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -170,6 +186,8 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   if (!Number.isSafeInteger(sseRetryMs) || sseRetryMs < 0) throw new TypeError('sseRetryMs must be a non-negative integer');
   const rawPrefix = options.rawPrefix === false ? false : (options.rawPrefix ?? '').replace(/\/+$/, '');
   if (rawPrefix !== false && rawPrefix !== '' && !rawPrefix.startsWith('/')) throw new TypeError('rawPrefix must start with "/"');
+  const slowConsumer = options.slowConsumer ?? 'drop';
+  if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect') throw new TypeError('slowConsumer must be "drop" or "disconnect"');
   const logger = isLogger(options.logger)
     ? options.logger
     : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' });
@@ -190,5 +208,6 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     heartbeatMs,
     sseRetryMs,
     rawPrefix,
+    slowConsumer,
   };
 }

@@ -10,6 +10,7 @@ export class Outgoing {
   /** True when the frame's payload is bytes. */
   readonly binary: boolean;
   private textCache: string | undefined;
+  private sizeCache: number | undefined;
 
   constructor(frame: ServerFrame, text?: string) {
     this.frame = frame;
@@ -20,6 +21,18 @@ export class Outgoing {
   /** The frame as JSON text (binary payloads as base64 with `bin: 1`), built once. */
   text(): string {
     return (this.textCache ??= encodeFrame(this.frame));
+  }
+
+  /**
+   * About how many bytes this frame takes on the wire, for outbound bounds: the JSON text's
+   * length, or the payload's byte length for binary frames (not base64-encoded just to count).
+   */
+  get size(): number {
+    if (this.sizeCache === undefined) {
+      const data = this.data;
+      this.sizeCache = this.binary && data instanceof Uint8Array ? data.byteLength + 64 : this.text().length;
+    }
+    return this.sizeCache;
   }
 
   /** The payload, for transports that carry bare payloads (raw WebSocket endpoints, SSE to plain clients). */

@@ -1,5 +1,5 @@
-import type { ByeFrame } from '@rt/protocol';
-import type { Outgoing } from './outgoing.js';
+import { type ByeFrame, type GapFrame, ancestry } from '@rt/protocol';
+import { Outgoing } from './outgoing.js';
 import type { PullerHandle } from './engines/engine.js';
 
 /** The name of the transport a session came in on. */
@@ -16,9 +16,49 @@ export interface Wire {
   write(batch: readonly Outgoing[]): void;
   /** Closes the connection, after sending `bye` when the transport can. */
   close(bye?: ByeFrame): void;
-  /** Frames or bytes the transport holds that the peer has not taken yet (for backpressure), if it can tell. */
+  /**
+   * Bytes the transport holds that the peer has not taken yet, if it can tell. While it is at
+   * or above the session's outbound bound, the session stops writing and queues instead.
+   */
   buffered?(): number;
+  /**
+   * Drops the connection at once, discarding what is buffered (a peer that does not read
+   * would never receive a `bye`). Without it, `close()` is used.
+   */
+  destroy?(): void;
 }
+
+/** What a broker does with a connection that cannot keep up with its messages. */
+export type SlowConsumerPolicy = 'drop' | 'disconnect';
+
+/**
+ * A session's outbound bound and what to do past it (given by the broker). Frames queue in
+ * the session while the transport holds `maxBytes` or more; when the queue itself passes
+ * `maxBytes` while the transport is still full, the policy applies: `drop` discards the oldest queued messages (`msg`, `bus`)
+ * and queues a `gap` (reason `overflow`) per affected subscription or bus; `disconnect`
+ * (and `drop`, when only answers and jobs are queued) drops the connection.
+ */
+export interface Outbound {
+  maxBytes: number;
+  policy: SlowConsumerPolicy;
+  /** The engine's epoch, for the position in `gap` frames. */
+  epoch(): string;
+  /** The session dropped `frames` messages. */
+  dropped(session: Session, frames: number): void;
+  /** The session gave up on its peer: the broker drops the connection. */
+  giveUp(session: Session): void;
+}
+
+const UNBOUNDED: Outbound = {
+  maxBytes: Infinity,
+  policy: 'drop',
+  epoch: () => '',
+  dropped: () => undefined,
+  giveUp: () => undefined,
+};
+
+/** How long a session whose transport is full waits before it tries to write again, in ms. */
+const RETRY_MS = 10;
 
 /** Who is on the other end, as authentication established it (`null` when anonymous). */
 export type Identity = Record<string, unknown> | null;
@@ -53,10 +93,18 @@ export class Session {
   stamp = 0;
   closed = false;
   private pending: Outgoing[] = [];
+  private pendingBytes = 0;
+  /** The last flush found the transport full: the peer is not keeping up. */
+  private blocked = false;
+  private probed = false;
   private held: Outgoing[] | null = null;
   private holds = 0;
 
-  constructor(wire: Wire, private readonly flusher: Flusher) {
+  constructor(
+    wire: Wire,
+    private readonly flusher: Flusher,
+    private readonly outbound: Outbound = UNBOUNDED,
+  ) {
     this.id = `s${nextSessionId++}`;
     this.wire = wire;
   }
@@ -78,15 +126,80 @@ export class Session {
       this.held.push(out);
       return;
     }
-    this.pending.push(out);
-    if (this.pending.length === 1) this.flusher.schedule(this);
+    this.sendNow(out);
   }
 
   /** Queues a frame even while messages are held (used to send a recovery replay ahead of live messages). */
   sendNow(out: Outgoing): void {
     if (this.closed) return;
     this.pending.push(out);
+    if (this.outbound.maxBytes !== Infinity) {
+      this.pendingBytes += out.size;
+      // A burst larger than the bound is fine while the transport takes it; only a peer that
+      // stopped taking (its transport full) and whose queue passed the bound is slow.
+      if (this.pendingBytes > this.outbound.maxBytes && (this.blocked || this.probe())) this.overflow();
+    }
     if (this.pending.length === 1) this.flusher.schedule(this);
+  }
+
+  /** Asks the transport, once per flush, whether it is full. */
+  private probe(): boolean {
+    if (this.probed) return false;
+    this.probed = true;
+    this.blocked = (this.wire.buffered?.() ?? 0) >= this.outbound.maxBytes;
+    return this.blocked;
+  }
+
+  /** The queue passed its bound: apply the slow-consumer policy. */
+  private overflow(): void {
+    if (this.outbound.policy === 'disconnect') return this.giveUp();
+    // Drop the oldest messages down to half the bound, so a peer that is just slow gets one
+    // gap per burst rather than one per message.
+    const target = this.outbound.maxBytes / 2;
+    const gaps = new Map<string, GapFrame>();
+    const kept: Outgoing[] = [];
+    let dropped = 0;
+    for (const out of this.pending) {
+      const frame = out.frame;
+      if (this.pendingBytes > target && (frame.t === 'msg' || frame.t === 'bus')) {
+        this.pendingBytes -= out.size;
+        dropped++;
+        if (frame.t === 'bus') this.noteGap(gaps, frame.topic, true);
+        else for (const topic of ancestry(frame.topic)) if (this.subscriptions.has(topic)) this.noteGap(gaps, topic, false, frame.off);
+        continue;
+      }
+      if (frame.t === 'gap' && frame.reason === 'overflow') {
+        // An earlier overflow gap not yet written: fold it into the new one.
+        this.noteGap(gaps, frame.topic, frame.bus === true, frame.off);
+        this.pendingBytes -= out.size;
+        continue;
+      }
+      kept.push(out);
+    }
+    if (dropped === 0) return this.giveUp();
+    const front: Outgoing[] = [];
+    for (const gap of gaps.values()) {
+      const out = new Outgoing(gap);
+      this.pendingBytes += out.size;
+      front.push(out);
+    }
+    this.pending = [...front, ...kept];
+    this.outbound.dropped(this, dropped);
+  }
+
+  private noteGap(gaps: Map<string, GapFrame>, topic: string, bus: boolean, off?: number): void {
+    const key = `${bus ? 'b' : 's'}:${topic}`;
+    const gap = gaps.get(key) ?? { t: 'gap', topic, reason: 'overflow', ep: this.outbound.epoch() };
+    if (bus) gap.bus = true;
+    if (off !== undefined) gap.off = Math.max(gap.off ?? 0, off);
+    gaps.set(key, gap);
+  }
+
+  private giveUp(): void {
+    if (this.closed) return;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.outbound.giveUp(this);
   }
 
   /**
@@ -105,17 +218,33 @@ export class Session {
     for (const out of held) this.send(out);
   }
 
-  /** Writes what is queued. Called by the flusher. */
-  flush(): void {
+  /**
+   * Writes what is queued, unless the transport already holds the outbound bound (then it
+   * tries again shortly). `force` writes anyway (on close). Called by the flusher.
+   */
+  flush(force = false): void {
     if (this.pending.length === 0 || this.closed) return;
+    if (!force && this.outbound.maxBytes !== Infinity && (this.wire.buffered?.() ?? 0) >= this.outbound.maxBytes) {
+      this.blocked = true;
+      this.flusher.retry(this);
+      return;
+    }
+    this.blocked = false;
+    this.probed = false;
     const batch = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     this.wire.write(batch);
   }
 
   /** Frames queued and not yet written. */
   get queued(): number {
     return this.pending.length;
+  }
+
+  /** Bytes queued and not yet written (counted only when the session has an outbound bound). */
+  get queuedBytes(): number {
+    return this.pendingBytes;
   }
 }
 
@@ -126,6 +255,21 @@ export class Session {
 export class Flusher {
   private dirty: Session[] = [];
   private scheduled = false;
+  private readonly blocked = new Set<Session>();
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Tries `session` again shortly: its transport is full. */
+  retry(session: Session): void {
+    this.blocked.add(session);
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const blocked = [...this.blocked];
+      this.blocked.clear();
+      for (const s of blocked) s.flush();
+    }, RETRY_MS);
+    this.retryTimer.unref();
+  }
 
   schedule(session: Session): void {
     this.dirty.push(session);

@@ -41,9 +41,30 @@ class SocketIoWire implements Wire {
   }
 
   buffered(): number {
-    // engine.io keeps packets the transport has not taken yet in `writeBuffer`.
-    return (this.socket.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0;
+    // engine.io keeps packets its transport has not taken yet in `writeBuffer` (long-polling:
+    // until the next poll); the WebSocket transport hands them to `ws`, whose
+    // `bufferedAmount` counts what the kernel has not taken.
+    const conn = this.socket.conn as unknown as EngineConn;
+    let bytes = conn.transport.socket?.bufferedAmount ?? 0;
+    for (const packet of conn.writeBuffer ?? []) {
+      const data = packet.data;
+      bytes += typeof data === 'string' ? data.length : (data?.byteLength ?? 0);
+    }
+    return bytes;
   }
+
+  destroy(): void {
+    const conn = this.socket.conn as unknown as EngineConn;
+    conn.transport.socket?.terminate?.();
+    conn.close(true);
+  }
+}
+
+/** The parts of engine.io's connection the wire reads (not in its public types). */
+interface EngineConn {
+  writeBuffer?: { data?: string | { byteLength: number } }[];
+  transport: { socket?: { bufferedAmount?: number; terminate?(): void } };
+  close(discard?: boolean): void;
 }
 
 /** A refused handshake as socket.io sends it: the client's `connect_error` gets the message and `data: { code }`. */

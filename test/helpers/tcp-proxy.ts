@@ -20,8 +20,11 @@ export interface TcpProxy extends AsyncDisposable {
   readonly accepted: number;
   /** Destroys every open connection at once, both sides. New connections are still accepted. */
   cut(): number;
-  /** Stops forwarding in both directions (connections stay open) until {@link resume}; new connections stall too. */
-  stall(): void;
+  /**
+   * Stops forwarding (connections stay open) until {@link resume}: both ways, or only `down`
+   * (broker to client: requests arrive, answers do not) or `up`. New connections stall too.
+   */
+  stall(direction?: Direction): void;
   /** Forwards again, including what piled up while stalled. */
   resume(): void;
   /** While true, new connections are reset at once (the broker looks down); open ones are left alone. */
@@ -29,6 +32,9 @@ export interface TcpProxy extends AsyncDisposable {
   /** Stops the proxy and destroys every connection. */
   close(): Promise<void>;
 }
+
+/** Which way bytes stop: `down` is broker to client. */
+export type Direction = 'both' | 'down' | 'up';
 
 interface Pair {
   client: Socket;
@@ -38,17 +44,19 @@ interface Pair {
 /** Starts a proxy on a free loopback port forwarding to `127.0.0.1:targetPort`. */
 export async function startProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
-  let stalled = false;
+  let stalled: Direction | null = null;
+  const stops = (from: 'client' | 'server'): boolean =>
+    stalled === 'both' || (stalled === 'down' && from === 'server') || (stalled === 'up' && from === 'client');
   let refusing = false;
   let accepted = 0;
 
-  const pipe = (from: Socket, to: Socket): void => {
+  const pipe = (from: Socket, to: Socket, side: 'client' | 'server'): void => {
     from.on('data', (chunk: Buffer) => {
       // Backpressure travels through the proxy: a peer that does not read slows the other side.
       if (!to.write(chunk)) {
         from.pause();
         to.once('drain', () => {
-          if (!stalled) from.resume();
+          if (!stops(side)) from.resume();
         });
       }
     });
@@ -73,10 +81,10 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
     upstream.on('error', drop).on('close', drop);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    pipe(client, upstream);
-    pipe(upstream, client);
-    if (stalled) upstream.pause();
-    else client.resume();
+    pipe(client, upstream, 'client');
+    pipe(upstream, client, 'server');
+    if (stops('server')) upstream.pause();
+    if (!stops('client')) client.resume();
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -102,15 +110,15 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
       }
       return n;
     },
-    stall() {
-      stalled = true;
+    stall(direction = 'both') {
+      stalled = direction;
       for (const { client, server: upstream } of pairs) {
-        client.pause();
-        upstream.pause();
+        if (stops('client')) client.pause();
+        if (stops('server')) upstream.pause();
       }
     },
     resume() {
-      stalled = false;
+      stalled = null;
       for (const { client, server: upstream } of pairs) {
         client.resume();
         upstream.resume();

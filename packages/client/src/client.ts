@@ -93,6 +93,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private generation = 0;
   /** Why the broker said it would close the connection (`bye` with `reconnect`), until it does. */
   private farewell: string | undefined;
+  /** This client's random id: with a counter, the idempotency key of each publish and push. */
+  private readonly keyPrefix = randomId();
+  private keys = 0;
   private readonly options: Required<Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix'>> & ConnectOptions;
 
   /** @internal Use {@link connect}. */
@@ -249,12 +252,17 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.farewell = undefined;
     this.transportValue = undefined;
     for (const w of this.wanted.values()) w.confirmed = false;
-    // Sent and unanswered: the outcome is unknown, so say so rather than guess.
+    // Publishes and pushes carry an idempotency key: they are sent again, first and in their
+    // order, once reconnected, and the broker carries out each only once. Any other request
+    // sent and unanswered has an unknown outcome, so say so rather than guess.
+    const resend: Pending[] = [];
     for (const [ref, p] of this.pending) {
       if (p.timer) clearTimeout(p.timer);
       this.pending.delete(ref);
-      p.reject(new RtError('connection_lost', `the connection dropped before "${p.frame.t}" was answered`));
+      if ((p.frame.t === 'pub' || p.frame.t === 'push') && p.frame.key !== undefined) resend.push(p);
+      else p.reject(new RtError('connection_lost', `the connection dropped before "${p.frame.t}" was answered`));
     }
+    this.queue = [...resend, ...this.queue];
     if (this.options.reconnect === false) {
       this.shutdown('closed', reason);
       return;
@@ -451,12 +459,16 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   async publish(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'pub', ref: 0, topic, data });
+    await this.request({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
   }
 
   /** @internal */
   async push(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'push', ref: 0, topic, data });
+    await this.request({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
+  }
+
+  private nextKey(): string {
+    return `${this.keyPrefix}.${(this.keys++).toString(36)}`;
   }
 
   /** @internal */
@@ -535,6 +547,15 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 function ignoreOffline(error: RtError): void {
   const benign: ErrorCode[] = ['connection_lost', 'closed'];
   if (!benign.includes(error.code)) throw error;
+}
+
+/** 16 random base-36 characters (crypto where the runtime has it: browsers, Node, Deno). */
+function randomId(): string {
+  const crypto = (globalThis as { crypto?: { getRandomValues?(a: Uint32Array): Uint32Array } }).crypto;
+  const words = new Uint32Array(4);
+  if (crypto?.getRandomValues) crypto.getRandomValues(words);
+  else for (let i = 0; i < words.length; i++) words[i] = Math.floor(Math.random() * 2 ** 32);
+  return Array.from(words, (w) => w.toString(36).padStart(7, '0').slice(-4)).join('');
 }
 
 function describe(error: unknown): string {

@@ -266,12 +266,20 @@ export class Topic<T = unknown> {
     return this.host.subscribe<T>(this.name, handler);
   }
 
-  /** Publishes to the subscribers of this topic and of its ancestors; resolves when the broker accepted it. */
+  /**
+   * Publishes to the subscribers of this topic and of its ancestors; resolves when the broker
+   * accepted it. Survives reconnects: a publish whose answer the connection lost is sent again
+   * (with its idempotency key, so the broker carries it out once), and a client's publishes
+   * reach subscribers in the order they were made.
+   */
   publish(data: T & Payload): Promise<void> {
     return this.host.publish(this.name, data);
   }
 
-  /** Pushes a work item: exactly one puller receives it. Rejects with `queue_full` when the queue is full. */
+  /**
+   * Pushes a work item: one puller receives it (again, if a puller fails). Rejects with
+   * `queue_full` when the queue is full. Survives reconnects like {@link publish}.
+   */
   push(data: T & Payload): Promise<void> {
     return this.host.push(this.name, data);
   }

@@ -21,16 +21,20 @@ export type Ref = number;
 export interface SubFrame { t: 'sub'; ref: Ref; topic: string; ep?: string; off?: number }
 /** Cancel a subscription. */
 export interface UnsubFrame { t: 'unsub'; ref: Ref; topic: string }
-/** Publish to the subscribers of a topic and of its ancestors. */
-export interface PubFrame { t: 'pub'; ref: Ref; topic: string; data: Payload }
+/**
+ * Publish to the subscribers of a topic and of its ancestors. `key` makes it idempotent: the
+ * broker carries out a publish (or push) with a key it has seen recently only once, and
+ * answers a resend with the first outcome.
+ */
+export interface PubFrame { t: 'pub'; ref: Ref; topic: string; data: Payload; key?: string }
 /** Join the bus of a topic. */
 export interface JoinFrame { t: 'join'; ref: Ref; topic: string }
 /** Leave the bus of a topic. */
 export interface LeaveFrame { t: 'leave'; ref: Ref; topic: string }
 /** Send on the bus of a topic: every other joined peer receives it. */
 export interface BusSendFrame { t: 'bus'; ref: Ref; topic: string; data: Payload }
-/** Push a work item: exactly one puller receives it. */
-export interface PushFrame { t: 'push'; ref: Ref; topic: string; data: Payload }
+/** Push a work item: exactly one puller receives it. `key`: as for {@link PubFrame}. */
+export interface PushFrame { t: 'push'; ref: Ref; topic: string; data: Payload; key?: string }
 /** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
 export interface PullFrame { t: 'pull'; ref: Ref; topic: string; prefetch?: number }
 /** Stop pulling a topic; held items go back to the queue. */
@@ -186,6 +190,12 @@ export function parseClientFrame(input: unknown, limits: FrameLimits = DEFAULT_F
     }
   }
   switch (t) {
+    case 'pub':
+    case 'push':
+      if (value.key !== undefined && (typeof value.key !== 'string' || value.key.length === 0 || value.key.length > 128)) {
+        return fail('bad_frame', '"key" must be a string of 1 to 128 characters');
+      }
+      break;
     case 'sub':
       if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');
       if (value.off !== undefined && !isRef(value.off)) return fail('bad_frame', '"off" must be a non-negative integer');

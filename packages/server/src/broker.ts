@@ -7,6 +7,7 @@ import {
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
+import { Dedupe } from './dedupe.js';
 import { Hub } from './hub.js';
 import { Router, sendError, type RouteHandler } from './http.js';
 import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type ResolvedOptions, resolveOptions } from './options.js';
@@ -46,6 +47,8 @@ export interface BrokerStats {
   slowDisconnects: number;
   /** Bytes queued for connections and not yet written to their transports, all connections together. */
   outboundQueued: number;
+  /** Publishes and pushes resent with a key already seen, answered without being carried out again. */
+  deduplicated: number;
   engine: string;
 }
 
@@ -92,6 +95,8 @@ export class Broker {
   private outboundDropped = 0;
   private slowDisconnects = 0;
   private readonly outbound: Outbound;
+  /** Publishes and pushes by idempotency key, so a resend after a reconnect is not carried out twice. */
+  private readonly dedupe: Dedupe<{ off?: number }>;
 
   constructor(options: BrokerOptions = {}, transports: Transport[] = defaultTransports()) {
     this.options = resolveOptions(options, memory);
@@ -104,6 +109,7 @@ export class Broker {
       topic: { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth },
     };
     this.transports = transports;
+    this.dedupe = new Dedupe(this.limits.dedupeTtlMs, this.limits.dedupeSize);
     this.outbound = {
       maxBytes: this.limits.maxOutboundBytes > 0 ? this.limits.maxOutboundBytes : Infinity,
       policy: this.options.slowConsumer,
@@ -235,8 +241,12 @@ export class Broker {
     await this.engine.close();
   }
 
-  /** Publishes from the server: subscribers of `topic` and of its ancestors receive `data`. */
-  async publish(topic: string, data: Payload): Promise<{ off: number }> {
+  /**
+   * Publishes from the server: subscribers of `topic` and of its ancestors receive `data`.
+   * With `key`, a publish repeated with the same key within the dedupe window (a retried
+   * HTTP POST with an `Idempotency-Key`) is carried out once and answered with the first offset.
+   */
+  async publish(topic: string, data: Payload, options: { key?: string } = {}): Promise<{ off: number }> {
     const problem = topicProblem(topic, this.frameLimits.topic);
     if (problem !== null) throw new RtError('invalid_topic', problem);
     let dataText: string | undefined;
@@ -249,8 +259,10 @@ export class Broker {
       if (size > this.limits.maxPayloadBytes) throw new RtError('payload_too_large', `payload is ${size} bytes, more than ${this.limits.maxPayloadBytes}`);
     }
     if (!this.started) await this.ready;
-    const message = await this.engine.publish(topic, data, dataText);
-    return { off: message.off };
+    const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText).then((m) => ({ off: m.off }));
+    if (options.key === undefined) return publish();
+    const { off } = await this.dedupe.run(`pub ${options.key}`, publish);
+    return { off: off ?? 0 };
   }
 
   /** Registers an action clients can call with `client.call(name, payload)`. */
@@ -270,6 +282,7 @@ export class Broker {
       outboundDropped: this.outboundDropped,
       slowDisconnects: this.slowDisconnects,
       outboundQueued: [...this.sessions].reduce((sum, s) => sum + s.queuedBytes, 0),
+      deduplicated: this.dedupe.duplicates,
       engine: this.engine.name,
     };
   }
@@ -461,8 +474,8 @@ export class Broker {
         session.send(ok(frame.ref));
         return;
       case 'pub': {
-        const message = await this.engine.publish(frame.topic, frame.data, dataText);
-        session.send(ok(frame.ref, { off: message.off }));
+        const publish = (): Promise<{ off: number }> => this.engine.publish(frame.topic, frame.data, dataText).then((m) => ({ off: m.off }));
+        session.send(ok(frame.ref, await (frame.key === undefined ? publish() : this.dedupe.run(`pub ${frame.key}`, publish))));
         return;
       }
       case 'join':
@@ -492,10 +505,11 @@ export class Broker {
         session.send(ok(frame.ref));
         return;
       }
-      case 'push':
-        await this.engine.push(frame.topic, frame.data, dataText);
-        session.send(ok(frame.ref));
+      case 'push': {
+        const push = (): Promise<{ off?: number }> => this.engine.push(frame.topic, frame.data, dataText).then(() => ({}));
+        session.send(ok(frame.ref, await (frame.key === undefined ? push() : this.dedupe.run(`push ${frame.key}`, push))));
         return;
+      }
       case 'pull':
         if (!session.pulls.has(frame.topic)) {
           this.checkRoom(session);

@@ -31,6 +31,14 @@ export interface Limits {
    * queue passes it too, the `slowConsumer` policy applies. 0: no bound. Default 4 MiB.
    */
   maxOutboundBytes: number;
+  /**
+   * How long the broker remembers the idempotency key of a publish or push, in ms: a resend
+   * with the same key within it is answered with the first outcome, not carried out again.
+   * Default 5 minutes.
+   */
+  dedupeTtlMs: number;
+  /** Most idempotency keys remembered (the oldest are forgotten first). Default 100,000. */
+  dedupeSize: number;
 }
 
 /** The default {@link Limits}. */
@@ -44,6 +52,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   historySize: 1000,
   historyTtlMs: 5 * 60_000,
   maxOutboundBytes: 4 * 1024 * 1024,
+  dedupeTtlMs: 5 * 60_000,
+  dedupeSize: 100_000,
 });
 
 /** The logger rt writes to: pino's shape (`logger.info(obj, msg)` or `logger.info(msg)`). */

@@ -15,6 +15,9 @@ import type { Transport } from './index.js';
  * - `GET {prefix}/health`: `200 {"status": "ok", ...}`, or `503 {"status": "degraded", "engineStatus": why}`
  *   while the engine cannot serve (Redis unreachable).
  *
+ * An `Idempotency-Key` header makes a retried POST safe: within the dedupe window the broker
+ * publishes once and answers every retry with the first offset.
+ *
  * Both answer `200 {"ok": true, "off": N}` or an error status with `{"error": {code, message}}`.
  * Publishing is authenticated and authorized like a connection's `pub` (a token in
  * `Authorization: Bearer`, with `rt.publish` covering the topic, when the broker
@@ -77,7 +80,11 @@ export class HttpPublishTransport implements Transport {
         data = envelope.data;
       }
       if (!open) await broker.authorize(identity, 'pub', topic);
-      const { off } = await broker.publish(topic, data);
+      const key = req.headers['idempotency-key'];
+      if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 128)) {
+        throw new RtError('bad_frame', 'Idempotency-Key must be 1 to 128 characters');
+      }
+      const { off } = await broker.publish(topic, data, key === undefined ? {} : { key });
       sendJson(res, 200, { ok: true, off });
     } catch (e) {
       sendFailure(res, e);

@@ -212,7 +212,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         },
       });
       try {
-        await transport.open();
+        await withDeadline(transport.open(), this.options.openTimeoutMs, `${factory.name} did not open within ${this.options.openTimeoutMs} ms`);
       } catch (error) {
         transport.close();
         // A refusal (origin, credentials) keeps its code, so the app can tell it from a network failure.
@@ -397,7 +397,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     if (!puller || !puller.isActive) return answer('nack');
     let result: unknown;
     try {
-      result = puller.handler(frame.data as never, { id: frame.id, topic: frame.topic });
+      result = puller.handler(frame.data as never, { id: frame.id, topic: frame.topic, attempt: frame.attempt ?? 1 });
     } catch {
       return answer('nack');
     }
@@ -547,6 +547,15 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 function ignoreOffline(error: RtError): void {
   const benign: ErrorCode[] = ['connection_lost', 'closed'];
   if (!benign.includes(error.code)) throw error;
+}
+
+/** `promise`, or a rejection with `message` after `ms`: no transport may hang a connection attempt. */
+function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RtError('timeout', message)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** 16 random base-36 characters (crypto where the runtime has it: browsers, Node, Deno). */

@@ -62,8 +62,11 @@ export interface ErrFrame { t: 'err'; ref?: Ref; code: ErrorCode; message: strin
 export interface MsgFrame { t: 'msg'; topic: string; data: Payload; off?: number }
 /** A bus message from another peer. */
 export interface BusFrame { t: 'bus'; topic: string; data: Payload }
-/** A work item for a puller; acknowledge it with `ack` and its `id`. */
-export interface JobFrame { t: 'job'; topic: string; id: string; data: Payload }
+/**
+ * A work item for a puller; acknowledge it with `ack` and its `id`. `attempt` counts its
+ * deliveries (1 the first time; more after a nack or a puller that went away).
+ */
+export interface JobFrame { t: 'job'; topic: string; id: string; data: Payload; attempt?: number }
 /**
  * Messages were lost for the subscription to `topic` (history did not reach back, the epoch
  * changed, or the connection could not keep up). For `history` and `epoch`, `ep`/`off` is the

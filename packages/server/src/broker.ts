@@ -600,7 +600,7 @@ export class Broker {
       topic,
       prefetch,
       inflight: new Map<string, Job>(),
-      deliver: (job) => session.send(new Outgoing({ t: 'job', topic: job.topic, id: job.id, data: job.data })),
+      deliver: (job) => session.send(new Outgoing({ t: 'job', topic: job.topic, id: job.id, data: job.data, attempt: job.attempt })),
     };
   }
 

@@ -19,8 +19,14 @@ export interface Limits {
   maxTopicDepth: number;
   /** Pushes that may wait per topic while no puller takes them; past it a push is rejected with `queue_full`. Default 10,000. */
   pushQueueSize: number;
-  /** How long a waiting push may wait, in ms; 0 waits forever. Default 0. */
+  /** How long a waiting push may wait, in ms; 0 waits forever. Expired pushes are counted (`pushExpired`). Default 0. */
   pushTtlMs: number;
+  /**
+   * After a nack (a pull handler that threw), how long before the same puller may get the job
+   * again when no other puller has room, in ms; doubles with each attempt, at most 10 s.
+   * Default 100.
+   */
+  redeliveryDelayMs: number;
   /** Messages kept per topic for recovery after reconnect. Default 1,000. */
   historySize: number;
   /** How long a message is kept for recovery, in ms. Default 5 minutes. */
@@ -31,6 +37,12 @@ export interface Limits {
    * queue passes it too, the `slowConsumer` policy applies. 0: no bound. Default 4 MiB.
    */
   maxOutboundBytes: number;
+  /**
+   * Heartbeat period of a connection, in ms: a connection that answers no heartbeat for
+   * about twice this is closed (its pulled jobs go to other pullers), and clients likewise
+   * notice a broker gone silent. Default 15,000.
+   */
+  heartbeatMs: number;
   /**
    * How long the broker remembers the idempotency key of a publish or push, in ms: a resend
    * with the same key within it is answered with the first outcome, not carried out again.
@@ -49,9 +61,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTopicDepth: 16,
   pushQueueSize: 10_000,
   pushTtlMs: 0,
+  redeliveryDelayMs: 100,
   historySize: 1000,
   historyTtlMs: 5 * 60_000,
   maxOutboundBytes: 4 * 1024 * 1024,
+  heartbeatMs: 15_000,
   dedupeTtlMs: 5 * 60_000,
   dedupeSize: 100_000,
 });

@@ -41,7 +41,15 @@ class SocketIoTransport implements ClientTransport {
       }
     });
     return new Promise<void>((resolve, reject) => {
+      // The connection can drop after engine.io opened and before socket.io's handshake ends:
+      // socket.io then reports neither `connect` nor `connect_error`, only `disconnect`.
+      const early = (reason: string): void => {
+        socket.close();
+        reject(new Error(`closed while connecting: ${reason}`));
+      };
+      socket.once('disconnect', early);
       socket.once('connect', () => {
+        socket.off('disconnect', early);
         this.opened = true;
         socket.on('disconnect', (reason) => {
           if (this.socket === socket) this.events.close(`${this.name}: ${reason}`);
@@ -49,6 +57,7 @@ class SocketIoTransport implements ClientTransport {
         resolve();
       });
       socket.once('connect_error', (error: Error & { data?: { code?: unknown } }) => {
+        socket.off('disconnect', early);
         socket.close();
         // The broker refused the handshake (origin, credentials): keep its code.
         const code = error.data?.code;

@@ -27,6 +27,8 @@ export interface Job {
   topic: string;
   data: Payload;
   dataText?: string;
+  /** Deliveries so far, this one included (1 on the first; more after a nack or a lost puller). */
+  attempt: number;
 }
 
 /**
@@ -124,6 +126,12 @@ export interface EngineLimits {
   pushQueueSize: number;
   /** How long a waiting push may wait before it expires, in ms (0: forever). */
   pushTtlMs: number;
+  /**
+   * After a nack, how long before the same puller may get the job back when no other puller
+   * has room, in ms; it doubles with every attempt (at most 10 s). Another puller with room
+   * gets it at once.
+   */
+  redeliveryDelayMs: number;
 }
 
 /**
@@ -163,7 +171,11 @@ export interface Engine {
   removePuller(puller: PullerHandle): void;
   /** Marks a job done. False when the puller holds no job with that id. */
   ack(puller: PullerHandle, id: string): Promise<boolean>;
-  /** Puts a job back in the queue (first in line where the engine can). False when the puller holds no job with that id. */
+  /**
+   * Puts a job back in the queue (first in line where the engine can), for another puller;
+   * the same puller gets it back only after `redeliveryDelayMs` (growing with each attempt),
+   * so a puller that keeps failing does not spin. False when the puller holds no job with that id.
+   */
   nack(puller: PullerHandle, id: string): Promise<boolean>;
   stats(): EngineStats;
   /** Request forwarding between nodes, for engines that span several (memory has none: one node owns everything). */

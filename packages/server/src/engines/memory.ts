@@ -28,14 +28,26 @@ class History {
   }
 }
 
-interface Waiting { job: Job; at: number }
+interface Waiting {
+  job: Job;
+  at: number;
+  /** After a nack: the puller that failed it may not have it back before `notBefore`. */
+  avoid?: PullerHandle;
+  notBefore?: number;
+}
 
 /** One topic's work queue: waiting jobs and the pullers taking turns on them. */
 class WorkQueue {
   waiting: Waiting[] = [];
   pullers: PullerHandle[] = [];
   turn = 0;
+  /** Dispatches again when a nacked job's delay ends (at `wakeAt`). */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  wakeAt = Infinity;
 }
+
+/** Longest delay before a puller gets back a job it nacked, in ms. */
+const MAX_REDELIVERY_DELAY_MS = 10_000;
 
 /**
  * The embedded engine: one process, nothing to install. History, work queues and fan-out
@@ -66,6 +78,7 @@ export class MemoryEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    for (const queue of this.queues.values()) clearTimeout(queue.timer);
   }
 
   epoch(): string {
@@ -119,7 +132,7 @@ export class MemoryEngine implements Engine {
       this.counters.pushRejected++;
       throw new RtError('queue_full', `the queue of "${topic}" holds ${this.limits.pushQueueSize} waiting items`);
     }
-    const job: Job = { id: `${this.ep}-${++this.nextJob}`, topic, data };
+    const job: Job = { id: `${this.ep}-${++this.nextJob}`, topic, data, attempt: 0 };
     if (dataText !== undefined) job.dataText = dataText;
     this.counters.pushed++;
     queue.waiting.push({ job, at: Date.now() });
@@ -161,9 +174,9 @@ export class MemoryEngine implements Engine {
     const queue = this.queues.get(puller.topic);
     if (queue) {
       this.counters.redelivered++;
-      queue.waiting.unshift({ job, at: Date.now() });
-      // The next turn goes to another puller when there is one.
-      this.dispatch(queue, puller);
+      const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, job.attempt - 1), MAX_REDELIVERY_DELAY_MS);
+      queue.waiting.unshift({ job, at: Date.now(), avoid: puller, notBefore: Date.now() + delay });
+      this.dispatch(queue);
     }
     return true;
   }
@@ -172,30 +185,57 @@ export class MemoryEngine implements Engine {
     return { ...this.counters };
   }
 
-  /** Hands waiting jobs to pullers with room, taking turns; `avoid` is served last (after a nack). */
-  private dispatch(queue: WorkQueue, avoid?: PullerHandle): void {
+  /**
+   * Hands waiting jobs, oldest first, to pullers with room, taking turns. A nacked job skips
+   * the puller that failed it until its delay ends (then a timer dispatches again).
+   */
+  private dispatch(queue: WorkQueue): void {
     const n = queue.pullers.length;
-    while (queue.waiting.length > 0 && n > 0) {
+    const now = Date.now();
+    let wake = Infinity;
+    for (let w = 0; w < queue.waiting.length && n > 0; ) {
+      const waiting = queue.waiting[w]!;
+      const blocked = waiting.notBefore !== undefined && waiting.notBefore > now ? waiting.avoid : undefined;
       let chosen: PullerHandle | undefined;
+      let room = false;
       for (let i = 0; i < n; i++) {
         const candidate = queue.pullers[(queue.turn + i) % n]!;
-        if (candidate.inflight.size < candidate.prefetch && candidate !== avoid) {
-          chosen = candidate;
-          queue.turn = (queue.turn + i + 1) % n;
-          break;
-        }
+        if (candidate.inflight.size >= candidate.prefetch) continue;
+        room = true;
+        if (candidate === blocked) continue;
+        chosen = candidate;
+        queue.turn = (queue.turn + i + 1) % n;
+        break;
       }
-      if (!chosen && avoid && avoid.inflight.size < avoid.prefetch) chosen = avoid;
-      if (!chosen) return;
-      avoid = undefined;
-      const { job } = queue.waiting.shift()!;
+      if (!room) break;
+      if (!chosen) {
+        wake = Math.min(wake, waiting.notBefore!);
+        w++;
+        continue;
+      }
+      queue.waiting.splice(w, 1);
+      const { job } = waiting;
+      job.attempt++;
       chosen.inflight.set(job.id, job);
       chosen.deliver(job);
+    }
+    if (wake < queue.wakeAt) {
+      clearTimeout(queue.timer);
+      queue.wakeAt = wake;
+      queue.timer = setTimeout(() => {
+        queue.timer = undefined;
+        queue.wakeAt = Infinity;
+        this.dispatch(queue);
+      }, wake - now);
+      queue.timer.unref();
     }
   }
 
   private forget(topic: string, queue: WorkQueue): void {
-    if (queue.pullers.length === 0 && queue.waiting.length === 0) this.queues.delete(topic);
+    if (queue.pullers.length === 0 && queue.waiting.length === 0) {
+      clearTimeout(queue.timer);
+      this.queues.delete(topic);
+    }
   }
 
   private sweep(): void {

@@ -5,6 +5,18 @@ import type { ClientTransport, TransportContext, TransportEvents, TransportFacto
 /** The socket.io event that carries rt frames, both ways. */
 const FRAME_EVENT = 'f';
 
+/** The most a batch of frames sent in one socket.io packet carries, about (payload characters or bytes). */
+const PACKET_BYTES = 512 * 1024;
+
+/** About how large a frame is on the wire: its payload's size plus the envelope. */
+function frameSize(frame: ClientFrame): number {
+  if (!('data' in frame)) return 64;
+  const data = frame.data;
+  if (data instanceof Uint8Array) return 64 + data.byteLength;
+  if (typeof data === 'string') return 64 + data.length;
+  return 64 + (JSON.stringify(data)?.length ?? 0);
+}
+
 /**
  * One connection through socket.io, pinned to one engine.io transport (`websocket` or
  * `polling`) with socket.io's own reconnection off: the rt client decides when and how to
@@ -74,7 +86,27 @@ class SocketIoTransport implements ClientTransport {
     const frames = this.outbox;
     if (frames.length === 0) return;
     this.outbox = [];
-    if (this.opened) this.socket?.emit(FRAME_EVENT, ...frames);
+    const socket = this.socket;
+    if (!this.opened || !socket) return;
+    if (frames.length === 1) {
+      socket.emit(FRAME_EVENT, frames[0]);
+      return;
+    }
+    // One packet per batch, but never one larger than the broker takes (it drops the
+    // connection past about four times its payload limit): a burst of publishes goes out in
+    // packets of about PACKET_BYTES.
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const size = frameSize(frames[i]!);
+      if (i > start && bytes + size > PACKET_BYTES) {
+        socket.emit(FRAME_EVENT, ...frames.slice(start, i));
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    socket.emit(FRAME_EVENT, ...frames.slice(start));
   };
 
   close(): void {

@@ -83,7 +83,7 @@ for (const transport of TRANSPORTS) {
 
     it('jobs held by a puller whose connection is cut go to another puller', async () => {
       // Long-polling has no connection to break: the broker learns from the missed heartbeat.
-      await using b = await startBroker({ limits: { heartbeatMs: 300 } });
+      await using b = await startBroker({ heartbeatMs: 300 });
       await using proxy = await startProxy(b.port);
       await using behind = clients(proxy.url, transport);
       await using c = clients(b.url, transport);

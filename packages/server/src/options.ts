@@ -38,12 +38,6 @@ export interface Limits {
    */
   maxOutboundBytes: number;
   /**
-   * Heartbeat period of a connection, in ms: a connection that answers no heartbeat for
-   * about twice this is closed (its pulled jobs go to other pullers), and clients likewise
-   * notice a broker gone silent. Default 15,000.
-   */
-  heartbeatMs: number;
-  /**
    * How long the broker remembers the idempotency key of a publish or push, in ms: a resend
    * with the same key within it is answered with the first outcome, not carried out again.
    * Default 5 minutes.
@@ -65,7 +59,6 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   historySize: 1000,
   historyTtlMs: 5 * 60_000,
   maxOutboundBytes: 4 * 1024 * 1024,
-  heartbeatMs: 15_000,
   dedupeTtlMs: 5 * 60_000,
   dedupeSize: 100_000,
 });
@@ -141,7 +134,8 @@ export interface BrokerOptions {
   /**
    * Interval of keep-alive traffic, in ms: comment lines on SSE streams (so proxies keep them
    * open), `ping` events SDK clients watch to detect a stalled stream, and pings on raw
-   * WebSocket connections. Default 15,000.
+   * WebSocket and socket.io connections: a socket.io connection that answers none for about
+   * two intervals is closed (its pulled jobs go to other pullers). Default 15,000.
    */
   heartbeatMs?: number;
   /** The SSE `retry:` a plain `EventSource` waits before it reconnects, in ms. Default 2,000. */

@@ -105,8 +105,8 @@ export class SocketIoTransport implements Transport {
       cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
       // A peer that vanished without a word (long-polling has no socket to break) is found
       // within two heartbeats, so what it held (pulled jobs) goes to others.
-      pingInterval: broker.limits.heartbeatMs,
-      pingTimeout: broker.limits.heartbeatMs,
+      pingInterval: broker.options.heartbeatMs,
+      pingTimeout: broker.options.heartbeatMs,
     });
     this.io = io;
     const forwarding = broker.engine.forwarding;
@@ -135,7 +135,7 @@ export class SocketIoTransport implements Transport {
       // A long-polling transport closed while no poll is waiting holds a 30 s timer for the
       // poll that will never come (a peer gone silent); one heartbeat is enough.
       const polling = socket.conn.transport as unknown as { closeTimeout?: number };
-      if (typeof polling.closeTimeout === 'number') polling.closeTimeout = Math.min(polling.closeTimeout, broker.limits.heartbeatMs);
+      if (typeof polling.closeTimeout === 'number') polling.closeTimeout = Math.min(polling.closeTimeout, broker.options.heartbeatMs);
       const session = broker.openSession(new SocketIoWire(socket));
       session.identity = (socket.data as { identity?: Identity }).identity ?? null;
       // Frames are taken in `onAny`, which socket.io calls as each packet is decoded: plain

@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Collector, TRANSPORTS, clients, quiet, startBroker } from '../helpers/index.ts';
+import { Collector, TRANSPORTS, clients, deadline, quiet, startBroker } from '../helpers/index.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { condition, stateReached } from '../helpers/reliability.ts';
 
@@ -50,7 +50,7 @@ for (const transport of TRANSPORTS) {
       const publisher = c.make();
       const pad = 'x'.repeat(16 * 1024);
       // 300 x 16 KiB in the same tick: more than socket.io's packet bound (about 4 MiB).
-      await Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('burst').publish({ n, pad })));
+      await deadline(Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('burst').publish({ n, pad }))), 15_000, 'the burst to be accepted');
       await got.until(300);
       assert.deepEqual(got.items, Array.from({ length: 300 }, (_, i) => i));
     });
@@ -74,7 +74,7 @@ for (const transport of TRANSPORTS) {
           proxy.cut();
         }
       }
-      await Promise.all(sent);
+      await deadline(Promise.all(sent), 20_000, 'every publish to be accepted');
       await got.until(total, 10_000);
       await quiet();
       assert.deepEqual(got.items, Array.from({ length: total }, (_, i) => i));

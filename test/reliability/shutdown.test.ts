@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ConnectionState } from '@rt/client';
-import { BrokerProcess, Collector, TRANSPORTS, clients } from '../helpers/index.ts';
+import { BrokerProcess, Collector, TRANSPORTS, clients, deadline } from '../helpers/index.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { condition, stateReached } from '../helpers/reliability.ts';
 
@@ -28,11 +28,11 @@ for (const transport of TRANSPORTS) {
       // the signal comes.
       proxy.stall('down');
       const publisher = c.make();
-      await Promise.all(Array.from({ length: 200 }, (_, n) => publisher.topic<number>('sd').publish(n)));
+      await deadline(Promise.all(Array.from({ length: 200 }, (_, n) => publisher.topic<number>('sd').publish(n))), 15_000, 'the publishes to be accepted');
       assert.equal(got.items.length, 0);
       const exited = broker.kill('SIGTERM');
       setTimeout(() => proxy.resume(), 300);
-      assert.equal(await exited, 0);
+      assert.equal(await deadline(exited, 15_000, 'rt broker to exit'), 0);
       await got.until(200, 5000);
       assert.deepEqual(got.items, Array.from({ length: 200 }, (_, n) => n));
       // Told to come back, not closed: it reconnects once a broker listens again.
@@ -52,9 +52,9 @@ for (const transport of TRANSPORTS) {
       proxy.stall();
       const publisher = c.make();
       const pad = 'x'.repeat(16 * 1024);
-      await Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('deaf').publish({ n, pad })));
+      await deadline(Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('deaf').publish({ n, pad }))), 15_000, 'the publishes to be accepted');
       const started = Date.now();
-      assert.equal(await broker.kill('SIGTERM'), 0);
+      assert.equal(await deadline(broker.kill('SIGTERM'), 15_000, 'rt broker to exit'), 0);
       // rt broker gives up on connections that will not drain (2 s) well before its own 10 s limit.
       assert.ok(Date.now() - started < 9000, `took ${Date.now() - started} ms`);
     });

@@ -10,6 +10,9 @@ interface EventSourceLike {
   close(): void;
 }
 
+/** The most one POST carries, about (characters of frames). */
+const POST_BYTES = 512 * 1024;
+
 /** An `EventSource` constructor; the second argument is the `eventsource` package's init (with `fetch`). */
 type EventSourceClass = new (url: string, init?: { withCredentials?: boolean; fetch?: typeof fetch }) => EventSourceLike;
 
@@ -147,14 +150,23 @@ class SseTransport implements ClientTransport {
   private readonly post = async (): Promise<void> => {
     if (this.posting || this.outbox.length === 0 || this.closed || !this.postUrl || !this.context.fetch) return;
     this.posting = true;
-    const frames = this.outbox;
-    this.outbox = [];
+    // Every frame sent meanwhile, but no body larger than the broker reads (about four times
+    // its payload limit): a burst goes out in POSTs of about POST_BYTES, in order.
+    const parts: string[] = [];
+    let size = 0;
+    for (const frame of this.outbox) {
+      const text = encodeFrame(frame);
+      if (parts.length > 0 && size + text.length > POST_BYTES) break;
+      parts.push(text);
+      size += text.length;
+    }
+    this.outbox = this.outbox.slice(parts.length);
     try {
       const res = await this.context.fetch(this.postUrl, {
         method: 'POST',
         // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
         headers: { 'content-type': 'text/plain;charset=UTF-8' },
-        body: `[${frames.map(encodeFrame).join(',')}]`,
+        body: `[${parts.join(',')}]`,
       });
       await res.body?.cancel().catch(() => undefined);
       if (!res.ok) throw new Error(`HTTP ${res.status}`);

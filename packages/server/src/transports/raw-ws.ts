@@ -66,6 +66,10 @@ class RawWire implements Wire {
   buffered(): number {
     return this.ws?.bufferedAmount ?? 0;
   }
+
+  destroy(): void {
+    this.ws?.terminate();
+  }
 }
 
 /** The frame a raw socket's handshake sends on its behalf (bus joins, sub subscribes, pull pulls). */

@@ -90,6 +90,10 @@ class PlainSseWire implements Wire {
   buffered(): number {
     return this.stream.buffered();
   }
+
+  destroy(): void {
+    this.stream.res.destroy();
+  }
 }
 
 /**

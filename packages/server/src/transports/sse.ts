@@ -38,6 +38,10 @@ class SseFrameWire implements Wire {
   buffered(): number {
     return this.stream.buffered();
   }
+
+  destroy(): void {
+    this.stream.res.destroy();
+  }
 }
 
 /**

@@ -212,7 +212,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         },
       });
       try {
-        await withDeadline(transport.open(), this.options.openTimeoutMs, `${factory.name} did not open within ${this.options.openTimeoutMs} ms`);
+        // A backstop a little past the transport's own timeout (which says more), so that no
+        // transport can leave a connection attempt hanging.
+        await withDeadline(transport.open(), this.options.openTimeoutMs + OPEN_GRACE_MS, `${factory.name} did not open within ${this.options.openTimeoutMs} ms`);
       } catch (error) {
         transport.close();
         // A refusal (origin, credentials) keeps its code, so the app can tell it from a network failure.
@@ -548,6 +550,9 @@ function ignoreOffline(error: RtError): void {
   const benign: ErrorCode[] = ['connection_lost', 'closed'];
   if (!benign.includes(error.code)) throw error;
 }
+
+/** How long past `openTimeoutMs` the client waits for a transport that did not time out by itself, in ms. */
+const OPEN_GRACE_MS = 1000;
 
 /** `promise`, or a rejection with `message` after `ms`: no transport may hang a connection attempt. */
 function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -18,8 +18,8 @@ import { condition } from '../helpers/reliability.ts';
 /** The memory engine, counting acknowledgements per job id. */
 class CountingEngine extends MemoryEngine {
   readonly acks = new Map<string, number>();
-  override ack(puller: PullerHandle, id: string): boolean {
-    const done = super.ack(puller, id);
+  override async ack(puller: PullerHandle, id: string): Promise<boolean> {
+    const done = await super.ack(puller, id);
     if (done) this.acks.set(id, (this.acks.get(id) ?? 0) + 1);
     return done;
   }
@@ -99,7 +99,7 @@ for (const transport of TRANSPORTS) {
       proxy.refuse(true);
       proxy.cut();
       const got = new Collector<[number, number]>();
-      await c.make().topic<number>('held').pull((n, meta) => got.push([n, meta.attempt])).ready;
+      await c.make().topic<number>('held').pull((n, meta) => got.push([n, meta.attempt ?? 0])).ready;
       await got.until(2, 10_000);
       assert.deepEqual(got.items, [[1, 2], [2, 2]]);
     });
@@ -131,8 +131,8 @@ for (const transport of TRANSPORTS) {
       await using c = clients(b.url, transport);
       const attempts = new Collector<[number, number]>();
       await c.make().topic<string>('retry').pull((_d, meta) => {
-        attempts.push([meta.attempt, Date.now()]);
-        if (meta.attempt < 4) throw new Error('not yet');
+        attempts.push([meta.attempt ?? 0, Date.now()]);
+        if ((meta.attempt ?? 0) < 4) throw new Error('not yet');
       }).ready;
       await c.make().topic<string>('retry').push('x');
       await attempts.until(4, 5000);
@@ -153,7 +153,7 @@ for (const transport of TRANSPORTS) {
         failed.push(n);
         throw new Error('cannot');
       }).ready;
-      await c.make().topic<number>('other').pull((n, meta) => done.push([n, meta.attempt])).ready;
+      await c.make().topic<number>('other').pull((n, meta) => done.push([n, meta.attempt ?? 0])).ready;
       const producer = c.make();
       await producer.topic<number>('other').push(1);
       await producer.topic<number>('other').push(2);

@@ -399,7 +399,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     if (!puller || !puller.isActive) return answer('nack');
     let result: unknown;
     try {
-      result = puller.handler(frame.data as never, { id: frame.id, topic: frame.topic, attempt: frame.attempt ?? 1 });
+      result = puller.handler(frame.data as never, frame.attempt === undefined ? { id: frame.id, topic: frame.topic } : { id: frame.id, topic: frame.topic, attempt: frame.attempt });
     } catch {
       return answer('nack');
     }

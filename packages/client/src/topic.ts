@@ -185,8 +185,11 @@ export interface JobMeta {
   /** The job id (stable across redeliveries: use it to make work idempotent). */
   id: string;
   topic: string;
-  /** Deliveries of this job so far, this one included: more than 1 means an earlier attempt failed or was lost. */
-  attempt: number;
+  /**
+   * Deliveries of this job so far, this one included: more than 1 means an earlier attempt
+   * failed or was lost. Undefined when the broker's engine does not count them (redis).
+   */
+  attempt?: number;
 }
 
 /**

@@ -600,7 +600,7 @@ export class Broker {
       topic,
       prefetch,
       inflight: new Map<string, Job>(),
-      deliver: (job) => session.send(new Outgoing({ t: 'job', topic: job.topic, id: job.id, data: job.data, attempt: job.attempt })),
+      deliver: (job) => session.send(new Outgoing(job.attempt === undefined ? { t: 'job', topic: job.topic, id: job.id, data: job.data } : { t: 'job', topic: job.topic, id: job.id, data: job.data, attempt: job.attempt })),
     };
   }
 

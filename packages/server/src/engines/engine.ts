@@ -27,8 +27,11 @@ export interface Job {
   topic: string;
   data: Payload;
   dataText?: string;
-  /** Deliveries so far, this one included (1 on the first; more after a nack or a lost puller). */
-  attempt: number;
+  /**
+   * Deliveries so far, this one included (1 on the first; more after a nack or a lost
+   * puller), for engines that count them (memory does; redis does not yet).
+   */
+  attempt?: number;
 }
 
 /**

@@ -174,7 +174,7 @@ export class MemoryEngine implements Engine {
     const queue = this.queues.get(puller.topic);
     if (queue) {
       this.counters.redelivered++;
-      const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, job.attempt - 1), MAX_REDELIVERY_DELAY_MS);
+      const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, (job.attempt ?? 1) - 1), MAX_REDELIVERY_DELAY_MS);
       queue.waiting.unshift({ job, at: Date.now(), avoid: puller, notBefore: Date.now() + delay });
       this.dispatch(queue);
     }
@@ -215,7 +215,7 @@ export class MemoryEngine implements Engine {
       }
       queue.waiting.splice(w, 1);
       const { job } = waiting;
-      job.attempt++;
+      job.attempt = (job.attempt ?? 0) + 1;
       chosen.inflight.set(job.id, job);
       chosen.deliver(job);
     }

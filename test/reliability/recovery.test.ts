@@ -6,7 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { GapEvent } from '@rt/client';
+import { connect, type GapEvent } from '@rt/client';
 import { BrokerProcess, Collector, TRANSPORTS, clients, quiet, startBroker } from '../helpers/index.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { condition, stateReached } from '../helpers/reliability.ts';
@@ -167,3 +167,27 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe('after a broker restart', () => {
+  it('a resubscribing client gets the epoch gap AND what the new broker published before the resubscribe', async () => {
+    await using broker = await new BrokerProcess().start();
+    const app = connect(broker.url, { transports: ['websocket'], reconnect: { initialDelayMs: 1500, maxDelayMs: 1500 } });
+    try {
+      const got = new Collector<unknown>();
+      const gaps = new Collector<string>();
+      const sub = app.topic('news').subscribe(got.push);
+      sub.on('gap', (g) => gaps.push(g.reason));
+      await sub.ready;
+      await broker.kill();
+      await broker.start();
+      // Published on the new broker while the client is still waiting to reconnect (1.5 s).
+      const res = await fetch(`${broker.url}/rt/publish?topic=news/x`, { method: 'POST', body: 'while you were away' });
+      assert.equal(res.status, 200);
+      await gaps.until(1, 8000, 'the epoch gap');
+      assert.deepEqual(gaps.items, ['epoch']);
+      assert.deepEqual(await got.until(1), ['while you were away']);
+    } finally {
+      app.close();
+    }
+  });
+});

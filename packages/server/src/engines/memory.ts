@@ -112,8 +112,13 @@ export class MemoryEngine implements Engine {
 
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {
     const now = { ep: this.ep, off: this.off };
-    if (ep !== this.ep) return { messages: [], gap: 'epoch', ...now };
     const history = this.histories.get(topic);
+    if (ep !== this.ep) {
+      // The client's position is from a history that is gone (this process restarted): what
+      // is lost is lost, but what this epoch published before the resubscribe is replayed.
+      history?.expire(Date.now(), this.limits);
+      return { messages: history ? history.entries.map((e) => e.message) : [], gap: 'epoch', ...now };
+    }
     if (!history) return { messages: [], ...(off < this.forgotten ? { gap: 'history' as const } : {}), ...now };
     history.expire(Date.now(), this.limits);
     const messages = history.entries.filter((e) => e.message.off > off).map((e) => e.message);

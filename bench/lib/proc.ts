@@ -81,9 +81,19 @@ export class Proc {
   }
 }
 
+/**
+ * `BENCH_CPU_PROF=server` (or `worker`, or `all`) profiles those processes with
+ * `--cpu-prof`; the .cpuprofile files land in bench/profiles/ (open them in Chrome DevTools).
+ */
+function profiling(kind: 'server' | 'worker'): string[] {
+  const want = process.env.BENCH_CPU_PROF;
+  if (want !== kind && want !== 'all') return [];
+  return ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'profiles')}`];
+}
+
 function spawnTs(file: string, execArgv: string[] = []): ChildProcess {
   return fork(join(BENCH_DIR, file), [], {
-    execArgv: ['--import', 'tsx', ...execArgv],
+    execArgv: ['--import', 'tsx', ...execArgv, ...profiling(file.startsWith('servers/') ? 'server' : 'worker')],
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });
 }

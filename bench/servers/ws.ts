@@ -21,8 +21,9 @@ wss.on('connection', (ws) => {
       addSubscriber(topics, m.topic, ws);
       mine.add(m.topic);
     } else if (m.t === 'pub' && m.topic) {
-      const text = JSON.stringify({ topic: m.topic, data: m.data });
-      fanOut(topics, m.topic, (peer) => peer.send(text));
+      // Encoded once: one Buffer sent as a text frame to every subscriber.
+      const text = Buffer.from(JSON.stringify({ topic: m.topic, data: m.data }));
+      fanOut(topics, m.topic, (peer) => peer.send(text, { binary: false }));
     } else if (m.t === 'echo') {
       ws.send(JSON.stringify({ id: m.id, data: m.data }));
       return;

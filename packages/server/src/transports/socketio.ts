@@ -3,7 +3,7 @@ import { Server as SocketIoServer, type Socket } from 'socket.io';
 import { type ByeFrame, type ErrorCode, RtError } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import { Outgoing } from '../outgoing.js';
-import type { Identity, Wire } from '../session.js';
+import type { Identity, Session, Wire } from '../session.js';
 import type { Transport } from './index.js';
 import type { ForeignCheck } from './forward.js';
 
@@ -52,6 +52,33 @@ function refusal(error: unknown): Error {
   const out = new Error(error instanceof RtError ? error.message : 'internal error') as Error & { data: { code: ErrorCode } };
   out.data = { code };
   return out;
+}
+
+/** What the transport keeps in `socket.data`. */
+interface ConnectionData {
+  identity?: Identity;
+  session: Session;
+  broker: Broker;
+}
+
+/**
+ * Frames are taken in `onAny`, which socket.io calls as each packet is decoded: plain event
+ * handlers run on the next tick and are skipped once the socket has disconnected, which would
+ * lose frames that arrived just before a disconnect (an ack sent right before the client
+ * closed) and let an error overtake earlier answers.
+ */
+function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
+  const { broker, session } = this.data as ConnectionData;
+  if (event === FRAME_EVENT) {
+    for (const frame of frames) broker.handle(session, frame);
+  } else {
+    session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
+  }
+}
+
+function onDisconnect(this: Socket): void {
+  const { broker, session } = this.data as ConnectionData;
+  broker.closeSession(session);
 }
 
 /**
@@ -108,19 +135,14 @@ export class SocketIoTransport implements Transport {
         return;
       }
       const session = broker.openSession(new SocketIoWire(socket));
-      session.identity = (socket.data as { identity?: Identity }).identity ?? null;
-      // Frames are taken in `onAny`, which socket.io calls as each packet is decoded: plain
-      // event handlers run on the next tick and are skipped once the socket has disconnected,
-      // which would lose frames that arrived just before a disconnect (an ack sent right
-      // before the client closed) and let an error overtake earlier answers.
-      socket.onAny((event: string, ...frames: unknown[]) => {
-        if (event === FRAME_EVENT) {
-          for (const frame of frames) broker.handle(session, frame);
-        } else {
-          session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
-        }
-      });
-      socket.on('disconnect', () => broker.closeSession(session));
+      const data = socket.data as ConnectionData;
+      session.identity = data.identity ?? null;
+      data.session = session;
+      data.broker = broker;
+      // Shared handlers (they find the session through `this`, the socket): no closures per
+      // connection, which matters when there are many idle ones.
+      socket.onAny(onAnyEvent);
+      socket.on('disconnect', onDisconnect);
     });
   }
 

@@ -105,6 +105,10 @@ function latency(p: Percentiles): Record<string, number> {
 
 const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
+async function serverCpu(ctx: Ctx): Promise<number> {
+  return (await ctx.server.proc.ask<{ cpuUs: number }>({ cmd: 'cpu' })).cpuUs;
+}
+
 async function withServer<T>(system: System, settings: Settings, run: (ctx: Ctx) => Promise<T>): Promise<T> {
   const server = await startServer(system.server);
   try {
@@ -200,10 +204,16 @@ export async function roundTrip(system: System, settings: Settings): Promise<Res
   return withServer(system, settings, async (ctx) => {
     const w = await startWorker(system.adapter, ctx.server.url, system.transport, 'round trip');
     try {
-      const r = await w.ask<{ n: number; elapsedUs: number; hist: Report['hist'] }>({ cmd: 'echo', size: 64, durationMs: settings.durationMs }, settings.durationMs + 60_000);
+      const cpu0 = await serverCpu(ctx);
+      const r = await w.ask<{ n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] }>({ cmd: 'echo', size: 64, durationMs: settings.durationMs }, settings.durationMs + 60_000);
+      const serverUs = (await serverCpu(ctx)) - cpu0;
       const hist = new Histogram();
       hist.merge(r.hist);
-      return [{ system: system.name, scenario: 'round trip', case: '64 B', metrics: { perSec: Math.round(r.n / (r.elapsedUs / 1e6)), ...latency(hist.percentiles()) } }];
+      // CPU time per request is steadier than latency on a shared machine: it does not count waiting.
+      return [{
+        system: system.name, scenario: 'round trip', case: '64 B',
+        metrics: { perSec: Math.round(r.n / (r.elapsedUs / 1e6)), ...latency(hist.percentiles()), serverCpuUs: round(serverUs / r.n, 1), clientCpuUs: round(r.cpuUs / r.n, 1) },
+      }];
     } finally {
       await closeWorkers([w]);
     }

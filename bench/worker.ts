@@ -6,6 +6,7 @@
  */
 import type { BenchClient, Connect } from './clients/types.ts';
 import { Histogram, nowUs } from './lib/histogram.ts';
+import { cpuUs } from './lib/serve.ts';
 
 type Request =
   | { id: number; cmd: 'init'; adapter: string; url: string; transport: string }
@@ -135,6 +136,7 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
       const c = await connectTo(url, transport);
       clients.push(c);
       const h = new Histogram();
+      const cpu0 = cpuUs();
       const startUs = nowUs();
       const endUs = startUs + m.durationMs * 1000;
       let n = 0;
@@ -145,7 +147,7 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
         t = now;
         n++;
       }
-      return { n, elapsedUs: nowUs() - startUs, hist: h.toJSON() };
+      return { n, elapsedUs: nowUs() - startUs, cpuUs: cpuUs() - cpu0, hist: h.toJSON() };
     }
     case 'workqueue': {
       const pusher = await connectTo(url, transport);

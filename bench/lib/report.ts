@@ -14,6 +14,8 @@ const METRICS: Record<string, { label: string; higherIsBetter: boolean }> = {
   p50ms: { label: 'p50 ms', higherIsBetter: false },
   p99ms: { label: 'p99 ms', higherIsBetter: false },
   maxMs: { label: 'max ms', higherIsBetter: false },
+  serverCpuUs: { label: 'server CPU µs/request', higherIsBetter: false },
+  clientCpuUs: { label: 'client CPU µs/request', higherIsBetter: false },
   bytesPerConn: { label: 'heap+external bytes/conn', higherIsBetter: false },
   rssPerConn: { label: 'RSS bytes/conn', higherIsBetter: false },
   openMs: { label: 'ms to open all', higherIsBetter: false },

@@ -23,12 +23,19 @@ export async function collect(): Promise<MemorySample> {
   return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
 }
 
+/** CPU time (user + system) this process has used so far, in µs. */
+export function cpuUs(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
 /** Listens on a free loopback port and serves the orchestrator until told to stop. */
 export async function serve(server: Server, stop: () => Promise<void> | void = () => undefined): Promise<void> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   process.on('message', (m: { id: number; cmd: string }) => {
     if (m.cmd === 'mem') void collect().then((mem) => process.send?.({ id: m.id, mem }));
+    else if (m.cmd === 'cpu') process.send?.({ id: m.id, cpuUs: cpuUs() });
     else if (m.cmd === 'stop') void Promise.resolve(stop()).finally(() => process.exit(0));
   });
   process.on('disconnect', () => process.exit(0));

@@ -139,6 +139,9 @@ export class SocketIoTransport implements Transport {
       session.identity = data.identity ?? null;
       data.session = session;
       data.broker = broker;
+      // socket.io puts every socket in a room of its own id; rt addresses sessions through its
+      // hub, never through socket.io rooms, so that room is memory for nothing.
+      void socket.leave(socket.id);
       // Shared handlers (they find the session through `this`, the socket): no closures per
       // connection, which matters when there are many idle ones.
       socket.onAny(onAnyEvent);

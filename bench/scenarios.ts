@@ -23,6 +23,9 @@ export interface Settings {
   workers: number;
   /** Publishes (or pushes) a publisher keeps open. */
   window: number;
+  /** Length of one round of round trips (ms), and how many rounds (interleaved between systems; the median is kept). */
+  roundTripMs: number;
+  roundTripRounds: number;
 }
 
 /** One measured figure set of one system in one scenario. */
@@ -205,7 +208,7 @@ export async function roundTrip(system: System, settings: Settings): Promise<Res
     const w = await startWorker(system.adapter, ctx.server.url, system.transport, 'round trip');
     try {
       const cpu0 = await serverCpu(ctx);
-      const r = await w.ask<{ n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] }>({ cmd: 'echo', size: 64, durationMs: settings.durationMs }, settings.durationMs + 60_000);
+      const r = await w.ask<{ n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] }>({ cmd: 'echo', size: 64, durationMs: settings.roundTripMs }, settings.roundTripMs + 60_000);
       const serverUs = (await serverCpu(ctx)) - cpu0;
       const hist = new Histogram();
       hist.merge(r.hist);

@@ -91,8 +91,12 @@ function profiling(kind: 'server' | 'worker'): string[] {
   return ['--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'profiles')}`];
 }
 
+/** bench/tsconfig.json has no `paths`: @rt/* resolve to the built packages, as users run them. */
+const env = { ...process.env, TSX_TSCONFIG_PATH: join(BENCH_DIR, 'tsconfig.json') };
+
 function spawnTs(file: string, execArgv: string[] = []): ChildProcess {
   return fork(join(BENCH_DIR, file), [], {
+    env,
     execArgv: ['--import', 'tsx', ...execArgv, ...profiling(file.startsWith('servers/') ? 'server' : 'worker')],
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
   });

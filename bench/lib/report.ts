@@ -41,7 +41,8 @@ function fmt(x: number | undefined): string {
   if (x === undefined || Number.isNaN(x)) return '–';
   if (Math.abs(x) >= 1000) return Math.round(x).toLocaleString('en-US');
   if (Math.abs(x) >= 10) return x.toFixed(1);
-  return x.toFixed(2);
+  if (Math.abs(x) >= 1 || x === 0) return x.toFixed(2);
+  return String(Number(x.toPrecision(2)));
 }
 
 export function ratio(rt: number | undefined, base: number | undefined): number | undefined {
@@ -92,7 +93,7 @@ export function markdown(machine: Machine, settings: Settings, results: Result[]
     '',
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}; load average ${machine.loadAtStart} at start.`,
     `Every system runs in its own server process; clients run in ${settings.workers} subscriber processes plus one publisher process, all on loopback, all sharing the same cores.`,
-    `Each phase publishes for ${settings.durationMs} ms with ${settings.window} publishes open; throughput counts deliveries from the first publish to the last delivery. Ratio = rt / baseline (↑: higher is better, ↓: lower is better; ⚠ marks the worse side).`,
+    `Each phase publishes for ${settings.durationMs} ms with ${settings.window} publishes open; throughput counts deliveries from the first publish to the last delivery. Round trips: ${settings.roundTripRounds} rounds of ${settings.roundTripMs} ms per system, interleaved, median kept. Ratio = rt / baseline (↑: higher is better, ↓: lower is better; ⚠ marks the worse side).`,
     '',
     ...comparisons.map((c) => comparisonTable(results, c)).filter((t): t is string => t !== undefined).flatMap((t) => [t, '']),
     '### Targets',

@@ -29,8 +29,8 @@ const { values } = parseArgs({
 
 const quick = values.quick ?? false;
 const settings: Settings = quick
-  ? { quick, durationMs: 1000, fanout: [100], payloads: [64, 1024], hierarchySubscribers: 200, pullers: 10, idleConnections: 500, workers: 2, window: 16, roundTripMs: 1000, roundTripRounds: 1 }
-  : { quick, durationMs: 3000, fanout: [100, 1000], payloads: [64, 1024], hierarchySubscribers: 400, pullers: 10, idleConnections: 2000, workers: 2, window: 16, roundTripMs: 1500, roundTripRounds: 3 };
+  ? { quick, durationMs: 1000, fanout: [100], payloads: [64, 1024], hierarchySubscribers: 200, pullers: 10, idleConnections: 500, workers: 2, window: 16, roundTripMs: 1000, roundTripRounds: 1, pacedDeliveries: 10_000 }
+  : { quick, durationMs: 3000, fanout: [100, 1000], payloads: [64, 1024], hierarchySubscribers: 400, pullers: 10, idleConnections: 2000, workers: 2, window: 16, roundTripMs: 1500, roundTripRounds: 3, pacedDeliveries: 10_000 };
 
 if (values.fanout) settings.fanout = values.fanout.split(',').map(Number);
 

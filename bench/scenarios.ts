@@ -23,6 +23,8 @@ export interface Settings {
   workers: number;
   /** Publishes (or pushes) a publisher keeps open. */
   window: number;
+  /** Deliveries a second of the fixed-rate fan-out phase (publishes a second = this / subscribers). */
+  pacedDeliveries: number;
   /** Length of one round of round trips (ms), and how many rounds (interleaved between systems; the median is kept). */
   roundTripMs: number;
   roundTripRounds: number;
@@ -73,13 +75,16 @@ async function drain(workers: Proc[], expected: number): Promise<void> {
   }
 }
 
-/** Publishes from one client while `subs` receive; returns delivered msgs/s and latency. */
-async function measurePublish(ctx: Ctx, subs: Proc[], topics: string[], size: number, reach: (topic: string) => number): Promise<Record<string, number>> {
+/**
+ * Publishes from one client while `subs` receive; returns delivered msgs/s and latency. As
+ * fast as accepted, or `rate` publishes a second.
+ */
+async function measurePublish(ctx: Ctx, subs: Proc[], topics: string[], size: number, reach: (topic: string) => number, rate?: number): Promise<Record<string, number>> {
   await Promise.all(subs.map((w) => w.ask({ cmd: 'reset' })));
   const publisher = await startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, 'publisher');
   try {
     const r = await publisher.ask<{ sent: number; failed: number; startUs: number; perTopic: Record<string, number> }>(
-      { cmd: 'publish', topics, size, durationMs: ctx.settings.durationMs, window: ctx.settings.window },
+      { cmd: 'publish', topics, size, durationMs: ctx.settings.durationMs, window: ctx.settings.window, ...(rate ? { rate } : {}) },
       ctx.settings.durationMs + 60_000,
     );
     let expected = 0;
@@ -131,6 +136,11 @@ export async function fanout(system: System, settings: Settings, s: number): Pro
         const metrics = await measurePublish(ctx, workers, ['fan'], size, () => s);
         results.push({ system: system.name, scenario: 'fan-out', case: `S=${s} ${size} B`, metrics: { ...metrics, connectMs: Math.round(ms) } });
       }
+      // Latency without queueing: a rate every system carries (saturated latency mostly measures the backlog).
+      const rate = Math.max(1, Math.round(settings.pacedDeliveries / s));
+      const size = settings.payloads[0]!;
+      const metrics = await measurePublish(ctx, workers, ['fan'], size, () => s, rate);
+      results.push({ system: system.name, scenario: 'fan-out', case: `S=${s} ${size} B, ${rate}/s`, metrics });
       return results;
     } finally {
       await closeWorkers(workers);

@@ -14,7 +14,7 @@ type Request =
   | { id: number; cmd: 'reset' }
   | { id: number; cmd: 'count' }
   | { id: number; cmd: 'report' }
-  | { id: number; cmd: 'publish'; topics: string[]; size: number; durationMs: number; window: number }
+  | { id: number; cmd: 'publish'; topics: string[]; size: number; durationMs: number; window: number; rate?: number }
   | { id: number; cmd: 'echo'; size: number; durationMs: number }
   | { id: number; cmd: 'workqueue'; pullers: number; prefetch: number; size: number; durationMs: number; window: number }
   | { id: number; cmd: 'close' };
@@ -95,6 +95,38 @@ function saturate(
   });
 }
 
+/**
+ * Calls `send` `rate` times a second (on schedule, whatever the answers) for `durationMs`,
+ * with at most `window` calls open: latency at a load every system can carry.
+ */
+function paced(rate: number, window: number, durationMs: number, send: (i: number) => Promise<void>): Promise<{ sent: number; failed: number; startUs: number; endUs: number }> {
+  const startUs = nowUs();
+  const endUs = startUs + durationMs * 1000;
+  const everyUs = 1e6 / rate;
+  let open = 0;
+  let sent = 0;
+  let failed = 0;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      open--;
+      if (open === 0 && nowUs() >= endUs) resolve({ sent, failed, startUs, endUs: nowUs() });
+    };
+    const tick = (): void => {
+      const now = nowUs();
+      while (startUs + sent * everyUs <= now && now < endUs && open < window) {
+        open++;
+        send(sent++).then(done, () => {
+          failed++;
+          done();
+        });
+      }
+      if (now < endUs) setTimeout(tick, Math.max(0, (startUs + sent * everyUs - nowUs()) / 1000));
+      else if (open === 0) resolve({ sent, failed, startUs, endUs: now });
+    };
+    tick();
+  });
+}
+
 async function handle(m: Request): Promise<Record<string, unknown>> {
   switch (m.cmd) {
     case 'init': {
@@ -125,11 +157,12 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
       const c = await connectTo(url, transport);
       clients.push(c);
       const perTopic: Record<string, number> = {};
-      const r = await saturate(m.window, m.durationMs, (i) => {
+      const send = (i: number): Promise<void> => {
         const topic = m.topics[i % m.topics.length]!;
         perTopic[topic] = (perTopic[topic] ?? 0) + 1;
         return c.publish(topic, payload(m.size));
-      });
+      };
+      const r = m.rate ? await paced(m.rate, m.window, m.durationMs, send) : await saturate(m.window, m.durationMs, send);
       return { ...r, perTopic };
     }
     case 'echo': {

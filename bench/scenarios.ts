@@ -239,13 +239,15 @@ export async function idle(system: System, settings: Settings): Promise<Result[]
     const n = settings.idleConnections;
     const before = await ctx.server.proc.ask<{ mem: { rss: number; heapUsed: number; external: number } }>({ cmd: 'mem' });
     const topics = Array.from({ length: n }, (_, i) => `idle/${i}`);
+    const cpu0 = await serverCpu(ctx);
     const { workers, ms } = await subscribers(ctx, n, topics);
+    const openCpuUs = (await serverCpu(ctx)) - cpu0;
     try {
       const after = await ctx.server.proc.ask<{ mem: { rss: number; heapUsed: number; external: number } }>({ cmd: 'mem' });
       const heap = after.mem.heapUsed + after.mem.external - before.mem.heapUsed - before.mem.external;
       return [{
         system: system.name, scenario: 'idle', case: `${n} connections`,
-        metrics: { bytesPerConn: Math.round(heap / n), rssPerConn: Math.round((after.mem.rss - before.mem.rss) / n), openMs: Math.round(ms) },
+        metrics: { bytesPerConn: Math.round(heap / n), rssPerConn: Math.round((after.mem.rss - before.mem.rss) / n), openMs: Math.round(ms), serverCpuUsPerOpen: Math.round(openCpuUs / n) },
       }];
     } finally {
       await closeWorkers(workers);

@@ -19,6 +19,7 @@ const METRICS: Record<string, { label: string; higherIsBetter: boolean }> = {
   bytesPerConn: { label: 'heap+external bytes/conn', higherIsBetter: false },
   rssPerConn: { label: 'RSS bytes/conn', higherIsBetter: false },
   openMs: { label: 'ms to open all', higherIsBetter: false },
+  serverCpuUsPerOpen: { label: 'server CPU µs per open + subscribe', higherIsBetter: false },
 };
 
 /** A target: the rt figure divided by the baseline's must be within `limit` (at least, or at most). */

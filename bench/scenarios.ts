@@ -58,7 +58,7 @@ async function subscribers(ctx: Ctx, n: number, topics: string[]): Promise<{ wor
   return { workers, ms: performance.now() - t0 };
 }
 
-interface Report { received: number; lastUs: number; hist: { counts: number[]; maxUs: number } }
+interface Report { received: number; lastUs: number; cpuUs: number; hist: { counts: number[]; maxUs: number } }
 
 /** Waits until `expected` deliveries arrived, or nothing arrived for a second (bounded). */
 async function drain(workers: Proc[], expected: number): Promise<void> {
@@ -80,8 +80,9 @@ async function drain(workers: Proc[], expected: number): Promise<void> {
  * fast as accepted, or `rate` publishes a second.
  */
 async function measurePublish(ctx: Ctx, subs: Proc[], topics: string[], size: number, reach: (topic: string) => number, rate?: number): Promise<Record<string, number>> {
-  await Promise.all(subs.map((w) => w.ask({ cmd: 'reset' })));
   const publisher = await startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, 'publisher');
+  await Promise.all(subs.map((w) => w.ask({ cmd: 'reset' })));
+  const cpu0 = await serverCpu(ctx);
   try {
     const r = await publisher.ask<{ sent: number; failed: number; startUs: number; perTopic: Record<string, number> }>(
       { cmd: 'publish', topics, size, durationMs: ctx.settings.durationMs, window: ctx.settings.window, ...(rate ? { rate } : {}) },
@@ -91,17 +92,24 @@ async function measurePublish(ctx: Ctx, subs: Proc[], topics: string[], size: nu
     for (const [topic, n] of Object.entries(r.perTopic)) expected += n * reach(topic);
     expected = Math.round(expected * ((r.sent - r.failed) / Math.max(1, r.sent)));
     await drain(subs, expected);
+    const serverUs = (await serverCpu(ctx)) - cpu0;
     const reports = await Promise.all(subs.map((w) => w.ask<Report>({ cmd: 'report' })));
     const hist = new Histogram();
     let delivered = 0;
     let lastUs = 0;
+    let clientUs = 0;
     for (const rep of reports) {
       hist.merge(rep.hist);
       delivered += rep.received;
       lastUs = Math.max(lastUs, rep.lastUs);
+      clientUs += rep.cpuUs;
     }
     const seconds = Math.max(1e-6, (lastUs - r.startUs) / 1e6);
-    return { msgsPerSec: Math.round(delivered / seconds), ...latency(hist.percentiles()), published: r.sent, failed: r.failed, deliveredPct: round((100 * delivered) / Math.max(1, expected), 2) };
+    const perMsg = (us: number): number => round(us / Math.max(1, delivered), 2);
+    return {
+      msgsPerSec: Math.round(delivered / seconds), ...latency(hist.percentiles()), published: r.sent, failed: r.failed,
+      deliveredPct: round((100 * delivered) / Math.max(1, expected), 2), serverCpuUsPerMsg: perMsg(serverUs), clientCpuUsPerMsg: perMsg(clientUs),
+    };
   } finally {
     await closeWorkers([publisher]);
   }

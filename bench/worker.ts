@@ -26,6 +26,8 @@ const clients: BenchClient[] = [];
 let hist = new Histogram();
 let received = 0;
 let lastUs = 0;
+/** CPU time used when the counters were last reset. */
+let cpuAtReset = 0;
 
 /** A payload of `size` bytes that starts with the time it was made. */
 function payload(size: number): string {
@@ -148,11 +150,12 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
       hist = new Histogram();
       received = 0;
       lastUs = 0;
+      cpuAtReset = cpuUs();
       return {};
     case 'count':
       return { received };
     case 'report':
-      return { received, lastUs, hist: hist.toJSON() };
+      return { received, lastUs, cpuUs: cpuUs() - cpuAtReset, hist: hist.toJSON() };
     case 'publish': {
       const c = await connectTo(url, transport);
       clients.push(c);

@@ -14,6 +14,8 @@ const METRICS: Record<string, { label: string; higherIsBetter: boolean }> = {
   p50ms: { label: 'p50 ms', higherIsBetter: false },
   p99ms: { label: 'p99 ms', higherIsBetter: false },
   maxMs: { label: 'max ms', higherIsBetter: false },
+  serverCpuUsPerMsg: { label: 'server CPU µs/delivery', higherIsBetter: false },
+  clientCpuUsPerMsg: { label: 'subscribers CPU µs/delivery', higherIsBetter: false },
   serverCpuUs: { label: 'server CPU µs/request', higherIsBetter: false },
   clientCpuUs: { label: 'client CPU µs/request', higherIsBetter: false },
   bytesPerConn: { label: 'heap+external bytes/conn', higherIsBetter: false },

@@ -49,6 +49,28 @@ describe('hub', () => {
     assert.equal(hub.publish('a/b', new Outgoing({ t: 'msg', topic: 'a/b', data: 1 })), 0);
   });
 
+  it('reaches the subscribers of a topic and its ancestors, each once, through 0 → 1 → 3 → 1 → 0 subscribers', () => {
+    // A node holds one subscriber directly and a set from the second on: the transitions matter.
+    const hub = new Hub();
+    const [a, b, c] = [session(), session(), session()];
+    const msg = (t: string): Outgoing => new Outgoing({ t: 'msg', topic: t, data: null });
+    assert.equal(hub.subscribe(a.session, 'x/y'), true, 'first subscriber of x/y');
+    assert.equal(hub.subscribe(b.session, 'x/y'), false);
+    assert.equal(hub.subscribe(c.session, 'x/y'), false);
+    assert.equal(hub.subscribe(a.session, 'x'), true, 'first subscriber of x');
+    assert.equal(hub.publish('x/y/z', msg('x/y/z')), 3, 'a is covered twice and counted once');
+    assert.equal(hub.unsubscribe(b.session, 'x/y'), false, 'a and c remain');
+    assert.equal(hub.unsubscribe(c.session, 'x/y'), false, 'a remains');
+    assert.equal(hub.publish('x/y', msg('x/y')), 1);
+    assert.equal(hub.unsubscribe(c.session, 'x/y'), false, 'c is not subscribed any more');
+    assert.equal(hub.unsubscribe(a.session, 'x/y'), true, 'x/y has no subscriber left');
+    assert.equal(hub.publish('x/y', msg('x/y')), 1, 'a still has x');
+    assert.equal(hub.unsubscribe(a.session, 'x'), true);
+    assert.equal(hub.publish('x/y', msg('x/y')), 0);
+    assert.equal(hub.subscribe(b.session, 'x/y'), true, 'a pruned branch grows back');
+    assert.equal(hub.publish('x/y', msg('x/y')), 1);
+  });
+
   it('bus reaches every peer of exactly the topic but the sender', () => {
     const hub = new Hub();
     const [p1, p2, p3] = [session(), session(), session()];

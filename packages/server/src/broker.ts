@@ -557,8 +557,7 @@ export class Broker {
   }
 
   private checkRoom(session: Session): void {
-    const held = session.subscriptions.size + session.joins.size + session.pulls.size;
-    if (held >= this.limits.maxSubscriptions) {
+    if (session.holdings >= this.limits.maxSubscriptions) {
       throw new RtError('too_many_subscriptions', `a connection may hold ${this.limits.maxSubscriptions} subscriptions, joins and pullers`);
     }
   }

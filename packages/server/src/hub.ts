@@ -1,12 +1,17 @@
 import type { Session } from './session.js';
 import type { Outgoing } from './outgoing.js';
 
+/**
+ * A trie node. To keep memory per topic small when there are many (a topic per user is
+ * common), a node with one subscriber holds it directly, a set appears with the second, and
+ * the children map only once there is a child.
+ */
 interface TrieNode {
-  children: Map<string, TrieNode>;
-  sessions: Set<Session>;
+  children: Map<string, TrieNode> | undefined;
+  sessions: Session | Set<Session> | undefined;
 }
 
-const node = (): TrieNode => ({ children: new Map(), sessions: new Set() });
+const node = (): TrieNode => ({ children: undefined, sessions: undefined });
 
 /**
  * This node's index of who listens to what. Subscriptions sit in a trie over topic segments,
@@ -22,12 +27,19 @@ export class Hub {
   subscribe(session: Session, topic: string): boolean {
     let n = this.root;
     for (const segment of topic.split('/')) {
+      n.children ??= new Map();
       let child = n.children.get(segment);
       if (!child) n.children.set(segment, (child = node()));
       n = child;
     }
-    n.sessions.add(session);
-    return n.sessions.size === 1;
+    const had = n.sessions;
+    if (had === undefined || had === session) {
+      n.sessions = session;
+      return true;
+    }
+    if (had instanceof Set) had.add(session);
+    else n.sessions = new Set([had, session]);
+    return false;
   }
 
   /** Removes a subscription; true when `topic` has no subscriber left on this node. */
@@ -35,19 +47,26 @@ export class Hub {
     const path: TrieNode[] = [this.root];
     const segments = topic.split('/');
     for (const segment of segments) {
-      const child = path[path.length - 1]!.children.get(segment);
+      const child = path[path.length - 1]!.children?.get(segment);
       if (!child) return false;
       path.push(child);
     }
     const leaf = path[path.length - 1]!;
-    if (!leaf.sessions.delete(session)) return false;
+    const had = leaf.sessions;
+    if (had === session) leaf.sessions = undefined;
+    else if (had instanceof Set && had.delete(session)) {
+      if (had.size === 1) leaf.sessions = had.values().next().value;
+    } else return false;
+    const empty = leaf.sessions === undefined;
     // Prune empty branches so the trie does not grow with topics nobody listens to any more.
     for (let i = path.length - 1; i > 0; i--) {
       const n = path[i]!;
-      if (n.sessions.size > 0 || n.children.size > 0) break;
-      path[i - 1]!.children.delete(segments[i - 1]!);
+      if (n.sessions !== undefined || (n.children !== undefined && n.children.size > 0)) break;
+      const parent = path[i - 1]!;
+      parent.children!.delete(segments[i - 1]!);
+      if (parent.children!.size === 0) parent.children = undefined;
     }
-    return leaf.sessions.size === 0;
+    return empty;
   }
 
   /**
@@ -63,12 +82,19 @@ export class Hub {
     while (n) {
       const end = topic.indexOf('/', start);
       const segment = end === -1 ? topic.slice(start) : topic.slice(start, end);
-      n = n.children.get(segment);
+      n = n.children?.get(segment);
       if (!n) break;
-      for (const session of n.sessions) {
-        if (session.stamp === stamp) continue;
-        session.stamp = stamp;
-        session.send(out);
+      const subscribers = n.sessions;
+      if (subscribers instanceof Set) {
+        for (const session of subscribers) {
+          if (session.stamp === stamp) continue;
+          session.stamp = stamp;
+          session.send(out);
+          reached++;
+        }
+      } else if (subscribers !== undefined && subscribers.stamp !== stamp) {
+        subscribers.stamp = stamp;
+        subscribers.send(out);
         reached++;
       }
       if (end === -1) break;

@@ -85,10 +85,8 @@ export class Session {
   private identityValue: Identity = null;
   /** Pub/sub subscriptions (topics). */
   readonly subscriptions = new Set<string>();
-  /** Bus joins (topics). */
-  readonly joins = new Set<string>();
-  /** Pullers by topic. */
-  readonly pulls = new Map<string, PullerHandle>();
+  private joinsSet: Set<string> | undefined;
+  private pullsMap: Map<string, PullerHandle> | undefined;
   /** Set by the hub while it fans one message out, so a session covered twice gets it once. */
   stamp = 0;
   closed = false;
@@ -117,6 +115,21 @@ export class Session {
   set identity(identity: Identity) {
     this.identityValue = identity;
     this.onIdentity?.(this);
+  }
+
+  /** Bus joins (topics). Made on first use: most connections never join a bus, and idle connections are many. */
+  get joins(): Set<string> {
+    return (this.joinsSet ??= new Set());
+  }
+
+  /** Pullers by topic (made on first use, as {@link joins}). */
+  get pulls(): Map<string, PullerHandle> {
+    return (this.pullsMap ??= new Map());
+  }
+
+  /** Subscriptions, bus joins and pullers held, together (without making what is not used yet). */
+  get holdings(): number {
+    return this.subscriptions.size + (this.joinsSet?.size ?? 0) + (this.pullsMap?.size ?? 0);
   }
 
   /** Queues a frame for this connection. */

@@ -1,38 +1,91 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
+import WebSocket from 'ws';
 import { type ByeFrame, type ErrorCode, RtError } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import { Outgoing } from '../outgoing.js';
-import type { Identity, Wire } from '../session.js';
+import type { Identity, Session, Wire } from '../session.js';
 import type { Transport } from './index.js';
 import type { ForeignCheck } from './forward.js';
 
 /** The socket.io event that carries rt frames, both ways. */
 export const FRAME_EVENT = 'f';
 
+/** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
+const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } }).Sender?.frame;
+interface FrameOptions { readOnly: boolean; mask: boolean; rsv1: boolean; opcode: number; fin: boolean }
+const TEXT_FRAME: FrameOptions = { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true };
+
+/** engine.io write options: `wsPreEncodedFrame` makes its WebSocket transport send these bytes as they are. */
+interface PacketOptions { wsPreEncodedFrame?: Buffer[] }
+
+/**
+ * The encoding of the last batch written, shared by every wire of a transport. Sessions
+ * flushed in the same turn mostly hold the same messages (a fan-out), so the socket.io packet
+ * and its WebSocket frame are built once for all of them, not once per connection. Reusing it
+ * is always correct: a batch of the same (immutable) frames encodes the same.
+ */
+class BatchEncoder {
+  private batch: readonly Outgoing[] = [];
+  private packet = '';
+  private options: PacketOptions = {};
+  private framed = false;
+
+  /** The socket.io packet of a batch of text frames (`2["f",frame1,...]`), and options that carry its WebSocket frame when `websocket`. */
+  encode(batch: readonly Outgoing[], websocket: boolean): { packet: string; options: PacketOptions } {
+    if (!this.same(batch)) {
+      let texts = '';
+      for (const out of batch) texts += ',' + out.text();
+      this.batch = batch;
+      this.packet = `2["${FRAME_EVENT}"${texts}]`;
+      this.options = {};
+      this.framed = false;
+    }
+    if (websocket && !this.framed && frameOf) {
+      // "4": engine.io's "message" packet type.
+      this.options = { wsPreEncodedFrame: frameOf(Buffer.from('4' + this.packet), TEXT_FRAME) };
+      this.framed = true;
+    }
+    return { packet: this.packet, options: websocket ? this.options : {} };
+  }
+
+  private same(batch: readonly Outgoing[]): boolean {
+    const last = this.batch;
+    if (batch.length !== last.length || batch.length === 0) return false;
+    for (let i = 0; i < batch.length; i++) if (batch[i] !== last[i]) return false;
+    return true;
+  }
+}
+
 /**
  * A session's wire over socket.io. Text frames are written straight to engine.io as one
- * pre-encoded socket.io packet per batch (`2["f",frame1,frame2,...]`), so a message going to
- * many sockets is JSON-encoded once, not once per socket; binary frames go through
+ * pre-encoded socket.io packet per batch (`2["f",frame1,frame2,...]`), encoded once for every
+ * connection that gets the same batch ({@link BatchEncoder}); binary frames go through
  * socket.io's own encoder (binary attachments).
  */
 class SocketIoWire implements Wire {
-  constructor(private readonly socket: Socket) {}
+  constructor(private readonly socket: Socket, private readonly encoder: BatchEncoder) {}
 
   get transport(): string {
     return this.socket.conn.transport.name;
   }
 
   write(batch: readonly Outgoing[]): void {
+    const conn = this.socket.conn as Socket['conn'] & { write(data: string, options: PacketOptions): void };
+    if (!batch.some((out) => out.binary)) {
+      const { packet, options } = this.encoder.encode(batch, conn.transport.name === 'websocket');
+      conn.write(packet, options);
+      return;
+    }
     let texts = '';
     for (const out of batch) {
       if (out.binary) {
-        if (texts) this.socket.conn.write(`2["${FRAME_EVENT}"${texts}]`);
+        if (texts) conn.write(`2["${FRAME_EVENT}"${texts}]`, {});
         texts = '';
         this.socket.emit(FRAME_EVENT, out.frame);
       } else texts += ',' + out.text();
     }
-    if (texts) this.socket.conn.write(`2["${FRAME_EVENT}"${texts}]`);
+    if (texts) conn.write(`2["${FRAME_EVENT}"${texts}]`, {});
   }
 
   close(bye?: ByeFrame): void {
@@ -75,6 +128,33 @@ function refusal(error: unknown): Error {
   return out;
 }
 
+/** What the transport keeps in `socket.data`. */
+interface ConnectionData {
+  identity?: Identity;
+  session: Session;
+  broker: Broker;
+}
+
+/**
+ * Frames are taken in `onAny`, which socket.io calls as each packet is decoded: plain event
+ * handlers run on the next tick and are skipped once the socket has disconnected, which would
+ * lose frames that arrived just before a disconnect (an ack sent right before the client
+ * closed) and let an error overtake earlier answers.
+ */
+function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
+  const { broker, session } = this.data as ConnectionData;
+  if (event === FRAME_EVENT) {
+    for (const frame of frames) broker.handle(session, frame);
+  } else {
+    session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
+  }
+}
+
+function onDisconnect(this: Socket): void {
+  const { broker, session } = this.data as ConnectionData;
+  broker.closeSession(session);
+}
+
 /**
  * WebSocket and HTTP long-polling through socket.io, at `{prefix}/socket.io/`. Payloads above
  * `maxPayloadBytes` get a `payload_too_large` error frame; only a message larger than four
@@ -83,6 +163,7 @@ function refusal(error: unknown): Error {
  */
 export class SocketIoTransport implements Transport {
   private io: SocketIoServer | undefined;
+  private readonly encoder = new BatchEncoder();
   private broker!: Broker;
 
   setup(broker: Broker): void {
@@ -136,20 +217,21 @@ export class SocketIoTransport implements Transport {
       // poll that will never come (a peer gone silent); one heartbeat is enough.
       const polling = socket.conn.transport as unknown as { closeTimeout?: number };
       if (typeof polling.closeTimeout === 'number') polling.closeTimeout = Math.min(polling.closeTimeout, broker.options.heartbeatMs);
-      const session = broker.openSession(new SocketIoWire(socket));
-      session.identity = (socket.data as { identity?: Identity }).identity ?? null;
-      // Frames are taken in `onAny`, which socket.io calls as each packet is decoded: plain
-      // event handlers run on the next tick and are skipped once the socket has disconnected,
-      // which would lose frames that arrived just before a disconnect (an ack sent right
-      // before the client closed) and let an error overtake earlier answers.
-      socket.onAny((event: string, ...frames: unknown[]) => {
-        if (event === FRAME_EVENT) {
-          for (const frame of frames) broker.handle(session, frame);
-        } else {
-          session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
-        }
-      });
-      socket.on('disconnect', () => broker.closeSession(session));
+      const session = broker.openSession(new SocketIoWire(socket, this.encoder));
+      const data = socket.data as ConnectionData;
+      session.identity = data.identity ?? null;
+      data.session = session;
+      data.broker = broker;
+      // socket.io puts every socket in a room of its own id; rt addresses sessions through its
+      // hub, never through socket.io rooms, so that room is memory for nothing.
+      void socket.leave(socket.id);
+      // Shared handlers (they find the session through `this`, the socket): no closures per
+      // connection, which matters when there are many idle ones. Frames are taken in `onAny`,
+      // which socket.io calls as each packet is decoded: plain event handlers run on the next
+      // tick and are skipped once the socket has disconnected, which would lose frames that
+      // arrived just before a disconnect (an ack sent right before the client closed).
+      socket.onAny(onAnyEvent);
+      socket.on('disconnect', onDisconnect);
     });
   }
 

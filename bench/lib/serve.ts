@@ -1,0 +1,43 @@
+/**
+ * The side of a server process the orchestrator talks to over IPC: it reports its port,
+ * answers memory questions (after a full GC), and exits when told or when the
+ * orchestrator goes away.
+ */
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Memory of a server process after a full garbage collection, in bytes. */
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+export async function collect(): Promise<MemorySample> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+/** CPU time (user + system) this process has used so far, in µs. */
+export function cpuUs(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** Listens on a free loopback port and serves the orchestrator until told to stop. */
+export async function serve(server: Server, stop: () => Promise<void> | void = () => undefined): Promise<void> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  process.on('message', (m: { id: number; cmd: string }) => {
+    if (m.cmd === 'mem') void collect().then((mem) => process.send?.({ id: m.id, mem }));
+    else if (m.cmd === 'cpu') process.send?.({ id: m.id, cpuUs: cpuUs() });
+    else if (m.cmd === 'stop') void Promise.resolve(stop()).finally(() => process.exit(0));
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send?.({ type: 'listening', port });
+}

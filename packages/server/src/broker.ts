@@ -259,10 +259,18 @@ export class Broker {
       if (size > this.limits.maxPayloadBytes) throw new RtError('payload_too_large', `payload is ${size} bytes, more than ${this.limits.maxPayloadBytes}`);
     }
     if (!this.started) await this.ready;
-    const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText).then((m) => ({ off: m.off }));
+    const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText, this.engineKey(options.key)).then((m) => ({ off: m.off }));
     if (options.key === undefined) return publish();
     const { off } = await this.dedupe.run(`pub ${options.key}`, publish);
     return { off: off ?? 0 };
+  }
+
+  /**
+   * The idempotency key to hand the engine: only to one that remembers keys across nodes
+   * (this node's {@link Dedupe} answers resends that land here again; the engine, those that land elsewhere).
+   */
+  private engineKey(key: string | undefined): string | undefined {
+    return this.engine.dedupes ? key : undefined;
   }
 
   /** Registers an action clients can call with `client.call(name, payload)`. */
@@ -282,7 +290,7 @@ export class Broker {
       outboundDropped: this.outboundDropped,
       slowDisconnects: this.slowDisconnects,
       outboundQueued: [...this.sessions].reduce((sum, s) => sum + s.queuedBytes, 0),
-      deduplicated: this.dedupe.duplicates,
+      deduplicated: this.dedupe.duplicates + (e.deduplicated ?? 0),
       engine: this.engine.name,
     };
   }
@@ -474,7 +482,7 @@ export class Broker {
         session.send(ok(frame.ref));
         return;
       case 'pub': {
-        const publish = (): Promise<{ off: number }> => this.engine.publish(frame.topic, frame.data, dataText).then((m) => ({ off: m.off }));
+        const publish = (): Promise<{ off: number }> => this.engine.publish(frame.topic, frame.data, dataText, this.engineKey(frame.key)).then((m) => ({ off: m.off }));
         session.send(ok(frame.ref, await (frame.key === undefined ? publish() : this.dedupe.run(`pub ${frame.key}`, publish))));
         return;
       }
@@ -506,7 +514,7 @@ export class Broker {
         return;
       }
       case 'push': {
-        const push = (): Promise<{ off?: number }> => this.engine.push(frame.topic, frame.data, dataText).then(() => ({}));
+        const push = (): Promise<{ off?: number }> => this.engine.push(frame.topic, frame.data, dataText, this.engineKey(frame.key)).then(() => ({}));
         session.send(ok(frame.ref, await (frame.key === undefined ? push() : this.dedupe.run(`push ${frame.key}`, push))));
         return;
       }

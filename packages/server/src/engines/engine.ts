@@ -29,7 +29,7 @@ export interface Job {
   dataText?: string;
   /**
    * Deliveries so far, this one included (1 on the first; more after a nack or a lost
-   * puller), for engines that count them (memory does; redis does not yet).
+   * puller or node).
    */
   attempt?: number;
 }
@@ -62,6 +62,8 @@ export interface EngineStats {
   pushRejected: number;
   pushExpired: number;
   redelivered: number;
+  /** Publishes and pushes an engine that remembers idempotency keys ({@link Engine.dedupes}) did not carry out again. */
+  deduplicated?: number;
 }
 
 /** What the broker gives its engine: where to deliver what arrives for this node. */
@@ -135,6 +137,11 @@ export interface EngineLimits {
    * gets it at once.
    */
   redeliveryDelayMs: number;
+  /**
+   * How long an idempotency key is remembered, in ms, by engines that remember them
+   * themselves ({@link Engine.dedupes}). Default 5 minutes.
+   */
+  dedupeTtlMs?: number;
 }
 
 /**
@@ -148,8 +155,18 @@ export interface Engine {
   close(): Promise<void>;
   /** The current epoch: it changes when history is lost (e.g. the in-memory engine restarted). */
   epoch(): string;
-  /** Stores `data` in the history of `topic` and its ancestors and fans it out; resolves when accepted. */
-  publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage>;
+  /**
+   * Whether the engine remembers idempotency keys itself, shared by every node (the `key` of
+   * {@link Engine.publish} and {@link Engine.push}): a resend that lands on another node is
+   * then carried out once. Engines without it (memory: one node) leave it to the broker.
+   */
+  readonly dedupes?: boolean;
+  /**
+   * Stores `data` in the history of `topic` and its ancestors and fans it out; resolves when
+   * accepted. With `key` (an engine that {@link Engine.dedupes}): a publish with a key seen
+   * within `dedupeTtlMs` is not carried out again and resolves with the first one's offset.
+   */
+  publish(topic: string, data: Payload, dataText?: string, key?: string): Promise<StoredMessage>;
   /**
    * This node has subscribers of `topic` (called for each new subscription; idempotent while
    * listened). Resolves once messages published from then on will be delivered; rejects (e.g.
@@ -167,8 +184,11 @@ export interface Engine {
   listenBus(topic: string): Promise<void>;
   /** This node has no peer of `topic` left (see {@link Engine.unlisten}). */
   unlistenBus(topic: string): void | Promise<void>;
-  /** Queues a job; rejects with `queue_full` when the topic's waiting queue is full. */
-  push(topic: string, data: Payload, dataText?: string): Promise<void>;
+  /**
+   * Queues a job; rejects with `queue_full` when the topic's waiting queue is full. With `key`
+   * (an engine that {@link Engine.dedupes}), a push with a key seen within `dedupeTtlMs` is not queued again.
+   */
+  push(topic: string, data: Payload, dataText?: string, key?: string): Promise<void>;
   addPuller(puller: PullerHandle): void;
   /** Removes a puller; the jobs it held go back to the queue, first in line. */
   removePuller(puller: PullerHandle): void;

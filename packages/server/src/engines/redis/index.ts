@@ -25,6 +25,9 @@ export interface RedisEngineOptions {
   sweepMs?: number;
 }
 
+/** How long idempotency keys are remembered when the limits do not say. */
+const DEFAULT_DEDUPE_TTL_MS = 5 * 60_000;
+
 const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
@@ -45,6 +48,8 @@ const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
  */
 export class RedisEngine implements Engine {
   readonly name = 'redis';
+  /** Idempotency keys live in Redis (`SET NX PX` inside the publish and push scripts), so they hold across nodes. */
+  readonly dedupes = true;
   /** This process's id among the nodes (its consumer name in work queues). */
   readonly nodeId = randomId();
   private readonly prefix: string;
@@ -62,7 +67,7 @@ export class RedisEngine implements Engine {
   private lastEp = '';
   /** Channels this node subscribes to, with the subscription in progress or done. */
   private readonly channels = new Map<string, Promise<void>>();
-  private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
+  private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0, deduplicated: 0 };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
     this.url = options.url ?? 'redis://127.0.0.1:6379';
@@ -77,7 +82,13 @@ export class RedisEngine implements Engine {
     const p = this.prefix;
     this.queues = new RedisQueues(
       conns,
-      { queue: (t) => `${p}q:${t}`, notify: (t) => `${p}qn:${t}`, node: (id) => `${p}node:${id}` },
+      {
+        queue: (t) => `${p}q:${t}`,
+        delayed: (t) => `${p}qd:${t}`,
+        notify: (t) => `${p}qn:${t}`,
+        node: (id) => `${p}node:${id}`,
+        pushKey: (k) => `${p}d:push:${k}`,
+      },
       this.nodeId,
       limits,
       this.counters,
@@ -122,14 +133,16 @@ export class RedisEngine implements Engine {
     return { ...this.counters };
   }
 
-  async publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage> {
+  async publish(topic: string, data: Payload, dataText?: string, key?: string): Promise<StoredMessage> {
     const topics = ancestry(topic);
+    const window = key === undefined ? 0 : this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS;
     const reply = (await this.conns!.run(
       publishScript,
-      [this.key('epoch'), this.key('off'), ...topics.map((t) => this.key(`h:${t}`))],
-      [this.nextEpoch, encodeMessage(topic, data, dataText), this.limits.historySize, this.limits.historyTtlMs, ...topics.map((t) => this.key(`c:${t}`))],
-    )) as [string, number];
-    this.counters.published++;
+      [this.key('epoch'), this.key('off'), this.key(`d:pub:${key ?? ''}`), ...topics.map((t) => this.key(`h:${t}`))],
+      [this.nextEpoch, encodeMessage(topic, data, dataText), this.limits.historySize, this.limits.historyTtlMs, window, ...topics.map((t) => this.key(`c:${t}`))],
+    )) as [string, number, number];
+    if (reply[2] === 1) this.counters.deduplicated!++;
+    else this.counters.published++;
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
@@ -188,8 +201,8 @@ export class RedisEngine implements Engine {
     }
   }
 
-  push(topic: string, data: Payload, dataText?: string): Promise<void> {
-    return this.queues!.push(topic, data, dataText);
+  async push(topic: string, data: Payload, dataText?: string, key?: string): Promise<void> {
+    if (await this.queues!.push(topic, data, dataText, key)) this.counters.deduplicated!++;
   }
 
   addPuller(puller: PullerHandle): void {

@@ -3,12 +3,17 @@ import type { EngineLimits, EngineStats, Job, PullerHandle } from '../engine.js'
 import type { Logger } from '../../options.js';
 import { decodeJob, encodeJob } from './codec.js';
 import { type Connections, Script } from './connection.js';
-import { ACK, PUSH, RECLAIM, REQUEUE } from './scripts.js';
+import { ACK, DEFER, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
 
 const push = new Script(PUSH);
+const take = new Script(TAKE);
+const defer = new Script(DEFER);
 const requeue = new Script(REQUEUE);
 const reclaim = new Script(RECLAIM);
 const ack = new Script(ACK);
+
+/** Longest delay before a puller gets back a job it nacked, in ms (as the memory engine). */
+const MAX_REDELIVERY_DELAY_MS = 10_000;
 
 /** This node's pullers of one topic, taking turns. */
 interface Pulled {
@@ -17,34 +22,48 @@ interface Pulled {
   reading: boolean;
   /** Set when a job may be waiting while a read runs: read again after it. */
   again: boolean;
+  /** Reads again when a nacked job's delay ends (at `wakeAt`), for the puller that failed it. */
+  timer: ReturnType<typeof setTimeout> | undefined;
+  wakeAt: number;
 }
 
 /** Names of the Redis keys and channels of work queues. */
 export interface QueueNames {
   queue(topic: string): string;
+  /** The sorted set of the topic's nacked jobs waiting out their redelivery delay. */
+  delayed(topic: string): string;
   notify(topic: string): string;
   node(id: string): string;
+  /** Where a push's idempotency key is remembered. */
+  pushKey(key: string): string;
 }
+
+/** A job to ack or requeue in Redis: its entry id and the deliveries it had. */
+interface Held { id: string; attempt: number }
 
 /** How long a node's heartbeat lives: a node silent for this long is taken for dead. */
 const HEARTBEAT_MS = 3000;
 
-/** XREADGROUP's answer for one stream: `[key, entries]` (RESP3), or `[[key, entries]]` (RESP2). */
-type Entries = [Buffer, Buffer[]][];
-type StreamReply = [Buffer, Entries] | [[Buffer, Entries]] | null;
 
 /**
  * Push/pull over Redis streams with one consumer group per topic (`rt`) and one consumer per
  * node: a job is read by exactly one node, which hands it to one of its pullers (taking
- * turns); it stays pending until the puller acknowledges it. A nack or a puller that leaves
- * puts its jobs back (to another local puller with room first, else at the end of the queue
- * for every node); a node that dies stops renewing its heartbeat and the survivors put its
- * pending jobs back. Jobs wait in Redis while no node has a puller.
+ * turns); it stays pending until the puller acknowledges it. A puller that leaves puts its
+ * jobs back (to another local puller with room first, else at the end of the queue for every
+ * node). A nack hands the job to another local puller with room, else keeps it pending and
+ * puts it in the topic's delayed set: any other puller on any node takes it at once (first in
+ * line), the failing puller only after `redeliveryDelayMs`, doubled per delivery up to 10 s.
+ * A node that dies stops renewing its heartbeat and the survivors put its pending jobs back.
+ * Jobs wait in Redis while no node has a puller. Each job carries its delivery count
+ * (`attempt`) through all of this.
  */
 export class RedisQueues {
   private readonly pulled = new Map<string, Pulled>();
   /** Acks and requeues that failed while Redis was unreachable, retried by the sweep (else their jobs would stay pending under this live node). */
-  private backlog: { topic: string; op: 'ack' | 'requeue'; ids: string[] }[] = [];
+  private backlog: { topic: string; op: 'ack' | 'requeue'; jobs: Held[] }[] = [];
+  /** Ids of this node's pullers, as the delayed set names the puller that failed a job. */
+  private readonly ids = new WeakMap<PullerHandle, string>();
+  private nextPuller = 0;
   /** Jobs being given back right now (awaited on close, so a node that shuts down hands its jobs on). */
   private readonly givingBack = new Set<Promise<void>>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
@@ -72,26 +91,36 @@ export class RedisQueues {
    */
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
+    for (const p of this.pulled.values()) clearTimeout(p.timer);
     await Promise.all(this.givingBack);
     if (this.conns.up) await this.conns.cmd.del(this.names.node(this.nodeId)).catch(() => undefined);
   }
 
-  async push(topic: string, data: Payload, dataText?: string): Promise<void> {
-    const id = await this.conns.run(push, [this.names.queue(topic)], [this.limits.pushQueueSize, encodeJob(data, dataText), this.names.notify(topic)]);
+  /** Queues a job; with `key`, a push repeated within the dedupe window on any node is queued once. Resolves true for such a repeat. */
+  async push(topic: string, data: Payload, dataText?: string, key?: string): Promise<boolean> {
+    const window = key === undefined ? 0 : this.limits.dedupeTtlMs ?? 5 * 60_000;
+    const [id, seen] = (await this.conns.run(
+      push,
+      [this.names.queue(topic), this.names.delayed(topic), this.names.pushKey(key ?? '')],
+      [this.limits.pushQueueSize, encodeJob(data, dataText), this.names.notify(topic), window],
+    )) as [string | number, number];
+    if (seen === 1) return true;
     if (id === 0) {
       this.counters.pushRejected++;
       throw new RtError('queue_full', `the queue of "${topic}" holds ${this.limits.pushQueueSize} waiting items`);
     }
     this.counters.pushed++;
+    return false;
   }
 
   add(puller: PullerHandle): void {
     let p = this.pulled.get(puller.topic);
     if (!p) {
-      this.pulled.set(puller.topic, (p = { pullers: [], turn: 0, reading: false, again: false }));
+      this.pulled.set(puller.topic, (p = { pullers: [], turn: 0, reading: false, again: false, timer: undefined, wakeAt: Infinity }));
       this.watch(puller.topic, true);
     }
     p.pullers.push(puller);
+    this.ids.set(puller, `${this.nodeId}.${++this.nextPuller}`);
     this.fill(puller.topic);
   }
 
@@ -102,6 +131,7 @@ export class RedisQueues {
     const held = [...puller.inflight.values()];
     puller.inflight.clear();
     if (p.pullers.length === 0) {
+      clearTimeout(p.timer);
       this.pulled.delete(puller.topic);
       this.watch(puller.topic, false);
     }
@@ -115,16 +145,33 @@ export class RedisQueues {
   async ack(puller: PullerHandle, id: string): Promise<boolean> {
     if (!puller.inflight.delete(id)) return false;
     this.fill(puller.topic);
-    await this.apply(puller.topic, 'ack', [id]);
+    await this.apply(puller.topic, 'ack', [{ id, attempt: 0 }]);
     return true;
   }
 
+  /**
+   * A job the puller failed: to another local puller with room at once, else into the delayed
+   * set (another node's puller may take it at once; this one after the delay).
+   */
   async nack(puller: PullerHandle, id: string): Promise<boolean> {
     const job = puller.inflight.get(id);
     if (!job) return false;
     puller.inflight.delete(id);
     this.counters.redelivered++;
-    await this.giveBack(puller.topic, [job], puller);
+    const attempt = job.attempt ?? 1;
+    const chosen = this.choose(puller.topic, puller);
+    if (chosen) {
+      this.deliver(chosen, job, attempt + 1);
+      return true;
+    }
+    const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, attempt - 1), MAX_REDELIVERY_DELAY_MS);
+    try {
+      await this.conns.run(defer, [this.names.delayed(puller.topic)], [this.names.notify(puller.topic), delay, `${id} ${attempt} ${this.ids.get(puller)}`]);
+    } catch (error) {
+      // Redis unreachable: the job goes back to the queue when it is back.
+      this.backlog.push({ topic: puller.topic, op: 'requeue', jobs: [{ id, attempt }] });
+      throw error;
+    }
     return true;
   }
 
@@ -140,26 +187,30 @@ export class RedisQueues {
 
   /** Jobs a puller gave up: to another local puller with room (not `avoid`), else back to Redis for every node. */
   private async giveBack(topic: string, jobs: Job[], avoid: PullerHandle | undefined): Promise<void> {
-    const rest: Job[] = [];
+    const rest: Held[] = [];
     for (const job of jobs) {
       const chosen = this.choose(topic, avoid);
-      if (chosen) {
-        chosen.inflight.set(job.id, job);
-        chosen.deliver(job);
-      } else rest.push(job);
+      if (chosen) this.deliver(chosen, job, (job.attempt ?? 1) + 1);
+      else rest.push({ id: job.id, attempt: job.attempt ?? 1 });
     }
-    if (rest.length > 0) await this.apply(topic, 'requeue', rest.map((j) => j.id));
+    if (rest.length > 0) await this.apply(topic, 'requeue', rest);
+  }
+
+  private deliver(puller: PullerHandle, job: Job, attempt: number): void {
+    job.attempt = attempt;
+    puller.inflight.set(job.id, job);
+    puller.deliver(job);
   }
 
   /** Acks or requeues jobs in Redis; when Redis is unreachable, the sweep tries again later (and the caller hears `unavailable`). */
-  private async apply(topic: string, op: 'ack' | 'requeue', ids: string[]): Promise<void> {
+  private async apply(topic: string, op: 'ack' | 'requeue', jobs: Held[]): Promise<void> {
     const key = this.names.queue(topic);
     try {
-      if (op === 'ack') await this.conns.run(ack, [key], ids);
-      else await this.conns.run(requeue, [key], [this.names.notify(topic), ...ids]);
+      if (op === 'ack') await this.conns.run(ack, [key], jobs.map((j) => j.id));
+      else await this.conns.run(requeue, [key], [this.names.notify(topic), ...jobs.flatMap((j) => [j.id, j.attempt])]);
     } catch (error) {
-      this.backlog.push({ topic, op, ids });
-      this.logger.warn({ err: (error as Error).message, topic, op, jobs: ids.length }, 'could not update the work queue; retrying when Redis is back');
+      this.backlog.push({ topic, op, jobs });
+      this.logger.warn({ err: (error as Error).message, topic, op, jobs: jobs.length }, 'could not update the work queue; retrying when Redis is back');
       throw error;
     }
   }
@@ -203,9 +254,15 @@ export class RedisQueues {
         p.again = false;
         const room = this.room(p);
         if (room === 0 || !this.conns.up || this.pulled.get(topic) !== p) return;
-        const got = await this.readGroup(topic, room);
-        for (const [id, body] of got) this.hand(topic, id, body);
-        if (got.length < room && !p.again) return;
+        const roomy = p.pullers.filter((x) => x.inflight.size < x.prefetch).map((x) => this.ids.get(x)!);
+        const reply = (await this.conns.run(take, [this.names.queue(topic), this.names.delayed(topic)], [this.nodeId, room, ...roomy], true)) as (Buffer | number)[];
+        const wait = Number(reply[0]);
+        if (wait >= 0) this.wake(topic, p, wait);
+        const got = (reply.length - 1) / 4;
+        for (let i = 1; i + 3 < reply.length; i += 4) {
+          this.hand(topic, reply[i]!.toString(), Number(reply[i + 1]), reply[i + 2]!.toString(), reply[i + 3] as Buffer);
+        }
+        if (got < room && !p.again) return;
       }
     } catch (error) {
       this.logger.warn({ err: (error as Error).message, topic }, 'reading the work queue failed; retrying on the next sweep');
@@ -214,38 +271,39 @@ export class RedisQueues {
     }
   }
 
-  private async readGroup(topic: string, count: number): Promise<[string, Buffer][]> {
-    const key = this.names.queue(topic);
-    const args = ['GROUP', 'rt', this.nodeId, 'COUNT', count, 'STREAMS', key, '>'];
-    let reply: StreamReply;
-    try {
-      reply = (await this.conns.cmd.callBuffer('XREADGROUP', ...args)) as StreamReply;
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOGROUP')) throw error;
-      // No push yet (or Redis lost it): make the group, nothing waits yet.
-      await this.conns.cmd.call('XGROUP', 'CREATE', key, 'rt', '0', 'MKSTREAM').catch(() => undefined);
-      reply = (await this.conns.cmd.callBuffer('XREADGROUP', ...args)) as StreamReply;
-    }
-    const entries: Entries = !reply ? [] : Array.isArray(reply[0]) ? reply[0][1] : (reply[1] as Entries);
-    return entries.map(([id, fields]) => [id.toString('latin1'), fields[1]!] as [string, Buffer]);
+  /** Reads `topic` again in `ms` (when a job this node's puller failed becomes due for it), unless a read is due sooner. */
+  private wake(topic: string, p: Pulled, ms: number): void {
+    const at = Date.now() + ms;
+    if (at >= p.wakeAt) return;
+    clearTimeout(p.timer);
+    p.wakeAt = at;
+    p.timer = setTimeout(() => {
+      p.timer = undefined;
+      p.wakeAt = Infinity;
+      this.fill(topic);
+    }, ms);
+    p.timer.unref();
   }
 
-  private hand(topic: string, id: string, body: Buffer): void {
-    if (this.limits.pushTtlMs > 0 && Date.now() - Number(id.split('-')[0]) > this.limits.pushTtlMs) {
+  /**
+   * Hands a job read from Redis to a local puller. `from` is '' for a new entry, '-' for a
+   * nacked job whose delay is over, else the id of the puller that failed it and must wait.
+   */
+  private hand(topic: string, id: string, attempt: number, from: string, body: Buffer): void {
+    // A nacked job was queued again by its nack: it does not expire on its way back.
+    if (from === '' && this.limits.pushTtlMs > 0 && Date.now() - Number(id.split('-')[0]) > this.limits.pushTtlMs) {
       this.counters.pushExpired++;
-      void this.apply(topic, 'ack', [id]).catch(() => undefined);
+      void this.apply(topic, 'ack', [{ id, attempt }]).catch(() => undefined);
       return;
     }
     const decoded = decodeJob(body);
-    const job: Job = { id, topic, data: decoded.data };
+    const job: Job = { id, topic, data: decoded.data, attempt };
     if (decoded.dataText !== undefined) job.dataText = decoded.dataText;
-    const chosen = this.choose(topic);
-    if (!chosen) {
-      void this.giveBack(topic, [job], undefined).catch(() => undefined);
-      return;
-    }
-    chosen.inflight.set(id, job);
-    chosen.deliver(job);
+    const p = this.pulled.get(topic);
+    const avoid = from === '' || from === '-' ? undefined : p?.pullers.find((x) => this.ids.get(x) === from);
+    const chosen = this.choose(topic, avoid);
+    if (chosen) this.deliver(chosen, job, attempt);
+    else void this.apply(topic, 'requeue', [{ id, attempt: attempt - 1 }]).catch(() => undefined);
   }
 
   /** Renews this node's heartbeat, gives back dead nodes' jobs, and reads what waits. */
@@ -255,7 +313,7 @@ export class RedisQueues {
       await this.conns.cmd.set(this.names.node(this.nodeId), '1', 'PX', HEARTBEAT_MS);
       const backlog = this.backlog;
       this.backlog = [];
-      for (const { topic, op, ids } of backlog) await this.apply(topic, op, ids).catch(() => undefined);
+      for (const { topic, op, jobs } of backlog) await this.apply(topic, op, jobs).catch(() => undefined);
       for (const topic of [...this.pulled.keys()]) {
         await this.reclaimDead(topic);
         this.fill(topic);

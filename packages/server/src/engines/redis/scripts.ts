@@ -10,7 +10,14 @@
  *   in the same stream (`p`), so recovery can tell whether anything after a position is gone;
  * - `P c:<topic>` / `P b:<topic>`: pub/sub and bus channels, one per topic;
  * - `P q:<topic>`: the topic's work queue, a stream read through the consumer group `rt`
- *   (one consumer per node); `P qn:<topic>`: the channel that tells nodes a job is waiting;
+ *   (one consumer per node); an entry holds the job (`m`) and, when it went back to the
+ *   queue, the deliveries it had before (`a`); `P qn:<topic>`: the channel that tells nodes a
+ *   job is waiting;
+ * - `P qd:<topic>`: nacked jobs waiting out their redelivery delay, a sorted set scored by the
+ *   time (Redis clock, ms) from which the puller that failed them may have them back; each
+ *   member is `<entry id> <deliveries so far> <failing puller>`, the entry stays pending;
+ * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
+ *   first outcome), expiring after the dedupe window;
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
  *   forwarded to that node; `P own:<hash>`: which node owns a connection (see forward.ts).
  */
@@ -25,18 +32,25 @@ if not ep then
 end`;
 
 /**
- * Publish. KEYS: epoch, off, then one history stream per ancestor. ARGV: a new epoch (used
- * only when Redis lost it), the message body, history size, history ttl (ms), then one
- * channel per ancestor. Returns `{ep, off}`.
+ * Publish. KEYS: epoch, off, the idempotency key, then one history stream per ancestor. ARGV:
+ * a new epoch (used only when Redis lost it), the message body, history size, history ttl
+ * (ms), dedupe window (ms; 0: no idempotency key), then one channel per ancestor. Returns
+ * `{ep, off, 0}`, or `{ep, first off, 1}` when the key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
+local window = tonumber(ARGV[5])
+if window > 0 then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return {ep, tonumber(seen), 1} end
+end
 local off = redis.call('INCR', KEYS[2])
+if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
 local maxlen = tonumber(ARGV[3])
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local cutoff = now - tonumber(ARGV[4])
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
     local prev = '0'
     if #last > 0 then prev = string.match(last[1][1], '^(%d+)') end
@@ -52,8 +66,8 @@ if maxlen > 0 then
   end
 end
 local head = off .. ' ' .. ep .. ' '
-for i = 5, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
-return {ep, off}`;
+for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+return {ep, off, 0}`;
 
 /**
  * Recovery. KEYS: epoch, off, the topic's history stream. ARGV: a new epoch, the client's
@@ -91,29 +105,115 @@ return out`;
 export const POSITION = `${ENSURE_EPOCH}
 return {ep, tonumber(redis.call('GET', KEYS[2]) or '0')}`;
 
-/**
- * Push. KEYS: the queue stream. ARGV: most waiting jobs, the job body, the notify channel.
- * Returns the job id, or 0 when the queue is full.
- */
-export const PUSH = `
-pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM')
-local pending = redis.call('XPENDING', KEYS[1], 'rt')[1]
-if redis.call('XLEN', KEYS[1]) - pending >= tonumber(ARGV[1]) then return 0 end
-local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
-redis.call('PUBLISH', ARGV[3], '1')
-return id`;
+/** Sets `now` to Redis's clock in ms (one clock for every node). */
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Puts jobs back at the end of the queue for any node's pullers (a nack, a puller gone).
- * KEYS: the queue stream. ARGV: the notify channel, then job ids. Returns how many went back
- * (jobs Redis lost meanwhile cannot go back).
+ * Push. KEYS: the queue stream, its delayed set, the idempotency key. ARGV: most waiting
+ * jobs, the job body, the notify channel, dedupe window (ms; 0: no idempotency key).
+ * Returns `{id, 0}`, `{0, 0}` when the queue is full, or `{first id, 1}` when the key was
+ * seen within the window.
+ */
+export const PUSH = `
+local window = tonumber(ARGV[4])
+if window > 0 then
+  local seen = redis.call('GET', KEYS[3])
+  if seen then return {seen, 1} end
+end
+pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM')
+local pending = redis.call('XPENDING', KEYS[1], 'rt')[1]
+local waiting = redis.call('XLEN', KEYS[1]) - pending + redis.call('ZCARD', KEYS[2])
+if waiting >= tonumber(ARGV[1]) then return {0, 0} end
+local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+redis.call('PUBLISH', ARGV[3], '1')
+if window > 0 then redis.call('SET', KEYS[3], id, 'PX', window) end
+return {id, 0}`;
+
+/** Sets `prior` to the deliveries an entry's job had before it went back to the queue (field `a`). */
+const PRIOR = `
+local prior = 0
+for f = 1, #fields, 2 do
+  if fields[f] == 'a' then prior = tonumber(fields[f + 1]) end
+end`;
+
+/**
+ * Reads jobs for this node: first nacked jobs from the delayed set that may go to one of its
+ * pullers now (their delay is over, or a puller other than the one that failed them has room),
+ * claimed from the node that read them; then new entries of the stream. KEYS: the queue
+ * stream, its delayed set. ARGV: this node's consumer name, most jobs to read, then the
+ * pullers of this node that have room. Returns `{wait, id1, attempt1, avoid1, body1, ...}`:
+ * `wait` is in how many ms a delayed job this node may not have yet becomes due (-1: none),
+ * `attempt` the deliveries so far with this one, `avoid` the puller that must not get it ('-' for
+ * a delayed job now due for any puller, '' for a new entry).
+ */
+export const TAKE = `${NOW}
+pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM')
+local want = tonumber(ARGV[2])
+local roomy = {}
+for i = 3, #ARGV do roomy[ARGV[i]] = true end
+local others = #ARGV - 2 >= 2
+local out = {-1}
+local n = 0
+local delayed = redis.call('ZRANGE', KEYS[2], 0, 99, 'WITHSCORES')
+for i = 1, #delayed, 2 do
+  if n >= want then break end
+  local member = delayed[i]
+  local due = tonumber(delayed[i + 1])
+  local id, prior, avoid = string.match(member, '^(%S+) (%d+) (%S+)$')
+  if due <= now or others or not roomy[avoid] then
+    redis.call('ZREM', KEYS[2], member)
+    local claimed = redis.call('XCLAIM', KEYS[1], 'rt', ARGV[1], 0, id)
+    -- Nothing claimed: the job was acknowledged or given back meanwhile (its node died).
+    if #claimed > 0 and claimed[1] then
+      local fields = claimed[1][2]
+      table.insert(out, id)
+      table.insert(out, tonumber(prior) + 1)
+      table.insert(out, due <= now and '-' or avoid)
+      table.insert(out, fields[2])
+      n = n + 1
+    end
+  elseif out[1] < 0 or due - now < out[1] then
+    out[1] = math.max(1, due - now)
+  end
+end
+if n < want then
+  local got = redis.call('XREADGROUP', 'GROUP', 'rt', ARGV[1], 'COUNT', want - n, 'STREAMS', KEYS[1], '>')
+  if got then
+    for _, e in ipairs(got[1][2]) do
+      local fields = e[2]
+      ${PRIOR}
+      table.insert(out, e[1])
+      table.insert(out, prior + 1)
+      table.insert(out, '')
+      table.insert(out, fields[2])
+    end
+  end
+end
+return out`;
+
+/**
+ * A nacked job waits out its redelivery delay: it stays pending, and enters the delayed set
+ * (any other puller may take it at once; the failing one after the delay). KEYS: the delayed
+ * set. ARGV: the notify channel, the delay (ms), the member `<id> <deliveries> <puller>`.
+ */
+export const DEFER = `${NOW}
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PUBLISH', ARGV[1], '1')
+return 1`;
+
+/**
+ * Puts jobs back at the end of the queue for any node's pullers (a puller gone, a job no
+ * puller could take). KEYS: the queue stream. ARGV: the notify channel, then pairs of job id
+ * and deliveries so far. Returns how many went back (jobs Redis lost meanwhile cannot go back).
  */
 export const REQUEUE = `
 local n = 0
-for i = 2, #ARGV do
+for i = 2, #ARGV, 2 do
   local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #e > 0 then
-    redis.call('XADD', KEYS[1], '*', 'm', e[1][2][2])
+    redis.call('XADD', KEYS[1], '*', 'm', e[1][2][2], 'a', ARGV[i + 1])
     n = n + 1
   end
   pcall(redis.call, 'XACK', KEYS[1], 'rt', ARGV[i])
@@ -123,8 +223,9 @@ if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
 
 /**
- * Gives back the jobs a dead node held. KEYS: the queue stream, the dead node's heartbeat.
- * ARGV: the notify channel, the dead consumer. Returns how many went back (0 when the node is alive).
+ * Gives back the jobs a dead node held (its delayed ones too: their members in the delayed
+ * set find nothing to claim). KEYS: the queue stream, the dead node's heartbeat. ARGV: the
+ * notify channel, the dead consumer. Returns how many went back (0 when the node is alive).
  */
 export const RECLAIM = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -133,7 +234,9 @@ local held = redis.call('XPENDING', KEYS[1], 'rt', '-', '+', 1000, ARGV[2])
 for _, p in ipairs(held) do
   local e = redis.call('XRANGE', KEYS[1], p[1], p[1])
   if #e > 0 then
-    redis.call('XADD', KEYS[1], '*', 'm', e[1][2][2])
+    local fields = e[1][2]
+    ${PRIOR}
+    redis.call('XADD', KEYS[1], '*', 'm', fields[2], 'a', prior + p[4])
     n = n + 1
   end
   redis.call('XACK', KEYS[1], 'rt', p[1])
@@ -142,7 +245,6 @@ end
 if #held < 1000 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'rt', ARGV[2]) end
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
-
 /**
  * Acknowledges jobs: they are done and leave the stream. KEYS: the queue stream. ARGV: ids.
  * (A queue Redis lost meanwhile has nothing to acknowledge: no error.)

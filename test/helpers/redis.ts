@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { BrokerProcess, deadline } from './index.ts';
+import { redis } from '@rt/server';
+import { BrokerProcess, type TestBroker, deadline, startBroker } from './index.ts';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -69,6 +70,27 @@ export function cleanRedis(prefix: string): void {
   } catch {
     // best effort
   }
+}
+
+/** Brokers in this process (nodes) sharing one Redis under a unique prefix; disposing closes them and removes the keys. */
+export interface RedisNodes extends AsyncDisposable {
+  list: TestBroker[];
+  prefix: string;
+}
+
+/** Starts `n` in-process brokers on the Redis engine under one fresh prefix, with `limits`. */
+export async function redisNodes(n: number, limits: Record<string, number> = {}): Promise<RedisNodes> {
+  requireRedis();
+  const prefix = uniquePrefix();
+  const list = await Promise.all(Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), limits })));
+  return {
+    list,
+    prefix,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(list.map((b) => b.broker.close()));
+      cleanRedis(prefix);
+    },
+  };
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
- * Helpers for the reliability tests: waiting for a client's connection state, and reading
- * the broker's memory.
+ * Helpers for the reliability tests: waiting for a client's connection state, reading the
+ * broker's memory, and the redelivery delay a failing puller sees (memory and Redis engines).
  */
+import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Client, ConnectionState } from '@rt/client';
-import { deadline } from './index.ts';
+import { Collector, deadline, quiet } from './index.ts';
 
 /** Resolves when `client` enters `state` (at once if it is in it), failing after `ms`. */
 export function stateReached(client: Client, state: ConnectionState, ms = 10_000): Promise<void> {
@@ -44,4 +45,24 @@ export async function condition(check: () => boolean, ms: number, what: string):
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * A lone puller on `puller` fails a job pushed through `producer` three times, then acknowledges
+ * it: asserts it got the job back after `baseMs`, twice that, four times that (lower bounds,
+ * allowing `slackMs` of clock rounding), with `attempt` 1, 2, 3, 4, and not a fifth time.
+ */
+export async function assertGrowingRedelivery(puller: Client, producer: Client, topic: string, baseMs: number, slackMs: number): Promise<void> {
+  const attempts = new Collector<[number, number]>();
+  await puller.topic<string>(topic).pull((_d, meta) => {
+    attempts.push([meta.attempt ?? 0, Date.now()]);
+    if ((meta.attempt ?? 0) < 4) throw new Error('not yet');
+  }).ready;
+  await producer.topic<string>(topic).push('x');
+  await attempts.until(4, 5000);
+  const gaps = attempts.items.slice(1).map(([, at], i) => at - attempts.items[i]![1]);
+  gaps.forEach((gap, i) => assert.ok(gap >= baseMs * 2 ** i - slackMs, `delay ${i + 1} was ${gap} ms`));
+  assert.deepEqual(attempts.items.map(([n]) => n), [1, 2, 3, 4]);
+  await quiet();
+  assert.equal(attempts.items.length, 4, 'acknowledged after the fourth attempt');
 }

@@ -9,26 +9,12 @@ import assert from 'node:assert/strict';
 import { RtError, redis } from '@rt/server';
 import { RtError as ClientError } from '@rt/client';
 import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
-import { REDIS_URL, cleanRedis, requireRedis, uniquePrefix } from '../helpers/redis.ts';
+import { REDIS_URL, cleanRedis, redisNodes as nodes, requireRedis, uniquePrefix } from '../helpers/redis.ts';
 
 /** How many connections subscribe to each channel (`PUBSUB NUMSUB`). */
 function subscribers(...channels: string[]): number[] {
   const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'pubsub', 'numsub', ...channels], { encoding: 'utf8' }).trim().split('\n');
   return channels.map((_, i) => Number(out[i * 2 + 1]));
-}
-
-async function nodes(n: number, limits: Record<string, number> = {}) {
-  requireRedis();
-  const prefix = uniquePrefix();
-  const list = await Promise.all(Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), limits })));
-  return {
-    list,
-    prefix,
-    async [Symbol.asyncDispose]() {
-      await Promise.all(list.map((b) => b.broker.close()));
-      cleanRedis(prefix);
-    },
-  };
 }
 
 describe('Redis engine', () => {

@@ -149,7 +149,8 @@ end`;
  * a delayed job now due for any puller, '' for a new entry).
  */
 export const TAKE = `${NOW}
-pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM')
+-- No push yet (or Redis lost the queue): make the group (every stream of a queue is made with it).
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM') end
 local want = tonumber(ARGV[2])
 local roomy = {}
 for i = 3, #ARGV do roomy[ARGV[i]] = true end

@@ -165,14 +165,19 @@ export class RedisQueues {
       return true;
     }
     const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, attempt - 1), MAX_REDELIVERY_DELAY_MS);
+    await this.defer(puller.topic, id, attempt, this.ids.get(puller)!, delay);
+    return true;
+  }
+
+  /** Puts a pending job in the delayed set: `puller` (an id) may have it back after `delay` ms, any other puller at once. */
+  private async defer(topic: string, id: string, attempt: number, puller: string, delay: number): Promise<void> {
     try {
-      await this.conns.run(defer, [this.names.delayed(puller.topic)], [this.names.notify(puller.topic), delay, `${id} ${attempt} ${this.ids.get(puller)}`]);
+      await this.conns.run(defer, [this.names.delayed(topic)], [this.names.notify(topic), delay, `${id} ${attempt} ${puller}`]);
     } catch (error) {
       // Redis unreachable: the job goes back to the queue when it is back.
-      this.backlog.push({ topic: puller.topic, op: 'requeue', jobs: [{ id, attempt }] });
+      this.backlog.push({ topic, op: 'requeue', jobs: [{ id, attempt }] });
       throw error;
     }
-    return true;
   }
 
   /** After Redis came back: read what waits for this node's pullers. */
@@ -258,9 +263,9 @@ export class RedisQueues {
         const reply = (await this.conns.run(take, [this.names.queue(topic), this.names.delayed(topic)], [this.nodeId, room, ...roomy], true)) as (Buffer | number)[];
         const wait = Number(reply[0]);
         if (wait >= 0) this.wake(topic, p, wait);
-        const got = (reply.length - 1) / 4;
-        for (let i = 1; i + 3 < reply.length; i += 4) {
-          this.hand(topic, reply[i]!.toString(), Number(reply[i + 1]), reply[i + 2]!.toString(), reply[i + 3] as Buffer);
+        const got = (reply.length - 1) / 5;
+        for (let i = 1; i + 4 < reply.length; i += 5) {
+          this.hand(topic, reply[i]!.toString(), Number(reply[i + 1]), reply[i + 2]!.toString(), Number(reply[i + 3]), reply[i + 4] as Buffer);
         }
         if (got < room && !p.again) return;
       }
@@ -287,9 +292,10 @@ export class RedisQueues {
 
   /**
    * Hands a job read from Redis to a local puller. `from` is '' for a new entry, '-' for a
-   * nacked job whose delay is over, else the id of the puller that failed it and must wait.
+   * nacked job whose delay is over, else the id of the puller that failed it and must wait
+   * `left` ms more.
    */
-  private hand(topic: string, id: string, attempt: number, from: string, body: Buffer): void {
+  private hand(topic: string, id: string, attempt: number, from: string, left: number, body: Buffer): void {
     // A nacked job was queued again by its nack: it does not expire on its way back.
     if (from === '' && this.limits.pushTtlMs > 0 && Date.now() - Number(id.split('-')[0]) > this.limits.pushTtlMs) {
       this.counters.pushExpired++;
@@ -303,6 +309,8 @@ export class RedisQueues {
     const avoid = from === '' || from === '-' ? undefined : p?.pullers.find((x) => this.ids.get(x) === from);
     const chosen = this.choose(topic, avoid);
     if (chosen) this.deliver(chosen, job, attempt);
+    // The room it was read for went meanwhile: back to the queue, or to the delayed set while the failing puller must still wait.
+    else if (avoid) void this.defer(topic, id, attempt - 1, from, left).catch(() => undefined);
     else void this.apply(topic, 'requeue', [{ id, attempt: attempt - 1 }]).catch(() => undefined);
   }
 

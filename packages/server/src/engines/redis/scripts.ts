@@ -143,10 +143,10 @@ end`;
  * pullers now (their delay is over, or a puller other than the one that failed them has room),
  * claimed from the node that read them; then new entries of the stream. KEYS: the queue
  * stream, its delayed set. ARGV: this node's consumer name, most jobs to read, then the
- * pullers of this node that have room. Returns `{wait, id1, attempt1, avoid1, body1, ...}`:
+ * pullers of this node that have room. Returns `{wait, id1, attempt1, avoid1, left1, body1, ...}`:
  * `wait` is in how many ms a delayed job this node may not have yet becomes due (-1: none),
  * `attempt` the deliveries so far with this one, `avoid` the puller that must not get it ('-' for
- * a delayed job now due for any puller, '' for a new entry).
+ * a delayed job now due for any puller, '' for a new entry), `left` the ms before it may.
  */
 export const TAKE = `${NOW}
 -- No push yet (or Redis lost the queue): make the group (every stream of a queue is made with it).
@@ -172,6 +172,7 @@ for i = 1, #delayed, 2 do
       table.insert(out, id)
       table.insert(out, tonumber(prior) + 1)
       table.insert(out, due <= now and '-' or avoid)
+      table.insert(out, math.max(0, due - now))
       table.insert(out, fields[2])
       n = n + 1
     end
@@ -188,6 +189,7 @@ if n < want then
       table.insert(out, e[1])
       table.insert(out, prior + 1)
       table.insert(out, '')
+      table.insert(out, 0)
       table.insert(out, fields[2])
     end
   end

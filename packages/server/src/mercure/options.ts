@@ -1,0 +1,118 @@
+/**
+ * Options of the Mercure hub (`createBroker({ mercure: { ... } })`, or `mercure` in
+ * `rt.config.json`, or `RT_MERCURE_*` variables).
+ */
+
+/**
+ * A key that verifies JWTs: an HMAC secret (a string, algorithms HS256/384/512), a PEM public
+ * key with its algorithm (`RS256`, `ES256`, ...), or the URL of a JWK Set.
+ */
+export type MercureKey = string | { secret: string } | { publicKey: string; alg: string } | { jwksUrl: string };
+
+/** Options of the Mercure hub. Every one is optional. */
+export interface MercureOptions {
+  /** Verifies both publisher and subscriber tokens (unless one of the two below is set). */
+  key?: MercureKey;
+  /** Verifies publisher tokens. Without any key, nobody can publish through `POST /.well-known/mercure`. */
+  publisherKey?: MercureKey;
+  /** Verifies subscriber tokens. */
+  subscriberKey?: MercureKey;
+  /**
+   * Whether subscribers without a token are accepted (they receive public updates only).
+   * Default: true when no subscriber key is set, else false. A token that is present but
+   * invalid is refused (401) either way.
+   */
+  anonymous?: boolean;
+  /** `aud` every token must carry (draft-08 access tokens name the hub's resource identifier). Default: not checked. */
+  audience?: string | string[];
+  /** `iss` every token must carry. Default: not checked. */
+  issuer?: string | string[];
+  /** Name of the cookie holding the token. Default `mercureAuthorization`. */
+  cookieName?: string;
+  /**
+   * Origins allowed to publish with a cookie (CSRF protection: a cookie-authenticated POST
+   * must come with a matching `Origin` or `Referer`; `*` allows any). Default: none, so only
+   * same-origin pages can publish with a cookie. POSTs with a Bearer header are not checked.
+   */
+  publishOrigins?: string[];
+  /** Origins allowed by CORS (with credentials) on the hub's endpoints; `*` allows any. Default: none (no CORS headers). */
+  corsOrigins?: string[];
+  /** Publishes subscription events and serves `/.well-known/mercure/subscriptions`. Default false. */
+  subscriptions?: boolean;
+  /** Idle time before a `:` heartbeat comment is written, in ms (0: none). Default 40,000 as the reference hub. */
+  heartbeatMs?: number;
+  /** Most `topic`/`match` parameters per subscription request, and topics per update. Default 1,000. */
+  maxTopics?: number;
+  /**
+   * Bytes a subscriber may leave unread in its connection's buffer; past it the connection is
+   * closed and the subscriber reconnects with `Last-Event-ID` (so it recovers from history).
+   * Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
+}
+
+/** Mercure options with defaults filled in. */
+export interface ResolvedMercureOptions {
+  publisherKey: MercureKey | undefined;
+  subscriberKey: MercureKey | undefined;
+  anonymous: boolean;
+  audience: string | string[] | undefined;
+  issuer: string | string[] | undefined;
+  cookieName: string;
+  publishOrigins: string[];
+  corsOrigins: string[];
+  subscriptions: boolean;
+  heartbeatMs: number;
+  maxTopics: number;
+  maxBufferedBytes: number;
+}
+
+function checkKey(key: unknown, name: string): MercureKey | undefined {
+  if (key === undefined) return undefined;
+  if (typeof key === 'string' && key.length > 0) return key;
+  if (typeof key === 'object' && key !== null) {
+    const k = key as Record<string, unknown>;
+    if (typeof k.secret === 'string' && k.secret.length > 0) return { secret: k.secret };
+    if (typeof k.publicKey === 'string' && typeof k.alg === 'string') return { publicKey: k.publicKey, alg: k.alg };
+    if (typeof k.jwksUrl === 'string') return { jwksUrl: k.jwksUrl };
+  }
+  throw new TypeError(`mercure.${name} must be a secret string, { secret }, { publicKey, alg } or { jwksUrl }`);
+}
+
+function nonNegative(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`mercure.${name} must be a non-negative number, got ${String(value)}`);
+  }
+  return value;
+}
+
+function strings(value: unknown, name: string): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new TypeError(`mercure.${name} must be a list of strings`);
+  return value as string[];
+}
+
+/** Fills in defaults and checks `options`; throws a `TypeError` naming the first bad option. */
+export function resolveMercureOptions(options: MercureOptions): ResolvedMercureOptions {
+  const key = checkKey(options.key, 'key');
+  const publisherKey = checkKey(options.publisherKey, 'publisherKey') ?? key;
+  const subscriberKey = checkKey(options.subscriberKey, 'subscriberKey') ?? key;
+  if (options.anonymous !== undefined && typeof options.anonymous !== 'boolean') throw new TypeError('mercure.anonymous must be a boolean');
+  const cookieName = options.cookieName ?? 'mercureAuthorization';
+  if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw new TypeError('mercure.cookieName must be a cookie name');
+  return {
+    publisherKey,
+    subscriberKey,
+    anonymous: options.anonymous ?? subscriberKey === undefined,
+    audience: options.audience,
+    issuer: options.issuer,
+    cookieName,
+    publishOrigins: strings(options.publishOrigins, 'publishOrigins'),
+    corsOrigins: strings(options.corsOrigins, 'corsOrigins'),
+    subscriptions: options.subscriptions ?? false,
+    heartbeatMs: nonNegative(options.heartbeatMs, 'heartbeatMs', 40_000),
+    maxTopics: nonNegative(options.maxTopics, 'maxTopics', 1000),
+    maxBufferedBytes: nonNegative(options.maxBufferedBytes, 'maxBufferedBytes', 4 * 1024 * 1024),
+  };
+}

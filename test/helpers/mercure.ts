@@ -61,14 +61,19 @@ export interface Subscriber extends Disposable {
 
 /**
  * Opens an `EventSource` on `url`. `headers` are sent on every (re)connection; a function is
- * called at each one (a fresh token, say). `types` are event types to listen to besides `message`.
+ * called at each one with the headers the EventSource sends (`Last-Event-ID` on reconnects)
+ * and returns the ones to add (a fresh token, say). `types` are event types to listen to besides `message`.
  */
-export function subscribe(url: string, options: { headers?: Record<string, string> | (() => Promise<Record<string, string>>); types?: string[] } = {}): Subscriber {
+export function subscribe(
+  url: string,
+  options: { headers?: Record<string, string> | ((sent: Record<string, string>) => Promise<Record<string, string>>); types?: string[] } = {},
+): Subscriber {
   const { headers, types = [] } = options;
   const es = new EventSource(url, {
     fetch: async (input, init) => {
-      const extra = typeof headers === 'function' ? await headers() : headers ?? {};
-      return fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), ...extra } });
+      const sent = { ...(init?.headers as Record<string, string> | undefined) };
+      const extra = typeof headers === 'function' ? await headers(sent) : headers ?? {};
+      return fetch(input, { ...init, headers: { ...sent, ...extra } });
     },
   });
   const events = new Collector<Received>();

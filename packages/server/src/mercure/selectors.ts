@@ -6,10 +6,13 @@
  *   identical, or when the selector is an RFC 6570 URI template the string is an expansion of.
  *   Templates are matched by `uri-template-matcher` (all four RFC 6570 levels: `{id}` matches
  *   one unreserved run, never `/`; `{+path}` and `{#frag}` also match reserved characters
- *   such as `/`; `{/a}`, `{?q}` and `{&q}` match their prefix and value). One difference from
- *   the Go reference hub: an expression never matches the empty string, so
- *   `https://example.com/books/{id}` does not match `https://example.com/books/`.
- *   A selector that is not a valid template matches only by equality.
+ *   such as `/`; `{/a}`, `{?q}` and `{&q}` match their prefix and value). As in RFC 6570 (an
+ *   undefined variable expands to nothing) and the Go reference hub, every expression may
+ *   also match the empty string: `https://example.com/books/{id}` matches
+ *   `https://example.com/books/`, and `/subscriptions{/topic}{/subscriber}` matches
+ *   `/subscriptions`. The library does not match empty expressions, so the template is also
+ *   registered with each subset of its expressions left out (up to 6 expressions; past that,
+ *   all or none). A selector that is not a valid template matches only by equality.
  * - Draft-08 `match=` selectors and `match_type: "exact"` token topics: byte-for-byte
  *   equality (`*` still matches everything).
  * - Draft-08 `match_urlpattern=` selectors and `match_type: "urlpattern"` token topics: a
@@ -69,7 +72,22 @@ export function compileSelector(value: string, kind: SelectorKind = 'template'):
   } catch {
     return guarded(value, kind, never);
   }
+  for (const variant of withoutExpressions(value)) matcher.add(variant);
   return guarded(value, kind, (topic) => matcher.match(topic) !== null);
+}
+
+/** `template` with each non-empty subset of its expressions removed (see the module comment). */
+function withoutExpressions(template: string): string[] {
+  const parts = template.split(/(\{[^{}]*\})/);
+  const expressions = parts.map((p, i) => (p.startsWith('{') ? i : -1)).filter((i) => i >= 0);
+  const n = expressions.length;
+  const masks = n <= 6 ? Array.from({ length: 2 ** n - 1 }, (_, m) => m + 1) : [2 ** n - 1];
+  const variants = new Set<string>();
+  for (const mask of masks) {
+    const dropped = new Set(expressions.filter((_, bit) => (mask & (1 << bit)) !== 0));
+    variants.add(parts.filter((_, i) => !dropped.has(i)).join(''));
+  }
+  return [...variants];
 }
 
 /** True when one of `selectors` matches one of `topics`. */

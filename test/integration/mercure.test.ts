@@ -131,6 +131,15 @@ describe('mercure: subscribe and publish', () => {
     assert.equal((await publish(b.hub, [['topic', 't'], ['data', 'ok']], pub)).status, 200);
   });
 
+  it('broker.close() ends open streams and resolves', async () => {
+    const b = await startHub();
+    const stream = await rawStream(hubUrl(b.hub, ['t']));
+    await stream.until((t) => t.startsWith(':'));
+    await b.broker.close();
+    await stream.ended;
+    await stream[Symbol.asyncDispose]();
+  });
+
   it('is off unless the mercure option is set', async () => {
     const { startBroker } = await import('../helpers/index.ts');
     await using b = await startBroker();

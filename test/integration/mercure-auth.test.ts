@@ -6,6 +6,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
 import { quiet } from '../helpers/index.ts';
 import { KEY, SUBSCRIBER_KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe, subscriberToken, token } from '../helpers/mercure.ts';
 
@@ -135,6 +136,18 @@ describe('mercure: subscriber authorization', () => {
     assert.equal((await publish(b.hub, [['topic', BOOK], ['data', 'x']], await publisher(['*'], SUBSCRIBER_KEY))).status, 401);
     assert.equal((await publish(b.hub, [['topic', BOOK], ['data', 'x'], ['private', '']], await publisher(['*'], KEY))).status, 200);
     await sub.events.until(1);
+  });
+
+  it('verifies RS256 tokens with a PEM public key', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    await using b = await startHub({ key: { publicKey: await exportSPKI(publicKey), alg: 'RS256' } });
+    const rs = await new SignJWT({ mercure: { publish: ['*'], subscribe: ['*'] } }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
+    using sub = subscribe(hubUrl(b.hub, [BOOK]), { headers: { authorization: `Bearer ${rs}` } });
+    await sub.opened;
+    assert.equal((await publish(b.hub, [['topic', BOOK], ['data', 'signed'], ['private', '']], rs)).status, 200);
+    await sub.events.until(1);
+    // An HMAC token is refused when the key is RSA (no algorithm confusion).
+    assert.equal((await publish(b.hub, [['topic', BOOK], ['data', 'x']], await publisher())).status, 401);
   });
 
   it('closes the stream when the subscriber token expires', async () => {

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerFrame } from '@rt/protocol';
-import { Collector, clients, quiet } from '../helpers/index.ts';
+import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
 import { KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe, token } from '../helpers/mercure.ts';
 
 const BOOKS = 'https://example.com/books/{id}';
@@ -34,6 +34,15 @@ describe('mercure: reconnection from history', () => {
     assert.deepEqual(sub.events.items.map((e) => e.id), ['b', 'c', 'd']);
     await raw.until((t) => t.includes('id: d\n'));
     assert.equal((raw.text().match(/^id: /gm) ?? []).length, 3);
+  });
+
+  it('accepts the draft-08 last_event_id parameter and answers Mercure-Last-Event-ID too', async () => {
+    await using b = await startHub();
+    await publishBooks(b.hub, ['a', 'b']);
+    await using raw = await rawStream(hubUrl(b.hub, [BOOKS], [['last_event_id', 'a']]));
+    assert.equal(raw.headers.get('mercure-last-event-id'), 'a');
+    const text = await raw.until((t) => t.includes('id: b\n'));
+    assert.ok(!text.includes('id: a\n'));
   });
 
   it('the Last-Event-ID header wins over the lastEventID parameter', async () => {
@@ -148,6 +157,24 @@ describe('mercure: one system with rt', () => {
     await again.events.until(1);
     await quiet();
     assert.deepEqual(again.events.items.map((e) => e.data), ['hello']);
+  });
+
+  it('with an rt authorize hook, rt publishes reach only Mercure subscribers whose claim covers them', async () => {
+    await using b = await startBroker({ mercure: { key: KEY, anonymous: true }, authorize: (_identity, _op, topic) => !topic.startsWith('secret') });
+    const hub = `${b.url}/.well-known/mercure`;
+    using anonymous = subscribe(hubUrl(hub, ['*']));
+    using allowed = subscribe(hubUrl(hub, ['*']), { headers: { authorization: `Bearer ${await token({ mercure: { subscribe: ['secret/{+rest}'] } })}` } });
+    await Promise.all([anonymous.opened, allowed.opened]);
+    await b.broker.publish('secret/plans', 'p');
+    await allowed.events.until(1);
+    await quiet();
+    assert.deepEqual(anonymous.events.items, []);
+    // rtMessages: 'public' restores the open behaviour.
+    await using open = await startBroker({ mercure: { key: KEY, anonymous: true, rtMessages: 'public' }, authorize: () => true });
+    using everyone = subscribe(hubUrl(`${open.url}/.well-known/mercure`, ['*']));
+    await everyone.opened;
+    await open.broker.publish('news', 'n');
+    await everyone.events.until(1);
   });
 
   it('rt recovery replays Mercure-published updates of the mapped topic, never private ones', async () => {

@@ -5,8 +5,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { quiet } from '../helpers/index.ts';
-import { KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe } from '../helpers/mercure.ts';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { deadline, quiet } from '../helpers/index.ts';
+import { KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe, subscriberToken } from '../helpers/mercure.ts';
 
 describe('mercure: subscribe and publish', () => {
   it('answers a publish with 200 text/plain and the id; keeps the publisher id, else generates a urn:uuid', async () => {
@@ -129,6 +131,40 @@ describe('mercure: subscribe and publish', () => {
     assert.equal(wrongType.status, 400);
     // The broker lives on.
     assert.equal((await publish(b.hub, [['topic', 't'], ['data', 'ok']], pub)).status, 200);
+  });
+
+  it('cuts off a subscriber that does not read, and serves the others', async () => {
+    const options = { key: KEY, anonymous: true, subscriptions: true, maxBufferedBytes: 256 * 1024, dispatchTimeoutMs: 300 };
+    await using b = await startHub(options, { historySize: 4 });
+    const admin = { authorization: `Bearer ${await subscriberToken(['/.well-known/mercure/subscriptions'])}` };
+    const connected = async (): Promise<number> => {
+      const res = await fetch(`${b.url}/.well-known/mercure/subscriptions`, { headers: admin });
+      return ((await res.json()) as { subscriptions: unknown[] }).subscriptions.length;
+    };
+    using reader = subscribe(hubUrl(b.hub, ['big']));
+    await reader.opened;
+    const url = new URL(hubUrl(b.hub, ['big']));
+    const socket = connect(Number(url.port), url.hostname);
+    await once(socket, 'connect');
+    socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`);
+    await once(socket, 'data');
+    socket.pause();
+    assert.equal(await connected(), 2);
+    const chunk = 'x'.repeat(64 * 1024);
+    let sent = 0;
+    // Bounded: 64 MiB at most; loopback kernel buffers take a few MiB before the hub's own buffer grows.
+    while (sent < 1024 && (sent % 16 !== 0 || (await connected()) === 2)) {
+      await b.broker.publish('big', chunk);
+      sent++;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(await connected(), 1, `the stalled subscriber is gone after ${sent} updates of 64 KiB`);
+    // Its stream was ended by the hub: reading what is left reaches the end.
+    const closed = once(socket, 'close');
+    socket.resume();
+    await deadline(closed, 5000, 'the stalled stream to end');
+    await reader.events.until(sent, 10_000, 'the reading subscriber to get every update');
+    assert.equal(reader.opens.items.length, 1, 'the reader was never cut off');
   });
 
   it('broker.close() ends open streams and resolves', async () => {

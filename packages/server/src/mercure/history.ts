@@ -29,12 +29,12 @@ export interface LookBack {
 }
 
 /** Finds what to replay after `lastEventId`. */
-export async function lookBack(engine: Engine, lastEventId: string): Promise<LookBack> {
+export async function lookBack(engine: Engine, lastEventId: string, rtPrivate: boolean): Promise<LookBack> {
   const ep = engine.epoch();
   const position = lastEventId === 'earliest' ? undefined : parsePositionId(lastEventId);
   const after = position && position.ep === ep ? position.off : 0;
   const recovery = await engine.recover('', ep, after);
-  const toUpdates = (messages: StoredMessage[]): Update[] => messages.map((m) => new Update(m, ep));
+  const toUpdates = (messages: StoredMessage[]): Update[] => messages.map((m) => new Update(m, ep, rtPrivate));
   if (lastEventId === 'earliest') return { updates: toUpdates(recovery.messages), header: 'earliest', upTo: recovery.off };
   if (position) {
     const lost = position.ep !== ep || recovery.gap !== undefined;

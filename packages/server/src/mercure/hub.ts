@@ -51,7 +51,7 @@ export class MercureTransport implements Transport {
   setup(broker: Broker): void {
     if (broker.options.mercure === false) return;
     this.broker = broker;
-    this.options = resolveMercureOptions(broker.options.mercure);
+    this.options = resolveMercureOptions(broker.options.mercure, broker.options.authorize !== undefined);
     const checks = { audience: this.options.audience, issuer: this.options.issuer };
     this.publishers = new TokenVerifier(this.options.publisherKey, checks, this.selectors);
     this.subscriberKeys = new TokenVerifier(this.options.subscriberKey, checks, this.selectors);
@@ -83,7 +83,7 @@ export class MercureTransport implements Transport {
 
   private deliver(message: StoredMessage): void {
     if (this.subscribers.size === 0) return;
-    const update = new Update(message, this.broker.engine.epoch());
+    const update = new Update(message, this.broker.engine.epoch(), this.options.rtMessages === 'private');
     for (const subscriber of this.subscribers) subscriber.offer(update);
   }
 
@@ -96,6 +96,7 @@ export class MercureTransport implements Transport {
     const subscriber = new MercureSubscriber(res, selectors, grant, {
       heartbeatMs: this.options.heartbeatMs,
       maxBufferedBytes: this.options.maxBufferedBytes,
+      dispatchTimeoutMs: this.options.dispatchTimeoutMs,
       flusher: this.broker.flusher,
       onClose: (s) => this.remove(s),
     });
@@ -107,7 +108,7 @@ export class MercureTransport implements Transport {
     let upTo = 0;
     if (lastEventID !== null) {
       try {
-        const found = await lookBack(this.broker.engine, lastEventID);
+        const found = await lookBack(this.broker.engine, lastEventID, this.options.rtMessages === 'private');
         replay = found.updates;
         upTo = found.upTo;
         headers['last-event-id'] = found.header;

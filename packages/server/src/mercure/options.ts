@@ -37,6 +37,14 @@ export interface MercureOptions {
   publishOrigins?: string[];
   /** Origins allowed by CORS (with credentials) on the hub's endpoints; `*` allows any. Default: none (no CORS headers). */
   corsOrigins?: string[];
+  /**
+   * How messages published through rt (SDK, `broker.publish`, `POST /rt/publish`) reach Mercure
+   * subscribers: `public` (to every subscriber whose selectors match), or `private` (only to
+   * those whose token's `mercure.subscribe` also matches, as a private update). Default:
+   * `private` when the broker has an `authorize` hook (rt restricts who may subscribe to what,
+   * and Mercure subscribers must not get around it), else `public`.
+   */
+  rtMessages?: 'public' | 'private';
   /** Publishes subscription events and serves `/.well-known/mercure/subscriptions`. Default false. */
   subscriptions?: boolean;
   /** Idle time before a `:` heartbeat comment is written, in ms (0: none). Default 40,000 as the reference hub. */
@@ -44,11 +52,13 @@ export interface MercureOptions {
   /** Most `topic`/`match` parameters per subscription request, and topics per update. Default 1,000. */
   maxTopics?: number;
   /**
-   * Bytes a subscriber may leave unread in its connection's buffer; past it the connection is
-   * closed and the subscriber reconnects with `Last-Event-ID` (so it recovers from history).
-   * Default 4 MiB.
+   * Bytes a subscriber may leave unread in its connection's buffer. Past it, the subscriber has
+   * `dispatchTimeoutMs` to drain its buffer, and is cut off at once past 8 times it; a cut-off
+   * subscriber reconnects with `Last-Event-ID` and recovers from history. Default 1 MiB.
    */
   maxBufferedBytes?: number;
+  /** How long a subscriber past `maxBufferedBytes` may take to drain, in ms. Default 5,000 (the reference hub's `dispatch_timeout`). */
+  dispatchTimeoutMs?: number;
 }
 
 /** Mercure options with defaults filled in. */
@@ -61,10 +71,12 @@ export interface ResolvedMercureOptions {
   cookieName: string;
   publishOrigins: string[];
   corsOrigins: string[];
+  rtMessages: 'public' | 'private';
   subscriptions: boolean;
   heartbeatMs: number;
   maxTopics: number;
   maxBufferedBytes: number;
+  dispatchTimeoutMs: number;
 }
 
 function checkKey(key: unknown, name: string): MercureKey | undefined {
@@ -93,8 +105,17 @@ function strings(value: unknown, name: string): string[] {
   return value as string[];
 }
 
-/** Fills in defaults and checks `options`; throws a `TypeError` naming the first bad option. */
-export function resolveMercureOptions(options: MercureOptions): ResolvedMercureOptions {
+function rtMessages(value: unknown, rtAuthorizes: boolean): 'public' | 'private' {
+  if (value === undefined) return rtAuthorizes ? 'private' : 'public';
+  if (value === 'public' || value === 'private') return value;
+  throw new TypeError('mercure.rtMessages must be "public" or "private"');
+}
+
+/**
+ * Fills in defaults and checks `options`; throws a `TypeError` naming the first bad option.
+ * `rtAuthorizes`: whether the broker restricts subscriptions (see `rtMessages`).
+ */
+export function resolveMercureOptions(options: MercureOptions, rtAuthorizes: boolean): ResolvedMercureOptions {
   const key = checkKey(options.key, 'key');
   const publisherKey = checkKey(options.publisherKey, 'publisherKey') ?? key;
   const subscriberKey = checkKey(options.subscriberKey, 'subscriberKey') ?? key;
@@ -110,9 +131,11 @@ export function resolveMercureOptions(options: MercureOptions): ResolvedMercureO
     cookieName,
     publishOrigins: strings(options.publishOrigins, 'publishOrigins'),
     corsOrigins: strings(options.corsOrigins, 'corsOrigins'),
+    rtMessages: rtMessages(options.rtMessages, rtAuthorizes),
     subscriptions: options.subscriptions ?? false,
     heartbeatMs: nonNegative(options.heartbeatMs, 'heartbeatMs', 40_000),
     maxTopics: nonNegative(options.maxTopics, 'maxTopics', 1000),
-    maxBufferedBytes: nonNegative(options.maxBufferedBytes, 'maxBufferedBytes', 4 * 1024 * 1024),
+    maxBufferedBytes: nonNegative(options.maxBufferedBytes, 'maxBufferedBytes', 1024 * 1024),
+    dispatchTimeoutMs: nonNegative(options.dispatchTimeoutMs, 'dispatchTimeoutMs', 5000),
   };
 }

@@ -16,6 +16,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface SubscriberSettings {
   heartbeatMs: number;
   maxBufferedBytes: number;
+  dispatchTimeoutMs: number;
   /** The broker's flusher: a burst of updates becomes one write per connection. */
   flusher: Flusher;
   /** Called once when the subscriber ends, whatever the reason. */
@@ -33,6 +34,7 @@ export class MercureSubscriber {
   private pending = '';
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
+  private stall: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -85,14 +87,31 @@ export class MercureSubscriber {
     const text = this.pending;
     this.pending = '';
     this.res.write(text);
-    // A subscriber that does not read is cut off; it reconnects with Last-Event-ID and
-    // recovers from history instead of growing this process's memory.
-    if (this.res.writableLength > this.settings.maxBufferedBytes) {
-      this.res.destroy();
-      this.close();
-      return;
-    }
+    this.checkBuffer();
     this.armHeartbeat();
+  }
+
+  /**
+   * A subscriber that does not read is cut off (past `maxBufferedBytes`, if it has not drained
+   * within `dispatchTimeoutMs`; at once past 8 times that): it reconnects with Last-Event-ID
+   * and recovers from history instead of growing this process's memory.
+   */
+  private checkBuffer(): void {
+    const { maxBufferedBytes, dispatchTimeoutMs } = this.settings;
+    const buffered = this.res.writableLength;
+    if (buffered > maxBufferedBytes * 8) this.cut();
+    else if (buffered > maxBufferedBytes && !this.stall) {
+      this.stall = setTimeout(() => {
+        this.stall = undefined;
+        if (this.res.writableLength > maxBufferedBytes) this.cut();
+      }, dispatchTimeoutMs);
+      this.stall.unref();
+    }
+  }
+
+  private cut(): void {
+    this.res.destroy();
+    this.close();
   }
 
   /** Ends the stream (token expiry, broker shutdown) and forgets the subscriber. */
@@ -101,6 +120,7 @@ export class MercureSubscriber {
     this.closed = true;
     clearTimeout(this.heartbeat);
     clearTimeout(this.expiry);
+    clearTimeout(this.stall);
     this.held = [];
     this.pending = '';
     if (!this.res.writableEnded) this.res.end();

@@ -30,13 +30,14 @@ export class Update {
   readonly off: number;
   private encoded: string | undefined;
 
-  constructor(message: StoredMessage, epoch: string) {
+  /** `rtPrivate`: a message published through rt (it has no Mercure attributes) counts as private. */
+  constructor(message: StoredMessage, epoch: string, rtPrivate = false) {
     const meta = message.meta;
     this.topics = meta?.topics?.length ? meta.topics : [rtToMercureTopic(message.topic)];
     this.id = meta?.id ?? positionId(epoch, message.off);
     this.data = typeof message.data === 'string' ? message.data
       : isBinary(message.data) ? bytesToBase64(message.data) : (message.dataText ?? JSON.stringify(message.data));
-    this.private = meta?.private === true;
+    this.private = meta ? meta.private === true : rtPrivate;
     this.type = meta?.type;
     this.retry = meta?.retry;
     this.off = message.off;

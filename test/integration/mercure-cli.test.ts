@@ -4,6 +4,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../packages/server/src/config.ts';
 import { BrokerProcess } from '../helpers/index.ts';
 import { KEY, hubUrl, publish, publisher, subscribe } from '../helpers/mercure.ts';
 
@@ -17,6 +21,20 @@ describe('mercure: rt broker', () => {
     assert.equal(res.status, 200);
     const [event] = await sub.events.until(1);
     assert.deepEqual(event, { type: 'message', id: res.body, data: '{"status":"OutOfStock"}' });
+  });
+
+  it('reads mercure from rt.config.json, then RT_MERCURE_* variables, then --mercure', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rt-mercure-config-'));
+    assert.equal(loadConfig({}, {}, dir).mercure, undefined);
+    assert.equal(loadConfig({ mercure: true }, {}, dir).mercure, true);
+    assert.equal(loadConfig({}, { RT_MERCURE: '1' }, dir).mercure, true);
+    writeFileSync(join(dir, 'rt.config.json'), JSON.stringify({ mercure: { key: 'file-key', subscriptions: true } }));
+    assert.deepEqual(loadConfig({}, {}, dir).mercure, { key: 'file-key', subscriptions: true });
+    const env = { RT_MERCURE_KEY: 'env-key', RT_MERCURE_ANONYMOUS: 'true', RT_MERCURE_CORS_ORIGINS: 'https://a.example, https://b.example' };
+    assert.deepEqual(loadConfig({}, env, dir).mercure, { key: 'env-key', subscriptions: true, anonymous: true, corsOrigins: ['https://a.example', 'https://b.example'] });
+    assert.equal(loadConfig({}, { RT_MERCURE: 'off' }, dir).mercure, false, 'the variable turns the file\'s hub off');
+    assert.equal(loadConfig({ mercure: true }, { RT_MERCURE: 'off' }, dir).mercure, true, 'flags win');
+    assert.throws(() => loadConfig({}, { RT_MERCURE_ANONYMOUS: 'maybe' }, dir), /RT_MERCURE_ANONYMOUS must be true or false/);
   });
 
   it('keeps the hub off without Mercure settings', async () => {

@@ -22,11 +22,11 @@ export interface HeaderTarget {
 const quoted = (value: string): string => `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 
 /**
- * The value of a discovery link: `<https://example.com/.well-known/mercure>; rel="mercure"`,
+ * The value of a discovery link (`hubUrl` must be absolute; it is normalized as a URL): `<https://example.com/.well-known/mercure>; rel="mercure"`,
  * plus `last-event-id`, `content-type` and `key-set` when given.
  */
 export function mercureLink(hubUrl: string, attributes: MercureLinkAttributes = {}): string {
-  let link = `<${encodeURI(decodeURI(hubUrl))}>; rel="mercure"`;
+  let link = `<${new URL(hubUrl).href}>; rel="mercure"`;
   if (attributes.lastEventId !== undefined) link += `; last-event-id=${quoted(attributes.lastEventId)}`;
   if (attributes.contentType !== undefined) link += `; content-type=${quoted(attributes.contentType)}`;
   if (attributes.keySet !== undefined) link += `; key-set=${quoted(attributes.keySet)}`;

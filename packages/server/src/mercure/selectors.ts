@@ -11,7 +11,7 @@
  *   also match the empty string: `https://example.com/books/{id}` matches
  *   `https://example.com/books/`, and `/subscriptions{/topic}{/subscriber}` matches
  *   `/subscriptions`. The library does not match empty expressions, so the template is also
- *   registered with each subset of its expressions left out (up to 6 expressions; past that,
+ *   registered with each subset of its expressions left out (up to 4 expressions; past that,
  *   all or none). A selector that is not a valid template matches only by equality.
  * - Draft-08 `match=` selectors and `match_type: "exact"` token topics: byte-for-byte
  *   equality (`*` still matches everything).
@@ -81,7 +81,7 @@ function withoutExpressions(template: string): string[] {
   const parts = template.split(/(\{[^{}]*\})/);
   const expressions = parts.map((p, i) => (p.startsWith('{') ? i : -1)).filter((i) => i >= 0);
   const n = expressions.length;
-  const masks = n <= 6 ? Array.from({ length: 2 ** n - 1 }, (_, m) => m + 1) : [2 ** n - 1];
+  const masks = n <= 4 ? Array.from({ length: 2 ** n - 1 }, (_, m) => m + 1) : [2 ** n - 1];
   const variants = new Set<string>();
   for (const mask of masks) {
     const dropped = new Set(expressions.filter((_, bit) => (mask & (1 << bit)) !== 0));

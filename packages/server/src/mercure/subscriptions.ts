@@ -10,6 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MercureSubscriber } from './subscriber.js';
 
+/** Where the subscriptions API lives, and the prefix of subscription events' topics. */
 export const SUBSCRIPTIONS_PATH = '/.well-known/mercure/subscriptions';
 const CONTEXT = 'https://mercure.rocks/';
 

@@ -119,6 +119,7 @@ export class MercureTransport implements Transport {
       }
     }
     res.socket?.setNoDelay(true);
+    res.socket?.setTimeout(0);
     subscriber.start(headers, replay, upTo);
     if (this.options.subscriptions && !subscriber.closed) this.announce(subscriber, true);
   }

@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { bytesToBase64, isBinary } from '@rt/protocol';
 import type { StoredMessage } from '../engines/engine.js';
+import { type SseEvent, formatEvent } from '../transports/sse-stream.js';
 import { rtToMercureTopic } from './topics.js';
 
 /** An update, as matched against subscribers and written to them. */
@@ -49,13 +50,13 @@ export class Update {
    * still sends one `data:` line), then a blank line.
    */
   sse(): string {
-    if (this.encoded !== undefined) return this.encoded;
-    let out = '';
-    if (this.type) out += `event: ${this.type}\n`;
-    if (this.retry) out += `retry: ${this.retry}\n`;
-    out += `id: ${this.id}\n`;
-    for (const line of this.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
-    return (this.encoded = `${out}\n`);
+    if (this.encoded === undefined) {
+      const event: SseEvent = { id: this.id, data: this.data };
+      if (this.type) event.event = this.type;
+      if (this.retry) event.retry = this.retry;
+      this.encoded = formatEvent(event);
+    }
+    return this.encoded;
   }
 }
 

@@ -138,6 +138,21 @@ describe('mercure: one system with rt', () => {
     ]);
   });
 
+  it('rt plain SSE subscribers get public Mercure updates with the same position in their id, never private ones', async () => {
+    await using b = await startHub();
+    await using plain = await rawStream(`${b.url}/rt/sse?topic=${encodeURIComponent('https:/example.com/books')}`);
+    await plain.until((t) => t.includes('event: ready'));
+    using mercure = subscribe(hubUrl(b.hub, [BOOKS]));
+    await mercure.opened;
+    const pub = await publisher();
+    await publish(b.hub, [['topic', book(1)], ['data', 'secret'], ['private', '']], pub);
+    await b.broker.publish('https:/example.com/books/1', 'public');
+    const [event] = await mercure.events.until(1);
+    const text = await plain.until((t) => t.includes('data: public'));
+    assert.ok(!text.includes('secret'), text);
+    assert.ok(text.includes(`id: ${event!.id.slice(1)}\n`), `the plain SSE id is the Mercure id without "#": ${event!.id} in ${text}`);
+  });
+
   it('a Mercure EventSource subscriber receives rt publishes (SDK and broker.publish) with position ids it can resume from', async () => {
     await using b = await startHub();
     await using c = clients(b.url, 'websocket');
@@ -151,7 +166,7 @@ describe('mercure: one system with rt', () => {
     await quiet();
     assert.deepEqual(sub.events.items.map((e) => e.data), ['{"title":"Dune"}', 'hello']);
     const [first] = sub.events.items;
-    assert.match(first!.id, /^#.+:\d+$/);
+    assert.match(first!.id, /^#.+-\d+$/);
     // Resuming from an rt position replays what came after it.
     using again = subscribe(hubUrl(b.hub, [BOOKS, 'chat/room1'], [['lastEventID', first!.id]]));
     await again.events.until(1);

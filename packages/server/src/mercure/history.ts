@@ -8,7 +8,7 @@
  * way, with no index to keep in sync between nodes:
  *
  * - `earliest`: everything the history still holds; the header says `earliest`.
- * - a position id `#<epoch>:<offset>` (the id of a message published through rt): what came
+ * - a position id `#<epoch>-<offset>` (the id of a message published through rt): what came
  *   after that offset; the header echoes the id, or says `earliest` when the history no
  *   longer reaches back that far or the epoch changed (everything of the new epoch is sent).
  * - any other id (a Mercure update's id, stored with the message): the history is searched

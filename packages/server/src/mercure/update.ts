@@ -5,7 +5,7 @@
  * Ids (draft-07 «Reconnection»): an update published through Mercure keeps its publisher's
  * `id` exactly, or gets `urn:uuid:` and a UUIDv7; the id is stored with the message
  * (`MessageMeta.id`). A message published through rt (SDK, `broker.publish`, HTTP publish)
- * has no Mercure id: its id is its rt position, `#<epoch>:<offset>`, a fragment-only IRI
+ * has no Mercure id: its id is its rt position, `#<epoch>-<offset>`, a fragment-only IRI
  * reference that a Mercure publisher can never use (publisher ids must not start with `#`).
  *
  * Data: a Mercure update's `data` travels as an rt string payload, byte for byte. An rt
@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { bytesToBase64, isBinary } from '@rt/protocol';
 import type { StoredMessage } from '../engines/engine.js';
+import { parseEventId } from '../transports/sse-plain.js';
 import { type SseEvent, formatEvent } from '../transports/sse-stream.js';
 import { rtToMercureTopic } from './topics.js';
 
@@ -60,19 +61,17 @@ export class Update {
   }
 }
 
-/** The Mercure id of an rt message that has none of its own. */
+/**
+ * The Mercure id of an rt message that has none of its own: `#` and the id rt's plain SSE
+ * endpoint gives the same message (`<epoch>-<offset>`).
+ */
 export function positionId(epoch: string, off: number): string {
-  return `#${epoch}:${off}`;
+  return `#${epoch}-${off}`;
 }
 
 /** Reads a position id back (`undefined` when `id` is not one). */
 export function parsePositionId(id: string): { ep: string; off: number } | undefined {
-  if (!id.startsWith('#')) return undefined;
-  const colon = id.lastIndexOf(':');
-  if (colon < 2) return undefined;
-  const off = Number(id.slice(colon + 1));
-  if (!Number.isSafeInteger(off) || off < 0) return undefined;
-  return { ep: id.slice(1, colon), off };
+  return id.startsWith('#') ? parseEventId(id.slice(1)) ?? undefined : undefined;
 }
 
 /** A `urn:uuid:` id with a UUIDv7 (RFC 9562: 48-bit ms timestamp, version 7, variant 10). */

@@ -32,8 +32,8 @@ describe('mercure: rt broker', () => {
     assert.deepEqual(loadConfig({}, {}, dir).mercure, { key: 'file-key', subscriptions: true });
     const env = { RT_MERCURE_KEY: 'env-key', RT_MERCURE_ANONYMOUS: 'true', RT_MERCURE_CORS_ORIGINS: 'https://a.example, https://b.example' };
     assert.deepEqual(loadConfig({}, env, dir).mercure, { key: 'env-key', subscriptions: true, anonymous: true, corsOrigins: ['https://a.example', 'https://b.example'] });
-    assert.equal(loadConfig({}, { RT_MERCURE: 'off' }, dir).mercure, false, 'the variable turns the file\'s hub off');
-    assert.equal(loadConfig({ mercure: true }, { RT_MERCURE: 'off' }, dir).mercure, true, 'flags win');
+    assert.equal(loadConfig({}, { RT_MERCURE: 'false' }, dir).mercure, false, 'the variable turns the file\'s hub off');
+    assert.equal(loadConfig({ mercure: true }, { RT_MERCURE: 'false' }, dir).mercure, true, 'flags win');
     assert.throws(() => loadConfig({}, { RT_MERCURE_ANONYMOUS: 'maybe' }, dir), /RT_MERCURE_ANONYMOUS must be true or false/);
   });
 

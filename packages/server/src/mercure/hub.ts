@@ -102,7 +102,13 @@ export class MercureTransport implements Transport {
     });
     // Registered before the history is read: live updates wait in the subscriber meanwhile.
     this.subscribers.add(subscriber);
-    if (this.subscribers.size === 1) this.broker.engine.listen('');
+    try {
+      // Every node with Mercure subscribers receives every message (idempotent while listened).
+      await this.broker.engine.listen('');
+    } catch (e) {
+      this.subscribers.delete(subscriber);
+      throw e;
+    }
     const headers: Record<string, string> = { ...SSE_HEADERS, ...this.cors(req) };
     let replay: Update[] = [];
     let upTo = 0;
@@ -126,7 +132,7 @@ export class MercureTransport implements Transport {
 
   private remove(subscriber: MercureSubscriber): void {
     if (!this.subscribers.delete(subscriber)) return;
-    if (this.subscribers.size === 0) this.broker.engine.unlisten('');
+    if (this.subscribers.size === 0) void Promise.resolve(this.broker.engine.unlisten('')).catch(() => undefined);
     if (this.options.subscriptions && !this.broker.isClosing) this.announce(subscriber, false);
   }
 

@@ -140,7 +140,7 @@ describe('mercure: subscriber authorization', () => {
 
   it('verifies RS256 tokens with a PEM public key', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
-    await using b = await startHub({ key: { publicKey: await exportSPKI(publicKey), alg: 'RS256' } });
+    await using b = await startHub({ key: await exportSPKI(publicKey) });
     const rs = await new SignJWT({ mercure: { publish: ['*'], subscribe: ['*'] } }).setProtectedHeader({ alg: 'RS256' }).sign(privateKey);
     using sub = subscribe(hubUrl(b.hub, [BOOK]), { headers: { authorization: `Bearer ${rs}` } });
     await sub.opened;

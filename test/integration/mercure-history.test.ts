@@ -174,7 +174,7 @@ describe('mercure: one system with rt', () => {
     assert.deepEqual(again.events.items.map((e) => e.data), ['hello']);
   });
 
-  it('with an rt authorize hook, rt publishes reach only Mercure subscribers whose claim covers them', async () => {
+  it('when rt authorizes (a hook, or JWT), rt publishes reach only Mercure subscribers whose claim covers them', async () => {
     await using b = await startBroker({ mercure: { key: KEY, anonymous: true }, authorize: (_identity, _op, topic) => !topic.startsWith('secret') });
     const hub = `${b.url}/.well-known/mercure`;
     using anonymous = subscribe(hubUrl(hub, ['*']));
@@ -184,6 +184,15 @@ describe('mercure: one system with rt', () => {
     await allowed.events.until(1);
     await quiet();
     assert.deepEqual(anonymous.events.items, []);
+    // The same when rt authenticates with JWTs (its grants decide who may subscribe).
+    await using jwt = await startBroker({ mercure: { key: KEY, anonymous: true }, jwt: { key: 'an rt key of at least thirty-two bytes!' } });
+    using jwtAnonymous = subscribe(hubUrl(`${jwt.url}/.well-known/mercure`, ['*']));
+    using jwtAllowed = subscribe(hubUrl(`${jwt.url}/.well-known/mercure`, ['*']), { headers: { authorization: `Bearer ${await token({ mercure: { subscribe: ['*'] } })}` } });
+    await Promise.all([jwtAnonymous.opened, jwtAllowed.opened]);
+    await jwt.broker.publish('news', 'n');
+    await jwtAllowed.events.until(1);
+    await quiet();
+    assert.deepEqual(jwtAnonymous.events.items, []);
     // rtMessages: 'public' restores the open behaviour.
     await using open = await startBroker({ mercure: { key: KEY, anonymous: true, rtMessages: 'public' }, authorize: () => true });
     using everyone = subscribe(hubUrl(`${open.url}/.well-known/mercure`, ['*']));

@@ -51,8 +51,9 @@ export class MercureTransport implements Transport {
   setup(broker: Broker): void {
     if (broker.options.mercure === false) return;
     this.broker = broker;
-    this.options = resolveMercureOptions(broker.options.mercure, broker.options.authorize !== undefined);
-    const checks = { audience: this.options.audience, issuer: this.options.issuer };
+    // rt restricts who may subscribe to what: rt's messages count as private for Mercure.
+    this.options = resolveMercureOptions(broker.options.mercure, broker.options.authorize !== undefined || broker.policy.authenticates);
+    const checks = { audience: this.options.audience, issuer: this.options.issuer, algorithms: this.options.algorithms };
     this.publishers = new TokenVerifier(this.options.publisherKey, checks, this.selectors);
     this.subscriberKeys = new TokenVerifier(this.options.subscriberKey, checks, this.selectors);
     const guarded = (handler: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>) =>

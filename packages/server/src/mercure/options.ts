@@ -3,11 +3,14 @@
  * `rt.config.json`, or `RT_MERCURE_*` variables).
  */
 
+import type { JwtKey } from '../policy/jwt.js';
+
 /**
- * A key that verifies JWTs: an HMAC secret (a string, algorithms HS256/384/512), a PEM public
- * key with its algorithm (`RS256`, `ES256`, ...), or the URL of a JWK Set.
+ * A key that verifies JWTs, as rt's own `jwt` option takes it: an HMAC secret (a string or
+ * bytes: HS256/384/512), a PEM public key or certificate (RS*, PS*, ES*, EdDSA, as the key's
+ * type fits), or a Node `KeyObject`.
  */
-export type MercureKey = string | { secret: string } | { publicKey: string; alg: string } | { jwksUrl: string };
+export type MercureKey = JwtKey;
 
 /** Options of the Mercure hub. Every one is optional. */
 export interface MercureOptions {
@@ -23,6 +26,8 @@ export interface MercureOptions {
    * invalid is refused (401) either way.
    */
   anonymous?: boolean;
+  /** Algorithms accepted (default: every one that fits the key's type). */
+  algorithms?: string[];
   /** `aud` every token must carry (draft-08 access tokens name the hub's resource identifier). Default: not checked. */
   audience?: string | string[];
   /** `iss` every token must carry. Default: not checked. */
@@ -41,8 +46,9 @@ export interface MercureOptions {
    * How messages published through rt (SDK, `broker.publish`, `POST /rt/publish`) reach Mercure
    * subscribers: `public` (to every subscriber whose selectors match), or `private` (only to
    * those whose token's `mercure.subscribe` also matches, as a private update). Default:
-   * `private` when the broker has an `authorize` hook (rt restricts who may subscribe to what,
-   * and Mercure subscribers must not get around it), else `public`.
+   * `private` when rt restricts who may subscribe to what (an `authorize` hook, or
+   * authentication with `jwt` or `authenticate`: Mercure subscribers must not get around it),
+   * else `public`.
    */
   rtMessages?: 'public' | 'private';
   /** Publishes subscription events and serves `/.well-known/mercure/subscriptions`. Default false. */
@@ -68,6 +74,7 @@ export interface ResolvedMercureOptions {
   anonymous: boolean;
   audience: string | string[] | undefined;
   issuer: string | string[] | undefined;
+  algorithms: string[] | undefined;
   cookieName: string;
   publishOrigins: string[];
   corsOrigins: string[];
@@ -81,14 +88,10 @@ export interface ResolvedMercureOptions {
 
 function checkKey(key: unknown, name: string): MercureKey | undefined {
   if (key === undefined) return undefined;
-  if (typeof key === 'string' && key.length > 0) return key;
-  if (typeof key === 'object' && key !== null) {
-    const k = key as Record<string, unknown>;
-    if (typeof k.secret === 'string' && k.secret.length > 0) return { secret: k.secret };
-    if (typeof k.publicKey === 'string' && typeof k.alg === 'string') return { publicKey: k.publicKey, alg: k.alg };
-    if (typeof k.jwksUrl === 'string') return { jwksUrl: k.jwksUrl };
+  if ((typeof key === 'string' && key.length > 0) || key instanceof Uint8Array || (typeof key === 'object' && key !== null && 'asymmetricKeyType' in key)) {
+    return key as MercureKey;
   }
-  throw new TypeError(`mercure.${name} must be a secret string, { secret }, { publicKey, alg } or { jwksUrl }`);
+  throw new TypeError(`mercure.${name} must be a secret, a PEM public key or a KeyObject`);
 }
 
 function nonNegative(value: unknown, name: string, fallback: number): number {
@@ -128,6 +131,7 @@ export function resolveMercureOptions(options: MercureOptions, rtAuthorizes: boo
     anonymous: options.anonymous ?? subscriberKey === undefined,
     audience: options.audience,
     issuer: options.issuer,
+    algorithms: options.algorithms === undefined ? undefined : strings(options.algorithms, 'algorithms'),
     cookieName,
     publishOrigins: strings(options.publishOrigins, 'publishOrigins'),
     corsOrigins: strings(options.corsOrigins, 'corsOrigins'),

@@ -13,9 +13,10 @@
  * their selectors add up.
  */
 import type { IncomingMessage } from 'node:http';
-import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import type { JWTPayload } from 'jose';
 import { RtError } from '@rt/protocol';
-import type { MercureKey } from './options.js';
+import { parseCookies } from '../policy/handshake.js';
+import { type JwtKey, JwtVerifier } from '../policy/jwt.js';
 import type { SelectorCache, Selector, SelectorKind } from './selectors.js';
 
 /** A token found in a request, and where. */
@@ -39,21 +40,6 @@ export interface MercureGrant {
 const AUTHORIZATION_DETAIL = 'https://mercure.rocks/authorization-detail';
 const DRAFT08_COOKIE = '__Secure-mercure_access_token';
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq === -1 || part.slice(0, eq).trim() !== name) continue;
-    const raw = part.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
-    try {
-      return decodeURIComponent(raw);
-    } catch {
-      return raw;
-    }
-  }
-  return undefined;
-}
-
 /**
  * Finds the request's token. Returns `undefined` when there is none; throws `unauthorized`
  * when an `Authorization` header is present but is not `Bearer <token>`.
@@ -67,61 +53,37 @@ export function findToken(req: IncomingMessage, url: URL, cookieName: string): F
   }
   const query = url.searchParams.get('authorization');
   if (query !== null) return { token: query, from: 'query' };
-  const cookie = cookieValue(req.headers.cookie, cookieName) ?? cookieValue(req.headers.cookie, DRAFT08_COOKIE);
+  const cookies = parseCookies(req.headers.cookie);
+  const cookie = cookies[cookieName] ?? cookies[DRAFT08_COOKIE];
   return cookie === undefined ? undefined : { token: cookie, from: 'cookie' };
 }
 
-type VerifyKey = Uint8Array | CryptoKey | JWTVerifyGetKey;
-
-/** Verifies tokens against one key; built once per role (publisher, subscriber). */
+/**
+ * Verifies tokens against one key (built once per role, publisher or subscriber). Key loading
+ * and verification (signature, algorithms that fit the key, `exp`, `nbf`, `iss`, `aud`) are
+ * rt's own JWT verifier's; this class reads the Mercure claims.
+ */
 export class TokenVerifier {
-  private key: Promise<VerifyKey> | undefined;
-  private readonly algorithms: string[] | undefined;
+  private readonly jwt: JwtVerifier | undefined;
 
+  /** Throws a `TypeError` naming a key rt cannot read. */
   constructor(
-    private readonly source: MercureKey | undefined,
-    private readonly checks: { audience: string | string[] | undefined; issuer: string | string[] | undefined },
+    key: JwtKey | undefined,
+    checks: { audience: string | string[] | undefined; issuer: string | string[] | undefined; algorithms: string[] | undefined },
     private readonly selectors: SelectorCache,
   ) {
-    if (source === undefined) this.algorithms = undefined;
-    else if (typeof source === 'string' || 'secret' in source) this.algorithms = ['HS256', 'HS384', 'HS512'];
-    else if ('publicKey' in source) this.algorithms = [source.alg];
-    else this.algorithms = undefined;
-  }
-
-  /** True when a key is configured (without one, every token is refused). */
-  get configured(): boolean {
-    return this.source !== undefined;
+    this.jwt = key === undefined ? undefined : new JwtVerifier({
+      key,
+      ...(checks.audience !== undefined ? { audience: checks.audience } : {}),
+      ...(checks.issuer !== undefined ? { issuer: checks.issuer } : {}),
+      ...(checks.algorithms !== undefined ? { algorithms: checks.algorithms } : {}),
+    });
   }
 
   /** Verifies `token`; rejects with `unauthorized` (and the reason) when it is not valid. */
   async verify(token: string): Promise<MercureGrant> {
-    if (this.source === undefined) throw new RtError('unauthorized', 'no key is configured to verify this token');
-    const key = await this.loadKey();
-    const options: JWTVerifyOptions = {};
-    if (this.algorithms) options.algorithms = this.algorithms;
-    if (this.checks.audience !== undefined) options.audience = this.checks.audience;
-    if (this.checks.issuer !== undefined) options.issuer = this.checks.issuer;
-    let payload: JWTPayload;
-    try {
-      payload = typeof key === 'function' ? (await jwtVerify(token, key, options)).payload : (await jwtVerify(token, key, options)).payload;
-    } catch (e) {
-      const reason = e instanceof errors.JWTExpired ? 'the token has expired'
-        : e instanceof errors.JOSEError ? `invalid token (${e.code})` : 'invalid token';
-      throw new RtError('unauthorized', reason, { cause: e });
-    }
-    return this.grant(payload);
-  }
-
-  private loadKey(): Promise<VerifyKey> {
-    const source = this.source!;
-    this.key ??= (async (): Promise<VerifyKey> => {
-      if (typeof source === 'string') return new TextEncoder().encode(source);
-      if ('secret' in source) return new TextEncoder().encode(source.secret);
-      if ('publicKey' in source) return importSPKI(source.publicKey, source.alg);
-      return createRemoteJWKSet(new URL(source.jwksUrl));
-    })();
-    return this.key;
+    if (!this.jwt) throw new RtError('unauthorized', 'no key is configured to verify this token');
+    return this.grant(await this.jwt.verify(token));
   }
 
   private grant(payload: JWTPayload): MercureGrant {

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT, exportSPKI, generateKeyPair } from 'jose';
-import { quiet } from '../helpers/index.ts';
+import { quiet, startBroker } from '../helpers/index.ts';
 import { KEY, SUBSCRIBER_KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe, subscriberToken, token } from '../helpers/mercure.ts';
 
 const BOOK = 'https://example.com/books/1';
@@ -190,5 +190,12 @@ describe('mercure: subscriber authorization', () => {
     assert.equal(foreign.headers.get('access-control-allow-origin'), null);
     await using stream = await rawStream(hubUrl(b.hub, ['*']), { origin: 'https://app.example.com' });
     assert.equal(stream.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    // Without corsOrigins: rt's allowOrigin rules, or no CORS at all.
+    await using rtRules = await startBroker({ mercure: { key: KEY, anonymous: true }, allowOrigin: 'example.com' });
+    const viaRt = await fetch(`${rtRules.url}/.well-known/mercure`, { method: 'OPTIONS', headers: { origin: 'https://app.example.com' } });
+    assert.equal(viaRt.headers.get('access-control-allow-origin'), 'https://app.example.com');
+    await using none = await startHub();
+    const off = await fetch(none.hub, { method: 'OPTIONS', headers: { origin: 'https://app.example.com' } });
+    assert.equal(off.headers.get('access-control-allow-origin'), null);
   });
 });

@@ -219,11 +219,18 @@ export class MercureTransport implements Transport {
     if (!sameHost && !allowed.includes('*') && !allowed.includes(origin)) throw new RtError('forbidden', `origin ${origin} may not publish with a cookie`);
   }
 
-  /** CORS headers for an allowed `Origin` (credentials allowed, so never `*` itself). */
+  /**
+   * CORS headers for an allowed `Origin` (credentials allowed, so never `*` itself): those of
+   * `corsOrigins`; without it, those of rt's `allowOrigin` when set; else none (CORS off, as
+   * the reference hub).
+   */
   private cors(req: IncomingMessage): Record<string, string> {
     const origin = headerValue(req, 'origin');
-    const allowed = this.options.corsOrigins;
-    if (origin === null || (!allowed.includes('*') && !allowed.includes(origin))) return {};
+    if (origin === null) return {};
+    const listed = this.options.corsOrigins;
+    const allowed = listed.length > 0 ? listed.includes('*') || listed.includes(origin)
+      : this.broker.policy.origins !== undefined && this.broker.policy.allowsOrigin(origin);
+    if (!allowed) return {};
     return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
   }
 

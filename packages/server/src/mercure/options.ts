@@ -40,7 +40,10 @@ export interface MercureOptions {
    * same-origin pages can publish with a cookie. POSTs with a Bearer header are not checked.
    */
   publishOrigins?: string[];
-  /** Origins allowed by CORS (with credentials) on the hub's endpoints; `*` allows any. Default: none (no CORS headers). */
+  /**
+   * Origins allowed by CORS (with credentials) on the hub's endpoints; `*` allows any.
+   * Default: rt's `allowOrigin` rules when set, else none (no CORS headers).
+   */
   corsOrigins?: string[];
   /**
    * How messages published through rt (SDK, `broker.publish`, `POST /rt/publish`) reach Mercure

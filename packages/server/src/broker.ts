@@ -83,6 +83,7 @@ export class Broker {
   readonly policy: Policy;
   private readonly expiries = new Map<Session, ReturnType<typeof setTimeout>>();
   private readonly sessions = new Set<Session>();
+  private readonly taps = new Set<(message: StoredMessage) => void>();
   private readonly actions = new Map<string, ActionHandler>();
   private readonly transports: Transport[];
   private readonly servers: HttpServer[] = [];
@@ -301,6 +302,20 @@ export class Broker {
    */
   fallback: (req: IncomingMessage, res: ServerResponse) => void = (req, res) =>
     sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`);
+
+  /**
+   * Node-local delivery hook: `listener` sees every message the engine delivers to this node,
+   * right after the hub fanned it out to this node's sessions (private messages included; see
+   * `MessageMeta.private`). Returns a function that removes it. An engine delivers to a node
+   * only the topics it listens to: a listener that needs every topic (the Mercure hub) calls
+   * `engine.listen('')` too. A throwing listener is logged and does not stop the others.
+   */
+  tap(listener: (message: StoredMessage) => void): () => void {
+    this.taps.add(listener);
+    return () => {
+      this.taps.delete(listener);
+    };
+  }
 
   /** Adds an HTTP route under rt's control (for transports). */
   addRoute(method: string, path: string, handler: RouteHandler): void {
@@ -595,7 +610,9 @@ export class Broker {
     try {
       const recovery = await this.engine.recover(topic, ep, off);
       if (recovery.gap) session.sendNow(new Outgoing({ t: 'gap', topic, reason: recovery.gap, ep: recovery.ep, off: recovery.off }));
-      for (const m of recovery.messages) session.sendNow(messageOutgoing(m.topic, m.data, m.off, m.dataText));
+      for (const m of recovery.messages) {
+        if (!m.meta?.private) session.sendNow(messageOutgoing(m.topic, m.data, m.off, m.dataText));
+      }
       session.sendNow(ok(ref, { ep: recovery.ep, off: recovery.off }));
     } finally {
       session.release();
@@ -612,7 +629,14 @@ export class Broker {
   }
 
   private deliverMessage(m: StoredMessage): void {
-    this.hub.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+    if (!m.meta?.private) this.hub.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+    for (const tap of this.taps) {
+      try {
+        tap(m);
+      } catch (e) {
+        this.logger.error({ err: e, topic: m.topic }, 'delivery tap failed');
+      }
+    }
   }
 
   /** History was lost: every subscription on this node learns of the gap and where to continue from. */

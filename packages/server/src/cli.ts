@@ -31,6 +31,7 @@ async function runBroker(flags: CliFlags): Promise<void> {
     ...(config.jwt ? { jwt: config.jwt } : {}),
     ...(config.allowAnonymous !== undefined ? { allowAnonymous: config.allowAnonymous } : {}),
     ...(config.httpPublish !== undefined ? { httpPublish: config.httpPublish } : {}),
+    ...(config.mercure !== undefined ? { mercure: config.mercure } : {}),
   });
   // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
   let stopping = false;
@@ -84,6 +85,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--http-publish <mode>', 'POST /rt/publish: true (needs a publisher token when JWT is on), open, or false')
     .option('--redis <url>', 'share state with other brokers through Redis, e.g. redis://127.0.0.1:6379 (default: in-memory, one process)')
     .option('--redis-prefix <prefix>', 'prefix of rt\'s Redis keys and channels (default rt:)')
+    .option('--mercure', 'serve a Mercure hub at /.well-known/mercure (keys: RT_MERCURE_KEY, or "mercure" in rt.config.json)')
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

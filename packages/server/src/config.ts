@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
+import type { MercureOptions } from './mercure/options.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -25,6 +26,8 @@ export interface CliConfig {
   redis?: string;
   /** Prefix of rt's Redis keys and channels (default `rt:`): brokers sharing a prefix form one cluster. */
   redisPrefix?: string;
+  /** The Mercure hub: off unless set (see `BrokerOptions.mercure`). */
+  mercure?: MercureOptions | boolean;
 }
 
 /** Flags as parsed by the command line. */
@@ -46,6 +49,39 @@ export interface CliFlags {
   httpPublish?: string;
   redis?: string;
   redisPrefix?: string;
+  mercure?: boolean;
+}
+
+/**
+ * `RT_MERCURE_*` variables: `RT_MERCURE=1` turns the hub on; the others set one option each
+ * (and turn it on): `RT_MERCURE_KEY`, `RT_MERCURE_PUBLISHER_KEY`, `RT_MERCURE_SUBSCRIBER_KEY`
+ * (HMAC secrets), `RT_MERCURE_ANONYMOUS` and `RT_MERCURE_SUBSCRIPTIONS` (`true`/`false`),
+ * `RT_MERCURE_CORS_ORIGINS` and `RT_MERCURE_PUBLISH_ORIGINS` (comma-separated).
+ */
+function mercureFromEnv(env: Record<string, string | undefined>, base: MercureOptions | boolean | undefined): MercureOptions | boolean | undefined {
+  const options: MercureOptions = typeof base === 'object' ? { ...base } : {};
+  let set = false;
+  const text = (name: string): string | undefined => (env[name] ? env[name] : undefined);
+  const flag = (name: string): boolean | undefined => (env[name] ? bool(env[name], name) : undefined);
+  const names = (name: string): string[] | undefined => (env[name] ? list(env[name]) : undefined);
+  const entries: [keyof MercureOptions, unknown][] = [
+    ['key', text('RT_MERCURE_KEY')],
+    ['publisherKey', text('RT_MERCURE_PUBLISHER_KEY')],
+    ['subscriberKey', text('RT_MERCURE_SUBSCRIBER_KEY')],
+    ['anonymous', flag('RT_MERCURE_ANONYMOUS')],
+    ['subscriptions', flag('RT_MERCURE_SUBSCRIPTIONS')],
+    ['corsOrigins', names('RT_MERCURE_CORS_ORIGINS')],
+    ['publishOrigins', names('RT_MERCURE_PUBLISH_ORIGINS')],
+  ];
+  for (const [key, value] of entries) {
+    if (value === undefined) continue;
+    (options as Record<string, unknown>)[key] = value;
+    set = true;
+  }
+  const on = flag('RT_MERCURE');
+  if (on === false) return false;
+  if (set) return options;
+  return on === true ? (typeof base === 'object' ? base : true) : base;
 }
 
 const ENV_LIMITS: Record<string, keyof Limits> = Object.fromEntries(
@@ -176,6 +212,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       } else config.allowAnonymous = bool(json.allowAnonymous, `${file}: "allowAnonymous"`);
     }
     if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
+    if (json.mercure !== undefined) {
+      if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null)) throw new Error(`${file}: "mercure" must be true, false or an object`);
+      config.mercure = json.mercure as MercureOptions | boolean;
+    }
   }
   if (env.RT_LISTEN) config.listen = env.RT_LISTEN;
   if (env.RT_MODE) config.mode = mode(env.RT_MODE, 'RT_MODE');
@@ -200,7 +240,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (flags.allowOrigin) config.allowOrigin = list(flags.allowOrigin);
   if (flags.allowAnonymous !== undefined) config.allowAnonymous = bool(flags.allowAnonymous, '--allow-anonymous');
   if (flags.httpPublish) config.httpPublish = httpPublish(flags.httpPublish, '--http-publish');
+  const mercure = mercureFromEnv(env, config.mercure);
+  if (mercure !== undefined) config.mercure = mercure;
   if (flags.listen) config.listen = flags.listen;
+  if (flags.mercure && !config.mercure) config.mercure = true;
   if (flags.mode) config.mode = mode(flags.mode, '--mode');
   if (flags.playground) config.playground = resolve(cwd, flags.playground);
   if (flags.logLevel) config.logLevel = flags.logLevel;

@@ -6,6 +6,7 @@ import type { Authenticate, Authorize } from './policy/policy.js';
 import type { Identity, SlowConsumerPolicy } from './session.js';
 
 export type { Authenticate, Authorize } from './policy/policy.js';
+import type { MercureOptions } from './mercure/options.js';
 
 /** Limits of one broker. Every one has a default; all are configurable. */
 export interface Limits {
@@ -155,6 +156,13 @@ export interface BrokerOptions {
    * `broker.stats()` counts it.
    */
   slowConsumer?: SlowConsumerPolicy;
+  /**
+   * The Mercure hub at `/.well-known/mercure` (subscribe, publish, subscriptions API) on rt's
+   * topics, engine and history. Off by default (`/.well-known/mercure` may belong to the host
+   * application or to another hub); `true` turns it on with anonymous subscribers and no
+   * Mercure publishing (there is no key to check publishers against).
+   */
+  mercure?: MercureOptions | boolean;
 }
 
 /** Options with every default filled in. */
@@ -176,6 +184,8 @@ export interface ResolvedOptions {
   sseRetryMs: number;
   rawPrefix: string | false;
   slowConsumer: SlowConsumerPolicy;
+  /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
+  mercure: MercureOptions | false;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -227,5 +237,6 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     sseRetryMs,
     rawPrefix,
     slowConsumer,
+    mercure: options.mercure === true ? {} : options.mercure || false,
   };
 }

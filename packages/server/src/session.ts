@@ -261,12 +261,18 @@ export class Session {
   }
 }
 
+/** Something the {@link Flusher} writes: a session, or another kind of connection with a queue. */
+export interface Flushable {
+  flush(): void;
+}
+
 /**
- * Writes every session that has frames waiting, once per event-loop turn (`setImmediate`):
- * one timer for the whole broker, not one per session or per message.
+ * Writes every session (or other {@link Flushable}) that has frames waiting, once per
+ * event-loop turn (`setImmediate`): one timer for the whole broker, not one per session or
+ * per message.
  */
 export class Flusher {
-  private dirty: Session[] = [];
+  private dirty: Flushable[] = [];
   private scheduled = false;
   private readonly blocked = new Set<Session>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -284,7 +290,7 @@ export class Flusher {
     this.retryTimer.unref();
   }
 
-  schedule(session: Session): void {
+  schedule(session: Flushable): void {
     this.dirty.push(session);
     if (!this.scheduled) {
       this.scheduled = true;

@@ -11,6 +11,29 @@ export interface StoredMessage {
   /** The payload's JSON text, when not binary and already known (saves encoding it again). */
   dataText?: string;
   off: number;
+  /** What a protocol bridge attached when it published (see {@link MessageMeta}); engines store and deliver it unchanged. */
+  meta?: MessageMeta;
+}
+
+/**
+ * Attributes a protocol bridge (the Mercure hub) attaches to a message it publishes. Engines
+ * store them with the message, deliver them to every node and return them on recovery; rt's
+ * own frames ignore them.
+ */
+export interface MessageMeta {
+  /** The message's id in the bridge's protocol (Mercure: the publisher's `id`, or the hub's `urn:uuid:`). */
+  id?: string;
+  /** Every topic the message is addressed to in the bridge's naming (Mercure IRIs), the canonical one first. */
+  topics?: string[];
+  /** Event type (Mercure `type`, the SSE `event` field). */
+  type?: string;
+  /** Reconnection delay the publisher asks for, in ms (the SSE `retry` field). */
+  retry?: number;
+  /**
+   * Restricted to the bridge's authorized subscribers: rt sessions never receive it, live or
+   * on recovery (rt's authorization is per topic and has no per-message privacy).
+   */
+  private?: boolean;
 }
 
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
@@ -162,20 +185,29 @@ export interface Engine {
    */
   readonly dedupes?: boolean;
   /**
-   * Stores `data` in the history of `topic` and its ancestors and fans it out; resolves when
-   * accepted. With `key` (an engine that {@link Engine.dedupes}): a publish with a key seen
-   * within `dedupeTtlMs` is not carried out again and resolves with the first one's offset.
+   * Stores `data` in the history of `topic`, of its ancestors and of the root `''`, and fans it
+   * out; resolves when accepted. With `key` (an engine that {@link Engine.dedupes}): a publish
+   * with a key seen within `dedupeTtlMs` is not carried out again and resolves with the first
+   * one's offset. `meta` is kept with the message and delivered with it (see {@link MessageMeta}).
    */
-  publish(topic: string, data: Payload, dataText?: string, key?: string): Promise<StoredMessage>;
+  publish(topic: string, data: Payload, dataText?: string, key?: string, meta?: MessageMeta): Promise<StoredMessage>;
   /**
    * This node has subscribers of `topic` (called for each new subscription; idempotent while
    * listened). Resolves once messages published from then on will be delivered; rejects (e.g.
-   * `unavailable`) when they cannot.
+   * `unavailable`) when they cannot. `''` is the root: the node wants every message (the
+   * Mercure hub asks for it while it has subscribers, since its selectors and alternate topics
+   * do not follow rt's hierarchy).
    */
   listen(topic: string): Promise<void>;
-  /** This node has no subscriber of `topic` left. Resolves once the engine stopped sending it here (never rejects). */
+  /**
+   * This node has no subscriber of `topic` left (`''`: the root, see {@link listen}). Resolves
+   * once the engine stopped sending it here (never rejects).
+   */
   unlisten(topic: string): void | Promise<void>;
-  /** What `topic`'s subtree published after position (`ep`, `off`). */
+  /**
+   * What `topic`'s subtree published after position (`ep`, `off`). `''` is the root: every
+   * topic's messages in publish order (its history is bounded like any topic's).
+   */
   recover(topic: string, ep: string, off: number): Promise<Recovery>;
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;

@@ -1,6 +1,6 @@
 import { RtError, ancestry, type Payload } from '@rt/protocol';
 import type {
-  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, PullerHandle, Recovery, StoredMessage,
+  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, MessageMeta, PullerHandle, Recovery, StoredMessage,
 } from './engine.js';
 
 interface Entry { message: StoredMessage; at: number }
@@ -85,13 +85,15 @@ export class MemoryEngine implements Engine {
     return this.ep;
   }
 
-  async publish(topic: string, data: Payload, dataText?: string): Promise<StoredMessage> {
+  async publish(topic: string, data: Payload, dataText?: string, _key?: string, meta?: MessageMeta): Promise<StoredMessage> {
     const message: StoredMessage = { topic, data, off: ++this.off };
     if (dataText !== undefined) message.dataText = dataText;
+    if (meta !== undefined) message.meta = meta;
     this.counters.published++;
     if (this.limits.historySize > 0) {
       const entry = { message, at: Date.now() };
-      for (const t of ancestry(topic)) {
+      // '' is the root: every topic's messages, for recover('') (the Mercure hub's replay).
+      for (const t of ['', ...ancestry(topic)]) {
         let history = this.histories.get(t);
         if (!history) this.histories.set(t, (history = new History()));
         history.add(entry, this.limits);

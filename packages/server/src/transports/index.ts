@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Broker } from '../broker.js';
+import { MercureTransport } from '../mercure/hub.js';
 import type { ForeignCheck } from './forward.js';
 import { HttpPublishTransport } from './http-publish.js';
 import { PlaygroundTransport } from './playground.js';
@@ -25,7 +26,7 @@ export interface Transport {
   readonly foreign?: ForeignCheck;
 }
 
-/** The transports every broker runs. */
+/** The transports every broker runs (the Mercure hub stays off unless the `mercure` option is set). */
 export function defaultTransports(): Transport[] {
-  return [new SocketIoTransport(), new SseTransport(), new RawWsTransport(), new HttpPublishTransport(), new PlaygroundTransport()];
+  return [new SocketIoTransport(), new SseTransport(), new RawWsTransport(), new HttpPublishTransport(), new MercureTransport(), new PlaygroundTransport()];
 }

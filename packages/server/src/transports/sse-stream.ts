@@ -4,16 +4,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export interface SseEvent {
   /** The event type (`event:`); left out for the default `message`. */
   event?: string;
+  /** The reconnection delay to set (`retry:`, ms); left out when 0 or absent. */
+  retry?: number;
   /** The event id (`id:`): what `EventSource` sends back as `Last-Event-ID` when it reconnects. */
   id?: string;
   /** The data; line breaks (CRLF, CR, LF) become separate `data:` lines, which SSE joins with LF. */
   data: string;
 }
 
-/** Formats an event as SSE text: `event:`, `id:`, one `data:` line per line, a blank line. */
+/** Formats an event as SSE text: `event:`, `retry:`, `id:`, one `data:` line per line, a blank line. */
 export function formatEvent(e: SseEvent): string {
   let out = '';
   if (e.event !== undefined) out += `event: ${e.event}\n`;
+  if (e.retry) out += `retry: ${e.retry}\n`;
   if (e.id !== undefined) out += `id: ${e.id}\n`;
   for (const line of e.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
   return out + '\n';

@@ -1,12 +1,16 @@
 import { type JsonValue, type Payload, isBinary } from '@rt/protocol';
+import type { MessageMeta } from '../engine.js';
 
 /**
  * How the Redis engine writes payloads into Redis (history entries, channel messages, jobs):
  * a kind byte (`j` JSON text, `b` raw bytes), then for messages the topic and a newline,
- * then the payload. Bytes stay bytes (Lua strings are binary-safe): no base64 in Redis.
+ * then the payload. Bytes stay bytes (Lua strings are binary-safe): no base64 in Redis. A
+ * message with {@link MessageMeta} (published by the Mercure hub) is prefixed with `M`, the
+ * meta's JSON and a newline.
  */
 
 const JSON_KIND = 0x6a; // j
+const META_KIND = 0x4d; // M
 const NEWLINE = 0x0a;
 
 /** A payload as Redis stores it, with its JSON text when it has one. */
@@ -20,10 +24,11 @@ function payloadBytes(data: Payload, dataText: string | undefined): [string, Buf
   return ['j', Buffer.from(dataText ?? JSON.stringify(data as JsonValue), 'utf8')];
 }
 
-/** `<kind><topic>\n<payload>`: a published message or a bus message. */
-export function encodeMessage(topic: string, data: Payload, dataText?: string): Buffer {
+/** `[M<meta JSON>\n]<kind><topic>\n<payload>`: a published message or a bus message. */
+export function encodeMessage(topic: string, data: Payload, dataText?: string, meta?: MessageMeta): Buffer {
   const [kind, bytes] = payloadBytes(data, dataText);
-  return Buffer.concat([Buffer.from(`${kind}${topic}\n`, 'utf8'), bytes]);
+  const head = meta === undefined ? '' : `M${JSON.stringify(meta)}\n`;
+  return Buffer.concat([Buffer.from(`${head}${kind}${topic}\n`, 'utf8'), bytes]);
 }
 
 /** `<kind><payload>`: a job (its topic is its queue's). */
@@ -42,7 +47,13 @@ function decodePayload(kind: number, bytes: Buffer): Decoded {
 }
 
 /** Reads what {@link encodeMessage} wrote, starting at `start` of `buf`. */
-export function decodeMessage(buf: Buffer, start = 0): Decoded & { topic: string } {
+export function decodeMessage(buf: Buffer, start = 0): Decoded & { topic: string; meta?: MessageMeta } {
+  if (buf[start] === META_KIND) {
+    const end = buf.indexOf(NEWLINE, start);
+    if (end === -1) throw new Error('malformed message from Redis');
+    const meta = JSON.parse(buf.toString('utf8', start + 1, end)) as MessageMeta;
+    return { ...decodeMessage(buf, end + 1), meta };
+  }
   const nl = buf.indexOf(NEWLINE, start);
   if (nl === -1) throw new Error('malformed message from Redis');
   const topic = buf.toString('utf8', start + 1, nl);

@@ -1,6 +1,6 @@
 import { ancestry, type Payload } from '@rt/protocol';
 import type {
-  BusMessage, Engine, EngineHealth, Forwarding, EngineHost, EngineLimits, EngineStats, PullerHandle, Recovery, StoredMessage,
+  BusMessage, Engine, EngineHealth, Forwarding, EngineHost, EngineLimits, EngineStats, MessageMeta, PullerHandle, Recovery, StoredMessage,
 } from '../engine.js';
 import type { Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
@@ -133,19 +133,22 @@ export class RedisEngine implements Engine {
     return { ...this.counters };
   }
 
-  async publish(topic: string, data: Payload, dataText?: string, key?: string): Promise<StoredMessage> {
-    const topics = ancestry(topic);
+  async publish(topic: string, data: Payload, dataText?: string, key?: string, meta?: MessageMeta): Promise<StoredMessage> {
+    // '' is the root: its history holds every topic's messages and its channel carries them all
+    // (for listen('') and recover(''), used by the Mercure hub).
+    const topics = ['', ...ancestry(topic)];
     const window = key === undefined ? 0 : this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS;
     const reply = (await this.conns!.run(
       publishScript,
       [this.key('epoch'), this.key('off'), this.key(`d:pub:${key ?? ''}`), ...topics.map((t) => this.key(`h:${t}`))],
-      [this.nextEpoch, encodeMessage(topic, data, dataText), this.limits.historySize, this.limits.historyTtlMs, window, ...topics.map((t) => this.key(`c:${t}`))],
+      [this.nextEpoch, encodeMessage(topic, data, dataText, meta), this.limits.historySize, this.limits.historyTtlMs, window, ...topics.map((t) => this.key(`c:${t}`))],
     )) as [string, number, number];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
+    if (meta !== undefined) message.meta = meta;
     return message;
   }
 
@@ -186,6 +189,7 @@ export class RedisEngine implements Engine {
       const decoded = decodeMessage(reply[i + 1] as Buffer);
       const message: StoredMessage = { topic: decoded.topic, data: decoded.data, off: Number(reply[i]) };
       if (decoded.dataText !== undefined) message.dataText = decoded.dataText;
+      if (decoded.meta !== undefined) message.meta = decoded.meta;
       messages.push(message);
     }
     if (messages.length > 0) now.off = Math.max(now.off, messages[messages.length - 1]!.off);
@@ -259,6 +263,7 @@ export class RedisEngine implements Engine {
         const decoded = decodeMessage(message, start);
         const stored: StoredMessage = { topic: decoded.topic, data: decoded.data, off };
         if (decoded.dataText !== undefined) stored.dataText = decoded.dataText;
+        if (decoded.meta !== undefined) stored.meta = decoded.meta;
         this.host.deliverMessage(stored);
       } else if (rest.startsWith('b:')) {
         const [node, from, start] = splitHeader(message);

@@ -32,7 +32,7 @@ for (const transport of TRANSPORTS) {
       await using b = await startBroker({ engine });
       await using c = clients(b.url, transport);
       const total = 100;
-      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/puller.ts'), b.url, transport, 'jobs', '15'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/puller.ts'), b.url, transport, 'jobs', '15', '5'], {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'inherit'],
       });
@@ -55,7 +55,7 @@ for (const transport of TRANSPORTS) {
         const producer = c.make();
         await Promise.all(Array.from({ length: total }, (_, n) => producer.topic<number>('jobs').push(n)));
 
-        // Kill it while a job is in its hands: started, not done.
+        // Kill it while a job is in its hands: started, not done (the fixture holds its sixth job forever).
         const working = (): number | undefined => {
           const last = lines.items.at(-1);
           return last?.startsWith('start ') && lines.items.filter((l) => l.startsWith('done')).length >= 5 ? Number(last.slice(6)) : undefined;

@@ -17,6 +17,8 @@ for (const transport of TRANSPORTS) {
       try {
         const states = new Collector<ConnectionState>();
         app.on('state', (e) => states.push(e.to));
+        const restored = new Collector<{ subscriptions: number; buses: number; pullers: number; refused: number }>();
+        app.on('restored', restored.push);
         const messages = new Collector<unknown>();
         const gaps = new Collector<GapEvent>();
         const busGot = new Collector<unknown>();
@@ -45,10 +47,9 @@ for (const transport of TRANSPORTS) {
         await gaps.until(1, 5000, 'the gap of the new epoch');
         assert.equal(gaps.items[0]!.reason, 'epoch');
 
-        // A round trip on the app's connection: the client re-sent its subscription, join
-        // and puller first thing on open, and a connection's frames are handled in order,
-        // so once this is answered they are in place on the broker.
-        await app.call('__barrier__').catch(() => undefined);
+        // The client says when everything it wanted is back in place on the broker.
+        const [, again] = await restored.until(2, 5000, 'the subscription, join and puller to be restored');
+        assert.deepEqual(again, { subscriptions: 1, buses: 1, pullers: 1, refused: 0 });
 
         await peer.topic('news/b').publish('after');
         await peerBus.send('bus after');

@@ -18,6 +18,13 @@ export interface ClientEvents {
   transport: { name: TransportName };
   /** Something failed that no promise reports: a transport that would not open, a resubscribe the broker refused. */
   error: { error: Error };
+  /**
+   * After each open (the first and every reconnect), once the broker has confirmed every
+   * subscription, bus join and puller the client re-established: from here on, nothing the app
+   * wanted is missing on the broker. `refused` counts those the broker refused (each also
+   * reported on `error` and on its own handle).
+   */
+  restored: { subscriptions: number; buses: number; pullers: number; refused: number };
 }
 
 /** A token, or a function that returns one (called on every connect, so tokens can refresh). */
@@ -291,12 +298,19 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** After every (re)connect: re-establish what the app wants, then send what waited. */
   private replay(): void {
-    for (const w of this.wanted.values()) this.sendSub(w);
-    for (const [topic, set] of this.buses) this.sendJoin(topic, set);
-    for (const puller of this.pullers.values()) this.sendPull(puller);
+    const transport = this.transportValue;
+    const subs = [...this.wanted.values()].map((w) => this.sendSub(w));
+    const buses = [...this.buses].map(([topic, set]) => this.sendJoin(topic, set));
+    const pullers = [...this.pullers.values()].map((puller) => this.sendPull(puller));
     const queued = this.queue;
     this.queue = [];
     for (const p of queued) this.transmit(p);
+    void Promise.all([...subs, ...buses, ...pullers]).then((outcomes) => {
+      // Only when this connection is still the one that is open: a drop midway replays again.
+      if (this.transportValue !== transport || this.stateValue !== 'open' || outcomes.includes('lost')) return;
+      const refused = outcomes.filter((o) => o === 'refused').length;
+      this.emit('restored', { subscriptions: subs.length, buses: buses.length, pullers: pullers.length, refused });
+    });
   }
 
   // ---- requests -------------------------------------------------------------------------
@@ -422,17 +436,17 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     }
     w = { topic, subs: new Set([sub as unknown as Subscription<never>]), confirmed: false };
     this.wanted.set(topic, w);
-    if (this.stateValue === 'open') this.sendSub(w);
+    if (this.stateValue === 'open') void this.sendSub(w);
     return sub;
   }
 
-  private sendSub(w: Wanted): void {
+  private sendSub(w: Wanted): Promise<Outcome> {
     const frame: ClientFrame = w.ep !== undefined && w.off !== undefined
       ? { t: 'sub', ref: 0, topic: w.topic, ep: w.ep, off: w.off }
       : { t: 'sub', ref: 0, topic: w.topic };
-    this.request(frame, true).then(
+    return this.request(frame, true).then(
       (answer) => {
-        if (this.wanted.get(w.topic) !== w || answer.t !== 'ok') return;
+        if (this.wanted.get(w.topic) !== w || answer.t !== 'ok') return 'done';
         if (answer.ep !== undefined && answer.off !== undefined) {
           // Messages may have arrived before the answer: keep the furthest position seen.
           if (w.ep === undefined || answer.ep === w.ep) w.off = Math.max(w.off ?? answer.off, answer.off);
@@ -441,12 +455,15 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         }
         w.confirmed = true;
         for (const sub of w.subs) sub.settle();
+        return 'done';
       },
       (error: RtError) => {
-        if (error.code === 'connection_lost' || error.code === 'closed' || this.wanted.get(w.topic) !== w) return;
+        if (isOffline(error)) return 'lost';
+        if (this.wanted.get(w.topic) !== w) return 'done';
         this.wanted.delete(w.topic);
         for (const sub of w.subs) sub.fail(error);
         this.emit('error', { error });
+        return 'refused';
       },
     );
   }
@@ -480,18 +497,22 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new RtError('bad_frame', 'prefetch must be a positive integer');
     const puller = new Puller<T>(topic, handler, prefetch, this);
     this.pullers.set(topic, puller as unknown as Puller<never>);
-    if (this.stateValue === 'open') this.sendPull(puller as unknown as Puller<never>);
+    if (this.stateValue === 'open') void this.sendPull(puller as unknown as Puller<never>);
     return puller;
   }
 
-  private sendPull(puller: Puller<never>): void {
-    this.request({ t: 'pull', ref: 0, topic: puller.topic, prefetch: puller.prefetch }, true).then(
-      () => puller.settle(),
+  private sendPull(puller: Puller<never>): Promise<Outcome> {
+    return this.request({ t: 'pull', ref: 0, topic: puller.topic, prefetch: puller.prefetch }, true).then(
+      () => {
+        puller.settle();
+        return 'done';
+      },
       (error: RtError) => {
-        if (error.code === 'connection_lost' || error.code === 'closed') return;
+        if (isOffline(error)) return 'lost';
         if (this.pullers.get(puller.topic) === puller) this.pullers.delete(puller.topic);
         puller.settle(error);
         this.emit('error', { error });
+        return 'refused';
       },
     );
   }
@@ -509,25 +530,27 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     let set = this.buses.get(topic);
     if (set) {
       set.add(bus as unknown as Bus<never>);
-      if (this.stateValue === 'open') this.sendJoin(topic, new Set([bus as unknown as Bus<never>]));
+      if (this.stateValue === 'open') void this.sendJoin(topic, new Set([bus as unknown as Bus<never>]));
       return bus;
     }
     set = new Set([bus as unknown as Bus<never>]);
     this.buses.set(topic, set);
-    if (this.stateValue === 'open') this.sendJoin(topic, set);
+    if (this.stateValue === 'open') void this.sendJoin(topic, set);
     return bus;
   }
 
-  private sendJoin(topic: string, buses: ReadonlySet<Bus<never>>): void {
-    this.request({ t: 'join', ref: 0, topic }, true).then(
+  private sendJoin(topic: string, buses: ReadonlySet<Bus<never>>): Promise<Outcome> {
+    return this.request({ t: 'join', ref: 0, topic }, true).then(
       () => {
         for (const bus of buses) bus.settle();
+        return 'done';
       },
       (error: RtError) => {
-        if (error.code === 'connection_lost' || error.code === 'closed') return;
+        if (isOffline(error)) return 'lost';
         this.buses.delete(topic);
         for (const bus of buses) bus.settle(error);
         this.emit('error', { error });
+        return 'refused';
       },
     );
   }
@@ -544,6 +567,14 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.buses.delete(bus.topic);
     if (this.stateValue === 'open') await this.request({ t: 'leave', ref: 0, topic: bus.topic }, true).catch(ignoreOffline);
   }
+}
+
+/** How re-establishing one subscription, join or puller ended. */
+type Outcome = 'done' | 'refused' | 'lost';
+
+/** True for the errors that mean "the connection went", not "the broker refused". */
+function isOffline(error: RtError): boolean {
+  return error.code === 'connection_lost' || error.code === 'closed';
 }
 
 function ignoreOffline(error: RtError): void {

@@ -1,5 +1,5 @@
 import { type Client, type Topic, connect as rtConnect, transports, type TransportName } from '@rt/client';
-import type { BenchClient, Connect } from './types.ts';
+import type { Connect } from './types.ts';
 
 /** rt through its own client (`@rt/client`), pinned to one transport. */
 export const connect: Connect = async (url, transport) => {

@@ -1,5 +1,5 @@
 import { io, type Socket } from 'socket.io-client';
-import type { BenchClient, Connect } from './types.ts';
+import type { Connect } from './types.ts';
 
 /** Plain socket.io: a room per topic, acks for publish and echo (see servers/socketio.ts). */
 export const connect: Connect = async (url, transport) => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventSource } from 'eventsource';
-import type { BenchClient, Connect } from './types.ts';
+import type { Connect } from './types.ts';
 
 /**
  * A plain SSE client of the minimal SSE server (servers/sse.ts): one event stream per

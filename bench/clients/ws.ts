@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import type { BenchClient, Connect } from './types.ts';
+import type { Connect } from './types.ts';
 
 /** Plain `ws`: JSON messages with an id answered by `{id}` (see servers/ws.ts). */
 export const connect: Connect = async (url) => {

@@ -4,6 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { io, type Socket } from 'socket.io-client';
+import { RtError } from '@rt/server';
 import { Collector, clients, startBroker } from '../helpers/index.ts';
 
 /** A socket.io connection that speaks rt frames by hand, to send what the SDK never would. */
@@ -100,5 +101,21 @@ describe('bad HTTP publishes', () => {
     await c.make().topic('a').subscribe(got.push).ready;
     assert.equal((await post('/rt/publish', '{"topic":"a","data":"fine"}')).status, 200);
     assert.deepEqual(await got.until(1), ['fine']);
+  });
+});
+
+describe('bad server-side publishes', () => {
+  it('broker.publish refuses what it cannot send with an RtError, before anything is published', async () => {
+    await using b = await startBroker({ limits: { maxPayloadBytes: 100 } });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    const code = (p: Promise<unknown>) => p.then(() => 'published', (e: unknown) => (e instanceof RtError ? e.code : `not an RtError: ${String(e)}`));
+    assert.equal(await code(b.broker.publish('a', circular as never)), 'bad_frame');
+    assert.equal(await code(b.broker.publish('a', (() => 1) as never)), 'bad_frame');
+    assert.equal(await code(b.broker.publish('a', 'x'.repeat(200))), 'payload_too_large');
+    assert.equal(await code(b.broker.publish('a', new Uint8Array(101))), 'payload_too_large');
+    assert.equal(await code(b.broker.publish('a//b', 1)), 'invalid_topic');
+    assert.equal(b.broker.stats().published, 0);
+    assert.deepEqual(await b.broker.publish('a', new Uint8Array(100)), { off: 1 });
   });
 });

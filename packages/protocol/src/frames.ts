@@ -137,6 +137,36 @@ function toBytes(value: Uint8Array | ArrayBuffer): Uint8Array {
   return value instanceof Uint8Array ? value : new Uint8Array(value);
 }
 
+/** A payload that passed {@link checkPayload}, with its JSON text when it is not binary. */
+export type CheckedPayload =
+  | { ok: true; data: Payload; dataText?: string }
+  | { ok: false; code: 'bad_frame' | 'payload_too_large'; message: string };
+
+/**
+ * Checks a payload against the size limit: bytes by their length (an `ArrayBuffer` becomes a
+ * `Uint8Array`), anything else by the UTF-8 length of its JSON text, which comes back with it
+ * so a publish is encoded once. A value JSON cannot encode (a function, a cycle) is `bad_frame`.
+ */
+export function checkPayload(data: unknown, maxPayloadBytes: number): CheckedPayload {
+  if (isBinary(data)) {
+    const bytes = toBytes(data);
+    if (bytes.byteLength > maxPayloadBytes) {
+      return { ok: false, code: 'payload_too_large', message: `payload is ${bytes.byteLength} bytes, more than ${maxPayloadBytes}` };
+    }
+    return { ok: true, data: bytes };
+  }
+  let dataText: string | undefined;
+  try {
+    dataText = JSON.stringify(data);
+  } catch {
+    return { ok: false, code: 'bad_frame', message: '"data" is not a JSON value' };
+  }
+  if (dataText === undefined) return { ok: false, code: 'bad_frame', message: '"data" is not a JSON value' };
+  const size = utf8Length(dataText);
+  if (size > maxPayloadBytes) return { ok: false, code: 'payload_too_large', message: `payload is ${size} bytes, more than ${maxPayloadBytes}` };
+  return { ok: true, data: data as Payload, dataText };
+}
+
 /**
  * Parses and validates a frame from a client. `input` is JSON text (text transports) or an
  * already-decoded object (socket.io, with binary attachments as `Buffer`/`ArrayBuffer`).
@@ -173,24 +203,10 @@ export function parseClientFrame(input: unknown, limits: FrameLimits = DEFAULT_F
       if (bytes === null) return fail('bad_frame', '"data" is not valid base64');
       data = bytes;
     }
-    if (isBinary(data)) {
-      const bytes = toBytes(data);
-      if (bytes.byteLength > limits.maxPayloadBytes) {
-        return fail('payload_too_large', `payload is ${bytes.byteLength} bytes, more than ${limits.maxPayloadBytes}`);
-      }
-      value.data = bytes;
-    } else {
-      try {
-        dataText = JSON.stringify(data);
-      } catch {
-        return fail('bad_frame', '"data" is not a JSON value');
-      }
-      if (dataText === undefined) return fail('bad_frame', '"data" is not a JSON value');
-      const size = utf8Length(dataText);
-      if (size > limits.maxPayloadBytes) {
-        return fail('payload_too_large', `payload is ${size} bytes, more than ${limits.maxPayloadBytes}`);
-      }
-    }
+    const checked = checkPayload(data, limits.maxPayloadBytes);
+    if (!checked.ok) return fail(checked.code, checked.message);
+    value.data = checked.data;
+    dataText = checked.dataText;
   }
   switch (t) {
     case 'pub':

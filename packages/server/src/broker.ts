@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  type ClientFrame, type ClientOp, type ErrorCode, type FrameLimits, type JsonValue, type Payload, RtError, isBinary, parseClientFrame,
-  topicProblem, utf8Length,
+  type ClientFrame, type ClientOp, type ErrorCode, type FrameLimits, type Payload, RtError, checkPayload, parseClientFrame,
+  topicProblem,
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
@@ -250,19 +250,17 @@ export class Broker {
   async publish(topic: string, data: Payload, options: { key?: string } = {}): Promise<{ off: number }> {
     const problem = topicProblem(topic, this.frameLimits.topic);
     if (problem !== null) throw new RtError('invalid_topic', problem);
-    let dataText: string | undefined;
-    if (isBinary(data)) {
-      if (data.byteLength > this.limits.maxPayloadBytes) throw new RtError('payload_too_large', `payload is ${data.byteLength} bytes, more than ${this.limits.maxPayloadBytes}`);
-    } else {
-      dataText = JSON.stringify(data as JsonValue);
-      if (dataText === undefined) throw new RtError('bad_frame', 'data is not a JSON value');
-      const size = utf8Length(dataText);
-      if (size > this.limits.maxPayloadBytes) throw new RtError('payload_too_large', `payload is ${size} bytes, more than ${this.limits.maxPayloadBytes}`);
-    }
+    const checked = checkPayload(data, this.limits.maxPayloadBytes);
+    if (!checked.ok) throw new RtError(checked.code, checked.message);
     if (!this.started) await this.ready;
-    const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText, this.engineKey(options.key)).then((m) => ({ off: m.off }));
-    if (options.key === undefined) return publish();
-    const { off } = await this.dedupe.run(`pub ${options.key}`, publish);
+    return this.publishKeyed(topic, checked.data, checked.dataText, options.key);
+  }
+
+  /** Publishes through the engine, carried out once per idempotency key when there is one. */
+  private async publishKeyed(topic: string, data: Payload, dataText: string | undefined, key: string | undefined): Promise<{ off: number }> {
+    const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText, this.engineKey(key)).then((m) => ({ off: m.off }));
+    if (key === undefined) return publish();
+    const { off } = await this.dedupe.run(`pub ${key}`, publish);
     return { off: off ?? 0 };
   }
 
@@ -497,8 +495,7 @@ export class Broker {
         session.send(ok(frame.ref));
         return;
       case 'pub': {
-        const publish = (): Promise<{ off: number }> => this.engine.publish(frame.topic, frame.data, dataText, this.engineKey(frame.key)).then((m) => ({ off: m.off }));
-        session.send(ok(frame.ref, await (frame.key === undefined ? publish() : this.dedupe.run(`pub ${frame.key}`, publish))));
+        session.send(ok(frame.ref, await this.publishKeyed(frame.topic, frame.data, dataText, frame.key)));
         return;
       }
       case 'join':

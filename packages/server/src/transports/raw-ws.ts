@@ -4,7 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus, topicProblem } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import type { Outgoing } from '../outgoing.js';
-import type { Identity, Session, Wire } from '../session.js';
+import type { Identity, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
 import type { Transport } from './index.js';
 import { OnBehalf, barePayload } from './on-behalf.js';

@@ -2,6 +2,7 @@ import { RtError, ancestry, type Payload } from '@rt/protocol';
 import type {
   BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, MessageMeta, PullerHandle, Recovery, StoredMessage,
 } from './engine.js';
+import { Alarm, redeliveryDelay } from './redelivery.js';
 
 interface Entry { message: StoredMessage; at: number }
 
@@ -41,13 +42,9 @@ class WorkQueue {
   waiting: Waiting[] = [];
   pullers: PullerHandle[] = [];
   turn = 0;
-  /** Dispatches again when a nacked job's delay ends (at `wakeAt`). */
-  timer: ReturnType<typeof setTimeout> | undefined;
-  wakeAt = Infinity;
+  /** Dispatches again when a nacked job's delay ends. */
+  readonly alarm = new Alarm();
 }
-
-/** Longest delay before a puller gets back a job it nacked, in ms. */
-const MAX_REDELIVERY_DELAY_MS = 10_000;
 
 /**
  * The embedded engine: one process, nothing to install. History, work queues and fan-out
@@ -78,7 +75,7 @@ export class MemoryEngine implements Engine {
 
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const queue of this.queues.values()) clearTimeout(queue.timer);
+    for (const queue of this.queues.values()) queue.alarm.clear();
   }
 
   epoch(): string {
@@ -181,7 +178,7 @@ export class MemoryEngine implements Engine {
     const queue = this.queues.get(puller.topic);
     if (queue) {
       this.counters.redelivered++;
-      const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, (job.attempt ?? 1) - 1), MAX_REDELIVERY_DELAY_MS);
+      const delay = redeliveryDelay(this.limits.redeliveryDelayMs, job.attempt ?? 1);
       queue.waiting.unshift({ job, at: Date.now(), avoid: puller, notBefore: Date.now() + delay });
       this.dispatch(queue);
     }
@@ -226,21 +223,12 @@ export class MemoryEngine implements Engine {
       chosen.inflight.set(job.id, job);
       chosen.deliver(job);
     }
-    if (wake < queue.wakeAt) {
-      clearTimeout(queue.timer);
-      queue.wakeAt = wake;
-      queue.timer = setTimeout(() => {
-        queue.timer = undefined;
-        queue.wakeAt = Infinity;
-        this.dispatch(queue);
-      }, wake - now);
-      queue.timer.unref();
-    }
+    if (wake < Infinity) queue.alarm.set(wake, () => this.dispatch(queue));
   }
 
   private forget(topic: string, queue: WorkQueue): void {
     if (queue.pullers.length === 0 && queue.waiting.length === 0) {
-      clearTimeout(queue.timer);
+      queue.alarm.clear();
       this.queues.delete(topic);
     }
   }

@@ -1,5 +1,6 @@
 import { RtError, type Payload } from '@rt/protocol';
 import type { EngineLimits, EngineStats, Job, PullerHandle } from '../engine.js';
+import { Alarm, redeliveryDelay } from '../redelivery.js';
 import type { Logger } from '../../options.js';
 import { decodeJob, encodeJob } from './codec.js';
 import { type Connections, Script } from './connection.js';
@@ -13,7 +14,6 @@ const reclaim = new Script(RECLAIM);
 const ack = new Script(ACK);
 
 /** Longest delay before a puller gets back a job it nacked, in ms (as the memory engine). */
-const MAX_REDELIVERY_DELAY_MS = 10_000;
 
 /** This node's pullers of one topic, taking turns. */
 interface Pulled {
@@ -22,9 +22,8 @@ interface Pulled {
   reading: boolean;
   /** Set when a job may be waiting while a read runs: read again after it. */
   again: boolean;
-  /** Reads again when a nacked job's delay ends (at `wakeAt`), for the puller that failed it. */
-  timer: ReturnType<typeof setTimeout> | undefined;
-  wakeAt: number;
+  /** Reads again when a nacked job's delay ends, for the puller that failed it. */
+  alarm: Alarm;
 }
 
 /** Names of the Redis keys and channels of work queues. */
@@ -91,7 +90,7 @@ export class RedisQueues {
    */
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const p of this.pulled.values()) clearTimeout(p.timer);
+    for (const p of this.pulled.values()) p.alarm.clear();
     await Promise.all(this.givingBack);
     if (this.conns.up) await this.conns.cmd.del(this.names.node(this.nodeId)).catch(() => undefined);
   }
@@ -116,7 +115,7 @@ export class RedisQueues {
   add(puller: PullerHandle): void {
     let p = this.pulled.get(puller.topic);
     if (!p) {
-      this.pulled.set(puller.topic, (p = { pullers: [], turn: 0, reading: false, again: false, timer: undefined, wakeAt: Infinity }));
+      this.pulled.set(puller.topic, (p = { pullers: [], turn: 0, reading: false, again: false, alarm: new Alarm() }));
       this.watch(puller.topic, true);
     }
     p.pullers.push(puller);
@@ -131,7 +130,7 @@ export class RedisQueues {
     const held = [...puller.inflight.values()];
     puller.inflight.clear();
     if (p.pullers.length === 0) {
-      clearTimeout(p.timer);
+      p.alarm.clear();
       this.pulled.delete(puller.topic);
       this.watch(puller.topic, false);
     }
@@ -164,7 +163,7 @@ export class RedisQueues {
       this.deliver(chosen, job, attempt + 1);
       return true;
     }
-    const delay = Math.min(this.limits.redeliveryDelayMs * 2 ** Math.max(0, attempt - 1), MAX_REDELIVERY_DELAY_MS);
+    const delay = redeliveryDelay(this.limits.redeliveryDelayMs, attempt);
     await this.defer(puller.topic, id, attempt, this.ids.get(puller)!, delay);
     return true;
   }
@@ -278,16 +277,7 @@ export class RedisQueues {
 
   /** Reads `topic` again in `ms` (when a job this node's puller failed becomes due for it), unless a read is due sooner. */
   private wake(topic: string, p: Pulled, ms: number): void {
-    const at = Date.now() + ms;
-    if (at >= p.wakeAt) return;
-    clearTimeout(p.timer);
-    p.wakeAt = at;
-    p.timer = setTimeout(() => {
-      p.timer = undefined;
-      p.wakeAt = Infinity;
-      this.fill(topic);
-    }, ms);
-    p.timer.unref();
+    p.alarm.set(Date.now() + ms, () => this.fill(topic));
   }
 
   /**

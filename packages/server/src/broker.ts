@@ -253,15 +253,18 @@ export class Broker {
     const checked = checkPayload(data, this.limits.maxPayloadBytes);
     if (!checked.ok) throw new RtError(checked.code, checked.message);
     if (!this.started) await this.ready;
-    return this.publishKeyed(topic, checked.data, checked.dataText, options.key);
+    const { off } = await this.publishKeyed(topic, checked.data, checked.dataText, options.key);
+    return { off: off ?? 0 };
   }
 
-  /** Publishes through the engine, carried out once per idempotency key when there is one. */
-  private async publishKeyed(topic: string, data: Payload, dataText: string | undefined, key: string | undefined): Promise<{ off: number }> {
+  /**
+   * Publishes through the engine, carried out once per idempotency key when there is one. Not
+   * `async` on purpose: callers await it once, so its answer keeps its place among a
+   * connection's other answers (a resent publish's must not come after a later push's).
+   */
+  private publishKeyed(topic: string, data: Payload, dataText: string | undefined, key: string | undefined): Promise<{ off?: number }> {
     const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText, this.engineKey(key)).then((m) => ({ off: m.off }));
-    if (key === undefined) return publish();
-    const { off } = await this.dedupe.run(`pub ${key}`, publish);
-    return { off: off ?? 0 };
+    return key === undefined ? publish() : this.dedupe.run(`pub ${key}`, publish);
   }
 
   /**

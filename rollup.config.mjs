@@ -42,7 +42,14 @@ function library(name, inputs) {
       plugins: [esbuild({ target: 'es2022', sourceMap: true })],
       output: [
         { dir, format: 'es', entryFileNames: '[name].mjs', chunkFileNames: '[name]-[hash].mjs', sourcemap: true },
-        { dir, format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: '[name]-[hash].cjs', sourcemap: true, exports: 'named' },
+        {
+          dir,
+          format: 'cjs',
+          entryFileNames: '[name].cjs',
+          chunkFileNames: '[name]-[hash].cjs',
+          sourcemap: true,
+          exports: 'named',
+        },
       ],
     },
     ...['mts', 'cts'].map((ext) => ({
@@ -70,7 +77,11 @@ const browserFieldMaps = {
     if (!browserField || typeof browserField !== 'object') return null;
     // A bare import mapped to `false` (the client's Node-only `eventsource`) is an empty module.
     if (!source.startsWith('.')) return browserField[source] === false ? EMPTY : null;
-    const target = './' + relative(dir, resolvePath(dirname(importer), source)).split(sep).join('/');
+    const target =
+      './' +
+      relative(dir, resolvePath(dirname(importer), source))
+        .split(sep)
+        .join('/');
     const mapped = browserField[target];
     return typeof mapped === 'string' ? join(dir, mapped) : null;
   },
@@ -83,7 +94,12 @@ const browserFieldMaps = {
 const browserPlugins = (minify) => [
   workspaceSources,
   browserFieldMaps,
-  resolve({ browser: true, exportConditions: ['browser', 'import', 'default'], preferBuiltins: false, extensions: ['.ts', '.mjs', '.js'] }),
+  resolve({
+    browser: true,
+    exportConditions: ['browser', 'import', 'default'],
+    preferBuiltins: false,
+    extensions: ['.ts', '.mjs', '.js'],
+  }),
   commonjs(),
   esbuild({ target: 'es2020', sourceMap: true }),
   ...(minify ? [terser({ format: { comments: false } })] : []),
@@ -93,12 +109,23 @@ const browser = [
   {
     input: join(pkgDir('client'), 'src', 'index.ts'),
     plugins: browserPlugins(false),
-    output: { file: join(clientDist, 'rt-client.browser.mjs'), format: 'es', sourcemap: true, inlineDynamicImports: true },
+    output: {
+      file: join(clientDist, 'rt-client.browser.mjs'),
+      format: 'es',
+      sourcemap: true,
+      inlineDynamicImports: true,
+    },
   },
   {
     input: join(pkgDir('client'), 'src', 'index.ts'),
     plugins: browserPlugins(true),
-    output: { file: join(clientDist, 'rt-client.min.js'), format: 'iife', name: 'rt', sourcemap: true, inlineDynamicImports: true },
+    output: {
+      file: join(clientDist, 'rt-client.min.js'),
+      format: 'iife',
+      name: 'rt',
+      sourcemap: true,
+      inlineDynamicImports: true,
+    },
   },
 ];
 

@@ -29,8 +29,34 @@ const { values } = parseArgs({
 
 const quick = values.quick ?? false;
 const settings: Settings = quick
-  ? { quick, durationMs: 1000, fanout: [100], payloads: [64, 1024], hierarchySubscribers: 200, pullers: 10, idleConnections: 500, workers: 2, window: 16, roundTripMs: 1000, roundTripRounds: 1, pacedDeliveries: 10_000 }
-  : { quick, durationMs: 3000, fanout: [100, 1000], payloads: [64, 1024], hierarchySubscribers: 400, pullers: 10, idleConnections: 2000, workers: 2, window: 16, roundTripMs: 1500, roundTripRounds: 3, pacedDeliveries: 10_000 };
+  ? {
+      quick,
+      durationMs: 1000,
+      fanout: [100],
+      payloads: [64, 1024],
+      hierarchySubscribers: 200,
+      pullers: 10,
+      idleConnections: 500,
+      workers: 2,
+      window: 16,
+      roundTripMs: 1000,
+      roundTripRounds: 1,
+      pacedDeliveries: 10_000,
+    }
+  : {
+      quick,
+      durationMs: 3000,
+      fanout: [100, 1000],
+      payloads: [64, 1024],
+      hierarchySubscribers: 400,
+      pullers: 10,
+      idleConnections: 2000,
+      workers: 2,
+      window: 16,
+      roundTripMs: 1500,
+      roundTripRounds: 3,
+      pacedDeliveries: 10_000,
+    };
 
 if (values.fanout) settings.fanout = values.fanout.split(',').map(Number);
 
@@ -88,18 +114,24 @@ for (const [scenario, run, times = 1] of SCENARIOS) {
     for (const system of systems) {
       const why = system.skip?.[scenario];
       if (why) {
-        if (!skipped.some((s) => s.startsWith(`${system.name} ${scenario}:`))) skipped.push(`${system.name} ${scenario}: ${why}`);
+        if (!skipped.some((s) => s.startsWith(`${system.name} ${scenario}:`)))
+          skipped.push(`${system.name} ${scenario}: ${why}`);
         continue;
       }
       const t0 = performance.now();
       if (t0 - started > BUDGET_MS) {
-        skipped.push(`${system.name} ${scenario}${times > 1 ? ` (round ${round + 1})` : ''}: not started, the run's time budget (${BUDGET_MS / 60_000} min) was spent`);
+        skipped.push(
+          `${system.name} ${scenario}${times > 1 ? ` (round ${round + 1})` : ''}: not started, the run's time budget (${BUDGET_MS / 60_000} min) was spent`,
+        );
         continue;
       }
       try {
         const got = await run(system);
         measured.push(...got);
-        for (const r of got) console.error(`${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s  ${system.name.padEnd(20)} ${scenario.padEnd(10)} ${r.case.padEnd(28)} ${JSON.stringify(r.metrics)}`);
+        for (const r of got)
+          console.error(
+            `${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s  ${system.name.padEnd(20)} ${scenario.padEnd(10)} ${r.case.padEnd(28)} ${JSON.stringify(r.metrics)}`,
+          );
       } catch (error) {
         const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
         skipped.push(`${system.name} ${scenario}${times > 1 ? ` (round ${round + 1})` : ''}: failed: ${message}`);
@@ -112,7 +144,9 @@ for (const [scenario, run, times = 1] of SCENARIOS) {
   results.push(...keys.map((k) => median(measured.filter((r) => `${r.system}\u0000${r.case}` === k))));
 }
 
-const comparisons = COMPARISONS.filter((c) => systems.some((s) => s.name === c.rt) && systems.some((s) => s.name === c.baseline));
+const comparisons = COMPARISONS.filter(
+  (c) => systems.some((s) => s.name === c.rt) && systems.some((s) => s.name === c.baseline),
+);
 const report = markdown(machine, settings, results, comparisons, skipped);
 console.log(report);
 if (!values['no-save']) {
@@ -121,11 +155,17 @@ if (!values['no-save']) {
   const stamp = machine.date.slice(0, 19).replace(/[:T]/g, '-');
   const name = `${stamp}${quick ? '-quick' : ''}`;
   const elapsedS = Math.round((performance.now() - started) / 1000);
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify({ machine, settings, elapsedS, results, rounds, skipped }, null, 2) + '\n');
+  writeFileSync(
+    join(dir, `${name}.json`),
+    JSON.stringify({ machine, settings, elapsedS, results, rounds, skipped }, null, 2) + '\n',
+  );
   writeFileSync(join(dir, `${name}.md`), report);
   if (!quick) {
     writeFileSync(join(dir, 'latest.md'), report);
-    writeFileSync(join(dir, 'latest.json'), JSON.stringify({ machine, settings, elapsedS, results, rounds, skipped }, null, 2) + '\n');
+    writeFileSync(
+      join(dir, 'latest.json'),
+      JSON.stringify({ machine, settings, elapsedS, results, rounds, skipped }, null, 2) + '\n',
+    );
   }
   console.error(`bench: ${elapsedS} s; results in ${dir}/${name}.{md,json}`);
 }

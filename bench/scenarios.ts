@@ -40,11 +40,19 @@ export interface Result {
   note?: string;
 }
 
-interface Ctx { system: System; server: ServerProc; settings: Settings }
+interface Ctx {
+  system: System;
+  server: ServerProc;
+  settings: Settings;
+}
 
 async function subscribers(ctx: Ctx, n: number, topics: string[]): Promise<{ workers: Proc[]; ms: number }> {
   const k = Math.min(ctx.settings.workers, n);
-  const workers = await Promise.all(Array.from({ length: k }, (_, i) => startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, `subscribers ${i}`)));
+  const workers = await Promise.all(
+    Array.from({ length: k }, (_, i) =>
+      startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, `subscribers ${i}`),
+    ),
+  );
   const t0 = performance.now();
   let first = 0;
   await Promise.all(
@@ -58,7 +66,12 @@ async function subscribers(ctx: Ctx, n: number, topics: string[]): Promise<{ wor
   return { workers, ms: performance.now() - t0 };
 }
 
-interface Report { received: number; lastUs: number; cpuUs: number; hist: { counts: number[]; maxUs: number } }
+interface Report {
+  received: number;
+  lastUs: number;
+  cpuUs: number;
+  hist: { counts: number[]; maxUs: number };
+}
 
 /** Waits until `expected` deliveries arrived, or nothing arrived for a second (bounded). */
 async function drain(workers: Proc[], expected: number): Promise<void> {
@@ -79,13 +92,27 @@ async function drain(workers: Proc[], expected: number): Promise<void> {
  * Publishes from one client while `subs` receive; returns delivered msgs/s and latency. As
  * fast as accepted, or `rate` publishes a second.
  */
-async function measurePublish(ctx: Ctx, subs: Proc[], topics: string[], size: number, reach: (topic: string) => number, rate?: number): Promise<Record<string, number>> {
+async function measurePublish(
+  ctx: Ctx,
+  subs: Proc[],
+  topics: string[],
+  size: number,
+  reach: (topic: string) => number,
+  rate?: number,
+): Promise<Record<string, number>> {
   const publisher = await startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, 'publisher');
   await Promise.all(subs.map((w) => w.ask({ cmd: 'reset' })));
   const cpu0 = await serverCpu(ctx);
   try {
     const r = await publisher.ask<{ sent: number; failed: number; startUs: number; perTopic: Record<string, number> }>(
-      { cmd: 'publish', topics, size, durationMs: ctx.settings.durationMs, window: ctx.settings.window, ...(rate ? { rate } : {}) },
+      {
+        cmd: 'publish',
+        topics,
+        size,
+        durationMs: ctx.settings.durationMs,
+        window: ctx.settings.window,
+        ...(rate ? { rate } : {}),
+      },
       ctx.settings.durationMs + 60_000,
     );
     let expected = 0;
@@ -107,8 +134,13 @@ async function measurePublish(ctx: Ctx, subs: Proc[], topics: string[], size: nu
     const seconds = Math.max(1e-6, (lastUs - r.startUs) / 1e6);
     const perMsg = (us: number): number => round(us / Math.max(1, delivered), 2);
     return {
-      msgsPerSec: Math.round(delivered / seconds), ...latency(hist.percentiles()), published: r.sent, failed: r.failed,
-      deliveredPct: round((100 * delivered) / Math.max(1, expected), 2), serverCpuUsPerMsg: perMsg(serverUs), clientCpuUsPerMsg: perMsg(clientUs),
+      msgsPerSec: Math.round(delivered / seconds),
+      ...latency(hist.percentiles()),
+      published: r.sent,
+      failed: r.failed,
+      deliveredPct: round((100 * delivered) / Math.max(1, expected), 2),
+      serverCpuUsPerMsg: perMsg(serverUs),
+      clientCpuUsPerMsg: perMsg(clientUs),
     };
   } finally {
     await closeWorkers([publisher]);
@@ -142,7 +174,12 @@ export async function fanout(system: System, settings: Settings, s: number): Pro
       const results: Result[] = [];
       for (const size of settings.payloads) {
         const metrics = await measurePublish(ctx, workers, ['fan'], size, () => s);
-        results.push({ system: system.name, scenario: 'fan-out', case: `S=${s} ${size} B`, metrics: { ...metrics, connectMs: Math.round(ms) } });
+        results.push({
+          system: system.name,
+          scenario: 'fan-out',
+          case: `S=${s} ${size} B`,
+          metrics: { ...metrics, connectMs: Math.round(ms) },
+        });
       }
       // Latency without queueing: a rate every system carries (saturated latency mostly measures the backlog).
       const rate = Math.max(1, Math.round(settings.pacedDeliveries / s));
@@ -203,17 +240,33 @@ export async function pushPull(system: System, settings: Settings): Promise<Resu
     const w = await startWorker(system.adapter, ctx.server.url, system.transport, 'work queue');
     try {
       const r = await w.ask<Report & { sent: number; failed: number; startUs: number; unsupported?: boolean }>(
-        { cmd: 'workqueue', pullers: settings.pullers, prefetch: 8, size: 64, durationMs: settings.durationMs, window: settings.window * 4 },
+        {
+          cmd: 'workqueue',
+          pullers: settings.pullers,
+          prefetch: 8,
+          size: 64,
+          durationMs: settings.durationMs,
+          window: settings.window * 4,
+        },
         settings.durationMs + 60_000,
       );
       if (r.unsupported) return [];
       const hist = new Histogram();
       hist.merge(r.hist);
       const seconds = Math.max(1e-6, (r.lastUs - r.startUs) / 1e6);
-      return [{
-        system: system.name, scenario: 'push/pull', case: `${settings.pullers} pullers, prefetch 8`,
-        metrics: { itemsPerSec: Math.round(r.received / seconds), ...latency(hist.percentiles()), pushed: r.sent, failed: r.failed },
-      }];
+      return [
+        {
+          system: system.name,
+          scenario: 'push/pull',
+          case: `${settings.pullers} pullers, prefetch 8`,
+          metrics: {
+            itemsPerSec: Math.round(r.received / seconds),
+            ...latency(hist.percentiles()),
+            pushed: r.sent,
+            failed: r.failed,
+          },
+        },
+      ];
     } finally {
       await closeWorkers([w]);
     }
@@ -226,15 +279,27 @@ export async function roundTrip(system: System, settings: Settings): Promise<Res
     const w = await startWorker(system.adapter, ctx.server.url, system.transport, 'round trip');
     try {
       const cpu0 = await serverCpu(ctx);
-      const r = await w.ask<{ n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] }>({ cmd: 'echo', size: 64, durationMs: settings.roundTripMs }, settings.roundTripMs + 60_000);
+      const r = await w.ask<{ n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] }>(
+        { cmd: 'echo', size: 64, durationMs: settings.roundTripMs },
+        settings.roundTripMs + 60_000,
+      );
       const serverUs = (await serverCpu(ctx)) - cpu0;
       const hist = new Histogram();
       hist.merge(r.hist);
       // CPU time per request is steadier than latency on a shared machine: it does not count waiting.
-      return [{
-        system: system.name, scenario: 'round trip', case: '64 B',
-        metrics: { perSec: Math.round(r.n / (r.elapsedUs / 1e6)), ...latency(hist.percentiles()), serverCpuUs: round(serverUs / r.n, 1), clientCpuUs: round(r.cpuUs / r.n, 1) },
-      }];
+      return [
+        {
+          system: system.name,
+          scenario: 'round trip',
+          case: '64 B',
+          metrics: {
+            perSec: Math.round(r.n / (r.elapsedUs / 1e6)),
+            ...latency(hist.percentiles()),
+            serverCpuUs: round(serverUs / r.n, 1),
+            clientCpuUs: round(r.cpuUs / r.n, 1),
+          },
+        },
+      ];
     } finally {
       await closeWorkers([w]);
     }
@@ -245,18 +310,31 @@ export async function roundTrip(system: System, settings: Settings): Promise<Res
 export async function idle(system: System, settings: Settings): Promise<Result[]> {
   return withServer(system, settings, async (ctx) => {
     const n = settings.idleConnections;
-    const before = await ctx.server.proc.ask<{ mem: { rss: number; heapUsed: number; external: number } }>({ cmd: 'mem' });
+    const before = await ctx.server.proc.ask<{ mem: { rss: number; heapUsed: number; external: number } }>({
+      cmd: 'mem',
+    });
     const topics = Array.from({ length: n }, (_, i) => `idle/${i}`);
     const cpu0 = await serverCpu(ctx);
     const { workers, ms } = await subscribers(ctx, n, topics);
     const openCpuUs = (await serverCpu(ctx)) - cpu0;
     try {
-      const after = await ctx.server.proc.ask<{ mem: { rss: number; heapUsed: number; external: number } }>({ cmd: 'mem' });
+      const after = await ctx.server.proc.ask<{ mem: { rss: number; heapUsed: number; external: number } }>({
+        cmd: 'mem',
+      });
       const heap = after.mem.heapUsed + after.mem.external - before.mem.heapUsed - before.mem.external;
-      return [{
-        system: system.name, scenario: 'idle', case: `${n} connections`,
-        metrics: { bytesPerConn: Math.round(heap / n), rssPerConn: Math.round((after.mem.rss - before.mem.rss) / n), openMs: Math.round(ms), serverCpuUsPerOpen: Math.round(openCpuUs / n) },
-      }];
+      return [
+        {
+          system: system.name,
+          scenario: 'idle',
+          case: `${n} connections`,
+          metrics: {
+            bytesPerConn: Math.round(heap / n),
+            rssPerConn: Math.round((after.mem.rss - before.mem.rss) / n),
+            openMs: Math.round(ms),
+            serverCpuUsPerOpen: Math.round(openCpuUs / n),
+          },
+        },
+      ];
     } finally {
       await closeWorkers(workers);
     }

@@ -19,7 +19,13 @@ export interface System {
 
 export type Scenario = 'fan-out' | 'hierarchy' | 'push/pull' | 'round trip' | 'idle';
 
-const rt = (transport: string, skip?: System['skip']): System => ({ name: `rt/${transport}`, server: 'rt', adapter: 'rt', transport, ...(skip ? { skip } : {}) });
+const rt = (transport: string, skip?: System['skip']): System => ({
+  name: `rt/${transport}`,
+  server: 'rt',
+  adapter: 'rt',
+  transport,
+  ...(skip ? { skip } : {}),
+});
 const NO_QUEUE = 'no work queue in this baseline';
 
 /** Every system, in run order. rt over SSE joins when @rt/client has an SSE transport. */
@@ -28,7 +34,13 @@ export const SYSTEMS: System[] = [
   { name: 'socket.io/websocket', server: 'socketio', adapter: 'socketio', transport: 'websocket' },
   { name: 'ws', server: 'ws', adapter: 'ws', transport: 'websocket', skip: { 'push/pull': NO_QUEUE } },
   rt('polling', { idle: 'idle memory is compared over WebSocket' }),
-  { name: 'socket.io/polling', server: 'socketio', adapter: 'socketio', transport: 'polling', skip: { idle: 'idle memory is compared over WebSocket' } },
+  {
+    name: 'socket.io/polling',
+    server: 'socketio',
+    adapter: 'socketio',
+    transport: 'polling',
+    skip: { idle: 'idle memory is compared over WebSocket' },
+  },
   ...(transports.sse ? [rt('sse')] : []),
   { name: 'sse', server: 'sse', adapter: 'sse', transport: 'sse', skip: { 'push/pull': NO_QUEUE } },
 ];
@@ -42,7 +54,11 @@ export interface Comparison {
 }
 
 export const COMPARISONS: Comparison[] = [
-  { rt: 'rt/websocket', baseline: 'socket.io/websocket', title: 'rt over WebSocket vs plain socket.io (WebSocket, a room per topic)' },
+  {
+    rt: 'rt/websocket',
+    baseline: 'socket.io/websocket',
+    title: 'rt over WebSocket vs plain socket.io (WebSocket, a room per topic)',
+  },
   { rt: 'rt/websocket', baseline: 'ws', title: 'rt over WebSocket vs plain `ws` broadcast' },
   { rt: 'rt/polling', baseline: 'socket.io/polling', title: 'rt over long-polling vs plain socket.io (polling)' },
   { rt: 'rt/sse', baseline: 'sse', title: 'rt over SSE vs a minimal SSE server' },

@@ -16,7 +16,15 @@ type Request =
   | { id: number; cmd: 'report' }
   | { id: number; cmd: 'publish'; topics: string[]; size: number; durationMs: number; window: number; rate?: number }
   | { id: number; cmd: 'echo'; size: number; durationMs: number }
-  | { id: number; cmd: 'workqueue'; pullers: number; prefetch: number; size: number; durationMs: number; window: number }
+  | {
+      id: number;
+      cmd: 'workqueue';
+      pullers: number;
+      prefetch: number;
+      size: number;
+      durationMs: number;
+      window: number;
+    }
   | { id: number; cmd: 'close' };
 
 let connectTo: Connect;
@@ -60,7 +68,10 @@ let wake = (): void => undefined;
  * only while `room(started)` says so (a closed loop on something else than the answers).
  */
 function saturate(
-  window: number, durationMs: number, send: (i: number) => Promise<void>, room: (started: number) => boolean = () => true,
+  window: number,
+  durationMs: number,
+  send: (i: number) => Promise<void>,
+  room: (started: number) => boolean = () => true,
 ): Promise<{ sent: number; failed: number; startUs: number; endUs: number }> {
   const startUs = nowUs();
   const endUs = startUs + durationMs * 1000;
@@ -101,7 +112,12 @@ function saturate(
  * Calls `send` `rate` times a second (on schedule, whatever the answers) for `durationMs`,
  * with at most `window` calls open: latency at a load every system can carry.
  */
-function paced(rate: number, window: number, durationMs: number, send: (i: number) => Promise<void>): Promise<{ sent: number; failed: number; startUs: number; endUs: number }> {
+function paced(
+  rate: number,
+  window: number,
+  durationMs: number,
+  send: (i: number) => Promise<void>,
+): Promise<{ sent: number; failed: number; startUs: number; endUs: number }> {
   const startUs = nowUs();
   const endUs = startUs + durationMs * 1000;
   const everyUs = 1e6 / rate;
@@ -165,7 +181,9 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
         perTopic[topic] = (perTopic[topic] ?? 0) + 1;
         return c.publish(topic, payload(m.size));
       };
-      const r = m.rate ? await paced(m.rate, m.window, m.durationMs, send) : await saturate(m.window, m.durationMs, send);
+      const r = m.rate
+        ? await paced(m.rate, m.window, m.durationMs, send)
+        : await saturate(m.window, m.durationMs, send);
       return { ...r, perTopic };
     }
     case 'echo': {
@@ -198,9 +216,15 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
       hist = new Histogram();
       received = 0;
       // Closed loop: at most `window` items pushed and not yet taken by a puller.
-      const r = await saturate(m.window, m.durationMs, () => pusher.push!(topic, payload(m.size)), (started) => started - received < m.window);
+      const r = await saturate(
+        m.window,
+        m.durationMs,
+        () => pusher.push!(topic, payload(m.size)),
+        (started) => started - received < m.window,
+      );
       // Let the pullers take what is still on its way (at most `window` items).
-      for (let waited = 0; received < r.sent - r.failed && waited < 3000; waited += 10) await new Promise((res) => setTimeout(res, 10));
+      for (let waited = 0; received < r.sent - r.failed && waited < 3000; waited += 10)
+        await new Promise((res) => setTimeout(res, 10));
       return { ...r, received, lastUs, hist: hist.toJSON() };
     }
     case 'close':
@@ -213,7 +237,8 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
 process.on('message', (m: Request) => {
   handle(m).then(
     (reply) => process.send?.({ id: m.id, ...reply }),
-    (error: unknown) => process.send?.({ id: m.id, error: error instanceof Error ? error.stack ?? error.message : String(error) }),
+    (error: unknown) =>
+      process.send?.({ id: m.id, error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   );
 });
 process.on('disconnect', () => process.exit(0));

@@ -79,7 +79,8 @@ function switchTo(transport) {
 // Tabs.
 for (const tab of document.querySelectorAll('.tabs button')) {
   tab.addEventListener('click', () => {
-    for (const other of document.querySelectorAll('.tabs button')) other.setAttribute('aria-selected', String(other === tab));
+    for (const other of document.querySelectorAll('.tabs button'))
+      other.setAttribute('aria-selected', String(other === tab));
     for (const view of document.querySelectorAll('.view')) view.hidden = view.dataset.view !== tab.dataset.view;
   });
 }

@@ -66,7 +66,10 @@ function attribute(code: string, map: { sources: string[]; mappings: string }): 
 /** Measures `file` of the client's `dist` (build first). */
 export function measure(file: string): BundleSize {
   const code = readFileSync(join(CLIENT_DIST, file));
-  const map = JSON.parse(readFileSync(join(CLIENT_DIST, `${file}.map`), 'utf8')) as { sources: string[]; mappings: string };
+  const map = JSON.parse(readFileSync(join(CLIENT_DIST, `${file}.map`), 'utf8')) as {
+    sources: string[];
+    mappings: string;
+  };
   return {
     file,
     bytes: code.length,
@@ -84,10 +87,15 @@ export function report(): string {
   for (const file of ['rt-client.min.js', 'rt-client.browser.mjs']) {
     const size = measure(file);
     out.push(`${file}: ${kb(size.bytes)} raw, ${kb(size.gzip)} gzip, ${kb(size.brotli)} brotli`);
-    for (const part of size.parts) out.push(`  ${part.name.padEnd(24)} ${kb(part.bytes).padStart(9)}  ${((part.bytes / size.bytes) * 100).toFixed(1).padStart(5)}%`);
+    for (const part of size.parts)
+      out.push(
+        `  ${part.name.padEnd(24)} ${kb(part.bytes).padStart(9)}  ${((part.bytes / size.bytes) * 100).toFixed(1).padStart(5)}%`,
+      );
   }
   const min = measure(BUDGET.file);
-  out.push(`budget of ${BUDGET.file}: ${kb(min.bytes)} of ${kb(BUDGET.minBytes)} minified, ${kb(min.gzip)} of ${kb(BUDGET.gzipBytes)} gzip`);
+  out.push(
+    `budget of ${BUDGET.file}: ${kb(min.bytes)} of ${kb(BUDGET.minBytes)} minified, ${kb(min.gzip)} of ${kb(BUDGET.gzipBytes)} gzip`,
+  );
   return out.join('\n');
 }
 

@@ -4,7 +4,11 @@ import type { Connect } from './types.ts';
 /** rt through its own client (`@rt/client`), pinned to one transport. */
 export const connect: Connect = async (url, transport) => {
   if (!transports[transport as TransportName]) throw new Error(`@rt/client has no transport "${transport}"`);
-  const client: Client = rtConnect(url, { transports: [transport as TransportName], reconnect: false, requestTimeoutMs: 60_000 });
+  const client: Client = rtConnect(url, {
+    transports: [transport as TransportName],
+    reconnect: false,
+    requestTimeoutMs: 60_000,
+  });
   await client.ready();
   // An app holds its topic handles; so does the benchmark.
   const topics = new Map<string, Topic<string>>();

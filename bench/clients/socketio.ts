@@ -11,7 +11,8 @@ export const connect: Connect = async (url, transport) => {
   // A benchmark client subscribes to one topic (maybe an ancestor of what is published).
   let onMessage: ((payload: string) => void) | undefined;
   socket.on('m', (_topic: string, payload: string) => onMessage?.(payload));
-  const ask = (...args: unknown[]): Promise<void> => new Promise((resolve) => socket.emit(...(args as [string]), () => resolve()));
+  const ask = (...args: unknown[]): Promise<void> =>
+    new Promise((resolve) => socket.emit(...(args as [string]), () => resolve()));
   let onJob: ((payload: string) => void) | undefined;
   socket.on('job', (id: number, payload: string) => {
     onJob?.(payload);

@@ -24,7 +24,11 @@ export const connect: Connect = async (url) => {
     } else if (m.data !== undefined) onMessage?.(m.data);
   };
   const post = async (path: string, body: Record<string, unknown>): Promise<void> => {
-    const res = await fetch(`${url}/sse/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client: id, ...body }) });
+    const res = await fetch(`${url}/sse/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client: id, ...body }),
+    });
     await res.arrayBuffer();
     if (!res.ok) throw new Error(`POST ${path}: ${res.status}`);
   };

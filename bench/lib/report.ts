@@ -25,16 +25,80 @@ const METRICS: Record<string, { label: string; higherIsBetter: boolean }> = {
 };
 
 /** A target: the rt figure divided by the baseline's must be within `limit` (at least, or at most). */
-interface Target { rt: string; baseline: string; scenario: string; metric: string; limit: number; atLeast: boolean; what: string }
+interface Target {
+  rt: string;
+  baseline: string;
+  scenario: string;
+  metric: string;
+  limit: number;
+  atLeast: boolean;
+  what: string;
+}
 
 export const TARGETS: Target[] = [
-  { rt: 'rt/websocket', baseline: 'socket.io/websocket', scenario: 'fan-out', metric: 'msgsPerSec', limit: 1, atLeast: true, what: 'fan-out throughput >= 1.0x socket.io (floor)' },
-  { rt: 'rt/websocket', baseline: 'ws', scenario: 'fan-out', metric: 'msgsPerSec', limit: 1, atLeast: true, what: 'fan-out throughput >= 1.0x ws (aim)' },
-  { rt: 'rt/websocket', baseline: 'socket.io/websocket', scenario: 'fan-out', metric: 'p99ms', limit: 1, atLeast: false, what: 'fan-out p99 <= socket.io' },
-  { rt: 'rt/websocket', baseline: 'socket.io/websocket', scenario: 'round trip', metric: 'p50ms', limit: 1.2, atLeast: false, what: 'round-trip p50 <= 1.2x socket.io' },
-  { rt: 'rt/websocket', baseline: 'socket.io/websocket', scenario: 'idle', metric: 'bytesPerConn', limit: 1, atLeast: false, what: 'memory per idle connection <= 1.0x socket.io' },
-  { rt: 'rt/sse', baseline: 'sse', scenario: 'fan-out', metric: 'msgsPerSec', limit: 1, atLeast: true, what: 'SSE fan-out >= 1.0x minimal SSE server' },
-  { rt: 'rt/polling', baseline: 'socket.io/polling', scenario: 'fan-out', metric: 'msgsPerSec', limit: 1, atLeast: true, what: 'long-polling fan-out >= 1.0x socket.io polling' },
+  {
+    rt: 'rt/websocket',
+    baseline: 'socket.io/websocket',
+    scenario: 'fan-out',
+    metric: 'msgsPerSec',
+    limit: 1,
+    atLeast: true,
+    what: 'fan-out throughput >= 1.0x socket.io (floor)',
+  },
+  {
+    rt: 'rt/websocket',
+    baseline: 'ws',
+    scenario: 'fan-out',
+    metric: 'msgsPerSec',
+    limit: 1,
+    atLeast: true,
+    what: 'fan-out throughput >= 1.0x ws (aim)',
+  },
+  {
+    rt: 'rt/websocket',
+    baseline: 'socket.io/websocket',
+    scenario: 'fan-out',
+    metric: 'p99ms',
+    limit: 1,
+    atLeast: false,
+    what: 'fan-out p99 <= socket.io',
+  },
+  {
+    rt: 'rt/websocket',
+    baseline: 'socket.io/websocket',
+    scenario: 'round trip',
+    metric: 'p50ms',
+    limit: 1.2,
+    atLeast: false,
+    what: 'round-trip p50 <= 1.2x socket.io',
+  },
+  {
+    rt: 'rt/websocket',
+    baseline: 'socket.io/websocket',
+    scenario: 'idle',
+    metric: 'bytesPerConn',
+    limit: 1,
+    atLeast: false,
+    what: 'memory per idle connection <= 1.0x socket.io',
+  },
+  {
+    rt: 'rt/sse',
+    baseline: 'sse',
+    scenario: 'fan-out',
+    metric: 'msgsPerSec',
+    limit: 1,
+    atLeast: true,
+    what: 'SSE fan-out >= 1.0x minimal SSE server',
+  },
+  {
+    rt: 'rt/polling',
+    baseline: 'socket.io/polling',
+    scenario: 'fan-out',
+    metric: 'msgsPerSec',
+    limit: 1,
+    atLeast: true,
+    what: 'long-polling fan-out >= 1.0x socket.io polling',
+  },
 ];
 
 const find = (results: Result[], system: string, scenario: string, kase: string): Result | undefined =>
@@ -63,11 +127,19 @@ function comparisonTable(results: Result[], c: Comparison): string | undefined {
       if (!(key in r.metrics)) continue;
       const q = ratio(r.metrics[key], base.metrics[key]);
       const good = q === undefined ? '' : (def.higherIsBetter ? q >= 1 : q <= 1) ? '' : ' ⚠';
-      rows.push(`| ${r.scenario} | ${r.case} | ${def.label} ${def.higherIsBetter ? '↑' : '↓'} | ${fmt(r.metrics[key])} | ${fmt(base.metrics[key])} | ${q === undefined ? '–' : q.toFixed(2) + 'x'}${good} |`);
+      rows.push(
+        `| ${r.scenario} | ${r.case} | ${def.label} ${def.higherIsBetter ? '↑' : '↓'} | ${fmt(r.metrics[key])} | ${fmt(base.metrics[key])} | ${q === undefined ? '–' : q.toFixed(2) + 'x'}${good} |`,
+      );
     }
   }
   if (rows.length === 0) return undefined;
-  return [`### ${c.title}`, '', `| scenario | case | metric | ${c.rt} | ${c.baseline} | ratio |`, '|---|---|---|--:|--:|--:|', ...rows].join('\n');
+  return [
+    `### ${c.title}`,
+    '',
+    `| scenario | case | metric | ${c.rt} | ${c.baseline} | ratio |`,
+    '|---|---|---|--:|--:|--:|',
+    ...rows,
+  ].join('\n');
 }
 
 /** Each target, with every case it covers: met or missed. */
@@ -87,11 +159,22 @@ export function targetLines(results: Result[]): string[] {
   return lines;
 }
 
-export function markdown(machine: Machine, settings: Settings, results: Result[], comparisons: Comparison[], skipped: string[]): string {
+export function markdown(
+  machine: Machine,
+  settings: Settings,
+  results: Result[],
+  comparisons: Comparison[],
+  skipped: string[],
+): string {
   const all = [
     '| system | scenario | case | figures |',
     '|---|---|---|---|',
-    ...results.map((r) => `| ${r.system} | ${r.scenario} | ${r.case} | ${Object.entries(r.metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.system} | ${r.scenario} | ${r.case} | ${Object.entries(r.metrics)
+          .map(([k, v]) => `${k} ${fmt(v)}`)
+          .join(', ')} |`,
+    ),
   ].join('\n');
   return [
     `# rt benchmark — ${machine.date.slice(0, 16).replace('T', ' ')} UTC${settings.quick ? ' (quick run: indicative only)' : ''}`,
@@ -100,7 +183,10 @@ export function markdown(machine: Machine, settings: Settings, results: Result[]
     `Every system runs in its own server process; clients run in ${settings.workers} subscriber processes plus one publisher process, all on loopback, all sharing the same cores.`,
     `Each phase publishes for ${settings.durationMs} ms with ${settings.window} publishes open; throughput counts deliveries from the first publish to the last delivery. Round trips: ${settings.roundTripRounds} rounds of ${settings.roundTripMs} ms per system, interleaved, median kept. Ratio = rt / baseline (↑: higher is better, ↓: lower is better; ⚠ marks the worse side).`,
     '',
-    ...comparisons.map((c) => comparisonTable(results, c)).filter((t): t is string => t !== undefined).flatMap((t) => [t, '']),
+    ...comparisons
+      .map((c) => comparisonTable(results, c))
+      .filter((t): t is string => t !== undefined)
+      .flatMap((t) => [t, '']),
     '### Targets',
     '',
     ...targetLines(results),

@@ -11,8 +11,17 @@ import { ancestry } from '../lib/topics.ts';
 const server = createServer();
 const io = new Server(server, { serveClient: false, transports: ['polling', 'websocket'], cors: { origin: true } });
 
-interface Queue { waiting: string[]; pullers: Puller[]; turn: number }
-interface Puller { socket: Socket; prefetch: number; inflight: number; queue: Queue }
+interface Queue {
+  waiting: string[];
+  pullers: Puller[];
+  turn: number;
+}
+interface Puller {
+  socket: Socket;
+  prefetch: number;
+  inflight: number;
+  queue: Queue;
+}
 const queues = new Map<string, Queue>();
 const queue = (topic: string): Queue => {
   let q = queues.get(topic);

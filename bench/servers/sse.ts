@@ -12,7 +12,12 @@ const topics = new Map<string, Set<ServerResponse>>();
 /** What each stream subscribed to, to clean up when it closes. */
 const subscribed = new Map<ServerResponse, Set<string>>();
 
-interface Body { client: string; topic?: string; data?: string; ref?: number }
+interface Body {
+  client: string;
+  topic?: string;
+  data?: string;
+  ref?: number;
+}
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');

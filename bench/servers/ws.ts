@@ -11,7 +11,12 @@ const server = createServer();
 const wss = new WebSocketServer({ server, path: '/ws', perMessageDeflate: false });
 const topics = new Map<string, Set<WebSocket>>();
 
-interface Request { t: string; id: number; topic?: string; data?: string }
+interface Request {
+  t: string;
+  id: number;
+  topic?: string;
+  data?: string;
+}
 
 wss.on('connection', (ws) => {
   const mine = new Set<string>();

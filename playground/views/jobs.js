@@ -69,7 +69,10 @@ export function jobsView() {
         let puller;
         // Tells the window that pushed the job how it is going.
         const report = (data, status) => {
-          client.topic(`jobs/status/${data.window}`).publish({ n: data.n, status, worker: w.name, window: WINDOW }).catch(() => undefined);
+          client
+            .topic(`jobs/status/${data.window}`)
+            .publish({ n: data.n, status, worker: w.name, window: WINDOW })
+            .catch(() => undefined);
         };
         const handler = async (data, job) => {
           w.card.dataset.busy = 'true';

@@ -83,7 +83,10 @@ export function pubsubView() {
           subs.delete(topic);
           render(topic);
         });
-        sub.ready.then(() => ctx.log('msg', `subscribed to ${topic}`), () => undefined);
+        sub.ready.then(
+          () => ctx.log('msg', `subscribed to ${topic}`),
+          () => undefined,
+        );
         subs.set(topic, sub);
       };
       const publish = async (topic, data) => {

@@ -15,8 +15,14 @@ export const OUTPUT = join(ROOT, '.test-output', 'browser');
 
 /** Flags for a sandboxed, offline CI machine: no GPU, no QUIC, no calls home. */
 const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 
 /** What Chromium logs by itself for a failed request or socket: not the page's own errors. */
@@ -41,7 +47,9 @@ export interface TestBrowser extends AsyncDisposable {
 /** Launches Chromium; playwright gives each launch a new, empty `--user-data-dir` of its own. */
 export async function launchChromium(): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), as .ci/run does`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), as .ci/run does`,
+    );
   }
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
   const errors: string[] = [];
@@ -55,7 +63,8 @@ export async function launchChromium(): Promise<TestBrowser> {
       const page = await context.newPage();
       page.on('pageerror', (error) => errors.push(`${label}: ${error.message}`));
       page.on('console', (message) => {
-        if (message.type() === 'error' && !NETWORK_NOISE.test(message.text())) errors.push(`${label}: ${message.text()}`);
+        if (message.type() === 'error' && !NETWORK_NOISE.test(message.text()))
+          errors.push(`${label}: ${message.text()}`);
       });
       return page;
     },

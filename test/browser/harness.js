@@ -7,7 +7,10 @@ window.harness = (() => {
   return {
     got,
     start(transport) {
-      client = rt.connect(location.origin, { transports: [transport], reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+      client = rt.connect(location.origin, {
+        transports: [transport],
+        reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
+      });
       client.on('state', ({ to }) => got.states.push(to));
       return client.ready();
     },

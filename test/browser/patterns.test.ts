@@ -18,7 +18,11 @@ async function openPage(browser: TestBrowser, url: string, bundle: 'iife' | 'esm
   await page.goto(`${url}/rt/health`);
   await page.setContent('<!doctype html><title>rt test page</title>');
   if (bundle === 'iife') await page.addScriptTag({ url: '/rt/rt-client.min.js' });
-  else await page.addScriptTag({ type: 'module', content: "import * as rt from '/rt/rt-client.browser.mjs'; window.rt = rt;" });
+  else
+    await page.addScriptTag({
+      type: 'module',
+      content: "import * as rt from '/rt/rt-client.browser.mjs'; window.rt = rt;",
+    });
   await page.waitForFunction('typeof window.rt?.connect === "function"', null, WAIT);
   await page.addScriptTag({ content: await harnessSource() });
   // Survives only if the page is never reloaded.
@@ -29,7 +33,8 @@ async function openPage(browser: TestBrowser, url: string, bundle: 'iife' | 'esm
 /** Evaluates `harness.<call>` in the page. */
 const h = <T = unknown>(page: Page, call: string): Promise<T> => page.evaluate(`harness.${call}`) as Promise<T>;
 const until = (page: Page, condition: string): Promise<unknown> => page.waitForFunction(condition, null, WAIT);
-const got = <T>(page: Page, what: 'sub' | 'bus' | 'job'): Promise<T[]> => page.evaluate(`harness.got.${what}`) as Promise<T[]>;
+const got = <T>(page: Page, what: 'sub' | 'bus' | 'job'): Promise<T[]> =>
+  page.evaluate(`harness.got.${what}`) as Promise<T[]>;
 
 describe('browser: two pages, every pattern, broker restarted mid-test', () => {
   let browser: TestBrowser;
@@ -51,9 +56,13 @@ describe('browser: two pages, every pattern, broker restarted mid-test', () => {
 
         // Set up once: nothing below re-subscribes, re-joins or re-pulls after the restart.
         await Promise.all([
-          h(a, "subscribe('home')"), h(a, "subscribe('home/kitchen/temp')"), h(b, "subscribe('home/garden')"),
-          h(a, "join('chat/lobby')"), h(b, "join('chat/lobby')"),
-          h(a, "pull('jobs')"), h(b, "pull('jobs')"),
+          h(a, "subscribe('home')"),
+          h(a, "subscribe('home/kitchen/temp')"),
+          h(b, "subscribe('home/garden')"),
+          h(a, "join('chat/lobby')"),
+          h(b, "join('chat/lobby')"),
+          h(a, "pull('jobs')"),
+          h(b, "pull('jobs')"),
         ]);
 
         const exchange = async (round: number): Promise<void> => {
@@ -79,7 +88,10 @@ describe('browser: two pages, every pattern, broker restarted mid-test', () => {
         await exchange(1);
 
         await broker.kill();
-        await Promise.all([until(a, "harness.state() === 'reconnecting'"), until(b, "harness.state() === 'reconnecting'")]);
+        await Promise.all([
+          until(a, "harness.state() === 'reconnecting'"),
+          until(b, "harness.state() === 'reconnecting'"),
+        ]);
         await broker.start();
         await Promise.all([until(a, "harness.state() === 'open'"), until(b, "harness.state() === 'open'")]);
         await Promise.all([h(a, 'barrier()'), h(b, 'barrier()')]);
@@ -87,7 +99,11 @@ describe('browser: two pages, every pattern, broker restarted mid-test', () => {
         await exchange(2);
 
         const expected = (round: number) => ({
-          a: [['home', 'home/kitchen/temp', { round, c: 21 }], ['home/kitchen/temp', 'home/kitchen/temp', { round, c: 21 }], ['home', 'home/garden/temp', { round, c: 12 }]],
+          a: [
+            ['home', 'home/kitchen/temp', { round, c: 21 }],
+            ['home/kitchen/temp', 'home/kitchen/temp', { round, c: 21 }],
+            ['home', 'home/garden/temp', { round, c: 12 }],
+          ],
           b: [['home/garden', 'home/garden/temp', { round, c: 12 }]],
         });
         // Order across the two subscriptions of one page is per message: both of a message, then the next.
@@ -101,14 +117,20 @@ describe('browser: two pages, every pattern, broker restarted mid-test', () => {
         const jobsB = await got<number>(b, 'job');
         assert.equal(jobsA.length, 2, `page A took ${JSON.stringify(jobsA)}`);
         assert.equal(jobsB.length, 2, `page B took ${JSON.stringify(jobsB)}`);
-        assert.deepEqual([...jobsA, ...jobsB].sort((x, y) => x - y), [10, 11, 20, 21]);
+        assert.deepEqual(
+          [...jobsA, ...jobsB].sort((x, y) => x - y),
+          [10, 11, 20, 21],
+        );
 
         for (const page of [a, b]) {
           assert.equal(await page.evaluate('window.marker'), 'same page', 'the page was not reloaded');
           const states = await page.evaluate('harness.got.states');
           assert.deepEqual(states, ['open', 'reconnecting', 'open']);
         }
-        assert.deepEqual(browser.errors.filter((e) => e.startsWith(transport)), []);
+        assert.deepEqual(
+          browser.errors.filter((e) => e.startsWith(transport)),
+          [],
+        );
       } finally {
         await a.close();
         await b.close();

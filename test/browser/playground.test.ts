@@ -27,7 +27,8 @@ const tab = (page: Page, name: string) => page.locator(`.tabs button[data-view="
 const count = (page: Page, topic: string) => page.locator(`#tree li[data-topic="${topic}"] .count`);
 const logLine = (page: Page, text: string) => page.locator('#log li', { hasText: text }).first();
 /** A worker card's status line, once it reads `text` (set when the broker has confirmed). */
-const workerStatus = (page: Page, worker: string, text: string) => page.locator(`.worker[data-worker="${worker}"] .now`, { hasText: text });
+const workerStatus = (page: Page, worker: string, text: string) =>
+  page.locator(`.worker[data-worker="${worker}"] .now`, { hasText: text });
 /**
  * A round trip on the page's connection (the app exposes its client as `playground.client`):
  * once answered, what the page sent before (joins, unpulls, frames re-sent on reconnect) is
@@ -54,7 +55,8 @@ describe('playground', () => {
   it('bus chat: two windows talk in a room, each message reaching the other', async () => {
     await desktop.locator('#chat-name').fill('ada');
     await phone.locator('#chat-name').fill('bob');
-    for (const page of [desktop, phone]) await page.locator('#chat-messages li.system', { hasText: 'joined chat/lobby' }).waitFor();
+    for (const page of [desktop, phone])
+      await page.locator('#chat-messages li.system', { hasText: 'joined chat/lobby' }).waitFor();
     await desktop.locator('#chat-input').fill('hello from the desktop');
     await desktop.locator('#chat-input').press('Enter');
     await phone.locator('#chat-messages li', { hasText: 'hello from the desktop' }).waitFor();
@@ -101,8 +103,15 @@ describe('playground', () => {
     await desktop.locator('#jobs li[data-status="acked"]').nth(4).waitFor({ timeout: 15_000 });
     // One job at a time per worker, five jobs at once: every worker took its turn.
     const done = (await desktop.locator('.worker .done').allTextContents()).map(Number);
-    assert.equal(done.reduce((x, y) => x + y, 0), 5, `jobs per worker: ${done.join(', ')}`);
-    assert.ok(done.every((n) => n >= 1), `jobs per worker: ${done.join(', ')}`);
+    assert.equal(
+      done.reduce((x, y) => x + y, 0),
+      5,
+      `jobs per worker: ${done.join(', ')}`,
+    );
+    assert.ok(
+      done.every((n) => n >= 1),
+      `jobs per worker: ${done.join(', ')}`,
+    );
     assert.equal(await phone.locator('#jobs li').count(), 0, 'the phone pushed nothing and shows nothing');
     // Only A pulls, and fails its next job: the job is sent back, and A gets it again.
     for (const worker of ['B', 'C']) {
@@ -129,7 +138,10 @@ describe('playground', () => {
     await tab(desktop, 'pubsub');
     const before = await desktop.locator('#pub-feed li').count();
     await desktop.locator('#tree li[data-topic="home/kitchen/temp"] .pub').click();
-    await desktop.locator('#pub-feed li').nth(before + 1).waitFor();
+    await desktop
+      .locator('#pub-feed li')
+      .nth(before + 1)
+      .waitFor();
   });
 
   it('a broker restart shows reconnecting, then open, and subscriptions resume without a reload', async () => {
@@ -147,7 +159,9 @@ describe('playground', () => {
     await logLine(desktop, 'home resubscribed').waitFor();
     const before = Number((await count(desktop, 'home').textContent())?.split(' ')[0]);
     await desktop.locator('#tree li[data-topic="home/garden/temp"] .pub').click();
-    await count(desktop, 'home').filter({ hasText: `${before + 1} received` }).waitFor();
+    await count(desktop, 'home')
+      .filter({ hasText: `${before + 1} received` })
+      .waitFor();
     // The phone's chat came back too: the bus join was re-established by the client.
     await phone.locator('#state[data-state="open"]').waitFor();
     await barrier(phone);
@@ -164,7 +178,13 @@ describe('playground', () => {
 
   it('loads everything from the broker: its own bundle, no CDN', () => {
     const origin = new URL(broker.url).origin;
-    assert.deepEqual(requested.filter((url) => new URL(url).origin !== origin), []);
-    assert.ok(requested.includes(`${origin}/rt/rt-client.browser.mjs`), 'the app uses the client bundle the broker serves');
+    assert.deepEqual(
+      requested.filter((url) => new URL(url).origin !== origin),
+      [],
+    );
+    assert.ok(
+      requested.includes(`${origin}/rt/rt-client.browser.mjs`),
+      'the app uses the client bundle the broker serves',
+    );
   });
 });

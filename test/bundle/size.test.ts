@@ -16,8 +16,13 @@ describe('browser bundle', () => {
     assert.ok(size.bytes <= BUDGET.minBytes, `${size.bytes} bytes minified, budget ${BUDGET.minBytes} (${parts})`);
     assert.ok(size.gzip <= BUDGET.gzipBytes, `${size.gzip} bytes gzip, budget ${BUDGET.gzipBytes} (${parts})`);
     // Our code and socket.io's are what it holds: a byte from elsewhere is a dependency that crept in.
-    const known = /^(@rt\/(client|protocol)|socket\.io-client|socket\.io-parser|engine\.io-client|engine\.io-parser|@socket\.io\/component-emitter|\(unmapped\))$/;
-    assert.deepEqual(size.parts.filter((p) => !known.test(p.name)), [], 'unexpected packages in the browser bundle');
+    const known =
+      /^(@rt\/(client|protocol)|socket\.io-client|socket\.io-parser|engine\.io-client|engine\.io-parser|@socket\.io\/component-emitter|\(unmapped\))$/;
+    assert.deepEqual(
+      size.parts.filter((p) => !known.test(p.name)),
+      [],
+      'unexpected packages in the browser bundle',
+    );
   });
 
   it('both bundles ship source maps that name their sources', () => {
@@ -26,7 +31,10 @@ describe('browser bundle', () => {
       assert.match(code, new RegExp(`//# sourceMappingURL=${file.replace(/\./g, '\\.')}\\.map\\s*$`));
       assert.ok(existsSync(join(CLIENT_DIST, `${file}.map`)));
       const map = JSON.parse(readFileSync(join(CLIENT_DIST, `${file}.map`), 'utf8')) as { sources: string[] };
-      assert.ok(map.sources.some((s) => s.endsWith('src/client.ts')), `${file}.map names client.ts`);
+      assert.ok(
+        map.sources.some((s) => s.endsWith('src/client.ts')),
+        `${file}.map names client.ts`,
+      );
     }
   });
 

@@ -38,7 +38,12 @@ export function clients(url: string, transport: TransportName, base: ConnectOpti
   const made: Client[] = [];
   return {
     make(options = {}) {
-      const c = connect(url, { transports: [transport], reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, ...base, ...options });
+      const c = connect(url, {
+        transports: [transport],
+        reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+        ...base,
+        ...options,
+      });
       made.push(c);
       return c;
     },
@@ -106,10 +111,14 @@ export class BrokerProcess implements AsyncDisposable {
   }
 
   async start(): Promise<this> {
-    const child = spawn(process.execPath, [this.bin, 'broker', '-l', `http://127.0.0.1:${this.port}`, '--log-level', 'warn', ...this.args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.env },
-    });
+    const child = spawn(
+      process.execPath,
+      [this.bin, 'broker', '-l', `http://127.0.0.1:${this.port}`, '--log-level', 'warn', ...this.args],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...this.env },
+      },
+    );
     this.child = child;
     child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     const started = new Promise<void>((resolve, reject) => {

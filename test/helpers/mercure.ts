@@ -17,7 +17,10 @@ export interface MercureBroker extends TestBroker {
   hub: string;
 }
 
-export async function startHub(mercure: MercureOptions = { key: KEY, anonymous: true }, limits = {}): Promise<MercureBroker> {
+export async function startHub(
+  mercure: MercureOptions = { key: KEY, anonymous: true },
+  limits = {},
+): Promise<MercureBroker> {
   const b = await startBroker({ mercure, limits });
   return Object.assign(b, { hub: `${b.url}/.well-known/mercure` });
 }
@@ -29,7 +32,8 @@ export function token(claims: JWTPayload, key = KEY, expiresAt?: number): Promis
   return jwt.sign(new TextEncoder().encode(key));
 }
 
-export const publisher = (topics: string[] = ['*'], key = KEY): Promise<string> => token({ mercure: { publish: topics } }, key);
+export const publisher = (topics: string[] = ['*'], key = KEY): Promise<string> =>
+  token({ mercure: { publish: topics } }, key);
 export const subscriberToken = (topics: string[] = ['*'], key = KEY, payload?: unknown): Promise<string> =>
   token({ mercure: { subscribe: topics, ...(payload === undefined ? {} : { payload }) } }, key);
 
@@ -66,13 +70,16 @@ export interface Subscriber extends Disposable {
  */
 export function subscribe(
   url: string,
-  options: { headers?: Record<string, string> | ((sent: Record<string, string>) => Promise<Record<string, string>>); types?: string[] } = {},
+  options: {
+    headers?: Record<string, string> | ((sent: Record<string, string>) => Promise<Record<string, string>>);
+    types?: string[];
+  } = {},
 ): Subscriber {
   const { headers, types = [] } = options;
   const es = new EventSource(url, {
     fetch: async (input, init) => {
       const sent = { ...(init?.headers as Record<string, string> | undefined) };
-      const extra = typeof headers === 'function' ? await headers(sent) : headers ?? {};
+      const extra = typeof headers === 'function' ? await headers(sent) : (headers ?? {});
       return fetch(input, { ...init, headers: { ...sent, ...extra } });
     },
   });
@@ -87,7 +94,16 @@ export function subscribe(
   const opened = deadline(
     new Promise<void>((resolve, reject) => {
       es.addEventListener('open', () => resolve(), { once: true });
-      es.addEventListener('error', (e) => reject(new Error(`EventSource failed: ${(e as unknown as { code?: number }).code ?? ''} ${(e as unknown as { message?: string }).message ?? ''}`)), { once: true });
+      es.addEventListener(
+        'error',
+        (e) =>
+          reject(
+            new Error(
+              `EventSource failed: ${(e as unknown as { code?: number }).code ?? ''} ${(e as unknown as { message?: string }).message ?? ''}`,
+            ),
+          ),
+        { once: true },
+      );
     }),
     5000,
     `EventSource to open ${url}`,
@@ -96,7 +112,11 @@ export function subscribe(
 }
 
 /** POSTs a form to the hub. `fields` are pairs, so `topic` may repeat. */
-export async function publish(hub: string, fields: [string, string][], auth?: string | { headers: Record<string, string> }): Promise<{ status: number; body: string; headers: Headers }> {
+export async function publish(
+  hub: string,
+  fields: [string, string][],
+  auth?: string | { headers: Record<string, string> },
+): Promise<{ status: number; body: string; headers: Headers }> {
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   if (typeof auth === 'string') headers.authorization = `Bearer ${auth}`;
   else if (auth) Object.assign(headers, auth.headers);
@@ -121,10 +141,11 @@ export async function rawStream(url: string, headers: Record<string, string> = {
   let text = '';
   const waiters: { test: (t: string) => boolean; resolve: () => void }[] = [];
   const check = (): void => {
-    for (const w of [...waiters]) if (w.test(text)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve();
-    }
+    for (const w of [...waiters])
+      if (w.test(text)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
   };
   const ended = (async () => {
     if (!res.body) return;
@@ -144,7 +165,11 @@ export async function rawStream(url: string, headers: Record<string, string> = {
     text: () => text,
     until(test, ms = 5000, what = 'stream text') {
       if (test(text)) return Promise.resolve(text);
-      return deadline(new Promise<void>((resolve) => waiters.push({ test, resolve })), ms, `${what} (have ${JSON.stringify(text.slice(-300))})`).then(() => text);
+      return deadline(
+        new Promise<void>((resolve) => waiters.push({ test, resolve })),
+        ms,
+        `${what} (have ${JSON.stringify(text.slice(-300))})`,
+      ).then(() => text);
     },
     ended,
     async [Symbol.asyncDispose]() {

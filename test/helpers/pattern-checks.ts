@@ -16,8 +16,15 @@ export async function checkPubSub(make: () => Client): Promise<void> {
   await pub.topic('ps/a').publish(new Uint8Array([0, 255]));
   await got.until(53);
   await quiet();
-  assert.deepEqual(got.items.slice(0, 2), [['ps/a', 'ps/a'], ['ps/a/b', 'ps/a/b']]);
-  assert.deepEqual(got.items.slice(2, 52).map(([d]) => d), Array.from({ length: 50 }, (_, i) => i), 'in order');
+  assert.deepEqual(got.items.slice(0, 2), [
+    ['ps/a', 'ps/a'],
+    ['ps/a/b', 'ps/a/b'],
+  ]);
+  assert.deepEqual(
+    got.items.slice(2, 52).map(([d]) => d),
+    Array.from({ length: 50 }, (_, i) => i),
+    'in order',
+  );
   const bytes = got.items[52]![0];
   assert.ok(bytes instanceof Uint8Array && bytes[0] === 0 && bytes[1] === 255, 'binary stays binary');
   assert.equal(got.items.length, 53);
@@ -32,7 +39,10 @@ export async function checkBus(make: () => Client): Promise<void> {
   await peers[0]!.send('hello');
   await Promise.all([got[1]!.until(1), got[2]!.until(1)]);
   await quiet();
-  assert.deepEqual(got.map((g) => g.items), [[], ['hello'], ['hello']]);
+  assert.deepEqual(
+    got.map((g) => g.items),
+    [[], ['hello'], ['hello']],
+  );
 }
 
 /**
@@ -44,10 +54,12 @@ export async function checkPushPull(make: () => Client, pullers = 2, rounds = 3)
   const got = new Collector<[number, number]>();
   const held: (() => void)[] = [];
   const handles = Array.from({ length: pullers }, (_, w) =>
-    make().topic<number>('pp/jobs').pull((n) => {
-      got.push([w, n]);
-      return new Promise<void>((release) => held.push(release));
-    }),
+    make()
+      .topic<number>('pp/jobs')
+      .pull((n) => {
+        got.push([w, n]);
+        return new Promise<void>((release) => held.push(release));
+      }),
   );
   await Promise.all(handles.map((p) => p.ready));
   const producer = make();
@@ -59,7 +71,10 @@ export async function checkPushPull(make: () => Client, pullers = 2, rounds = 3)
     assert.deepEqual(perPuller, Array(pullers).fill(round), `round ${round}: one job each`);
     held.splice(0).forEach((release) => release());
   }
-  assert.deepEqual(got.items.map(([, n]) => n).sort((x, y) => x - y), Array.from({ length: pullers * rounds }, (_, i) => i));
+  assert.deepEqual(
+    got.items.map(([, n]) => n).sort((x, y) => x - y),
+    Array.from({ length: pullers * rounds }, (_, i) => i),
+  );
 }
 
 /** Server publishing: an HTTP POST to the broker reaches SDK subscribers. */

@@ -20,7 +20,13 @@ export const REDIS_START =
 
 function ping(): boolean {
   try {
-    return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'ping'], { encoding: 'utf8', timeout: 3000, stdio: ['ignore', 'pipe', 'ignore'] }).trim() === 'PONG';
+    return (
+      execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'ping'], {
+        encoding: 'utf8',
+        timeout: 3000,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() === 'PONG'
+    );
   } catch {
     return false;
   }
@@ -66,7 +72,10 @@ export async function startRedis(): Promise<void> {
 /** Deletes every key under `prefix`. */
 export function cleanRedis(prefix: string): void {
   try {
-    execSync(`redis-cli -h 127.0.0.1 -p 6379 --scan --pattern '${prefix}*' | xargs -r redis-cli -h 127.0.0.1 -p 6379 del`, { stdio: 'ignore', timeout: 10_000 });
+    execSync(
+      `redis-cli -h 127.0.0.1 -p 6379 --scan --pattern '${prefix}*' | xargs -r redis-cli -h 127.0.0.1 -p 6379 del`,
+      { stdio: 'ignore', timeout: 10_000 },
+    );
   } catch {
     // best effort
   }
@@ -82,7 +91,9 @@ export interface RedisNodes extends AsyncDisposable {
 export async function redisNodes(n: number, limits: Record<string, number> = {}): Promise<RedisNodes> {
   requireRedis();
   const prefix = uniquePrefix();
-  const list = await Promise.all(Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), limits })));
+  const list = await Promise.all(
+    Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), limits })),
+  );
   return {
     list,
     prefix,
@@ -159,14 +170,17 @@ export class RoundRobinProxy implements AsyncDisposable {
 
   private forward(req: IncomingMessage, body: Buffer, res: import('node:http').ServerResponse, tries: number): void {
     const target = this.pick(tries === 0 ? req.url : '');
-    const out = request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-      // The node died mid-answer (a stream, a long-poll): the client's connection ends too, as behind a real load balancer.
-      answer.on('close', () => {
-        if (!answer.complete) res.destroy();
-      });
-    });
+    const out = request(
+      { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        // The node died mid-answer (a stream, a long-poll): the client's connection ends too, as behind a real load balancer.
+        answer.on('close', () => {
+          if (!answer.complete) res.destroy();
+        });
+      },
+    );
     out.on('error', () => {
       if (!res.headersSent && tries < this.targets().length) this.forward(req, body, res, tries + 1);
       else res.destroy();
@@ -215,7 +229,9 @@ export async function startCluster(n: number, env: Record<string, string> = {}):
   requireRedis();
   const prefix = uniquePrefix();
   const nodes = await Promise.all(
-    Array.from({ length: n }, () => new BrokerProcess(['--mode', 'production', '--redis', REDIS_URL, '--redis-prefix', prefix], env).start()),
+    Array.from({ length: n }, () =>
+      new BrokerProcess(['--mode', 'production', '--redis', REDIS_URL, '--redis-prefix', prefix], env).start(),
+    ),
   );
   return {
     nodes,

@@ -52,7 +52,13 @@ export async function condition(check: () => boolean, ms: number, what: string):
  * it: asserts it got the job back after `baseMs`, twice that, four times that (lower bounds,
  * allowing `slackMs` of clock rounding), with `attempt` 1, 2, 3, 4, and not a fifth time.
  */
-export async function assertGrowingRedelivery(puller: Client, producer: Client, topic: string, baseMs: number, slackMs: number): Promise<void> {
+export async function assertGrowingRedelivery(
+  puller: Client,
+  producer: Client,
+  topic: string,
+  baseMs: number,
+  slackMs: number,
+): Promise<void> {
   const attempts = new Collector<[number, number]>();
   await puller.topic<string>(topic).pull((_d, meta) => {
     attempts.push([meta.attempt ?? 0, Date.now()]);
@@ -62,7 +68,10 @@ export async function assertGrowingRedelivery(puller: Client, producer: Client, 
   await attempts.until(4, 5000);
   const gaps = attempts.items.slice(1).map(([, at], i) => at - attempts.items[i]![1]);
   gaps.forEach((gap, i) => assert.ok(gap >= baseMs * 2 ** i - slackMs, `delay ${i + 1} was ${gap} ms`));
-  assert.deepEqual(attempts.items.map(([n]) => n), [1, 2, 3, 4]);
+  assert.deepEqual(
+    attempts.items.map(([n]) => n),
+    [1, 2, 3, 4],
+  );
   await quiet();
   assert.equal(attempts.items.length, 4, 'acknowledged after the fourth attempt');
 }

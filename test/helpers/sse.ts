@@ -85,7 +85,12 @@ export async function untilMessages(reader: SseReader, n: number, ms = 5000): Pr
     const got = reader.messages();
     if (got.length >= n) return got;
     const remaining = deadline - Date.now();
-    if (remaining <= 0) throw new Error(`timed out waiting for ${n} SSE events (have ${got.length}: ${JSON.stringify(got).slice(0, 400)})`);
-    await reader.events.until(reader.events.items.length + 1, remaining, `SSE events (want ${n})`).catch(() => undefined);
+    if (remaining <= 0)
+      throw new Error(
+        `timed out waiting for ${n} SSE events (have ${got.length}: ${JSON.stringify(got).slice(0, 400)})`,
+      );
+    await reader.events
+      .until(reader.events.items.length + 1, remaining, `SSE events (want ${n})`)
+      .catch(() => undefined);
   }
 }

@@ -8,7 +8,10 @@ import { RtError } from '@rt/server';
 import { Collector, clients, startBroker } from '../helpers/index.ts';
 
 /** A socket.io connection that speaks rt frames by hand, to send what the SDK never would. */
-async function rawSocket(url: string, transport: 'websocket' | 'polling'): Promise<{ socket: Socket; frames: Collector<Record<string, unknown>> }> {
+async function rawSocket(
+  url: string,
+  transport: 'websocket' | 'polling',
+): Promise<{ socket: Socket; frames: Collector<Record<string, unknown>> }> {
   const socket = io(url, { path: '/rt/socket.io', transports: [transport], forceNew: true, reconnection: false });
   const frames = new Collector<Record<string, unknown>>();
   socket.on('f', (...fs: Record<string, unknown>[]) => fs.forEach(frames.push));
@@ -29,16 +32,46 @@ for (const transport of ['websocket', 'polling'] as const) {
           ['not json at all', { t: 'err', code: 'bad_frame' }],
           [42, { t: 'err', code: 'bad_frame' }],
           [[1, 2, 3], { t: 'err', code: 'bad_frame' }],
-          [{ t: 'teleport', ref: 1 }, { t: 'err', ref: 1, code: 'unknown_op' }],
-          [{ t: 'pub', ref: 2, topic: 'a' }, { t: 'err', ref: 2, code: 'bad_frame' }],
-          [{ t: 'pub', ref: 3, topic: ['a'], data: 1 }, { t: 'err', ref: 3, code: 'invalid_topic' }],
-          [{ t: 'sub', ref: 4, topic: 'a//b' }, { t: 'err', ref: 4, code: 'invalid_topic' }],
-          [{ t: 'sub', ref: 5, topic: 'x'.repeat(300) }, { t: 'err', ref: 5, code: 'invalid_topic' }],
-          [{ t: 'pub', ref: 6, topic: 'a', data: 'x'.repeat(2000) }, { t: 'err', ref: 6, code: 'payload_too_large' }],
-          [{ t: 'push', ref: 7, topic: 'a', data: new Uint8Array(1001) }, { t: 'err', ref: 7, code: 'payload_too_large' }],
-          [{ t: 'ack', ref: 8, id: 'nobody' }, { t: 'err', ref: 8, code: 'not_found' }],
-          [{ t: 'pull', ref: 9, topic: 'q', prefetch: -3 }, { t: 'err', ref: 9, code: 'bad_frame' }],
-          [{ t: 'call', ref: 10, name: 'nothing', data: null }, { t: 'err', ref: 10, code: 'unknown_action' }],
+          [
+            { t: 'teleport', ref: 1 },
+            { t: 'err', ref: 1, code: 'unknown_op' },
+          ],
+          [
+            { t: 'pub', ref: 2, topic: 'a' },
+            { t: 'err', ref: 2, code: 'bad_frame' },
+          ],
+          [
+            { t: 'pub', ref: 3, topic: ['a'], data: 1 },
+            { t: 'err', ref: 3, code: 'invalid_topic' },
+          ],
+          [
+            { t: 'sub', ref: 4, topic: 'a//b' },
+            { t: 'err', ref: 4, code: 'invalid_topic' },
+          ],
+          [
+            { t: 'sub', ref: 5, topic: 'x'.repeat(300) },
+            { t: 'err', ref: 5, code: 'invalid_topic' },
+          ],
+          [
+            { t: 'pub', ref: 6, topic: 'a', data: 'x'.repeat(2000) },
+            { t: 'err', ref: 6, code: 'payload_too_large' },
+          ],
+          [
+            { t: 'push', ref: 7, topic: 'a', data: new Uint8Array(1001) },
+            { t: 'err', ref: 7, code: 'payload_too_large' },
+          ],
+          [
+            { t: 'ack', ref: 8, id: 'nobody' },
+            { t: 'err', ref: 8, code: 'not_found' },
+          ],
+          [
+            { t: 'pull', ref: 9, topic: 'q', prefetch: -3 },
+            { t: 'err', ref: 9, code: 'bad_frame' },
+          ],
+          [
+            { t: 'call', ref: 10, name: 'nothing', data: null },
+            { t: 'err', ref: 10, code: 'unknown_action' },
+          ],
         ];
         for (const [frame] of cases) socket.emit('f', frame);
         socket.emit('not-an-rt-event', { hello: 1 });
@@ -49,7 +82,8 @@ for (const transport of ['websocket', 'polling'] as const) {
           const ref = cases[i]![1].ref;
           const got = ref === undefined ? unreferenced.shift()! : frames.items.find((f) => f.ref === ref)!;
           assert.ok(got, `case ${i}: no answer`);
-          for (const [k, v] of Object.entries(cases[i]![1])) assert.deepEqual(got[k], v, `case ${i}: ${JSON.stringify(got)}`);
+          for (const [k, v] of Object.entries(cases[i]![1]))
+            assert.deepEqual(got[k], v, `case ${i}: ${JSON.stringify(got)}`);
           assert.equal(typeof got.message, 'string');
           assert.ok((got.message as string).length > 0);
         }
@@ -109,7 +143,11 @@ describe('bad server-side publishes', () => {
     await using b = await startBroker({ limits: { maxPayloadBytes: 100 } });
     const circular: Record<string, unknown> = {};
     circular.self = circular;
-    const code = (p: Promise<unknown>) => p.then(() => 'published', (e: unknown) => (e instanceof RtError ? e.code : `not an RtError: ${String(e)}`));
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'published',
+        (e: unknown) => (e instanceof RtError ? e.code : `not an RtError: ${String(e)}`),
+      );
     assert.equal(await code(b.broker.publish('a', circular as never)), 'bad_frame');
     assert.equal(await code(b.broker.publish('a', (() => 1) as never)), 'bad_frame');
     assert.equal(await code(b.broker.publish('a', 'x'.repeat(200))), 'payload_too_large');

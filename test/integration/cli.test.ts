@@ -13,15 +13,19 @@ const run = promisify(execFile);
 describe('rt CLI', () => {
   it('--help lists the broker command and its flags', async () => {
     const { stdout } = await run(process.execPath, [RT_BIN, 'broker', '--help']);
-    for (const flag of ['--listen', '--mode', '--config', 'rt.config.json']) assert.match(stdout, new RegExp(flag.replace('.', '\\.')));
+    for (const flag of ['--listen', '--mode', '--config', 'rt.config.json'])
+      assert.match(stdout, new RegExp(flag.replace('.', '\\.')));
   });
 
   it('refuses a bad flag value with a clear message and exit code 1', async () => {
-    await assert.rejects(run(process.execPath, [RT_BIN, 'broker', '--mode', 'turbo', '-l', 'http://127.0.0.1:0']), (e: { code: number; stderr: string }) => {
-      assert.equal(e.code, 1);
-      assert.match(e.stderr, /mode must be "development" or "production"/);
-      return true;
-    });
+    await assert.rejects(
+      run(process.execPath, [RT_BIN, 'broker', '--mode', 'turbo', '-l', 'http://127.0.0.1:0']),
+      (e: { code: number; stderr: string }) => {
+        assert.equal(e.code, 1);
+        assert.match(e.stderr, /mode must be "development" or "production"/);
+        return true;
+      },
+    );
   });
 
   it('development mode serves the example page at / and the client bundle', async () => {

@@ -18,7 +18,11 @@ function fallbackClients(url: string, options: ConnectOptions = {}) {
   return {
     made,
     make(): Client {
-      const client = connect(url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300 }, openTimeoutMs: 1500, ...options });
+      const client = connect(url, {
+        reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+        openTimeoutMs: 1500,
+        ...options,
+      });
       const transports = new Collector<TransportName>();
       const errors = new Collector<string>();
       client.on('transport', (e) => transports.push(e.name));
@@ -34,11 +38,29 @@ function fallbackClients(url: string, options: ConnectOptions = {}) {
 
 /** Title, proxy, the transport the client must end on, its error events, and whether to run every pattern through it. */
 const cases: [string, ProxyOptions, TransportName, RegExp[], boolean][] = [
-  ['refuses WebSocket upgrades: the client ends on SSE', { refuseWebSocket: true }, 'sse', [/^websocket did not open/], true],
-  ['refuses WebSocket and SSE: the client ends on long-polling', { refuseWebSocket: true, sse: 'refuse' }, 'polling', [/^websocket did not open/, /^sse did not open.*502/], true],
+  [
+    'refuses WebSocket upgrades: the client ends on SSE',
+    { refuseWebSocket: true },
+    'sse',
+    [/^websocket did not open/],
+    true,
+  ],
+  [
+    'refuses WebSocket and SSE: the client ends on long-polling',
+    { refuseWebSocket: true, sse: 'refuse' },
+    'polling',
+    [/^websocket did not open/, /^sse did not open.*502/],
+    true,
+  ],
   // Every client made here waits openTimeoutMs for the held-back stream; the patterns over polling
   // through this proxy are the case above, so one round trip is checked here.
-  ['refuses WebSocket and buffers SSE: the stalled stream fails within openTimeoutMs, the client ends on long-polling', { refuseWebSocket: true, sse: 'stall' }, 'polling', [/^websocket did not open/, /^sse did not open: sse: no session within 1500 ms/], false],
+  [
+    'refuses WebSocket and buffers SSE: the stalled stream fails within openTimeoutMs, the client ends on long-polling',
+    { refuseWebSocket: true, sse: 'stall' },
+    'polling',
+    [/^websocket did not open/, /^sse did not open: sse: no session within 1500 ms/],
+    false,
+  ],
 ];
 
 describe('transport fallback', () => {
@@ -62,7 +84,10 @@ describe('transport fallback', () => {
         return;
       }
       await checkEveryPattern(() => c.make(), proxy.url);
-      assert.ok(c.made.every((m) => m.client.transport === expected), 'every client ended on the same transport');
+      assert.ok(
+        c.made.every((m) => m.client.transport === expected),
+        'every client ended on the same transport',
+      );
     });
   }
 
@@ -98,7 +123,10 @@ describe('sse stall detection', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    const client = connect(`http://127.0.0.1:${port}`, { transports: ['sse'], reconnect: { initialDelayMs: 50, maxDelayMs: 50 } });
+    const client = connect(`http://127.0.0.1:${port}`, {
+      transports: ['sse'],
+      reconnect: { initialDelayMs: 50, maxDelayMs: 50 },
+    });
     const states = new Collector<string>();
     client.on('state', (e) => states.push(`${e.to}${e.reason ? `: ${e.reason}` : ''}`));
     try {

@@ -28,7 +28,11 @@ describe('fan-out batches', () => {
     ]);
     await Promise.all(got.map((g) => g.until(n)));
     await other.until(1);
-    for (const g of got) assert.deepEqual(g.items, Array.from({ length: n }, (_, i) => i));
+    for (const g of got)
+      assert.deepEqual(
+        g.items,
+        Array.from({ length: n }, (_, i) => i),
+      );
     assert.deepEqual(other.items, ['x']);
   });
 });

@@ -13,11 +13,21 @@ import { KEY, hubUrl, publish, publisher, subscribe } from '../helpers/mercure.t
 
 describe('mercure: rt broker', () => {
   it('serves the hub configured from RT_MERCURE_KEY and RT_MERCURE_ANONYMOUS', async () => {
-    await using broker = await new BrokerProcess(['--mode', 'production'], { RT_MERCURE_KEY: KEY, RT_MERCURE_ANONYMOUS: 'true' }).start();
+    await using broker = await new BrokerProcess(['--mode', 'production'], {
+      RT_MERCURE_KEY: KEY,
+      RT_MERCURE_ANONYMOUS: 'true',
+    }).start();
     const hub = `${broker.url}/.well-known/mercure`;
     using sub = subscribe(hubUrl(hub, ['https://example.com/books/{id}']));
     await sub.opened;
-    const res = await publish(hub, [['topic', 'https://example.com/books/1'], ['data', '{"status":"OutOfStock"}']], await publisher());
+    const res = await publish(
+      hub,
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['data', '{"status":"OutOfStock"}'],
+      ],
+      await publisher(),
+    );
     assert.equal(res.status, 200);
     const [event] = await sub.events.until(1);
     assert.deepEqual(event, { type: 'message', id: res.body, data: '{"status":"OutOfStock"}' });
@@ -30,11 +40,23 @@ describe('mercure: rt broker', () => {
     assert.equal(loadConfig({}, { RT_MERCURE: '1' }, dir).mercure, true);
     writeFileSync(join(dir, 'rt.config.json'), JSON.stringify({ mercure: { key: 'file-key', subscriptions: true } }));
     assert.deepEqual(loadConfig({}, {}, dir).mercure, { key: 'file-key', subscriptions: true });
-    const env = { RT_MERCURE_KEY: 'env-key', RT_MERCURE_ANONYMOUS: 'true', RT_MERCURE_CORS_ORIGINS: 'https://a.example, https://b.example' };
-    assert.deepEqual(loadConfig({}, env, dir).mercure, { key: 'env-key', subscriptions: true, anonymous: true, corsOrigins: ['https://a.example', 'https://b.example'] });
-    assert.equal(loadConfig({}, { RT_MERCURE: 'false' }, dir).mercure, false, 'the variable turns the file\'s hub off');
+    const env = {
+      RT_MERCURE_KEY: 'env-key',
+      RT_MERCURE_ANONYMOUS: 'true',
+      RT_MERCURE_CORS_ORIGINS: 'https://a.example, https://b.example',
+    };
+    assert.deepEqual(loadConfig({}, env, dir).mercure, {
+      key: 'env-key',
+      subscriptions: true,
+      anonymous: true,
+      corsOrigins: ['https://a.example', 'https://b.example'],
+    });
+    assert.equal(loadConfig({}, { RT_MERCURE: 'false' }, dir).mercure, false, "the variable turns the file's hub off");
     assert.equal(loadConfig({ mercure: true }, { RT_MERCURE: 'false' }, dir).mercure, true, 'flags win');
-    assert.throws(() => loadConfig({}, { RT_MERCURE_ANONYMOUS: 'maybe' }, dir), /RT_MERCURE_ANONYMOUS must be true or false/);
+    assert.throws(
+      () => loadConfig({}, { RT_MERCURE_ANONYMOUS: 'maybe' }, dir),
+      /RT_MERCURE_ANONYMOUS must be true or false/,
+    );
   });
 
   it('keeps the hub off without Mercure settings', async () => {

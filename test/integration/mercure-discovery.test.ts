@@ -12,9 +12,16 @@ import { KEY, hubUrl, publish, publisher, subscribe, subscriberToken } from '../
 
 describe('mercure: discovery', () => {
   it('builds the link with its optional attributes', () => {
-    assert.equal(mercureLink('https://example.com/.well-known/mercure'), '<https://example.com/.well-known/mercure>; rel="mercure"');
     assert.equal(
-      mercureLink('https://example.com/.well-known/mercure', { lastEventId: 'urn:uuid:1', contentType: 'application/ld+json', keySet: 'https://example.com/jwks.json' }),
+      mercureLink('https://example.com/.well-known/mercure'),
+      '<https://example.com/.well-known/mercure>; rel="mercure"',
+    );
+    assert.equal(
+      mercureLink('https://example.com/.well-known/mercure', {
+        lastEventId: 'urn:uuid:1',
+        contentType: 'application/ld+json',
+        keySet: 'https://example.com/jwks.json',
+      }),
       '<https://example.com/.well-known/mercure>; rel="mercure"; last-event-id="urn:uuid:1"; content-type="application/ld+json"; key-set="https://example.com/jwks.json"',
     );
     assert.equal(
@@ -43,13 +50,21 @@ describe('mercure: discovery', () => {
     try {
       const page = await fetch(`${base}/books/1`);
       const links = page.headers.get('link') ?? '';
-      assert.match(links, /<\/books\/1>; rel="self"/, 'the application\'s own links are kept');
+      assert.match(links, /<\/books\/1>; rel="self"/, "the application's own links are kept");
       const hub = /<([^>]+)>;\s*rel="mercure"/.exec(links)?.[1];
       assert.equal(hub, `${base}/.well-known/mercure`);
       const cookie = page.headers.get('set-cookie')!.split(';')[0]!;
       using sub = subscribe(hubUrl(hub!, ['https://example.com/books/1']), { headers: { cookie } });
       await sub.opened;
-      await publish(hub!, [['topic', 'https://example.com/books/1'], ['data', 'private news'], ['private', '']], await publisher());
+      await publish(
+        hub!,
+        [
+          ['topic', 'https://example.com/books/1'],
+          ['data', 'private news'],
+          ['private', ''],
+        ],
+        await publisher(),
+      );
       const [event] = await sub.events.until(1);
       assert.equal(event!.data, 'private news');
     } finally {

@@ -15,7 +15,15 @@ const book = (n: number): string => `https://example.com/books/${n}`;
 async function publishBooks(hub: string, ids: string[]): Promise<void> {
   const pub = await publisher();
   for (const [i, id] of ids.entries()) {
-    const res = await publish(hub, [['topic', book(i + 1)], ['data', `book ${i + 1}`], ['id', id]], pub);
+    const res = await publish(
+      hub,
+      [
+        ['topic', book(i + 1)],
+        ['data', `book ${i + 1}`],
+        ['id', id],
+      ],
+      pub,
+    );
     assert.equal(res.status, 200);
   }
 }
@@ -28,10 +36,21 @@ describe('mercure: reconnection from history', () => {
     assert.equal(raw.headers.get('last-event-id'), 'a');
     using sub = subscribe(hubUrl(b.hub, [BOOKS], [['lastEventID', 'a']]));
     await sub.events.until(2);
-    await publish(b.hub, [['topic', book(4)], ['data', 'book 4'], ['id', 'd']], await publisher());
+    await publish(
+      b.hub,
+      [
+        ['topic', book(4)],
+        ['data', 'book 4'],
+        ['id', 'd'],
+      ],
+      await publisher(),
+    );
     await sub.events.until(3);
     await quiet();
-    assert.deepEqual(sub.events.items.map((e) => e.id), ['b', 'c', 'd']);
+    assert.deepEqual(
+      sub.events.items.map((e) => e.id),
+      ['b', 'c', 'd'],
+    );
     await raw.until((t) => t.includes('id: d\n'));
     assert.equal((raw.text().match(/^id: /gm) ?? []).length, 3);
   });
@@ -51,15 +70,43 @@ describe('mercure: reconnection from history', () => {
     using sub = subscribe(hubUrl(b.hub, [BOOKS], [['lastEventID', 'a']]), { headers: { 'last-event-id': 'b' } });
     await sub.events.until(1);
     await quiet();
-    assert.deepEqual(sub.events.items.map((e) => e.id), ['c']);
+    assert.deepEqual(
+      sub.events.items.map((e) => e.id),
+      ['c'],
+    );
   });
 
   it('earliest replays everything history holds for the selectors, private updates only with the claim', async () => {
     await using b = await startHub();
     const pub = await publisher();
-    await publish(b.hub, [['topic', book(1)], ['data', '1'], ['id', 'a']], pub);
-    await publish(b.hub, [['topic', 'https://example.com/authors/1'], ['data', 'author'], ['id', 'x']], pub);
-    await publish(b.hub, [['topic', book(2)], ['data', '2'], ['id', 'b'], ['private', '']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', '1'],
+        ['id', 'a'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/authors/1'],
+        ['data', 'author'],
+        ['id', 'x'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', book(2)],
+        ['data', '2'],
+        ['id', 'b'],
+        ['private', ''],
+      ],
+      pub,
+    );
     await using raw = await rawStream(hubUrl(b.hub, [BOOKS], [['lastEventID', 'earliest']]));
     assert.equal(raw.headers.get('last-event-id'), 'earliest');
     await raw.until((t) => t.includes('id: a\n'));
@@ -69,8 +116,14 @@ describe('mercure: reconnection from history', () => {
     });
     await Promise.all([anonymous.events.until(1), allowed.events.until(2)]);
     await quiet();
-    assert.deepEqual(anonymous.events.items.map((e) => e.id), ['a']);
-    assert.deepEqual(allowed.events.items.map((e) => e.id), ['a', 'b']);
+    assert.deepEqual(
+      anonymous.events.items.map((e) => e.id),
+      ['a'],
+    );
+    assert.deepEqual(
+      allowed.events.items.map((e) => e.id),
+      ['a', 'b'],
+    );
   });
 
   it('an unknown id replays nothing and answers Last-Event-ID: earliest, so the subscriber knows to refetch', async () => {
@@ -78,7 +131,15 @@ describe('mercure: reconnection from history', () => {
     await publishBooks(b.hub, ['a', 'b']);
     await using raw = await rawStream(hubUrl(b.hub, [BOOKS], [['lastEventID', 'never-published']]));
     assert.equal(raw.headers.get('last-event-id'), 'earliest');
-    await publish(b.hub, [['topic', book(3)], ['data', 'live'], ['id', 'c']], await publisher());
+    await publish(
+      b.hub,
+      [
+        ['topic', book(3)],
+        ['data', 'live'],
+        ['id', 'c'],
+      ],
+      await publisher(),
+    );
     const text = await raw.until((t) => t.includes('id: c\n'));
     assert.ok(!text.includes('id: a\n') && !text.includes('id: b\n'), text);
   });
@@ -105,16 +166,44 @@ describe('mercure: reconnection from history', () => {
     await sub.opened;
     // `retry` sets the EventSource's reconnection delay: long enough for the next publish to
     // land while it is disconnected, so that only the replay can bring it.
-    await publish(b.hub, [['topic', book(1)], ['data', 'before'], ['id', 'a'], ['retry', '1000']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', 'before'],
+        ['id', 'a'],
+        ['retry', '1000'],
+      ],
+      pub,
+    );
     await sub.events.until(1);
     await sub.errors.until(1, 5000, 'the stream to end at exp');
-    await publish(b.hub, [['topic', book(2)], ['data', 'while away'], ['id', 'b']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(2)],
+        ['data', 'while away'],
+        ['id', 'b'],
+      ],
+      pub,
+    );
     await sub.opens.until(2, 5000, 'the EventSource to reconnect');
     await sub.events.until(2);
-    await publish(b.hub, [['topic', book(3)], ['data', 'after'], ['id', 'c']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(3)],
+        ['data', 'after'],
+        ['id', 'c'],
+      ],
+      pub,
+    );
     await sub.events.until(3);
     await quiet();
-    assert.deepEqual(sub.events.items.map((e) => e.data), ['before', 'while away', 'after']);
+    assert.deepEqual(
+      sub.events.items.map((e) => e.data),
+      ['before', 'while away', 'after'],
+    );
     assert.deepEqual(sentLastEventIds, [undefined, 'a']);
   });
 });
@@ -127,9 +216,31 @@ describe('mercure: one system with rt', () => {
     const got = new Collector<[unknown, string]>();
     await client.topic('https:/example.com/books').subscribe((data, meta) => got.push([data, meta.topic])).ready;
     const pub = await publisher();
-    await publish(b.hub, [['topic', book(1)], ['data', 'secret'], ['private', '']], pub);
-    await publish(b.hub, [['topic', book(1)], ['data', '{"title":"Dune"}']], pub);
-    await publish(b.hub, [['topic', 'https://example.com/books/a b?x=1'], ['data', 'escaped']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', 'secret'],
+        ['private', ''],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', '{"title":"Dune"}'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/books/a b?x=1'],
+        ['data', 'escaped'],
+      ],
+      pub,
+    );
     await got.until(2);
     await quiet();
     assert.deepEqual(got.items, [
@@ -145,12 +256,23 @@ describe('mercure: one system with rt', () => {
     using mercure = subscribe(hubUrl(b.hub, [BOOKS]));
     await mercure.opened;
     const pub = await publisher();
-    await publish(b.hub, [['topic', book(1)], ['data', 'secret'], ['private', '']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', 'secret'],
+        ['private', ''],
+      ],
+      pub,
+    );
     await b.broker.publish('https:/example.com/books/1', 'public');
     const [event] = await mercure.events.until(1);
     const text = await plain.until((t) => t.includes('data: public'));
     assert.ok(!text.includes('secret'), text);
-    assert.ok(text.includes(`id: ${event!.id.slice(1)}\n`), `the plain SSE id is the Mercure id without "#": ${event!.id} in ${text}`);
+    assert.ok(
+      text.includes(`id: ${event!.id.slice(1)}\n`),
+      `the plain SSE id is the Mercure id without "#": ${event!.id} in ${text}`,
+    );
   });
 
   it('a Mercure EventSource subscriber receives rt publishes (SDK and broker.publish) with position ids it can resume from', async () => {
@@ -164,37 +286,56 @@ describe('mercure: one system with rt', () => {
     await b.broker.publish('chat/room2', 'not for this subscriber');
     await sub.events.until(2);
     await quiet();
-    assert.deepEqual(sub.events.items.map((e) => e.data), ['{"title":"Dune"}', 'hello']);
+    assert.deepEqual(
+      sub.events.items.map((e) => e.data),
+      ['{"title":"Dune"}', 'hello'],
+    );
     const [first] = sub.events.items;
     assert.match(first!.id, /^#.+-\d+$/);
     // Resuming from an rt position replays what came after it.
     using again = subscribe(hubUrl(b.hub, [BOOKS, 'chat/room1'], [['lastEventID', first!.id]]));
     await again.events.until(1);
     await quiet();
-    assert.deepEqual(again.events.items.map((e) => e.data), ['hello']);
+    assert.deepEqual(
+      again.events.items.map((e) => e.data),
+      ['hello'],
+    );
   });
 
   it('when rt authorizes (a hook, or JWT), rt publishes reach only Mercure subscribers whose claim covers them', async () => {
-    await using b = await startBroker({ mercure: { key: KEY, anonymous: true }, authorize: (_identity, _op, topic) => !topic.startsWith('secret') });
+    await using b = await startBroker({
+      mercure: { key: KEY, anonymous: true },
+      authorize: (_identity, _op, topic) => !topic.startsWith('secret'),
+    });
     const hub = `${b.url}/.well-known/mercure`;
     using anonymous = subscribe(hubUrl(hub, ['*']));
-    using allowed = subscribe(hubUrl(hub, ['*']), { headers: { authorization: `Bearer ${await token({ mercure: { subscribe: ['secret/{+rest}'] } })}` } });
+    using allowed = subscribe(hubUrl(hub, ['*']), {
+      headers: { authorization: `Bearer ${await token({ mercure: { subscribe: ['secret/{+rest}'] } })}` },
+    });
     await Promise.all([anonymous.opened, allowed.opened]);
     await b.broker.publish('secret/plans', 'p');
     await allowed.events.until(1);
     await quiet();
     assert.deepEqual(anonymous.events.items, []);
     // The same when rt authenticates with JWTs (its grants decide who may subscribe).
-    await using jwt = await startBroker({ mercure: { key: KEY, anonymous: true }, jwt: { key: 'an rt key of at least thirty-two bytes!' } });
+    await using jwt = await startBroker({
+      mercure: { key: KEY, anonymous: true },
+      jwt: { key: 'an rt key of at least thirty-two bytes!' },
+    });
     using jwtAnonymous = subscribe(hubUrl(`${jwt.url}/.well-known/mercure`, ['*']));
-    using jwtAllowed = subscribe(hubUrl(`${jwt.url}/.well-known/mercure`, ['*']), { headers: { authorization: `Bearer ${await token({ mercure: { subscribe: ['*'] } })}` } });
+    using jwtAllowed = subscribe(hubUrl(`${jwt.url}/.well-known/mercure`, ['*']), {
+      headers: { authorization: `Bearer ${await token({ mercure: { subscribe: ['*'] } })}` },
+    });
     await Promise.all([jwtAnonymous.opened, jwtAllowed.opened]);
     await jwt.broker.publish('news', 'n');
     await jwtAllowed.events.until(1);
     await quiet();
     assert.deepEqual(jwtAnonymous.events.items, []);
     // rtMessages: 'public' restores the open behaviour.
-    await using open = await startBroker({ mercure: { key: KEY, anonymous: true, rtMessages: 'public' }, authorize: () => true });
+    await using open = await startBroker({
+      mercure: { key: KEY, anonymous: true, rtMessages: 'public' },
+      authorize: () => true,
+    });
     using everyone = subscribe(hubUrl(`${open.url}/.well-known/mercure`, ['*']));
     await everyone.opened;
     await open.broker.publish('news', 'n');
@@ -205,15 +346,44 @@ describe('mercure: one system with rt', () => {
     await using b = await startHub();
     const pub = await publisher();
     const { ep } = await b.broker.engine.position();
-    await publish(b.hub, [['topic', book(1)], ['data', 'first']], pub);
-    await publish(b.hub, [['topic', book(1)], ['data', 'private'], ['private', '']], pub);
-    await publish(b.hub, [['topic', book(1)], ['data', 'second']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', 'first'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', 'private'],
+        ['private', ''],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', book(1)],
+        ['data', 'second'],
+      ],
+      pub,
+    );
     const frames = new Collector<ServerFrame>();
-    const session = b.broker.openSession({ transport: 'test', write: (batch) => batch.forEach((o) => frames.push(o.frame)), close: () => undefined });
+    const session = b.broker.openSession({
+      transport: 'test',
+      write: (batch) => batch.forEach((o) => frames.push(o.frame)),
+      close: () => undefined,
+    });
     b.broker.handle(session, { t: 'sub', ref: 1, topic: 'https:/example.com/books', ep, off: 0 });
     await frames.until(3, 2000, 'the replay and the sub answer');
     await quiet();
     b.broker.closeSession(session);
-    assert.deepEqual(frames.items.map((f) => (f.t === 'msg' ? f.data : f.t)), ['first', 'second', 'ok']);
+    assert.deepEqual(
+      frames.items.map((f) => (f.t === 'msg' ? f.data : f.t)),
+      ['first', 'second', 'ok'],
+    );
   });
 });

@@ -32,11 +32,18 @@ describe('mercure: topic mapping', () => {
 
   it('is reversible and gives a valid rt topic for any string (within length limits)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.webUrl({ withQueryParameters: true, withFragments: true }), fc.string({ unit: 'grapheme' })), (topic) => {
-        const rt = mercureToRtTopic(topic);
-        assert.equal(rtToMercureTopic(rt), topic);
-        assert.ok(isValidTopic(rt, { maxLength: 100_000, maxDepth: 100_000 }), `${JSON.stringify(topic)} -> ${rt}`);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.webUrl({ withQueryParameters: true, withFragments: true }),
+          fc.string({ unit: 'grapheme' }),
+        ),
+        (topic) => {
+          const rt = mercureToRtTopic(topic);
+          assert.equal(rtToMercureTopic(rt), topic);
+          assert.ok(isValidTopic(rt, { maxLength: 100_000, maxDepth: 100_000 }), `${JSON.stringify(topic)} -> ${rt}`);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -54,12 +61,17 @@ describe('mercure: selectors', () => {
       ['https://example.com/books/{id}', 'https://example.com/books/{id}', true],
       ['https://example.com/{+path}', 'https://example.com/a/b/c', true],
       ['https://example.com/books{/id}', 'https://example.com/books/1', true],
-      ['https://example.com/users/foo/{?topic}', `https://example.com/users/foo/?topic=${encodeURIComponent('https://example.com/books/1')}`, true],
+      [
+        'https://example.com/users/foo/{?topic}',
+        `https://example.com/users/foo/?topic=${encodeURIComponent('https://example.com/books/1')}`,
+        true,
+      ],
       ['/subscriptions{/topic}{/subscriber}', '/subscriptions', true],
       ['/subscriptions{/topic}{/subscriber}', '/subscriptions/a%3Ab/urn%3Auuid%3Ax', true],
       ['https://example.com/{unclosed', 'https://example.com/{unclosed', true],
       ['https://example.com/{unclosed', 'https://example.com/x', false],
     ];
-    for (const [selector, topic, expected] of cases) assert.equal(compileSelector(selector).matches(topic), expected, `${selector} ~ ${topic}`);
+    for (const [selector, topic, expected] of cases)
+      assert.equal(compileSelector(selector).matches(topic), expected, `${selector} ~ ${topic}`);
   });
 });

@@ -16,7 +16,9 @@ async function nodes(n: number) {
   requireRedis();
   const prefix = uniquePrefix();
   const list = await Promise.all(
-    Array.from({ length: n }, () => startBroker({ engine: redis({ url: REDIS_URL, prefix }), mercure: { key: KEY, anonymous: true } })),
+    Array.from({ length: n }, () =>
+      startBroker({ engine: redis({ url: REDIS_URL, prefix }), mercure: { key: KEY, anonymous: true } }),
+    ),
   );
   return {
     list: list.map((b) => Object.assign(b, { hub: `${b.url}/.well-known/mercure` })),
@@ -32,21 +34,45 @@ describe('mercure over Redis', () => {
     await using cluster = await nodes(2);
     const [a, b] = cluster.list;
     using any = subscribe(hubUrl(a!.hub, ['*']));
-    using byAlternate = subscribe(hubUrl(a!.hub, ['https://example.com/users/{name}/books']), { headers: { authorization: `Bearer ${await subscriberToken(['*'])}` } });
+    using byAlternate = subscribe(hubUrl(a!.hub, ['https://example.com/users/{name}/books']), {
+      headers: { authorization: `Bearer ${await subscriberToken(['*'])}` },
+    });
     await Promise.all([any.opened, byAlternate.opened]);
     await using c = clients(a!.url, 'websocket');
     const rt = new Collector<unknown>();
     await c.make().topic('https:/example.com/books').subscribe(rt.push).ready;
 
     const pub = await publisher();
-    await publish(b!.hub, [['topic', 'https://example.com/books/1'], ['topic', 'https://example.com/users/kevin/books'], ['data', 'secret'], ['private', '']], pub);
-    await publish(b!.hub, [['topic', 'https://example.com/books/1'], ['data', 'public']], pub);
+    await publish(
+      b!.hub,
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['topic', 'https://example.com/users/kevin/books'],
+        ['data', 'secret'],
+        ['private', ''],
+      ],
+      pub,
+    );
+    await publish(
+      b!.hub,
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['data', 'public'],
+      ],
+      pub,
+    );
     await b!.broker.publish('chat/room1', 'from rt on node B');
 
     await Promise.all([any.events.until(2), byAlternate.events.until(1), rt.until(1)]);
     await quiet();
-    assert.deepEqual(any.events.items.map((e) => e.data), ['public', 'from rt on node B']);
-    assert.deepEqual(byAlternate.events.items.map((e) => e.data), ['secret']);
+    assert.deepEqual(
+      any.events.items.map((e) => e.data),
+      ['public', 'from rt on node B'],
+    );
+    assert.deepEqual(
+      byAlternate.events.items.map((e) => e.data),
+      ['secret'],
+    );
     assert.deepEqual(rt.items, ['public']);
   });
 
@@ -54,12 +80,31 @@ describe('mercure over Redis', () => {
     await using cluster = await nodes(2);
     const [a, b] = cluster.list;
     const pub = await publisher();
-    await publish(a!.hub, [['topic', 'https://example.com/books/1'], ['data', 'one'], ['id', 'a']], pub);
-    await publish(a!.hub, [['topic', 'https://example.com/books/2'], ['data', 'two'], ['id', 'b']], pub);
+    await publish(
+      a!.hub,
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['data', 'one'],
+        ['id', 'a'],
+      ],
+      pub,
+    );
+    await publish(
+      a!.hub,
+      [
+        ['topic', 'https://example.com/books/2'],
+        ['data', 'two'],
+        ['id', 'b'],
+      ],
+      pub,
+    );
     await a!.broker.publish('https:/example.com/books/3', 'three');
     using sub = subscribe(hubUrl(b!.hub, ['https://example.com/books/{id}'], [['lastEventID', 'a']]));
     await sub.events.until(2);
     await quiet();
-    assert.deepEqual(sub.events.items.map((e) => e.data), ['two', 'three']);
+    assert.deepEqual(
+      sub.events.items.map((e) => e.data),
+      ['two', 'three'],
+    );
   });
 });

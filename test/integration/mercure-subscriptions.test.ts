@@ -10,16 +10,33 @@ const BOOKS = 'https://example.com/books/{id}';
 const API = '/.well-known/mercure/subscriptions';
 const ALL_SUBSCRIPTIONS = `${API}{/topic}{/subscriber}`;
 
-interface Doc { id: string; type: string; topic: string; subscriber: string; active: boolean; payload?: unknown; lastEventID?: string }
-interface Collection { '@context': string; id: string; type: string; lastEventID: string; subscriptions: Doc[] }
+interface Doc {
+  id: string;
+  type: string;
+  topic: string;
+  subscriber: string;
+  active: boolean;
+  payload?: unknown;
+  lastEventID?: string;
+}
+interface Collection {
+  '@context': string;
+  id: string;
+  type: string;
+  lastEventID: string;
+  subscriptions: Doc[];
+}
 
-const escape = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const escape = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 describe('mercure: active subscriptions', () => {
   it('lists subscriptions, those of one selector, and one, as JSON-LD with lastEventID', async () => {
     await using b = await startHub({ key: KEY, anonymous: true, subscriptions: true });
     const admin = { authorization: `Bearer ${await subscriberToken([ALL_SUBSCRIPTIONS])}` };
-    using s1 = subscribe(hubUrl(b.hub, [BOOKS, 'chat/room1']), { headers: { authorization: `Bearer ${await subscriberToken(['chat/room1'], KEY, { user: 'kevin' })}` } });
+    using s1 = subscribe(hubUrl(b.hub, [BOOKS, 'chat/room1']), {
+      headers: { authorization: `Bearer ${await subscriberToken(['chat/room1'], KEY, { user: 'kevin' })}` },
+    });
     await s1.opened;
 
     const all = await fetch(`${b.url}${API}`, { headers: admin });
@@ -44,15 +61,27 @@ describe('mercure: active subscriptions', () => {
     });
 
     const byTopic = (await (await fetch(`${b.url}${API}/${escape(BOOKS)}`, { headers: admin })).json()) as Collection;
-    assert.deepEqual(byTopic.subscriptions.map((d) => d.topic), [BOOKS]);
+    assert.deepEqual(
+      byTopic.subscriptions.map((d) => d.topic),
+      [BOOKS],
+    );
 
     const one = await fetch(`${b.url}${doc!.id}`, { headers: admin });
     assert.equal(one.status, 200);
-    assert.deepEqual(await one.json(), { '@context': 'https://mercure.rocks/', ...doc, lastEventID: collection.lastEventID });
-    const unknown = await fetch(`${b.url}${API}/${escape(BOOKS)}/${escape('urn:uuid:00000000-0000-4000-8000-000000000000')}`, { headers: admin });
+    assert.deepEqual(await one.json(), {
+      '@context': 'https://mercure.rocks/',
+      ...doc,
+      lastEventID: collection.lastEventID,
+    });
+    const unknown = await fetch(
+      `${b.url}${API}/${escape(BOOKS)}/${escape('urn:uuid:00000000-0000-4000-8000-000000000000')}`,
+      { headers: admin },
+    );
     assert.equal(unknown.status, 404);
 
-    const revalidate = await fetch(`${b.url}${API}`, { headers: { ...admin, 'if-none-match': all.headers.get('etag')! } });
+    const revalidate = await fetch(`${b.url}${API}`, {
+      headers: { ...admin, 'if-none-match': all.headers.get('etag')! },
+    });
     assert.equal(revalidate.status, 304);
   });
 
@@ -66,7 +95,9 @@ describe('mercure: active subscriptions', () => {
 
   it('publishes a private event when a subscription starts and ends, seen only by authorized subscribers', async () => {
     await using b = await startHub({ key: KEY, anonymous: true, subscriptions: true });
-    using watcher = subscribe(hubUrl(b.hub, [ALL_SUBSCRIPTIONS]), { headers: { authorization: `Bearer ${await subscriberToken([ALL_SUBSCRIPTIONS])}` } });
+    using watcher = subscribe(hubUrl(b.hub, [ALL_SUBSCRIPTIONS]), {
+      headers: { authorization: `Bearer ${await subscriberToken([ALL_SUBSCRIPTIONS])}` },
+    });
     using anonymous = subscribe(hubUrl(b.hub, [ALL_SUBSCRIPTIONS]));
     await Promise.all([watcher.opened, anonymous.opened]);
     const before = watcher.events.items.length;
@@ -75,7 +106,9 @@ describe('mercure: active subscriptions', () => {
     await watcher.events.until(before + 1);
     s.es.close();
     await watcher.events.until(before + 2);
-    const [started, ended] = watcher.events.items.slice(before).map((e) => ({ ...e, doc: JSON.parse(e.data) as Doc & { '@context': string } }));
+    const [started, ended] = watcher.events.items
+      .slice(before)
+      .map((e) => ({ ...e, doc: JSON.parse(e.data) as Doc & { '@context': string } }));
     assert.equal(started!.doc['@context'], 'https://mercure.rocks/');
     assert.equal(started!.doc.type, 'Subscription');
     assert.equal(started!.doc.topic, BOOKS);
@@ -89,6 +122,9 @@ describe('mercure: active subscriptions', () => {
 
   it('is not served unless subscriptions is on', async () => {
     await using b = await startHub();
-    assert.equal((await fetch(`${b.url}${API}`, { headers: { authorization: `Bearer ${await subscriberToken(['*'])}` } })).status, 404);
+    assert.equal(
+      (await fetch(`${b.url}${API}`, { headers: { authorization: `Bearer ${await subscriberToken(['*'])}` } })).status,
+      404,
+    );
   });
 });

@@ -8,17 +8,41 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { deadline, quiet } from '../helpers/index.ts';
-import { KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe, subscriberToken } from '../helpers/mercure.ts';
+import {
+  KEY,
+  hubUrl,
+  publish,
+  publisher,
+  rawStream,
+  startHub,
+  subscribe,
+  subscriberToken,
+} from '../helpers/mercure.ts';
 
 describe('mercure: subscribe and publish', () => {
   it('answers a publish with 200 text/plain and the id; keeps the publisher id, else generates a urn:uuid', async () => {
     await using b = await startHub();
     const pub = await publisher();
-    const kept = await publish(b.hub, [['topic', 'https://example.com/books/1'], ['data', 'x'], ['id', 'urn:isbn:978-1']], pub);
+    const kept = await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['data', 'x'],
+        ['id', 'urn:isbn:978-1'],
+      ],
+      pub,
+    );
     assert.equal(kept.status, 200);
     assert.match(kept.headers.get('content-type') ?? '', /^text\/plain/);
     assert.equal(kept.body, 'urn:isbn:978-1');
-    const generated = await publish(b.hub, [['topic', 'https://example.com/books/1'], ['data', 'x']], pub);
+    const generated = await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['data', 'x'],
+      ],
+      pub,
+    );
     assert.equal(generated.status, 200);
     assert.match(generated.body, /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
@@ -35,14 +59,30 @@ describe('mercure: subscribe and publish', () => {
     await Promise.all([exact.opened, any.opened, template.opened, deep.opened, alternate.opened, none.opened]);
 
     const sent = [
-      [['topic', 'https://example.com/books/1'], ['topic', 'https://example.com/users/dunglas/books'], ['data', 'one']],
-      [['topic', 'https://example.com/books/3/chapters/1'], ['data', 'chapter']],
-      [['topic', 'https://example.com/books/1'], ['data', 'two']],
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['topic', 'https://example.com/users/dunglas/books'],
+        ['data', 'one'],
+      ],
+      [
+        ['topic', 'https://example.com/books/3/chapters/1'],
+        ['data', 'chapter'],
+      ],
+      [
+        ['topic', 'https://example.com/books/1'],
+        ['data', 'two'],
+      ],
     ] as [string, string][][];
     for (const fields of sent) assert.equal((await publish(b.hub, fields, pub)).status, 200);
 
     const data = (s: { events: { items: { data: string }[] } }): string[] => s.events.items.map((e) => e.data);
-    await Promise.all([exact.events.until(2), any.events.until(3), template.events.until(2), deep.events.until(3), alternate.events.until(1)]);
+    await Promise.all([
+      exact.events.until(2),
+      any.events.until(3),
+      template.events.until(2),
+      deep.events.until(3),
+      alternate.events.until(1),
+    ]);
     await quiet();
     assert.deepEqual(data(exact), ['one', 'two']);
     assert.deepEqual(data(any), ['one', 'chapter', 'two']);
@@ -59,15 +99,42 @@ describe('mercure: subscribe and publish', () => {
     using exact = subscribe(hubUrl(b.hub, [], [['match', 'https://example.com/books/{id}']]));
     using pattern = subscribe(hubUrl(b.hub, [], [['match_urlpattern', 'https://example.com/books/:id']]));
     await Promise.all([exact.opened, pattern.opened]);
-    await publish(b.hub, [['topic', 'https://example.com/books/7'], ['data', 'seven']], pub);
-    await publish(b.hub, [['topic', 'https://example.com/books/7/chapters'], ['data', 'deeper']], pub);
-    await publish(b.hub, [['topic', 'https://example.com/books/{id}'], ['data', 'literal']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/books/7'],
+        ['data', 'seven'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/books/7/chapters'],
+        ['data', 'deeper'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', 'https://example.com/books/{id}'],
+        ['data', 'literal'],
+      ],
+      pub,
+    );
     await Promise.all([exact.events.until(1), pattern.events.until(2)]);
     await quiet();
     // `match` is equality, not a template: only the update whose topic is the literal string.
-    assert.deepEqual(exact.events.items.map((e) => e.data), ['literal']);
+    assert.deepEqual(
+      exact.events.items.map((e) => e.data),
+      ['literal'],
+    );
     // `:id` is one path segment (and "{id}" is one, once the URL parser escapes it).
-    assert.deepEqual(pattern.events.items.map((e) => e.data), ['seven', 'literal']);
+    assert.deepEqual(
+      pattern.events.items.map((e) => e.data),
+      ['seven', 'literal'],
+    );
     const bad = await fetch(hubUrl(b.hub, [], [['match_regexp', '.*']]));
     assert.equal(bad.status, 400);
   });
@@ -76,8 +143,25 @@ describe('mercure: subscribe and publish', () => {
     await using b = await startHub();
     const pub = await publisher();
     await using stream = await rawStream(hubUrl(b.hub, ['t']));
-    await publish(b.hub, [['topic', 't'], ['data', 'a\r\nb\rc\nd'], ['id', 'e1'], ['type', 'book'], ['retry', '2500']], pub);
-    await publish(b.hub, [['topic', 't'], ['id', 'e2']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', 't'],
+        ['data', 'a\r\nb\rc\nd'],
+        ['id', 'e1'],
+        ['type', 'book'],
+        ['retry', '2500'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', 't'],
+        ['id', 'e2'],
+      ],
+      pub,
+    );
     const text = await stream.until((t) => t.includes('id: e2\ndata: \n\n'));
     assert.ok(text.startsWith(':\n\n'), 'a comment goes first, so EventSource.onopen fires at once');
     assert.ok(text.includes('event: book\nretry: 2500\nid: e1\ndata: a\ndata: b\ndata: c\ndata: d\n\n'), text);
@@ -88,8 +172,25 @@ describe('mercure: subscribe and publish', () => {
     const pub = await publisher();
     using sub = subscribe(hubUrl(b.hub, ['t']), { types: ['book'] });
     await sub.opened;
-    await publish(b.hub, [['topic', 't'], ['data', 'line 1\nline 2\r\nline 3'], ['id', 'urn:x:1']], pub);
-    await publish(b.hub, [['topic', 't'], ['data', '{"title":"Dune"}'], ['type', 'book'], ['id', 'urn:x:2']], pub);
+    await publish(
+      b.hub,
+      [
+        ['topic', 't'],
+        ['data', 'line 1\nline 2\r\nline 3'],
+        ['id', 'urn:x:1'],
+      ],
+      pub,
+    );
+    await publish(
+      b.hub,
+      [
+        ['topic', 't'],
+        ['data', '{"title":"Dune"}'],
+        ['type', 'book'],
+        ['id', 'urn:x:2'],
+      ],
+      pub,
+    );
     await sub.events.until(2);
     assert.deepEqual(sub.events.items, [
       { type: 'message', id: 'urn:x:1', data: 'line 1\nline 2\nline 3' },
@@ -112,14 +213,45 @@ describe('mercure: subscribe and publish', () => {
     await using b = await startHub();
     const pub = await publisher();
     assert.equal((await fetch(b.hub)).status, 400, 'no topic');
-    const tooMany = hubUrl(b.hub, Array.from({ length: 1001 }, (_, i) => `t${i}`));
+    const tooMany = hubUrl(
+      b.hub,
+      Array.from({ length: 1001 }, (_, i) => `t${i}`),
+    );
     assert.equal((await fetch(tooMany)).status, 400, 'more than 1000 topics');
     const cases: [string, [string, string][], number][] = [
       ['no topic', [['data', 'x']], 400],
-      ['retry not an unsigned integer', [['topic', 't'], ['retry', '-1']], 400],
-      ['id with a line break', [['topic', 't'], ['id', 'a\nb']], 400],
-      ['type with a line break', [['topic', 't'], ['type', 'a\rb']], 400],
-      ['id starting with #', [['topic', 't'], ['id', '#1']], 400],
+      [
+        'retry not an unsigned integer',
+        [
+          ['topic', 't'],
+          ['retry', '-1'],
+        ],
+        400,
+      ],
+      [
+        'id with a line break',
+        [
+          ['topic', 't'],
+          ['id', 'a\nb'],
+        ],
+        400,
+      ],
+      [
+        'type with a line break',
+        [
+          ['topic', 't'],
+          ['type', 'a\rb'],
+        ],
+        400,
+      ],
+      [
+        'id starting with #',
+        [
+          ['topic', 't'],
+          ['id', '#1'],
+        ],
+        400,
+      ],
       ['reserved topic', [['topic', 'https://example.com/.well-known/mercure/subscriptions/x']], 403],
       ['topic too deep for rt', [['topic', `https://example.com/${'a/'.repeat(20)}`]], 400],
     ];
@@ -127,14 +259,36 @@ describe('mercure: subscribe and publish', () => {
       const res = await publish(b.hub, fields, pub);
       assert.equal(res.status, status, `${what}: ${res.body}`);
     }
-    const wrongType = await fetch(b.hub, { method: 'POST', headers: { authorization: `Bearer ${pub}`, 'content-type': 'application/json' }, body: '{"topic":"t"}' });
+    const wrongType = await fetch(b.hub, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${pub}`, 'content-type': 'application/json' },
+      body: '{"topic":"t"}',
+    });
     assert.equal(wrongType.status, 400);
     // The broker lives on.
-    assert.equal((await publish(b.hub, [['topic', 't'], ['data', 'ok']], pub)).status, 200);
+    assert.equal(
+      (
+        await publish(
+          b.hub,
+          [
+            ['topic', 't'],
+            ['data', 'ok'],
+          ],
+          pub,
+        )
+      ).status,
+      200,
+    );
   });
 
   it('cuts off a subscriber that does not read, and serves the others', async () => {
-    const options = { key: KEY, anonymous: true, subscriptions: true, maxBufferedBytes: 256 * 1024, dispatchTimeoutMs: 300 };
+    const options = {
+      key: KEY,
+      anonymous: true,
+      subscriptions: true,
+      maxBufferedBytes: 256 * 1024,
+      dispatchTimeoutMs: 300,
+    };
     await using b = await startHub(options, { historySize: 4 });
     const admin = { authorization: `Bearer ${await subscriberToken(['/.well-known/mercure/subscriptions'])}` };
     const connected = async (): Promise<number> => {

@@ -19,7 +19,11 @@ for (const transport of TRANSPORTS) {
       for (const t of ['a', 'a/bc', 'a/b', 'a/b/c', 'a/b/c/d', 'x/a/b']) await pub.topic(t).publish(t);
       await got.until(3);
       await quiet();
-      assert.deepEqual(got.items, [['a/b', 'a/b'], ['a/b/c', 'a/b/c'], ['a/b/c/d', 'a/b/c/d']]);
+      assert.deepEqual(got.items, [
+        ['a/b', 'a/b'],
+        ['a/b/c', 'a/b/c'],
+        ['a/b/c/d', 'a/b/c/d'],
+      ]);
     });
 
     it('pub/sub: a publish reaches subscribers of the topic and of every ancestor, each handler once', async () => {
@@ -27,7 +31,13 @@ for (const transport of TRANSPORTS) {
       await using c = clients(b.url, transport);
       const client = c.make();
       const pub = c.make();
-      const seen = { a: new Collector<unknown>(), ab: new Collector<unknown>(), abc: new Collector<unknown>(), abcd: new Collector<unknown>(), ab2: new Collector<unknown>() };
+      const seen = {
+        a: new Collector<unknown>(),
+        ab: new Collector<unknown>(),
+        abc: new Collector<unknown>(),
+        abcd: new Collector<unknown>(),
+        ab2: new Collector<unknown>(),
+      };
       await Promise.all([
         client.topic('a').subscribe(seen.a.push).ready,
         client.topic('a/b').subscribe(seen.ab.push).ready,
@@ -38,7 +48,10 @@ for (const transport of TRANSPORTS) {
       await pub.topic('a/b/c').publish({ n: 1 });
       await Promise.all([seen.a.until(1), seen.ab.until(1), seen.ab2.until(1), seen.abc.until(1)]);
       await quiet();
-      assert.deepEqual([seen.a.items, seen.ab.items, seen.ab2.items, seen.abc.items, seen.abcd.items], [[{ n: 1 }], [{ n: 1 }], [{ n: 1 }], [{ n: 1 }], []]);
+      assert.deepEqual(
+        [seen.a.items, seen.ab.items, seen.ab2.items, seen.abc.items, seen.abcd.items],
+        [[{ n: 1 }], [{ n: 1 }], [{ n: 1 }], [{ n: 1 }], []],
+      );
       // The wire carried it once to this connection although four subscriptions matched.
       assert.equal(b.broker.stats().published, 1);
     });
@@ -53,7 +66,10 @@ for (const transport of TRANSPORTS) {
       await s.ready;
       await Promise.all(Array.from({ length: 200 }, (_, i) => pub.topic<number>('seq').publish(i)));
       await got.until(200);
-      assert.deepEqual(got.items, Array.from({ length: 200 }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       await s.unsubscribe();
       await pub.topic<number>('seq').publish(999);
       await quiet();
@@ -81,7 +97,12 @@ for (const transport of TRANSPORTS) {
       await using b = await startBroker();
       await using c = clients(b.url, transport);
       const [p1, p2, p3, child] = [c.make(), c.make(), c.make(), c.make()];
-      const got = { p1: new Collector<unknown>(), p2: new Collector<unknown>(), p3: new Collector<unknown>(), child: new Collector<unknown>() };
+      const got = {
+        p1: new Collector<unknown>(),
+        p2: new Collector<unknown>(),
+        p3: new Collector<unknown>(),
+        child: new Collector<unknown>(),
+      };
       const b1 = p1.topic('room').bus();
       const b2 = p2.topic('room').bus();
       const b3 = p3.topic('room').bus();
@@ -113,7 +134,10 @@ for (const transport of TRANSPORTS) {
       await using c = clients(b.url, transport);
       const producer = c.make();
       for (let i = 0; i < 3; i++) await producer.topic<number>('q').push(i);
-      await assert.rejects(producer.topic<number>('q').push(3), (e: unknown) => e instanceof RtError && e.code === 'queue_full');
+      await assert.rejects(
+        producer.topic<number>('q').push(3),
+        (e: unknown) => e instanceof RtError && e.code === 'queue_full',
+      );
       const got = new Collector<number>();
       await c.make().topic<number>('q').pull(got.push).ready;
       await got.until(3);
@@ -142,7 +166,10 @@ for (const transport of TRANSPORTS) {
       await using b = await startBroker();
       await using c = clients(b.url, transport);
       const got = new Collector<[unknown, string]>();
-      await c.make().topic('news').subscribe((d, m) => got.push([d, m.topic])).ready;
+      await c
+        .make()
+        .topic('news')
+        .subscribe((d, m) => got.push([d, m.topic])).ready;
       await b.broker.publish('news/local', { from: 'api' });
       const res = await fetch(`${b.url}/rt/publish`, {
         method: 'POST',
@@ -153,7 +180,11 @@ for (const transport of TRANSPORTS) {
       const text = await fetch(`${b.url}/rt/publish?topic=news/text`, { method: 'POST', body: 'hello ünïcödé' });
       assert.equal(text.status, 200);
       await got.until(3);
-      assert.deepEqual(got.items, [[{ from: 'api' }, 'news/local'], [[1, 'two', null], 'news'], ['hello ünïcödé', 'news/text']]);
+      assert.deepEqual(got.items, [
+        [{ from: 'api' }, 'news/local'],
+        [[1, 'two', null], 'news'],
+        ['hello ünïcödé', 'news/text'],
+      ]);
     });
 
     it('payloads: any JSON value and binary, end to end, on every pattern', async () => {
@@ -196,7 +227,10 @@ for (const transport of TRANSPORTS) {
       await using c = clients(b.url, transport);
       const client = c.make();
       assert.equal(await client.call<number>('add', [1, 2, 3]), 6);
-      await assert.rejects(client.call('fail'), (e: unknown) => e instanceof RtError && e.code === 'action_failed' && e.message === 'nope');
+      await assert.rejects(
+        client.call('fail'),
+        (e: unknown) => e instanceof RtError && e.code === 'action_failed' && e.message === 'nope',
+      );
       await assert.rejects(client.call('missing'), (e: unknown) => e instanceof RtError && e.code === 'unknown_action');
     });
 

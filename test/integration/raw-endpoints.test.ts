@@ -21,7 +21,9 @@ function raw(url: string, path: string): Promise<RawSocket> {
   const ws = new WebSocket(url.replace(/^http/, 'ws') + path);
   const got = new Collector<Got>();
   ws.on('message', (data: Buffer, isBinary: boolean) => got.push(isBinary ? [...data] : data.toString('utf8')));
-  const closed = new Promise<[number, string]>((resolve) => ws.on('close', (code, reason) => resolve([code, reason.toString()])));
+  const closed = new Promise<[number, string]>((resolve) =>
+    ws.on('close', (code, reason) => resolve([code, reason.toString()])),
+  );
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ ws, got, closed }));
     ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
@@ -30,7 +32,9 @@ function raw(url: string, path: string): Promise<RawSocket> {
 }
 
 const send = (s: RawSocket, data: string | Uint8Array): Promise<void> =>
-  new Promise((resolve, reject) => s.ws.send(data, { binary: typeof data !== 'string' }, (e) => (e ? reject(e) : resolve())));
+  new Promise((resolve, reject) =>
+    s.ws.send(data, { binary: typeof data !== 'string' }, (e) => (e ? reject(e) : resolve())),
+  );
 
 const TEXT = 'héllo wörld ✓ 🎉 "quoted" {not json';
 const BYTES = new Uint8Array([0, 1, 127, 128, 254, 255]);
@@ -116,8 +120,23 @@ describe('raw endpoints', () => {
     await quiet();
     assert.equal(pulled.items.length, 10, 'nothing twice');
     const items = pulled.items.map((p) => p.slice(p.indexOf(':') + 1)).sort();
-    assert.deepEqual(items, ['posted', 'raw-0', 'raw-1', 'raw-2', 'raw-3', 'raw-4', 'raw-5', 'sdk-0', 'sdk-1', 'sdk-2']);
-    for (const who of ['sdk', 'r1', 'r2']) assert.ok(pulled.items.some((p) => p.startsWith(`${who}:`)), `${who} took a turn`);
+    assert.deepEqual(items, [
+      'posted',
+      'raw-0',
+      'raw-1',
+      'raw-2',
+      'raw-3',
+      'raw-4',
+      'raw-5',
+      'sdk-0',
+      'sdk-1',
+      'sdk-2',
+    ]);
+    for (const who of ['sdk', 'r1', 'r2'])
+      assert.ok(
+        pulled.items.some((p) => p.startsWith(`${who}:`)),
+        `${who} took a turn`,
+      );
     // An SDK push of bytes reaches a raw puller as a binary frame.
     const only = await raw(b.url, '/pull/bin');
     await sdk.topic('bin').push(BYTES);
@@ -132,8 +151,26 @@ describe('raw endpoints', () => {
     const ok = await fetch(`${b.url}/pub/p/1`, { method: 'POST', body: TEXT });
     assert.equal(ok.status, 200);
     assert.equal(((await ok.json()) as { ok: boolean }).ok, true);
-    assert.equal((await fetch(`${b.url}/pub/p`, { method: 'POST', body: BYTES, headers: { 'content-type': 'application/octet-stream' } })).status, 200);
-    assert.equal((await fetch(`${b.url}/pub/p`, { method: 'POST', body: '{"a":1}', headers: { 'content-type': 'application/json' } })).status, 200);
+    assert.equal(
+      (
+        await fetch(`${b.url}/pub/p`, {
+          method: 'POST',
+          body: BYTES,
+          headers: { 'content-type': 'application/octet-stream' },
+        })
+      ).status,
+      200,
+    );
+    assert.equal(
+      (
+        await fetch(`${b.url}/pub/p`, {
+          method: 'POST',
+          body: '{"a":1}',
+          headers: { 'content-type': 'application/json' },
+        })
+      ).status,
+      200,
+    );
     assert.deepEqual(await sub.got.until(3), [TEXT, [...BYTES], '{"a":1}']);
     const cases: [string, RequestInit, number, string][] = [
       ['/pub/secret/x', { method: 'POST', body: 'x' }, 403, 'forbidden'],
@@ -153,7 +190,10 @@ describe('raw endpoints', () => {
   });
 
   it('refuses a bad handshake with its HTTP status, and closes a socket whose frame is refused', async () => {
-    await using b = await startBroker({ limits: { pushQueueSize: 1 }, authorize: (_id, op, topic) => !(topic.startsWith('secret') && op !== 'pub') });
+    await using b = await startBroker({
+      limits: { pushQueueSize: 1 },
+      authorize: (_id, op, topic) => !(topic.startsWith('secret') && op !== 'pub'),
+    });
     await assert.rejects(raw(b.url, '/sub/secret'), /HTTP 403/);
     await assert.rejects(raw(b.url, '/push/secret'), /HTTP 403/);
     await assert.rejects(raw(b.url, '/sub/a//b'), /HTTP 400/);
@@ -166,7 +206,11 @@ describe('raw endpoints', () => {
     await send(pusher, 'fits');
     await send(pusher, 'does not fit');
     const [fullCode, reason] = await pusher.closed;
-    assert.deepEqual([fullCode, reason.split(':')[0]], [1013, 'queue_full'], 'a refused push closes with 1013 and says why');
+    assert.deepEqual(
+      [fullCode, reason.split(':')[0]],
+      [1013, 'queue_full'],
+      'a refused push closes with 1013 and says why',
+    );
     await using c = clients(b.url, 'websocket');
     await c.make().ready();
     await quiet(50);

@@ -13,7 +13,11 @@ import { REDIS_URL, cleanRedis, redisNodes as nodes, requireRedis, uniquePrefix 
 
 /** How many connections subscribe to each channel (`PUBSUB NUMSUB`). */
 function subscribers(...channels: string[]): number[] {
-  const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'pubsub', 'numsub', ...channels], { encoding: 'utf8' }).trim().split('\n');
+  const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'pubsub', 'numsub', ...channels], {
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n');
   return channels.map((_, i) => Number(out[i * 2 + 1]));
 }
 
@@ -67,10 +71,13 @@ describe('Redis engine', () => {
       await using ca = clients(a.url, 'websocket', { reconnect: false });
       await using cb = clients(b.url, 'websocket');
       const held = new Collector<string>();
-      await ca.make().topic<string>('handover').pull((job) => {
-        held.push(job);
-        return new Promise<void>(() => undefined);
-      }).ready;
+      await ca
+        .make()
+        .topic<string>('handover')
+        .pull((job) => {
+          held.push(job);
+          return new Promise<void>(() => undefined);
+        }).ready;
       await cb.make().topic<string>('handover').push('job');
       await held.until(1);
       const taken = new Collector<string>();
@@ -114,9 +121,18 @@ describe('Redis engine', () => {
     await assert.rejects(b.broker.publish('x', 1), (e: unknown) => e instanceof RtError && e.code === 'unavailable');
     await using c = clients(b.url, 'websocket');
     const client = c.make();
-    await assert.rejects(client.topic('x').subscribe().ready, (e: unknown) => e instanceof ClientError && e.code === 'unavailable');
-    await assert.rejects(client.topic('x').publish(1), (e: unknown) => e instanceof ClientError && e.code === 'unavailable');
-    await assert.rejects(client.topic('x').bus().ready, (e: unknown) => e instanceof ClientError && e.code === 'unavailable');
+    await assert.rejects(
+      client.topic('x').subscribe().ready,
+      (e: unknown) => e instanceof ClientError && e.code === 'unavailable',
+    );
+    await assert.rejects(
+      client.topic('x').publish(1),
+      (e: unknown) => e instanceof ClientError && e.code === 'unavailable',
+    );
+    await assert.rejects(
+      client.topic('x').bus().ready,
+      (e: unknown) => e instanceof ClientError && e.code === 'unavailable',
+    );
     // The connection lives on.
     assert.equal(client.state, 'open');
   });

@@ -57,7 +57,11 @@ describe('Redis engine: failover', () => {
       // Node 0 dies; while no node is reachable through the load balancer, 3 more messages are published.
       proxy.blocked = true;
       await n0!.kill();
-      await deadline(new Promise<void>((r) => subscriber.state === 'reconnecting' ? r() : subscriber.once('state', () => r())), 5000, 'the subscriber to notice');
+      await deadline(
+        new Promise<void>((r) => (subscriber.state === 'reconnecting' ? r() : subscriber.once('state', () => r()))),
+        5000,
+        'the subscriber to notice',
+      );
       for (let i = 4; i <= 6; i++) await publisher.topic<number>('feed').publish(i);
       proxy.blocked = false;
 
@@ -85,7 +89,10 @@ describe('Redis engine: failover', () => {
     await c0.make().topic<number>('q').push(0);
     await c1.make().topic<number>('q').push(1);
     await c0.make().topic<number>('q').push(2);
-    await assert.rejects(c1.make().topic<number>('q').push(3), (e: unknown) => e instanceof RtError && e.code === 'queue_full');
+    await assert.rejects(
+      c1.make().topic<number>('q').push(3),
+      (e: unknown) => e instanceof RtError && e.code === 'queue_full',
+    );
     const got = new Collector<number>();
     await c1.make().topic<number>('q').pull(got.push).ready;
     await got.until(3);
@@ -114,9 +121,19 @@ describe('Redis engine: failover', () => {
       const report = await health(n1!.url, 503);
       assert.equal(report.status, 'degraded');
       assert.match(report.engineStatus ?? '', /Redis is unreachable/);
-      await assert.rejects(publisher.topic<string>('live').publish('lost'), (e: unknown) => e instanceof RtError && e.code === 'unavailable');
-      await assert.rejects(publisher.topic<string>('tasks').push('lost'), (e: unknown) => e instanceof RtError && e.code === 'unavailable');
-      const res = await fetch(`${n0!.url}/rt/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ topic: 'live', data: 'lost' }) });
+      await assert.rejects(
+        publisher.topic<string>('live').publish('lost'),
+        (e: unknown) => e instanceof RtError && e.code === 'unavailable',
+      );
+      await assert.rejects(
+        publisher.topic<string>('tasks').push('lost'),
+        (e: unknown) => e instanceof RtError && e.code === 'unavailable',
+      );
+      const res = await fetch(`${n0!.url}/rt/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ topic: 'live', data: 'lost' }),
+      });
       assert.equal(res.status, 503);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'unavailable');
     } finally {

@@ -28,26 +28,51 @@ for (const transport of TRANSPORTS) {
       await using c1 = clients(url(1), transport);
       await using c2 = clients(url(2), transport);
       const root = fresh('a');
-      const seen = { a: new Collector<unknown>(), ab: new Collector<unknown>(), abc: new Collector<unknown>(), both: new Collector<unknown>(), sibling: new Collector<unknown>() };
+      const seen = {
+        a: new Collector<unknown>(),
+        ab: new Collector<unknown>(),
+        abc: new Collector<unknown>(),
+        both: new Collector<unknown>(),
+        sibling: new Collector<unknown>(),
+      };
       const both = c1.make();
       await Promise.all([
-        c0.make().topic(`${root}/b`).subscribe((d, m) => seen.ab.push([d, m.topic])).ready,
-        c1.make().topic(root).subscribe((d, m) => seen.a.push([d, m.topic])).ready,
-        c2.make().topic(`${root}/b/c`).subscribe((d, m) => seen.abc.push([d, m.topic])).ready,
+        c0
+          .make()
+          .topic(`${root}/b`)
+          .subscribe((d, m) => seen.ab.push([d, m.topic])).ready,
+        c1
+          .make()
+          .topic(root)
+          .subscribe((d, m) => seen.a.push([d, m.topic])).ready,
+        c2
+          .make()
+          .topic(`${root}/b/c`)
+          .subscribe((d, m) => seen.abc.push([d, m.topic])).ready,
         // One client on node 1 covered twice (a and a/b): its handlers each get the message once.
         both.topic(`${root}/b`).subscribe((d) => seen.both.push(['ab', d])).ready,
         both.topic(root).subscribe((d) => seen.both.push(['a', d])).ready,
-        c0.make().topic(`${root}/bc`).subscribe((d) => seen.sibling.push(d)).ready,
+        c0
+          .make()
+          .topic(`${root}/bc`)
+          .subscribe((d) => seen.sibling.push(d)).ready,
       ]);
       const pub = c2.make();
       await pub.topic(`${root}/b/c`).publish('deep');
       await pub.topic(root).publish('top');
       await Promise.all([seen.a.until(2), seen.ab.until(1), seen.abc.until(1), seen.both.until(3)]);
       await quiet(300);
-      assert.deepEqual(seen.a.items, [['deep', `${root}/b/c`], ['top', root]]);
+      assert.deepEqual(seen.a.items, [
+        ['deep', `${root}/b/c`],
+        ['top', root],
+      ]);
       assert.deepEqual(seen.ab.items, [['deep', `${root}/b/c`]]);
       assert.deepEqual(seen.abc.items, [['deep', `${root}/b/c`]]);
-      assert.deepEqual(seen.both.items.slice().sort(), [['a', 'deep'], ['a', 'top'], ['ab', 'deep']]);
+      assert.deepEqual(seen.both.items.slice().sort(), [
+        ['a', 'deep'],
+        ['a', 'top'],
+        ['ab', 'deep'],
+      ]);
       assert.deepEqual(seen.sibling.items, []);
     });
 
@@ -56,13 +81,22 @@ for (const transport of TRANSPORTS) {
       await using c1 = clients(url(1), transport);
       const topic = fresh('seq');
       const got = new Collector<[number, number]>();
-      await c1.make().topic<number>(topic).subscribe((n, m) => got.push([n, m.off ?? -1])).ready;
+      await c1
+        .make()
+        .topic<number>(topic)
+        .subscribe((n, m) => got.push([n, m.off ?? -1])).ready;
       const pub = c0.make();
       await Promise.all(Array.from({ length: 200 }, (_, i) => pub.topic<number>(topic).publish(i)));
       await got.until(200, 10_000);
-      assert.deepEqual(got.items.map(([n]) => n), Array.from({ length: 200 }, (_, i) => i));
+      assert.deepEqual(
+        got.items.map(([n]) => n),
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       const offs = got.items.map(([, off]) => off);
-      assert.ok(offs.every((off, i) => i === 0 || off > offs[i - 1]!), 'offsets increase');
+      assert.ok(
+        offs.every((off, i) => i === 0 || off > offs[i - 1]!),
+        'offsets increase',
+      );
     });
 
     it('bus: a message reaches every OTHER peer of exactly the topic, on every node, once', async () => {
@@ -83,7 +117,10 @@ for (const transport of TRANSPORTS) {
         await buses[2]!.send('from node 2');
         await Promise.all([got[0]!.until(1), got[1]!.until(1), got[3]!.until(1)]);
         await quiet(300);
-        assert.deepEqual(got.map((g) => g.items), [['from node 2'], ['from node 2'], [], ['from node 2']]);
+        assert.deepEqual(
+          got.map((g) => g.items),
+          [['from node 2'], ['from node 2'], [], ['from node 2']],
+        );
         assert.deepEqual(child.items, []);
       } finally {
         for (const c of cs) await c[Symbol.asyncDispose]();
@@ -95,12 +132,23 @@ for (const transport of TRANSPORTS) {
       try {
         const topic = fresh('jobs');
         const got = new Collector<[number, number]>();
-        await Promise.all(cs.map((c, i) => c.make().topic<number>(topic).pull((n) => got.push([i, n])).ready));
+        await Promise.all(
+          cs.map(
+            (c, i) =>
+              c
+                .make()
+                .topic<number>(topic)
+                .pull((n) => got.push([i, n])).ready,
+          ),
+        );
         const producer = cs[0]!.make();
         for (let i = 0; i < 30; i++) await producer.topic<number>(topic).push(i);
         await got.until(30, 10_000);
         await quiet(500);
-        assert.deepEqual(got.items.map(([, n]) => n).sort((x, y) => x - y), Array.from({ length: 30 }, (_, i) => i));
+        assert.deepEqual(
+          got.items.map(([, n]) => n).sort((x, y) => x - y),
+          Array.from({ length: 30 }, (_, i) => i),
+        );
       } finally {
         for (const c of cs) await c[Symbol.asyncDispose]();
       }
@@ -123,10 +171,13 @@ for (const transport of TRANSPORTS) {
       await using c1 = clients(url(1), transport);
       const topic = fresh('flaky');
       const failed = new Collector<string>();
-      await c0.make().topic<string>(topic).pull((d) => {
-        failed.push(d);
-        throw new Error('cannot');
-      }).ready;
+      await c0
+        .make()
+        .topic<string>(topic)
+        .pull((d) => {
+          failed.push(d);
+          throw new Error('cannot');
+        }).ready;
       await c0.make().topic<string>(topic).push('item');
       await failed.until(1);
       const done = new Collector<string>();

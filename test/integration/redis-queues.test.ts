@@ -18,15 +18,21 @@ describe('Redis engine: redelivery and idempotency across nodes', () => {
     await using cb = clients(b!.url, 'websocket');
     const failed = new Collector<[string, number]>();
     let fail: (() => void) | undefined;
-    await ca.make().topic<string>('nack').pull((d, meta) => {
-      failed.push([d, meta.attempt ?? 0]);
-      // Fails only once the puller on the other node is there (and has room).
-      return new Promise<void>((_resolve, reject) => (fail = () => reject(new Error('cannot'))));
-    }).ready;
+    await ca
+      .make()
+      .topic<string>('nack')
+      .pull((d, meta) => {
+        failed.push([d, meta.attempt ?? 0]);
+        // Fails only once the puller on the other node is there (and has room).
+        return new Promise<void>((_resolve, reject) => (fail = () => reject(new Error('cannot'))));
+      }).ready;
     await ca.make().topic<string>('nack').push('item');
     await failed.until(1);
     const done = new Collector<[string, number]>();
-    await cb.make().topic<string>('nack').pull((d, meta) => done.push([d, meta.attempt ?? 0])).ready;
+    await cb
+      .make()
+      .topic<string>('nack')
+      .pull((d, meta) => done.push([d, meta.attempt ?? 0])).ready;
     await quiet(100);
     assert.deepEqual(done.items, [], 'the job is still held by the first puller');
     fail!();
@@ -53,15 +59,21 @@ describe('Redis engine: redelivery and idempotency across nodes', () => {
     await using ca = clients(a!.url, 'websocket');
     await using cb = clients(b!.url, 'websocket');
     const failed = new Collector<number>();
-    await ca.make().topic<number>('later').pull((n) => {
-      failed.push(n);
-      throw new Error('cannot');
-    }).ready;
+    await ca
+      .make()
+      .topic<number>('later')
+      .pull((n) => {
+        failed.push(n);
+        throw new Error('cannot');
+      }).ready;
     await ca.make().topic<number>('later').push(1);
     await failed.until(1);
     // The job waits out its delay in Redis (nobody else pulls): a puller joining on node B takes it at once.
     const done = new Collector<[number, number]>();
-    await cb.make().topic<number>('later').pull((n, meta) => done.push([n, meta.attempt ?? 0])).ready;
+    await cb
+      .make()
+      .topic<number>('later')
+      .pull((n, meta) => done.push([n, meta.attempt ?? 0])).ready;
     await done.until(1, 5000);
     assert.deepEqual(done.items, [[1, 2]]);
     assert.deepEqual(failed.items, [1]);
@@ -97,10 +109,16 @@ describe('Redis engine: redelivery and idempotency across nodes', () => {
     await b!.broker.engine.push('pk', 'job', undefined, 'push-1');
     await b!.broker.engine.push('pk', 'next', undefined, 'push-2');
     const got = new Collector<[string, number]>();
-    await c.make().topic<string>('pk').pull((d, meta) => got.push([d, meta.attempt ?? 0])).ready;
+    await c
+      .make()
+      .topic<string>('pk')
+      .pull((d, meta) => got.push([d, meta.attempt ?? 0])).ready;
     await got.until(2);
     await quiet();
-    assert.deepEqual(got.items, [['job', 1], ['next', 1]]);
+    assert.deepEqual(got.items, [
+      ['job', 1],
+      ['next', 1],
+    ]);
     assert.equal(b!.broker.stats().deduplicated, 1);
   });
 });

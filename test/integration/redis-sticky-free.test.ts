@@ -31,7 +31,10 @@ for (const transport of TRANSPORTS) {
       for (let i = 0; i < 5; i++) await b.topic<number>('work').push(i);
       await Promise.all([got.until(20, 10_000), heard.until(1), jobs.until(5, 10_000)]);
       await quiet(300);
-      assert.deepEqual(got.items, Array.from({ length: 20 }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: 20 }, (_, i) => i),
+      );
       assert.deepEqual(heard.items, ['hello']);
       assert.deepEqual(jobs.items.slice().sort(), [0, 1, 2, 3, 4]);
       assert.ok([a, b, w].every((x) => x.state === 'open' && x.transport === transport));

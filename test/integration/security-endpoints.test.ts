@@ -13,11 +13,17 @@ import { readSse, untilMessages } from '../helpers/sse.ts';
 const ALLOWED = 'http://www.example.com:3000';
 
 /** A raw WebSocket handshake: the open socket and what it receives, or the refusal's HTTP status. */
-function rawSocket(url: string, path: string, headers: Record<string, string> = {}): Promise<{ ws?: WebSocket; status: number; got: Collector<string>; closed: Promise<[number, string]> }> {
+function rawSocket(
+  url: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ ws?: WebSocket; status: number; got: Collector<string>; closed: Promise<[number, string]> }> {
   const ws = new WebSocket(url.replace(/^http/, 'ws') + path, { headers });
   const got = new Collector<string>();
   ws.on('message', (data: Buffer) => got.push(data.toString('utf8')));
-  const closed = new Promise<[number, string]>((resolve) => ws.on('close', (code, reason) => resolve([code, reason.toString()])));
+  const closed = new Promise<[number, string]>((resolve) =>
+    ws.on('close', (code, reason) => resolve([code, reason.toString()])),
+  );
   return deadline(
     new Promise((resolve, reject) => {
       ws.once('open', () => resolve({ ws, status: 101, got, closed }));
@@ -49,17 +55,39 @@ describe('SSE and raw endpoints: who may connect', () => {
       ['missing', undefined],
       ['expired', await token({ rt: { subscribe: ['*'] } }, { exp: -5 })],
       ['forged', forged],
-      ['wrong key', await token({ rt: { subscribe: ['*'] } }, { key: new TextEncoder().encode('another-secret-of-32-bytes-long!!!') })],
+      [
+        'wrong key',
+        await token(
+          { rt: { subscribe: ['*'] } },
+          { key: new TextEncoder().encode('another-secret-of-32-bytes-long!!!') },
+        ),
+      ],
     ];
     for (const [what, t] of bad) {
       const q = t === undefined ? '' : `token=${encodeURIComponent(t)}`;
-      assert.deepEqual(await refused(await fetch(`${b.url}/rt/sse?frames=1&${q}`)), [401, 'unauthorized'], `SDK SSE, ${what}`);
-      assert.deepEqual(await refused(await fetch(`${b.url}/rt/sse?topic=a&${q}`)), [401, 'unauthorized'], `plain SSE, ${what}`);
+      assert.deepEqual(
+        await refused(await fetch(`${b.url}/rt/sse?frames=1&${q}`)),
+        [401, 'unauthorized'],
+        `SDK SSE, ${what}`,
+      );
+      assert.deepEqual(
+        await refused(await fetch(`${b.url}/rt/sse?topic=a&${q}`)),
+        [401, 'unauthorized'],
+        `plain SSE, ${what}`,
+      );
       const bearer: Record<string, string> = t === undefined ? {} : { authorization: `Bearer ${t}` };
-      assert.deepEqual(await refused(await fetch(`${b.url}/rt/sse?topic=a`, { headers: bearer })), [401, 'unauthorized'], `plain SSE (Bearer), ${what}`);
+      assert.deepEqual(
+        await refused(await fetch(`${b.url}/rt/sse?topic=a`, { headers: bearer })),
+        [401, 'unauthorized'],
+        `plain SSE (Bearer), ${what}`,
+      );
       assert.equal((await rawSocket(b.url, `/sub/a?${q}`)).status, 401, `raw /sub, ${what}`);
       assert.equal((await rawSocket(b.url, '/pub/a', bearer)).status, 401, `raw /pub (Bearer), ${what}`);
-      assert.deepEqual(await refused(await fetch(`${b.url}/pub/a`, { method: 'POST', headers: bearer, body: 'x' })), [401, 'unauthorized'], `raw POST, ${what}`);
+      assert.deepEqual(
+        await refused(await fetch(`${b.url}/pub/a`, { method: 'POST', headers: bearer, body: 'x' })),
+        [401, 'unauthorized'],
+        `raw POST, ${what}`,
+      );
     }
     await quiet(50);
     assert.equal(b.broker.stats().sessions, 0, 'refusals leave no session behind');
@@ -75,11 +103,23 @@ describe('SSE and raw endpoints: who may connect', () => {
     await using b = await startBroker({ allowOrigin: 'example.com' });
     for (const origin of [undefined, 'http://notexample.com', 'http://example.com.evil.net']) {
       const headers: Record<string, string> = origin === undefined ? {} : { origin };
-      assert.deepEqual(await refused(await fetch(`${b.url}/rt/sse?frames=1`, { headers })), [401, 'unauthorized'], `SDK SSE from ${String(origin)}`);
-      assert.deepEqual(await refused(await fetch(`${b.url}/rt/sse?topic=a`, { headers })), [401, 'unauthorized'], `plain SSE from ${String(origin)}`);
+      assert.deepEqual(
+        await refused(await fetch(`${b.url}/rt/sse?frames=1`, { headers })),
+        [401, 'unauthorized'],
+        `SDK SSE from ${String(origin)}`,
+      );
+      assert.deepEqual(
+        await refused(await fetch(`${b.url}/rt/sse?topic=a`, { headers })),
+        [401, 'unauthorized'],
+        `plain SSE from ${String(origin)}`,
+      );
       assert.equal((await rawSocket(b.url, '/sub/a', headers)).status, 401, `raw /sub from ${String(origin)}`);
     }
-    const evilPost = await fetch(`${b.url}/pub/a`, { method: 'POST', headers: { origin: 'http://example.com.evil.net' }, body: 'x' });
+    const evilPost = await fetch(`${b.url}/pub/a`, {
+      method: 'POST',
+      headers: { origin: 'http://example.com.evil.net' },
+      body: 'x',
+    });
     assert.deepEqual(await refused(evilPost), [401, 'unauthorized']);
     await using ok = await readSse(`${b.url}/rt/sse?topic=a`, { origin: ALLOWED });
     assert.equal(ok.response.status, 200);
@@ -87,9 +127,15 @@ describe('SSE and raw endpoints: who may connect', () => {
     const socket = await rawSocket(b.url, '/sub/a', { origin: ALLOWED });
     assert.equal(socket.status, 101);
     socket.ws!.close();
-    const preflight = await fetch(`${b.url}/rt/sse/x`, { method: 'OPTIONS', headers: { origin: 'http://notexample.com', 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${b.url}/rt/sse/x`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://notexample.com', 'access-control-request-method': 'POST' },
+    });
     assert.equal(preflight.headers.get('access-control-allow-origin'), null);
-    const allowedPreflight = await fetch(`${b.url}/rt/sse/x`, { method: 'OPTIONS', headers: { origin: ALLOWED, 'access-control-request-method': 'POST' } });
+    const allowedPreflight = await fetch(`${b.url}/rt/sse/x`, {
+      method: 'OPTIONS',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'POST' },
+    });
     assert.equal(allowedPreflight.headers.get('access-control-allow-origin'), ALLOWED);
   });
 
@@ -128,8 +174,17 @@ describe('SSE and raw endpoints: hierarchy does not leak', () => {
     await using again = await readSse(`${b.url}/rt/sse?topic=users/42&${q}`, { 'last-event-id': `${ep}-0` });
     const replay = await untilMessages(again, 2);
     await quiet();
-    assert.deepEqual(events.slice(1).map((e) => e.data), ['mine']);
-    assert.deepEqual(again.messages().filter((e) => e.event === 'message').map((e) => e.data), ['mine']);
+    assert.deepEqual(
+      events.slice(1).map((e) => e.data),
+      ['mine'],
+    );
+    assert.deepEqual(
+      again
+        .messages()
+        .filter((e) => e.event === 'message')
+        .map((e) => e.data),
+      ['mine'],
+    );
     assert.equal(replay[0]!.event, 'ready');
     assert.equal(s.messages().length, 2);
   });
@@ -138,11 +193,16 @@ describe('SSE and raw endpoints: hierarchy does not leak', () => {
     await using b = await startBroker({ jwt: { key: SECRET } });
     const first = await b.broker.publish('users/7/secret', 'old-7');
     await b.broker.publish('users/42/note', 'old-42');
-    await using s = await readSse(`${b.url}/rt/sse?frames=1&token=${encodeURIComponent(await token({ rt: { subscribe: ['users/42'] } }))}`);
+    await using s = await readSse(
+      `${b.url}/rt/sse?frames=1&token=${encodeURIComponent(await token({ rt: { subscribe: ['users/42'] } }))}`,
+    );
     const [session] = await untilMessages(s, 1);
     const post = new URL((JSON.parse(session!.data) as { url: string }).url, `${b.url}/rt/sse?frames=1`).href;
     const frames = (): { t: string; ref?: number; code?: string; data?: unknown; ep?: string }[] =>
-      s.messages().slice(1).flatMap((e) => e.data.split('\n').map((line) => JSON.parse(line)));
+      s
+        .messages()
+        .slice(1)
+        .flatMap((e) => e.data.split('\n').map((line) => JSON.parse(line)));
     await fetch(post, { method: 'POST', body: JSON.stringify({ t: 'sub', ref: 1, topic: 'users/42' }) });
     await untilMessages(s, 2);
     const ep = frames()[0]!.ep!;
@@ -156,20 +216,40 @@ describe('SSE and raw endpoints: hierarchy does not leak', () => {
       ]),
     });
     const deadlineAt = Date.now() + 5000;
-    while (frames().filter((f) => f.t === 'ok' || f.t === 'err').length < 4 && Date.now() < deadlineAt) await s.events.until(s.events.items.length + 1, 5000).catch(() => undefined);
+    while (frames().filter((f) => f.t === 'ok' || f.t === 'err').length < 4 && Date.now() < deadlineAt)
+      await s.events.until(s.events.items.length + 1, 5000).catch(() => undefined);
     await quiet();
     const rest = frames().slice(1);
-    assert.deepEqual(rest.filter((f) => f.t === 'err').map((f) => [f.ref, f.code]), [[2, 'forbidden'], [3, 'forbidden']]);
-    assert.deepEqual(rest.filter((f) => f.t === 'msg').map((f) => f.data), ['old-42']);
+    assert.deepEqual(
+      rest.filter((f) => f.t === 'err').map((f) => [f.ref, f.code]),
+      [
+        [2, 'forbidden'],
+        [3, 'forbidden'],
+      ],
+    );
+    assert.deepEqual(
+      rest.filter((f) => f.t === 'msg').map((f) => f.data),
+      ['old-42'],
+    );
   });
 
   it('raw endpoints: a forbidden topic is refused at the handshake with 403; an allowed /sub never gets a sibling', async () => {
     await using b = await startBroker({ jwt: { key: SECRET } });
     const reader = { authorization: `Bearer ${await token({ rt: { subscribe: ['users/42'] } })}` };
-    for (const path of ['/sub/users', '/sub/users/7', '/bus/users', '/pull/users/7', '/pub/users/42', '/push/users/42']) {
+    for (const path of [
+      '/sub/users',
+      '/sub/users/7',
+      '/bus/users',
+      '/pull/users/7',
+      '/pub/users/42',
+      '/push/users/42',
+    ]) {
       assert.equal((await rawSocket(b.url, path, reader)).status, 403, path);
     }
-    assert.deepEqual(await refused(await fetch(`${b.url}/pub/users/42`, { method: 'POST', headers: reader, body: 'x' })), [403, 'forbidden']);
+    assert.deepEqual(
+      await refused(await fetch(`${b.url}/pub/users/42`, { method: 'POST', headers: reader, body: 'x' })),
+      [403, 'forbidden'],
+    );
     const sub = await rawSocket(b.url, '/sub/users/42', reader);
     assert.equal(sub.status, 101);
     await b.broker.publish('users/7', 'theirs');
@@ -182,7 +262,9 @@ describe('SSE and raw endpoints: hierarchy does not leak', () => {
 
   it('raw WebSocket: an expiring token closes the socket with the reason', async () => {
     await using b = await startBroker({ jwt: { key: SECRET } });
-    const sub = await rawSocket(b.url, '/sub/feed', { authorization: `Bearer ${await token({ rt: { subscribe: ['feed'] } }, { exp: 1 })}` });
+    const sub = await rawSocket(b.url, '/sub/feed', {
+      authorization: `Bearer ${await token({ rt: { subscribe: ['feed'] } }, { exp: 1 })}`,
+    });
     assert.equal(sub.status, 101);
     const [, reason] = await deadline(sub.closed, 5000, 'the socket to close when its token expires');
     assert.match(reason, /token expired/);

@@ -9,7 +9,11 @@ import { BrokerProcess, Collector, clients, deadline, quiet, startBroker } from 
 import { SECRET, token } from '../helpers/security.ts';
 
 /** Opens a bare socket.io connection (as any non-rt client could) and resolves once connected or refused. */
-function raw(url: string, transport: string, options: { origin?: string; token?: string; headers?: Record<string, string> } = {}): Promise<{ socket: Socket; refused?: { message: string; code: unknown } }> {
+function raw(
+  url: string,
+  transport: string,
+  options: { origin?: string; token?: string; headers?: Record<string, string> } = {},
+): Promise<{ socket: Socket; refused?: { message: string; code: unknown } }> {
   const socket = io(url, {
     path: '/rt/socket.io',
     transports: [transport],
@@ -40,7 +44,13 @@ for (const transport of SOCKET_IO) {
   describe(`origin and recovery over socket.io ${transport}`, () => {
     it('allowOrigin: no Origin and lookalike origins are refused with unauthorized; matching ones connect', async () => {
       await using b = await startBroker({ allowOrigin: 'example.com' });
-      for (const origin of [undefined, 'http://notexample.com', 'http://example.com.evil.net', 'null', 'http://evil.net']) {
+      for (const origin of [
+        undefined,
+        'http://notexample.com',
+        'http://example.com.evil.net',
+        'null',
+        'http://evil.net',
+      ]) {
         const { refused } = await raw(b.url, transport, origin === undefined ? {} : { origin });
         assert.equal(refused?.code, 'unauthorized', `origin ${String(origin)}`);
         assert.match(refused.message, /origin|Origin/);
@@ -52,7 +62,7 @@ for (const transport of SOCKET_IO) {
       }
     });
 
-    it('allowOrigin: pages of the broker\'s own origin get in (same-origin is never cross-site)', async () => {
+    it("allowOrigin: pages of the broker's own origin get in (same-origin is never cross-site)", async () => {
       await using b = await startBroker({ allowOrigin: 'example.com' });
       const own = await raw(b.url, transport, { origin: b.url });
       assert.equal(own.refused, undefined);
@@ -71,7 +81,9 @@ for (const transport of SOCKET_IO) {
       await using b = await startBroker({ jwt: { key: SECRET } });
       const history = await b.broker.publish('users/7/secret', 'old-7');
       await b.broker.publish('users/42/note', 'old-42');
-      const { socket, refused } = await raw(b.url, transport, { token: await token({ rt: { subscribe: ['users/42'] } }) });
+      const { socket, refused } = await raw(b.url, transport, {
+        token: await token({ rt: { subscribe: ['users/42'] } }),
+      });
       assert.equal(refused, undefined);
       const frames = new Collector<{ t: string; ref?: number; code?: string; data?: unknown; ep?: string }>();
       socket.on('f', (...fs: { t: string }[]) => fs.forEach(frames.push));
@@ -86,13 +98,23 @@ for (const transport of SOCKET_IO) {
       await quiet();
       socket.close();
       const rest = frames.items.slice(1);
-      assert.deepEqual(rest.filter((f) => f.t === 'err').map((f) => [f.ref, f.code]), [[2, 'forbidden'], [3, 'forbidden']]);
-      assert.deepEqual(rest.filter((f) => f.t === 'msg').map((f) => f.data), ['old-42']);
+      assert.deepEqual(
+        rest.filter((f) => f.t === 'err').map((f) => [f.ref, f.code]),
+        [
+          [2, 'forbidden'],
+          [3, 'forbidden'],
+        ],
+      );
+      assert.deepEqual(
+        rest.filter((f) => f.t === 'msg').map((f) => f.data),
+        ['old-42'],
+      );
     });
 
     it('CORS of the socket.io endpoint follows allowOrigin', async () => {
       await using b = await startBroker({ allowOrigin: ['example.com'] });
-      const handshake = (origin: string): Promise<Response> => fetch(`${b.url}/rt/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
+      const handshake = (origin: string): Promise<Response> =>
+        fetch(`${b.url}/rt/socket.io/?EIO=4&transport=polling`, { headers: { origin } });
       const allowed = await handshake(ALLOWED);
       assert.equal(allowed.headers.get('access-control-allow-origin'), ALLOWED);
       await allowed.body?.cancel();
@@ -105,7 +127,11 @@ for (const transport of SOCKET_IO) {
 
 describe('HTTP publish security', () => {
   const publish = (url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> =>
-    fetch(`${url}/rt/publish`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    fetch(`${url}/rt/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
 
   it('needs a publisher token covering the topic when the broker authenticates', async () => {
     await using b = await startBroker({ jwt: { key: SECRET } });
@@ -113,7 +139,9 @@ describe('HTTP publish security', () => {
     const reader = c.make({ auth: await token({ rt: { subscribe: ['news'] } }) });
     const got = new Collector<string>();
     await reader.topic('news').subscribe((_data, meta) => got.push(meta.topic)).ready;
-    const bearer = async (claims: Record<string, unknown>, exp = 60): Promise<Record<string, string>> => ({ authorization: `Bearer ${await token(claims, { exp })}` });
+    const bearer = async (claims: Record<string, unknown>, exp = 60): Promise<Record<string, string>> => ({
+      authorization: `Bearer ${await token(claims, { exp })}`,
+    });
     const cases: [string, Record<string, string>, number][] = [
       ['no token', {}, 401],
       ['garbage', { authorization: 'Bearer nope' }, 401],
@@ -125,12 +153,20 @@ describe('HTTP publish security', () => {
     for (const [what, headers, status] of cases) {
       const res = await publish(b.url, { topic: 'news', data: what }, headers);
       assert.equal(res.status, status, what);
-      assert.equal(((await res.json()) as { error: { code: string } }).error.code, status === 401 ? 'unauthorized' : 'forbidden', what);
+      assert.equal(
+        ((await res.json()) as { error: { code: string } }).error.code,
+        status === 401 ? 'unauthorized' : 'forbidden',
+        what,
+      );
     }
     const res = await publish(b.url, { topic: 'news', data: 'ok' }, await bearer({ rt: { publish: ['news'] } }));
     assert.equal(res.status, 200);
     await res.body?.cancel();
-    const query = await fetch(`${b.url}/rt/publish?topic=news/today`, { method: 'POST', headers: await bearer({ rt: { publish: ['*'] } }), body: 'hi' });
+    const query = await fetch(`${b.url}/rt/publish?topic=news/today`, {
+      method: 'POST',
+      headers: await bearer({ rt: { publish: ['*'] } }),
+      body: 'hi',
+    });
     assert.equal(query.status, 200);
     await query.body?.cancel();
     await got.until(2);
@@ -164,7 +200,10 @@ describe('HTTP publish security', () => {
     assert.equal(browser.headers.get('access-control-allow-origin'), ALLOWED);
     await browser.body?.cancel();
     const preflight = (origin: string): Promise<Response> =>
-      fetch(`${b.url}/rt/publish`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+      fetch(`${b.url}/rt/publish`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+      });
     const good = await preflight(ALLOWED);
     assert.equal(good.status, 204);
     assert.equal(good.headers.get('access-control-allow-origin'), ALLOWED);
@@ -176,7 +215,9 @@ describe('HTTP publish security', () => {
 
 describe('rt broker: security settings from the environment and flags', () => {
   it('RT_JWT_KEY and --allow-origin apply to the broker process', async () => {
-    await using p = await new BrokerProcess(['--allow-origin', 'example.com', '--mode', 'production'], { RT_JWT_KEY: SECRET }).start();
+    await using p = await new BrokerProcess(['--allow-origin', 'example.com', '--mode', 'production'], {
+      RT_JWT_KEY: SECRET,
+    }).start();
     const good = await token({});
     const evil = await raw(p.url, 'websocket', { origin: 'http://notexample.com', token: good });
     assert.equal(evil.refused?.code, 'unauthorized');

@@ -48,7 +48,11 @@ for (const transport of TRANSPORTS) {
         ['expired', await token({}, { exp: -5 }), /expired/],
         ['not yet valid', await token({}, { nbf: 60 }), /nbf/],
         ['forged', forged, /signature/],
-        ['wrong key', await token({}, { key: new TextEncoder().encode('another-secret-of-32-bytes-long!!!') }), /signature/],
+        [
+          'wrong key',
+          await token({}, { key: new TextEncoder().encode('another-secret-of-32-bytes-long!!!') }),
+          /signature/,
+        ],
         ['garbage', 'not-a-token', /invalid token/],
       ];
       for (const [what, auth, reason] of cases) {
@@ -96,7 +100,9 @@ for (const transport of TRANSPORTS) {
     it('hierarchy does not leak: allowed users/42 never receives users/7 through any path', async () => {
       await using b = await startBroker({ jwt: { key: SECRET } });
       await using c = clients(b.url, transport);
-      const alice = c.make({ auth: await token({ sub: 'alice', rt: { subscribe: ['users/42'], publish: ['users/42'] } }) });
+      const alice = c.make({
+        auth: await token({ sub: 'alice', rt: { subscribe: ['users/42'], publish: ['users/42'] } }),
+      });
       const admin = c.make({ auth: await token({ sub: 'admin', rt: { subscribe: ['*'], publish: ['*'] } }) });
       await Promise.all([alice.ready(), admin.ready()]);
       // History exists on users/7 before anyone subscribes (a recovery replay would carry it).
@@ -121,7 +127,7 @@ for (const transport of TRANSPORTS) {
       assert.deepEqual(mine.items, ['for alice']);
     });
 
-    it('async authorize keeps a session\'s frames in order, and its refusals are forbidden', async () => {
+    it("async authorize keeps a session's frames in order, and its refusals are forbidden", async () => {
       let n = 0;
       await using b = await startBroker({
         // Every third check is slow: without ordering, later publishes would overtake it.
@@ -140,7 +146,10 @@ for (const transport of TRANSPORTS) {
       await Promise.all(sent);
       assert.equal((await refused).code, 'forbidden');
       await got.until(60);
-      assert.deepEqual(got.items, Array.from({ length: 60 }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: 60 }, (_, i) => i),
+      );
     });
 
     it('frames waiting on an async authorize for a connection that closed are dropped, leaving nothing behind', async () => {
@@ -161,13 +170,21 @@ for (const transport of TRANSPORTS) {
       client.topic('fast').subscribe();
       await asked.until(1);
       client.close();
-      await deadline((async () => {
-        while (b.broker.stats().sessions > 0) await quiet(10);
-      })(), 5000, 'the broker to see the connection close');
+      await deadline(
+        (async () => {
+          while (b.broker.stats().sessions > 0) await quiet(10);
+        })(),
+        5000,
+        'the broker to see the connection close',
+      );
       open();
       await quiet();
       const probe = new Outgoing({ t: 'msg', topic: 'fast', data: 1 });
-      assert.equal(b.broker.hub.publish('fast', probe) + b.broker.hub.publish('slow', probe), 0, 'no subscription of the closed connection');
+      assert.equal(
+        b.broker.hub.publish('fast', probe) + b.broker.hub.publish('slow', probe),
+        0,
+        'no subscription of the closed connection',
+      );
     });
 
     it('an expired token closes the connection with token_expired; the client refreshes and resumes by itself', async () => {
@@ -179,7 +196,10 @@ for (const transport of TRANSPORTS) {
       // 1 s, too little for a loaded machine to connect in); later ones a minute. No other app code.
       const auth = (): Promise<string> => {
         issued++;
-        return token({ sub: `user-${issued}`, rt: { subscribe: ['feed'], publish: ['feed'] } }, { exp: issued === 1 ? 3 : 60 });
+        return token(
+          { sub: `user-${issued}`, rt: { subscribe: ['feed'], publish: ['feed'] } },
+          { exp: issued === 1 ? 3 : 60 },
+        );
       };
       const client = c.make({ auth });
       const reasons = new Collector<string>();
@@ -202,9 +222,12 @@ for (const transport of TRANSPORTS) {
       assert.equal(issued, 2);
     });
 
-    it('actions see the caller\'s identity; unknown and failing actions come back as errors', async () => {
+    it("actions see the caller's identity; unknown and failing actions come back as errors", async () => {
       await using b = await startBroker({ jwt: { key: SECRET } });
-      b.broker.action('whoami', (session) => ({ sub: (session.identity as { sub?: string } | null)?.sub ?? null, session: typeof session.sessionId }));
+      b.broker.action('whoami', (session) => ({
+        sub: (session.identity as { sub?: string } | null)?.sub ?? null,
+        session: typeof session.sessionId,
+      }));
       b.broker.action('fail', () => {
         throw new Error('nope');
       });
@@ -237,12 +260,21 @@ for (const transport of TRANSPORTS) {
 
     it('authenticate hook: sees headers, query, cookies and the token; its identity and refusals apply', async () => {
       const logged: unknown[] = [];
-      const logger = { debug() {}, info() {}, warn: (o: unknown) => logged.push(o), error: (o: unknown) => logged.push(o) };
+      const logger = {
+        debug() {},
+        info() {},
+        warn: (o: unknown) => logged.push(o),
+        error: (o: unknown) => logged.push(o),
+      };
       const seen: { token?: string; transport: string; hasHeaders: boolean }[] = [];
       await using b = await startBroker({
         logger,
         authenticate: ({ token: t, transport: name, headers }) => {
-          seen.push({ ...(t !== undefined ? { token: t } : {}), transport: name, hasHeaders: typeof headers === 'object' });
+          seen.push({
+            ...(t !== undefined ? { token: t } : {}),
+            transport: name,
+            hasHeaders: typeof headers === 'object',
+          });
           if (t === 'sesame') return { user: 'ali', rt: { subscribe: ['cave'] } };
           throw new Error('unknown password');
         },
@@ -255,7 +287,7 @@ for (const transport of TRANSPORTS) {
       await ok.topic('cave').subscribe().ready;
       const error = await refusal(c.make({ auth: 'open-barley' }));
       assert.equal(error.code, 'unauthorized');
-      assert.equal(error.message.includes('open-barley'), false, 'the client is not told the hook\'s reason');
+      assert.equal(error.message.includes('open-barley'), false, "the client is not told the hook's reason");
       assert.equal(seen[0]!.token, 'sesame');
       assert.equal(seen[0]!.transport, transport);
       assert.ok(JSON.stringify(logged).includes('unknown password'), 'the reason is logged');

@@ -8,7 +8,11 @@ import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
 import { readSse, untilMessages } from '../helpers/sse.ts';
 
 const publish = (url: string, topic: string, body: BodyInit, type?: string): Promise<Response> =>
-  fetch(`${url}/rt/publish?topic=${encodeURIComponent(topic)}`, { method: 'POST', body, ...(type ? { headers: { 'content-type': type } } : {}) });
+  fetch(`${url}/rt/publish?topic=${encodeURIComponent(topic)}`, {
+    method: 'POST',
+    body,
+    ...(type ? { headers: { 'content-type': type } } : {}),
+  });
 
 describe('plain SSE', () => {
   it('streams the topics given and their descendants, with the anti-buffering headers and an id on every event', async () => {
@@ -21,25 +25,48 @@ describe('plain SSE', () => {
     const [ready] = await untilMessages(s, 1);
     assert.equal(ready!.event, 'ready');
     assert.match(ready!.id ?? '', /^.+-\d+$/);
-    for (const [topic, body] of [['wong', 'one'], ['wongo', 'never'], ['wong/amy', 'two ünïcödé ✓'], ['y', 'never'], ['x/1/2', 'three']]) {
+    for (const [topic, body] of [
+      ['wong', 'one'],
+      ['wongo', 'never'],
+      ['wong/amy', 'two ünïcödé ✓'],
+      ['y', 'never'],
+      ['x/1/2', 'three'],
+    ]) {
       assert.equal((await publish(b.url, topic!, body!)).status, 200);
     }
     assert.equal((await publish(b.url, 'x', '{"json":[1,2]}', 'application/json')).status, 200);
     assert.equal((await publish(b.url, 'x', 'line 1\nline 2')).status, 200);
     assert.equal((await publish(b.url, 'x', new Uint8Array([0, 1, 254, 255]), 'application/octet-stream')).status, 200);
     const got = (await untilMessages(s, 7)).slice(1);
-    assert.deepEqual(got.map((e) => [e.event, e.data]), [
-      ['message', 'one'], ['message', 'two ünïcödé ✓'], ['message', 'three'], ['message', '{"json":[1,2]}'],
-      ['message', 'line 1\nline 2'], ['binary', Buffer.from([0, 1, 254, 255]).toString('base64')],
-    ]);
+    assert.deepEqual(
+      got.map((e) => [e.event, e.data]),
+      [
+        ['message', 'one'],
+        ['message', 'two ünïcödé ✓'],
+        ['message', 'three'],
+        ['message', '{"json":[1,2]}'],
+        ['message', 'line 1\nline 2'],
+        ['binary', Buffer.from([0, 1, 254, 255]).toString('base64')],
+      ],
+    );
     const ep = ready!.id!.slice(0, ready!.id!.lastIndexOf('-'));
     const offs = got.map((e) => Number(e.id!.slice(ep.length + 1)));
-    assert.ok(got.every((e) => e.id!.startsWith(`${ep}-`)), 'ids are <epoch>-<offset>');
-    assert.deepEqual(offs, [...offs].sort((x, y) => x - y), 'ids grow');
+    assert.ok(
+      got.every((e) => e.id!.startsWith(`${ep}-`)),
+      'ids are <epoch>-<offset>',
+    );
+    assert.deepEqual(
+      offs,
+      [...offs].sort((x, y) => x - y),
+      'ids grow',
+    );
     // Nothing else is published now: what arrives next are heartbeat comments.
     const seen = s.events.items.length;
     const next = (await s.events.until(seen + 2, 2000, 'two heartbeats')).slice(seen, seen + 2);
-    assert.deepEqual(next.map((e) => e.comment), ['ping', 'ping']);
+    assert.deepEqual(
+      next.map((e) => e.comment),
+      ['ping', 'ping'],
+    );
   });
 
   it('sees SDK publishes, and SDK subscribers see curl-style POSTs byte-exact', async () => {
@@ -54,7 +81,10 @@ describe('plain SSE', () => {
     await sdk.topic('chat').publish('plain text');
     assert.equal((await publish(b.url, 'chat', 'from curl: 🎉 ü')).status, 200);
     const events = await untilMessages(s, 4);
-    assert.deepEqual(events.slice(1).map((e) => e.data), ['{"from":"sdk"}', 'plain text', 'from curl: 🎉 ü']);
+    assert.deepEqual(
+      events.slice(1).map((e) => e.data),
+      ['{"from":"sdk"}', 'plain text', 'from curl: 🎉 ü'],
+    );
     await got.until(3);
     assert.deepEqual(got.items, [{ from: 'sdk' }, 'plain text', 'from curl: 🎉 ü']);
     const bad = await publish(b.url, 'chat', new Uint8Array([0x68, 0xff, 0xfe]));
@@ -74,16 +104,24 @@ describe('plain SSE', () => {
       for (const n of [3, 4]) await publish(b.url, n === 3 ? 'feed/sub' : 'other', `m${n}`);
       await publish(b.url, 'unrelated', 'never');
       const url = `${b.url}/rt/sse?topic=feed&topic=feed/sub&topic=other`;
-      await using again = how === 'Last-Event-ID header'
-        ? await readSse(url, { 'last-event-id': lastId })
-        : await readSse(`${url}&lastEventId=${encodeURIComponent(lastId)}`);
+      await using again =
+        how === 'Last-Event-ID header'
+          ? await readSse(url, { 'last-event-id': lastId })
+          : await readSse(`${url}&lastEventId=${encodeURIComponent(lastId)}`);
       await untilMessages(again, 3);
       await publish(b.url, 'feed', 'm5');
       const events = await untilMessages(again, 4);
       await quiet();
       assert.equal(events[0]!.event, 'ready');
       assert.equal(events[0]!.id, lastId, 'the stream continues from the id asked for');
-      assert.deepEqual(again.messages().slice(1).map((e) => e.data), ['m3', 'm4', 'm5'], 'each once, in order, although two subscriptions cover feed/sub');
+      assert.deepEqual(
+        again
+          .messages()
+          .slice(1)
+          .map((e) => e.data),
+        ['m3', 'm4', 'm5'],
+        'each once, in order, although two subscriptions cover feed/sub',
+      );
     });
   }
 
@@ -96,9 +134,15 @@ describe('plain SSE', () => {
     for (const n of [1, 2, 3, 4]) await publish(b.url, 'g', `m${n}`);
     await using again = await readSse(url, { 'last-event-id': ready!.id! });
     const events = await untilMessages(again, 4);
-    assert.deepEqual(events.map((e) => e.event), ['ready', 'gap', 'message', 'message']);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      ['ready', 'gap', 'message', 'message'],
+    );
     assert.deepEqual(JSON.parse(events[1]!.data), { topic: 'g', reason: 'history' });
-    assert.deepEqual(events.slice(2).map((e) => e.data), ['m3', 'm4']);
+    assert.deepEqual(
+      events.slice(2).map((e) => e.data),
+      ['m3', 'm4'],
+    );
     await using other = await readSse(url, { 'last-event-id': 'another-epoch-7' });
     const [r, gap] = await untilMessages(other, 2);
     assert.equal(r!.event, 'ready');
@@ -140,7 +184,10 @@ describe('SDK SSE session URLs', () => {
     const token = a.post.slice(a.post.lastIndexOf('/') + 1);
     const forged = a.post.slice(0, -token.length) + (token[0] === 'A' ? 'B' : 'A') + token.slice(1);
     for (const url of [forged, `${b.url}/rt/sse/`, `${b.url}/rt/sse/unknown`]) {
-      const res = await fetch(url, { method: 'POST', body: JSON.stringify({ t: 'pub', ref: 2, topic: 't', data: 'forged' }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        body: JSON.stringify({ t: 'pub', ref: 2, topic: 't', data: 'forged' }),
+      });
       assert.equal(res.status, 403, url);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'forbidden');
     }
@@ -149,8 +196,11 @@ describe('SDK SSE session URLs', () => {
     assert.equal(a.reader.messages().length, 2, 'the stream got nothing from the forged POSTs');
     a.reader.close();
     await quiet(50);
-    const afterClose = await fetch(a.post, { method: 'POST', body: JSON.stringify({ t: 'pub', ref: 3, topic: 't', data: 'late' }) });
-    assert.equal(afterClose.status, 403, 'a closed stream\'s URL is dead');
+    const afterClose = await fetch(a.post, {
+      method: 'POST',
+      body: JSON.stringify({ t: 'pub', ref: 3, topic: 't', data: 'late' }),
+    });
+    assert.equal(afterClose.status, 403, "a closed stream's URL is dead");
   });
 
   it('answers a malformed POST body with 400 and an error body, and the session lives', async () => {
@@ -167,10 +217,24 @@ describe('SDK SSE session URLs', () => {
     const big = await fetch(a.post, { method: 'POST', body: 'x'.repeat(5 * 1024 * 1024) });
     assert.equal(big.status, 413);
     // A frame that parses as JSON but is not a valid frame is answered on the stream, by ref.
-    const res = await fetch(a.post, { method: 'POST', body: JSON.stringify([{ t: 'nope', ref: 7 }, { t: 'pub', ref: 8, topic: 'ok', data: 1 }]) });
+    const res = await fetch(a.post, {
+      method: 'POST',
+      body: JSON.stringify([
+        { t: 'nope', ref: 7 },
+        { t: 'pub', ref: 8, topic: 'ok', data: 1 },
+      ]),
+    });
     assert.equal(res.status, 204);
     const events = await untilMessages(a.reader, 2);
-    const frames = events.slice(1).flatMap((e) => e.data.split('\n').map((l) => JSON.parse(l) as { t: string; ref: number; code?: string }));
-    assert.deepEqual(frames.map((f) => [f.t, f.ref, f.code]), [['err', 7, 'unknown_op'], ['ok', 8, undefined]]);
+    const frames = events
+      .slice(1)
+      .flatMap((e) => e.data.split('\n').map((l) => JSON.parse(l) as { t: string; ref: number; code?: string }));
+    assert.deepEqual(
+      frames.map((f) => [f.t, f.ref, f.code]),
+      [
+        ['err', 7, 'unknown_op'],
+        ['ok', 8, undefined],
+      ],
+    );
   });
 });

@@ -30,7 +30,10 @@ describe('tokens on every transport', () => {
       const ok = c.make({ auth: () => 'good' });
       await ok.ready();
       const mine = b.seen.filter((h) => h.token === 'good');
-      assert.ok(mine.length >= 1 && mine.every((h) => h.transport === transport), JSON.stringify(b.seen.map((h) => h.transport)));
+      assert.ok(
+        mine.length >= 1 && mine.every((h) => h.transport === transport),
+        JSON.stringify(b.seen.map((h) => h.transport)),
+      );
       if (transport === 'sse') {
         assert.equal(mine[0]!.headers.authorization, 'Bearer good', 'Node sends it as a header');
         assert.equal(mine[0]!.query.get('token'), null, 'not in the URL');
@@ -66,7 +69,10 @@ describe('tokens on every transport', () => {
     assert.equal(cookie.status, 200);
     await cookie.body?.cancel();
     assert.equal((await fetch(`${b.url}/pub/a`, { method: 'POST', body: 'x' })).status, 401);
-    assert.equal((await fetch(`${b.url}/pub/a`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer good' } })).status, 200);
+    assert.equal(
+      (await fetch(`${b.url}/pub/a`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer good' } })).status,
+      200,
+    );
     const status = (path: string): Promise<number> =>
       new Promise((resolve) => {
         const ws = new WebSocket(b.url.replace('http', 'ws') + path);
@@ -83,7 +89,13 @@ describe('tokens on every transport', () => {
 });
 
 describe('sse availability', () => {
-  const context = { url: 'http://127.0.0.1:9', prefix: '/rt', token: undefined, openTimeoutMs: 1000, WebSocket: undefined };
+  const context = {
+    url: 'http://127.0.0.1:9',
+    prefix: '/rt',
+    token: undefined,
+    openTimeoutMs: 1000,
+    WebSocket: undefined,
+  };
   it('needs fetch, and an EventSource (given, global, or the eventsource package in Node)', () => {
     assert.equal(sse.available({ ...context, EventSource: undefined, fetch: undefined }), false);
     assert.equal(sse.available({ ...context, EventSource, fetch }), true);

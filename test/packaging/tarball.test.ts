@@ -63,7 +63,10 @@ main().catch((error) => { console.error(error); process.exit(1); });
 }
 
 const EXPECTED = {
-  sub: [['news/today', { n: 1 }], ['news', 'bytes']],
+  sub: [
+    ['news/today', { n: 1 }],
+    ['news', 'bytes'],
+  ],
   bus: ['hello'],
   jobs: ['job 1', 'job 2'],
   bytes: [1, 2, 255],
@@ -110,31 +113,72 @@ describe('packed tarballs in a project outside the workspace', () => {
     dir = await mkdtemp(join(tmpdir(), 'rt-tarballs-'));
     app = join(dir, 'app');
     await mkdir(app);
-    const { stdout } = await run(NPM, ['pack', '--json', '--pack-destination', dir, ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`])], { cwd: ROOT });
+    const { stdout } = await run(
+      NPM,
+      ['pack', '--json', '--pack-destination', dir, ...PACKAGES.flatMap((p) => ['-w', `packages/${p}`])],
+      { cwd: ROOT },
+    );
     const packed = JSON.parse(stdout) as { name: string; filename: string; files: { path: string }[] }[];
     for (const p of packed) {
       // Only what a user needs: built files, the bin, the manifest (no sources, no tests).
-      const strays = p.files.map((f) => f.path).filter((f) => !/^(dist\/|bin\/|package\.json$|README\.md$|LICENSE)/.test(f));
+      const strays = p.files
+        .map((f) => f.path)
+        .filter((f) => !/^(dist\/|bin\/|package\.json$|README\.md$|LICENSE)/.test(f));
       assert.deepEqual(strays, [], `${p.name} ships only what a user needs`);
-      assert.ok(p.files.some((f) => f.path === 'dist/index.d.mts') && p.files.some((f) => f.path === 'dist/index.d.cts'), `${p.name} ships types`);
+      assert.ok(
+        p.files.some((f) => f.path === 'dist/index.d.mts') && p.files.some((f) => f.path === 'dist/index.d.cts'),
+        `${p.name} ships types`,
+      );
     }
     const tarball = (name: string): string => `file:${join(dir, packed.find((p) => p.name === name)!.filename)}`;
-    const typesNode = JSON.parse(await readFile(join(ROOT, 'node_modules', '@types', 'node', 'package.json'), 'utf8')) as { version: string };
-    await writeFile(join(app, 'package.json'), JSON.stringify({
-      name: 'rt-tarball-user',
-      private: true,
-      dependencies: { '@rt/protocol': tarball('@rt/protocol'), '@rt/client': tarball('@rt/client'), '@rt/server': tarball('@rt/server') },
-      devDependencies: { '@types/node': typesNode.version },
-    }, null, 2));
-    await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { cwd: app });
-    await writeFile(join(app, 'esm.mjs'), usageScript("import { connect } from '@rt/client';\nimport { createBroker } from '@rt/server';"));
-    await writeFile(join(app, 'cjs.cjs'), usageScript("const { connect } = require('@rt/client');\nconst { createBroker } = require('@rt/server');"));
+    const typesNode = JSON.parse(
+      await readFile(join(ROOT, 'node_modules', '@types', 'node', 'package.json'), 'utf8'),
+    ) as { version: string };
+    await writeFile(
+      join(app, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'rt-tarball-user',
+          private: true,
+          dependencies: {
+            '@rt/protocol': tarball('@rt/protocol'),
+            '@rt/client': tarball('@rt/client'),
+            '@rt/server': tarball('@rt/server'),
+          },
+          devDependencies: { '@types/node': typesNode.version },
+        },
+        null,
+        2,
+      ),
+    );
+    await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
+      cwd: app,
+    });
+    await writeFile(
+      join(app, 'esm.mjs'),
+      usageScript("import { connect } from '@rt/client';\nimport { createBroker } from '@rt/server';"),
+    );
+    await writeFile(
+      join(app, 'cjs.cjs'),
+      usageScript("const { connect } = require('@rt/client');\nconst { createBroker } = require('@rt/server');"),
+    );
     await writeFile(join(app, 'usage.mts'), USAGE_TS);
     await writeFile(join(app, 'usage.cts'), USAGE_TS);
-    await writeFile(join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true, types: ['node'], skipLibCheck: false },
-      files: ['usage.mts', 'usage.cts'],
-    }));
+    await writeFile(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          noEmit: true,
+          types: ['node'],
+          skipLibCheck: false,
+        },
+        files: ['usage.mts', 'usage.cts'],
+      }),
+    );
   });
 
   after(async () => {
@@ -142,9 +186,16 @@ describe('packed tarballs in a project outside the workspace', () => {
   });
 
   it('ESM and CommonJS programs subscribe, publish, use the bus, push and pull against the installed `rt broker`', async () => {
-    await using broker = await new BrokerProcess([], {}, join(app, 'node_modules', '@rt', 'server', 'bin', 'rt.mjs')).start();
+    await using broker = await new BrokerProcess(
+      [],
+      {},
+      join(app, 'node_modules', '@rt', 'server', 'bin', 'rt.mjs'),
+    ).start();
     for (const script of ['esm.mjs', 'cjs.cjs']) {
-      const { stdout } = await run(process.execPath, [script, broker.url, script.replace('.', '-')], { cwd: app, timeout: 20_000 });
+      const { stdout } = await run(process.execPath, [script, broker.url, script.replace('.', '-')], {
+        cwd: app,
+        timeout: 20_000,
+      });
       assert.deepEqual(JSON.parse(stdout), EXPECTED, script);
     }
     // Development mode serves the browser bundles of the @rt/client installed beside it.
@@ -155,7 +206,9 @@ describe('packed tarballs in a project outside the workspace', () => {
 
   it('TypeScript type-checks a usage file through the import and the require conditions', async () => {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    const result = await run(process.execPath, [tsc, '-p', join(app, 'tsconfig.json')], { cwd: app }).catch((e: { stdout: string }) => e);
+    const result = await run(process.execPath, [tsc, '-p', join(app, 'tsconfig.json')], { cwd: app }).catch(
+      (e: { stdout: string }) => e,
+    );
     assert.equal(result.stdout, '', 'tsc reports no errors');
   });
 });

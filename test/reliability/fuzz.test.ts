@@ -18,11 +18,28 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const OPS = ['sub', 'unsub', 'pub', 'join', 'leave', 'bus', 'push', 'pull', 'unpull', 'ack', 'nack', 'call'];
 const topic = fc.oneof(
-  fc.constantFrom('a', 'a/b', 'fuzz/x/y', '', '/', 'a//b', 'a/', ' ', '\u0000', '../..', 'x'.repeat(300), 'a/'.repeat(40) + 'a'),
+  fc.constantFrom(
+    'a',
+    'a/b',
+    'fuzz/x/y',
+    '',
+    '/',
+    'a//b',
+    'a/',
+    ' ',
+    '\u0000',
+    '../..',
+    'x'.repeat(300),
+    'a/'.repeat(40) + 'a',
+  ),
   fc.string({ maxLength: 40 }),
   fc.anything({ maxDepth: 1 }),
 );
-const ref = fc.oneof(fc.nat(1000), fc.constantFrom(-1, 1.5, '7', null, Number.MAX_SAFE_INTEGER + 2), fc.anything({ maxDepth: 0 }));
+const ref = fc.oneof(
+  fc.nat(1000),
+  fc.constantFrom(-1, 1.5, '7', null, Number.MAX_SAFE_INTEGER + 2),
+  fc.anything({ maxDepth: 0 }),
+);
 /** Frames shaped like rt frames, with every field possibly wrong. */
 const frameLike = fc.record(
   {
@@ -41,7 +58,11 @@ const frameLike = fc.record(
   { requiredKeys: [] },
 );
 /** Anything at all: what a socket.io emit can carry. */
-const anyFrame = fc.oneof({ weight: 4, arbitrary: frameLike }, { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }) }, { weight: 1, arbitrary: fc.string({ maxLength: 300 }) });
+const anyFrame = fc.oneof(
+  { weight: 4, arbitrary: frameLike },
+  { weight: 1, arbitrary: fc.anything({ maxDepth: 3 }) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 300 }) },
+);
 
 /** A stream of samples from `arb`, reproducible from the seed. */
 function sampler<T>(arb: fc.Arbitrary<T>, seed: number): () => T {
@@ -54,14 +75,24 @@ function sampler<T>(arb: fc.Arbitrary<T>, seed: number): () => T {
 }
 
 /** Throws frames at the broker over socket.io for `ms`; returns frames sent and answers received. */
-async function fuzzSocketIo(b: TestBroker, transport: string, ms: number, seed: number): Promise<{ sent: number; answers: number; disconnects: number }> {
+async function fuzzSocketIo(
+  b: TestBroker,
+  transport: string,
+  ms: number,
+  seed: number,
+): Promise<{ sent: number; answers: number; disconnects: number }> {
   const next = sampler(anyFrame, seed);
   let sent = 0;
   let answers = 0;
   let disconnects = 0;
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const socket: Socket = io(b.url, { path: '/rt/socket.io', transports: [transport], reconnection: false, forceNew: true });
+    const socket: Socket = io(b.url, {
+      path: '/rt/socket.io',
+      transports: [transport],
+      reconnection: false,
+      forceNew: true,
+    });
     socket.on('f', (...frames: { t?: string }[]) => {
       for (const f of frames) if (f.t === 'ok' || f.t === 'err') answers++;
     });
@@ -91,9 +122,16 @@ async function fuzzSocketIo(b: TestBroker, transport: string, ms: number, seed: 
 }
 
 /** Throws frames at the broker over SSE (stream + POSTs) for `ms`; returns frames sent and answers received. */
-async function fuzzSse(b: TestBroker, ms: number, seed: number): Promise<{ sent: number; answers: number; disconnects: number }> {
+async function fuzzSse(
+  b: TestBroker,
+  ms: number,
+  seed: number,
+): Promise<{ sent: number; answers: number; disconnects: number }> {
   const next = sampler(anyFrame, seed);
-  const garbage = sampler(fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom('', '[', '{}', '[1,2', 'null', '"x"')), seed);
+  const garbage = sampler(
+    fc.oneof(fc.string({ maxLength: 300 }), fc.constantFrom('', '[', '{}', '[1,2', 'null', '"x"')),
+    seed,
+  );
   let sent = 0;
   let answers = 0;
   let disconnects = 0;
@@ -114,8 +152,12 @@ async function fuzzSse(b: TestBroker, ms: number, seed: number): Promise<{ sent:
         while ((cut = text.indexOf('\n\n')) !== -1) {
           const event = text.slice(0, cut);
           text = text.slice(cut + 2);
-          const data = event.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
-          if (event.includes('event: session')) postUrl = `${b.url}/rt/${(JSON.parse(data[0]!) as { url: string }).url}`;
+          const data = event
+            .split('\n')
+            .filter((l) => l.startsWith('data: '))
+            .map((l) => l.slice(6));
+          if (event.includes('event: session'))
+            postUrl = `${b.url}/rt/${(JSON.parse(data[0]!) as { url: string }).url}`;
           else if (!event.includes('event: ')) for (const line of data) if (/^\{"t":"(ok|err)"/.test(line)) answers++;
         }
       }
@@ -144,7 +186,14 @@ async function fuzzSse(b: TestBroker, ms: number, seed: number): Promise<{ sent:
 
 /** Garbage below socket.io: random text and bytes on an engine.io WebSocket. */
 async function fuzzEngineIo(b: TestBroker, ms: number, seed: number): Promise<number> {
-  const next = sampler(fc.oneof(fc.string({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }), fc.constantFrom('4', '42', '42[', '2probe', '40/nope,', '451-["f",{"_placeholder":true,"num":9}]')), seed);
+  const next = sampler(
+    fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.uint8Array({ maxLength: 200 }),
+      fc.constantFrom('4', '42', '42[', '2probe', '40/nope,', '451-["f",{"_placeholder":true,"num":9}]'),
+    ),
+    seed,
+  );
   const end = Date.now() + ms;
   let connections = 0;
   while (Date.now() < end) {
@@ -167,9 +216,22 @@ async function fuzzEngineIo(b: TestBroker, ms: number, seed: number): Promise<nu
 async function fuzzHttp(b: TestBroker, ms: number, seed: number): Promise<Map<number, number>> {
   const next = sampler(
     fc.record({
-      query: fc.oneof(fc.constant(''), fc.string({ maxLength: 30 }).map((s) => `?topic=${encodeURIComponent(s)}`)),
-      type: fc.constantFrom('application/json', 'text/plain', 'application/octet-stream', '', 'application/json; charset=latin1'),
-      body: fc.oneof(fc.string({ maxLength: 500 }), fc.jsonValue().map((v) => JSON.stringify(v)), anyFrame.map((v) => JSON.stringify(v) ?? 'undefined')),
+      query: fc.oneof(
+        fc.constant(''),
+        fc.string({ maxLength: 30 }).map((s) => `?topic=${encodeURIComponent(s)}`),
+      ),
+      type: fc.constantFrom(
+        'application/json',
+        'text/plain',
+        'application/octet-stream',
+        '',
+        'application/json; charset=latin1',
+      ),
+      body: fc.oneof(
+        fc.string({ maxLength: 500 }),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        anyFrame.map((v) => JSON.stringify(v) ?? 'undefined'),
+      ),
       key: fc.option(fc.string({ maxLength: 200 }), { nil: undefined }),
     }),
     seed,
@@ -188,7 +250,9 @@ async function fuzzHttp(b: TestBroker, ms: number, seed: number): Promise<Map<nu
 }
 
 describe(`fuzz (seed ${SEED})`, () => {
-  it('random and malformed frames on every transport: the broker answers, stays up, and its memory returns', { timeout: 120_000 }, async () => {
+  it('random and malformed frames on every transport: the broker answers, stays up, and its memory returns', {
+    timeout: 120_000,
+  }, async () => {
     // Short lifetimes for what the broker rightly keeps (history, waiting pushes, idempotency
     // keys), so that what remains after a round is what leaked, if anything.
     await using b = await startBroker({ limits: { historyTtlMs: 300, pushTtlMs: 300, dedupeTtlMs: 300 } });
@@ -202,7 +266,11 @@ describe(`fuzz (seed ${SEED})`, () => {
       }
       report.push(`engine.io garbage: ${await fuzzEngineIo(b, ms / 2, seed)} connections`);
       const statuses = await fuzzHttp(b, ms / 2, seed);
-      assert.deepEqual([...statuses.keys()].filter((s) => s >= 500), [], `HTTP statuses ${JSON.stringify([...statuses])}`);
+      assert.deepEqual(
+        [...statuses.keys()].filter((s) => s >= 500),
+        [],
+        `HTTP statuses ${JSON.stringify([...statuses])}`,
+      );
       report.push(`http: ${JSON.stringify([...statuses])}`);
       return report.join('; ');
     };

@@ -26,8 +26,16 @@ for (const transport of TRANSPORTS) {
       // The broker receives and accepts these, but its answers never reach the publisher.
       proxy.stall('down');
       const settled: string[] = [];
-      const sent = [0, 1, 2, 3, 4].map((n) => publisher.topic<number>('seq').publish(n).then(() => settled.push(`pub ${n}`)));
-      const pushed = publisher.topic<string>('work').push('job').then(() => settled.push('push'));
+      const sent = [0, 1, 2, 3, 4].map((n) =>
+        publisher
+          .topic<number>('seq')
+          .publish(n)
+          .then(() => settled.push(`pub ${n}`)),
+      );
+      const pushed = publisher
+        .topic<string>('work')
+        .push('job')
+        .then(() => settled.push('push'));
       await got.until(5);
       assert.deepEqual(settled, []);
       proxy.cut();
@@ -46,13 +54,23 @@ for (const transport of TRANSPORTS) {
       await using b = await startBroker();
       await using c = clients(b.url, transport);
       const got = new Collector<number>();
-      await c.make().topic<{ n: number }>('burst').subscribe(({ n }) => got.push(n)).ready;
+      await c
+        .make()
+        .topic<{ n: number }>('burst')
+        .subscribe(({ n }) => got.push(n)).ready;
       const publisher = c.make();
       const pad = 'x'.repeat(16 * 1024);
       // 300 x 16 KiB in the same tick: more than socket.io's packet bound (about 4 MiB).
-      await deadline(Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('burst').publish({ n, pad }))), 15_000, 'the burst to be accepted');
+      await deadline(
+        Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('burst').publish({ n, pad }))),
+        15_000,
+        'the burst to be accepted',
+      );
       await got.until(300);
-      assert.deepEqual(got.items, Array.from({ length: 300 }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: 300 }, (_, i) => i),
+      );
     });
 
     it('a pipelined sequence survives repeated cuts: complete, in order, once each', async () => {
@@ -77,7 +95,10 @@ for (const transport of TRANSPORTS) {
       await deadline(Promise.all(sent), 20_000, 'every publish to be accepted');
       await got.until(total, 10_000);
       await quiet();
-      assert.deepEqual(got.items, Array.from({ length: total }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: total }, (_, i) => i),
+      );
     });
   });
 }
@@ -92,11 +113,19 @@ describe('idempotency keys on server publishing', () => {
     const again = await b.broker.publish('k', 'once', { key: 'abc' });
     assert.deepEqual(again, first);
     const post = (): Promise<Response> =>
-      fetch(`${b.url}/rt/publish?topic=k`, { method: 'POST', headers: { 'idempotency-key': 'order-17' }, body: 'http' });
+      fetch(`${b.url}/rt/publish?topic=k`, {
+        method: 'POST',
+        headers: { 'idempotency-key': 'order-17' },
+        body: 'http',
+      });
     const [r1, r2] = [await post(), await post()];
     assert.equal(r1.status, 200);
     assert.deepEqual(await r2.json(), await r1.json());
-    const bad = await fetch(`${b.url}/rt/publish?topic=k`, { method: 'POST', headers: { 'idempotency-key': 'x'.repeat(200) }, body: 'no' });
+    const bad = await fetch(`${b.url}/rt/publish?topic=k`, {
+      method: 'POST',
+      headers: { 'idempotency-key': 'x'.repeat(200) },
+      body: 'no',
+    });
     assert.equal(bad.status, 400);
     await got.until(2);
     await quiet();

@@ -42,7 +42,10 @@ for (const transport of TRANSPORTS) {
       await quiet();
       assert.equal(cuts, 5, `the proxy cut live connections (${cuts})`);
       assert.ok(proxy.accepted > 1, 'the client reconnected through the proxy');
-      assert.deepEqual(got.items, Array.from({ length: total }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: total }, (_, i) => i),
+      );
       assert.deepEqual(gaps.items, []);
     });
 
@@ -51,7 +54,10 @@ for (const transport of TRANSPORTS) {
       await using proxy = await startProxy(b.port);
       await using c = clients(proxy.url, transport);
       const got = new Collector<number>();
-      await c.make().topic<number>('stall').subscribe((n) => got.push(n)).ready;
+      await c
+        .make()
+        .topic<number>('stall')
+        .subscribe((n) => got.push(n)).ready;
       await b.broker.publish('stall', 0);
       await got.until(1);
       proxy.stall();
@@ -61,7 +67,10 @@ for (const transport of TRANSPORTS) {
       proxy.resume();
       await got.until(100, 10_000);
       await quiet();
-      assert.deepEqual(got.items, Array.from({ length: 100 }, (_, i) => i));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: 100 }, (_, i) => i),
+      );
     });
 
     it('a gap (reason "history") when more was published while away than history keeps', async () => {
@@ -171,7 +180,10 @@ for (const transport of TRANSPORTS) {
 describe('after a broker restart', () => {
   it('a resubscribing client gets the epoch gap AND what the new broker published before the resubscribe', async () => {
     await using broker = await new BrokerProcess().start();
-    const app = connect(broker.url, { transports: ['websocket'], reconnect: { initialDelayMs: 1500, maxDelayMs: 1500 } });
+    const app = connect(broker.url, {
+      transports: ['websocket'],
+      reconnect: { initialDelayMs: 1500, maxDelayMs: 1500 },
+    });
     try {
       const got = new Collector<unknown>();
       const gaps = new Collector<string>();

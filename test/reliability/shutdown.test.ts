@@ -28,13 +28,20 @@ for (const transport of TRANSPORTS) {
       // the signal comes.
       proxy.stall('down');
       const publisher = c.make();
-      await deadline(Promise.all(Array.from({ length: 200 }, (_, n) => publisher.topic<number>('sd').publish(n))), 15_000, 'the publishes to be accepted');
+      await deadline(
+        Promise.all(Array.from({ length: 200 }, (_, n) => publisher.topic<number>('sd').publish(n))),
+        15_000,
+        'the publishes to be accepted',
+      );
       assert.equal(got.items.length, 0);
       const exited = broker.kill('SIGTERM');
       setTimeout(() => proxy.resume(), 300);
       assert.equal(await deadline(exited, 15_000, 'rt broker to exit'), 0);
       await got.until(200, 5000);
-      assert.deepEqual(got.items, Array.from({ length: 200 }, (_, n) => n));
+      assert.deepEqual(
+        got.items,
+        Array.from({ length: 200 }, (_, n) => n),
+      );
       // Told to come back, not closed: it reconnects once a broker listens again.
       await stateReached(subscriber, 'reconnecting');
       await broker.start();
@@ -52,7 +59,11 @@ for (const transport of TRANSPORTS) {
       proxy.stall();
       const publisher = c.make();
       const pad = 'x'.repeat(16 * 1024);
-      await deadline(Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('deaf').publish({ n, pad }))), 15_000, 'the publishes to be accepted');
+      await deadline(
+        Promise.all(Array.from({ length: 300 }, (_, n) => publisher.topic('deaf').publish({ n, pad }))),
+        15_000,
+        'the publishes to be accepted',
+      );
       const started = Date.now();
       assert.equal(await deadline(broker.kill('SIGTERM'), 15_000, 'rt broker to exit'), 0);
       // rt broker gives up on connections that will not drain (2 s) well before its own 10 s limit.

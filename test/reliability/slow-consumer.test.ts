@@ -20,7 +20,11 @@ const WINDOW = 50;
  * once the fast clients have the previous one: as fast as they can take, however slow the
  * stalled one is. `sample` runs after each window.
  */
-async function publishAll(publish: (n: number) => Promise<unknown>, fast: Collector<number>[], sample: () => void): Promise<void> {
+async function publishAll(
+  publish: (n: number) => Promise<unknown>,
+  fast: Collector<number>[],
+  sample: () => void,
+): Promise<void> {
   for (let n = 0; n < MESSAGES; ) {
     for (const end = n + WINDOW; n < end; n++) await publish(n);
     await Promise.all(fast.map((got) => got.until(n, 15_000, `message ${n - 1} to a fast client`)));
@@ -66,7 +70,10 @@ for (const transport of TRANSPORTS) {
         () => (peakQueued = Math.max(peakQueued, b.broker.stats().outboundQueued)),
       );
       for (const f of fast) {
-        assert.deepEqual(f.got.items, Array.from({ length: MESSAGES }, (_, i) => i));
+        assert.deepEqual(
+          f.got.items,
+          Array.from({ length: MESSAGES }, (_, i) => i),
+        );
         assert.deepEqual(f.gaps.items, []);
       }
       const stats = b.broker.stats();
@@ -75,7 +82,10 @@ for (const transport of TRANSPORTS) {
       // Queues stay within the bound (plus one message), whatever was published.
       assert.ok(peakQueued <= MAX_OUTBOUND + 10 * 1024, `queued ${peakQueued} bytes`);
       const grown = heapUsed() - baseline;
-      assert.ok(grown < 8 * 1024 * 1024, `the heap grew by ${grown} bytes while ${MESSAGES * PAYLOAD.length} bytes went to a stalled client`);
+      assert.ok(
+        grown < 8 * 1024 * 1024,
+        `the heap grew by ${grown} bytes while ${MESSAGES * PAYLOAD.length} bytes went to a stalled client`,
+      );
 
       proxy.resume();
       await slowGaps.until(1, 15_000, 'the overflow gap');
@@ -84,13 +94,19 @@ for (const transport of TRANSPORTS) {
       await condition(() => slowGot.items.at(-1) === MESSAGES, 15_000, 'the slow client to catch up');
       // What it did get is in order, without duplicates, and it was told where the hole is.
       assert.ok(slowGot.items.length < MESSAGES, `the slow client got ${slowGot.items.length}`);
-      assert.deepEqual(slowGot.items, [...slowGot.items].sort((x, y) => x - y));
+      assert.deepEqual(
+        slowGot.items,
+        [...slowGot.items].sort((x, y) => x - y),
+      );
       assert.equal(new Set(slowGot.items).size, slowGot.items.length);
       assert.ok(events.indexOf('gap') > 0 && events.indexOf('gap') < events.length - 1);
     });
 
     it('policy "disconnect": the slow connection is dropped, counted, and recovers what history holds', async () => {
-      await using b = await startBroker({ limits: { maxOutboundBytes: MAX_OUTBOUND, historySize: 50 }, slowConsumer: 'disconnect' });
+      await using b = await startBroker({
+        limits: { maxOutboundBytes: MAX_OUTBOUND, historySize: 50 },
+        slowConsumer: 'disconnect',
+      });
       await using proxy = await startProxy(b.port);
       await using slowClients = clients(proxy.url, transport);
       await using c = clients(b.url, transport);
@@ -101,11 +117,21 @@ for (const transport of TRANSPORTS) {
       slowSub.on('gap', slowGaps.push);
       await slowSub.ready;
       const fastGot = new Collector<number>();
-      await c.make().topic<{ n: number }>('feed').subscribe(({ n }) => fastGot.push(n)).ready;
+      await c
+        .make()
+        .topic<{ n: number }>('feed')
+        .subscribe(({ n }) => fastGot.push(n)).ready;
 
       proxy.stall();
-      await publishAll((n) => b.broker.publish('feed', { n, pad: PAYLOAD }), [fastGot], () => undefined);
-      assert.deepEqual(fastGot.items, Array.from({ length: MESSAGES }, (_, i) => i));
+      await publishAll(
+        (n) => b.broker.publish('feed', { n, pad: PAYLOAD }),
+        [fastGot],
+        () => undefined,
+      );
+      assert.deepEqual(
+        fastGot.items,
+        Array.from({ length: MESSAGES }, (_, i) => i),
+      );
       await condition(() => b.broker.stats().slowDisconnects === 1, 10_000, 'the slow connection to be dropped');
       assert.equal(b.broker.stats().sessions, 1);
       assert.equal(b.broker.stats().outboundDropped, 0);
@@ -116,8 +142,15 @@ for (const transport of TRANSPORTS) {
       // Reconnected: it recovers what history still holds and is told about the rest.
       await slowGaps.until(1, 15_000);
       assert.deepEqual(slowGaps.items, [{ topic: 'feed', reason: 'history' }]);
-      await condition(() => slowGot.items.at(-1) === MESSAGES - 1, 15_000, `the recovered tail (have ${slowGot.items.length}: ${slowGot.items.slice(-5).join()})`);
-      assert.deepEqual(slowGot.items.slice(-50), Array.from({ length: 50 }, (_, i) => MESSAGES - 50 + i));
+      await condition(
+        () => slowGot.items.at(-1) === MESSAGES - 1,
+        15_000,
+        `the recovered tail (have ${slowGot.items.length}: ${slowGot.items.slice(-5).join()})`,
+      );
+      assert.deepEqual(
+        slowGot.items.slice(-50),
+        Array.from({ length: 50 }, (_, i) => MESSAGES - 50 + i),
+      );
     });
   });
 }

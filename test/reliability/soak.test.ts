@@ -36,7 +36,9 @@ interface Peer {
   proxy: TcpProxy;
 }
 
-it(`soak: ${SUBSCRIBERS} subscribers and ${PUBLISHERS} publishers through random cuts and stalls for ${CHAOS_MS / 1000} s`, { timeout: 90_000 }, async () => {
+it(`soak: ${SUBSCRIBERS} subscribers and ${PUBLISHERS} publishers through random cuts and stalls for ${CHAOS_MS / 1000} s`, {
+  timeout: 90_000,
+}, async () => {
   const seed = Number(process.env.RT_SOAK_SEED ?? Date.now() % 1_000_000);
   const random = prng(seed);
   await using b = await startBroker();
@@ -114,13 +116,19 @@ it(`soak: ${SUBSCRIBERS} subscribers and ${PUBLISHERS} publishers through random
     assert.deepEqual(problems, [], `seed ${seed}`);
     seen.forEach((record, i) => {
       for (const p of expected(i)) {
-        assert.deepEqual(record.get(p), Array.from({ length: sent[p]! }, (_, n) => n), `subscriber ${i}, publisher ${p} (seed ${seed})`);
+        assert.deepEqual(
+          record.get(p),
+          Array.from({ length: sent[p]! }, (_, n) => n),
+          `subscriber ${i}, publisher ${p} (seed ${seed})`,
+        );
       }
     });
     const total = sent.reduce((x, y) => x + y, 0);
     assert.ok(total > PUBLISHERS * 100, `published ${total}`);
     assert.ok(cuts > 50, `cut ${cuts} connections`);
-    console.log(`soak: seed ${seed}, ${total} messages, ${cuts} cuts, ${stalls} stalls, ${proxies.reduce((n, p) => n + p.accepted, 0)} connections`);
+    console.log(
+      `soak: seed ${seed}, ${total} messages, ${cuts} cuts, ${stalls} stalls, ${proxies.reduce((n, p) => n + p.accepted, 0)} connections`,
+    );
   } finally {
     for (const pool of pools) await pool[Symbol.asyncDispose]();
     for (const proxy of proxies) await proxy.close();

@@ -47,17 +47,26 @@ function realmWebSocket(context: vm.Context): unknown {
 /** A fresh context with React Native's globals only, and the `rt` global of the IIFE bundle in it. */
 function reactNative(): { rt: ClientModule; context: vm.Context } {
   const context = vm.createContext({
-    fetch, setTimeout, clearTimeout, setInterval, clearInterval, queueMicrotask, console,
+    fetch,
+    setTimeout,
+    clearTimeout,
+    setInterval,
+    clearInterval,
+    queueMicrotask,
+    console,
     navigator: { product: 'ReactNative' },
   });
   (context as { WebSocket: unknown }).WebSocket = realmWebSocket(context);
-  vm.runInContext(readFileSync(join(CLIENT_DIST, 'rt-client.min.js'), 'utf8'), context, { filename: 'rt-client.min.js' });
+  vm.runInContext(readFileSync(join(CLIENT_DIST, 'rt-client.min.js'), 'utf8'), context, {
+    filename: 'rt-client.min.js',
+  });
   return { rt: (context as { rt: ClientModule }).rt, context };
 }
 
 /** Values made in the other realm, as plain values of this one (deepEqual compares prototypes). */
 const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value)) as unknown;
-const isBytes = (value: unknown): value is Uint8Array => Object.prototype.toString.call(value) === '[object Uint8Array]';
+const isBytes = (value: unknown): value is Uint8Array =>
+  Object.prototype.toString.call(value) === '[object Uint8Array]';
 
 describe('React Native runtime', () => {
   it('has none of the browser globals the client must not need', () => {
@@ -91,8 +100,15 @@ describe('React Native runtime', () => {
       await parent.until(3);
       await child.until(2);
       await quiet();
-      assert.deepEqual(parent.items, [['home/kitchen/temp', { c: 21 }], ['home/garden', { c: 12 }], ['home/kitchen', 'from the server']]);
-      assert.deepEqual(child.items, [['home/kitchen/temp', { c: 21 }], ['home/kitchen', 'from the server']]);
+      assert.deepEqual(parent.items, [
+        ['home/kitchen/temp', { c: 21 }],
+        ['home/garden', { c: 12 }],
+        ['home/kitchen', 'from the server'],
+      ]);
+      assert.deepEqual(child.items, [
+        ['home/kitchen/temp', { c: 21 }],
+        ['home/kitchen', 'from the server'],
+      ]);
 
       // bus: the other peer only
       const heardByOne = new Collector<unknown>();
@@ -164,7 +180,10 @@ describe('React Native runtime', () => {
         await bus.until(1);
         await second.broker.publish('news/today', 'news after restart');
         await msgs.until(1);
-        assert.deepEqual([msgs.items, bus.items, jobs.items], [['news after restart'], ['bus after restart'], ['job after restart']]);
+        assert.deepEqual(
+          [msgs.items, bus.items, jobs.items],
+          [['news after restart'], ['bus after restart'], ['job after restart']],
+        );
         assert.deepEqual(states, ['open', 'reconnecting', 'open']);
       } finally {
         peer.close();
@@ -176,7 +195,9 @@ describe('React Native runtime', () => {
 });
 
 /** A broker on `port` again (the previous one on it closed). */
-async function restartOn(port: number): Promise<{ broker: ReturnType<typeof createBroker>; url: string } & AsyncDisposable> {
+async function restartOn(
+  port: number,
+): Promise<{ broker: ReturnType<typeof createBroker>; url: string } & AsyncDisposable> {
   const broker = createBroker({ mode: 'production', logger: { level: 'silent' } });
   const { url } = await broker.listen(`http://127.0.0.1:${port}`);
   return { broker, url: url.replace('localhost', '127.0.0.1'), [Symbol.asyncDispose]: () => broker.close() };

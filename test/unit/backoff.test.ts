@@ -9,8 +9,14 @@ describe('reconnect backoff', () => {
   });
 
   it('jitters over the upper half of the window', () => {
-    assert.equal(backoffDelay(3, 100, 5000, () => 0), 400);
-    assert.equal(backoffDelay(3, 100, 5000, () => 0.5), 600);
+    assert.equal(
+      backoffDelay(3, 100, 5000, () => 0),
+      400,
+    );
+    assert.equal(
+      backoffDelay(3, 100, 5000, () => 0.5),
+      600,
+    );
     for (let i = 0; i < 200; i++) {
       const d = backoffDelay(2, 100, 5000);
       assert.ok(d >= 200 && d <= 400, String(d));

@@ -2,7 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  type ClientFrame, base64ToBytes, bytesToBase64, decodeServerFrame, encodeFrame, parseClientFrame, utf8Length,
+  type ClientFrame,
+  base64ToBytes,
+  bytesToBase64,
+  decodeServerFrame,
+  encodeFrame,
+  parseClientFrame,
+  utf8Length,
 } from '@rt/protocol';
 
 function problem(input: unknown, limits?: Parameters<typeof parseClientFrame>[1]) {
@@ -44,7 +50,12 @@ describe('frame codec', () => {
     assert.equal(problem(42).code, 'bad_frame');
     assert.equal(problem(null).code, 'bad_frame');
     assert.equal(problem({ ref: 1 }).code, 'bad_frame');
-    assert.deepEqual(problem({ t: 'explode', ref: 5 }), { ok: false, ref: 5, code: 'unknown_op', message: 'unknown operation "explode"' });
+    assert.deepEqual(problem({ t: 'explode', ref: 5 }), {
+      ok: false,
+      ref: 5,
+      code: 'unknown_op',
+      message: 'unknown operation "explode"',
+    });
     assert.equal(problem({ t: 'pub', topic: 'a', data: 1 }).code, 'bad_frame'); // no ref
     assert.equal(problem({ t: 'pub', ref: -1, topic: 'a', data: 1 }).code, 'bad_frame');
     assert.equal(problem({ t: 'pub', ref: 1.5, topic: 'a', data: 1 }).code, 'bad_frame');
@@ -66,7 +77,10 @@ describe('frame codec', () => {
     assert.equal(problem({ t: 'pub', ref: 1, topic: 'a', data: '123456789' }, limits).code, 'payload_too_large');
     assert.equal(problem({ t: 'pub', ref: 1, topic: 'a', data: 'ééééé' }, limits).code, 'payload_too_large');
     assert.ok(parseClientFrame({ t: 'push', ref: 1, topic: 'a', data: new Uint8Array(10) }, limits).ok);
-    assert.equal(problem({ t: 'push', ref: 1, topic: 'a', data: new Uint8Array(11) }, limits).code, 'payload_too_large');
+    assert.equal(
+      problem({ t: 'push', ref: 1, topic: 'a', data: new Uint8Array(11) }, limits).code,
+      'payload_too_large',
+    );
   });
 
   it('binary payloads travel as base64 on text transports and come back as Uint8Array', () => {
@@ -82,7 +96,8 @@ describe('frame codec', () => {
   });
 
   it('decodeServerFrame returns null for what is not a frame', () => {
-    for (const junk of ['', 'nope', '42', 'null', '[]', '{"x":1}', 7, null]) assert.equal(decodeServerFrame(junk), null, String(junk));
+    for (const junk of ['', 'nope', '42', 'null', '[]', '{"x":1}', 7, null])
+      assert.equal(decodeServerFrame(junk), null, String(junk));
   });
 
   it('property: base64 round-trips any bytes and matches Node', () => {
@@ -98,8 +113,11 @@ describe('frame codec', () => {
   });
 
   it('property: utf8Length equals the encoded length of any string', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
-      assert.equal(utf8Length(s), Buffer.byteLength(s, 'utf8'));
-    }), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (s) => {
+        assert.equal(utf8Length(s), Buffer.byteLength(s, 'utf8'));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

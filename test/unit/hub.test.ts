@@ -17,22 +17,26 @@ const topic = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => s.joi
 describe('hub', () => {
   it('property: a publish reaches exactly the sessions with a covering subscription, once each', () => {
     fc.assert(
-      fc.property(fc.array(fc.array(topic, { maxLength: 4 }), { minLength: 1, maxLength: 6 }), topic, (subsPerSession, published) => {
-        const hub = new Hub();
-        const sessions = subsPerSession.map((subs) => {
-          const s = session();
-          for (const t of subs) hub.subscribe(s.session, t);
-          return { ...s, subs };
-        });
-        const out = new Outgoing({ t: 'msg', topic: published, data: 1, off: 1 });
-        const reached = hub.publish(published, out);
-        const expected = sessions.filter((s) => s.subs.some((t) => covers(t, published)));
-        assert.equal(reached, expected.length);
-        for (const s of sessions) {
-          s.session.flush();
-          assert.equal(s.got.length, expected.includes(s) ? 1 : 0);
-        }
-      }),
+      fc.property(
+        fc.array(fc.array(topic, { maxLength: 4 }), { minLength: 1, maxLength: 6 }),
+        topic,
+        (subsPerSession, published) => {
+          const hub = new Hub();
+          const sessions = subsPerSession.map((subs) => {
+            const s = session();
+            for (const t of subs) hub.subscribe(s.session, t);
+            return { ...s, subs };
+          });
+          const out = new Outgoing({ t: 'msg', topic: published, data: 1, off: 1 });
+          const reached = hub.publish(published, out);
+          const expected = sessions.filter((s) => s.subs.some((t) => covers(t, published)));
+          assert.equal(reached, expected.length);
+          for (const s of sessions) {
+            s.session.flush();
+            assert.equal(s.got.length, expected.includes(s) ? 1 : 0);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeJob, decodeMessage, encodeJob, encodeMessage, splitHeader } from '../../packages/server/src/engines/redis/codec.ts';
+import {
+  decodeJob,
+  decodeMessage,
+  encodeJob,
+  encodeMessage,
+  splitHeader,
+} from '../../packages/server/src/engines/redis/codec.ts';
 import { reconnectDelay } from '../../packages/server/src/engines/redis/connection.ts';
 
 describe('Redis engine codec', () => {

@@ -66,7 +66,9 @@ describe('JwtVerifier', () => {
   const verifier = new JwtVerifier({ key: SECRET });
 
   it('HS256: accepts a valid token and returns its claims with the grants', async () => {
-    const identity = await verifier.verify(await hs({ sub: 'u42', rt: { subscribe: ['users/42'], publish: ['chat'] }, exp: now() + 60 }));
+    const identity = await verifier.verify(
+      await hs({ sub: 'u42', rt: { subscribe: ['users/42'], publish: ['chat'] }, exp: now() + 60 }),
+    );
     assert.equal(identity.sub, 'u42');
     assert.deepEqual(identity.rt, { subscribe: ['users/42'], publish: ['chat'] });
   });
@@ -74,7 +76,10 @@ describe('JwtVerifier', () => {
   it('refuses expired, not-yet-valid, forged, wrong-key, unsigned and malformed tokens, saying why', async () => {
     assert.match(await refusal(verifier, await hs({ exp: now() - 10 })), /expired/);
     assert.match(await refusal(verifier, await hs({ nbf: now() + 60 })), /nbf/);
-    assert.match(await refusal(verifier, await hs({ rt: { publish: ['*'] } }, 'another-secret-that-is-32-bytes-long')), /signature/);
+    assert.match(
+      await refusal(verifier, await hs({ rt: { publish: ['*'] } }, 'another-secret-that-is-32-bytes-long')),
+      /signature/,
+    );
     const good = await hs({ rt: { subscribe: ['a'] } });
     const [h, , s] = good.split('.');
     const forged = `${h}.${Buffer.from(JSON.stringify({ rt: { subscribe: ['*'], publish: ['*'] } })).toString('base64url')}.${s}`;
@@ -101,7 +106,10 @@ describe('JwtVerifier', () => {
       const pair = make();
       const other = make();
       const v = new JwtVerifier({ key: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
-      const token = await new SignJWT({ rt: { subscribe: ['x'] } }).setProtectedHeader({ alg }).setExpirationTime('1m').sign(pair.privateKey);
+      const token = await new SignJWT({ rt: { subscribe: ['x'] } })
+        .setProtectedHeader({ alg })
+        .setExpirationTime('1m')
+        .sign(pair.privateKey);
       assert.deepEqual((await v.verify(token)).rt, { subscribe: ['x'], publish: [] });
       const wrong = await new SignJWT({ rt: { subscribe: ['x'] } }).setProtectedHeader({ alg }).sign(other.privateKey);
       assert.match(await refusal(v, wrong), /signature/);
@@ -109,16 +117,28 @@ describe('JwtVerifier', () => {
   }
 
   it('separate publisher and subscriber keys: each key grants only its own side', async () => {
-    const split = new JwtVerifier({ publisherKey: 'publisher-secret-that-is-32-bytes!!', subscriberKey: 'subscriber-secret-that-is-32-bytes!' });
+    const split = new JwtVerifier({
+      publisherKey: 'publisher-secret-that-is-32-bytes!!',
+      subscriberKey: 'subscriber-secret-that-is-32-bytes!',
+    });
     const claims = { rt: { subscribe: ['a'], publish: ['a'] } };
-    assert.deepEqual((await split.verify(await hs(claims, 'publisher-secret-that-is-32-bytes!!'))).rt, { subscribe: [], publish: ['a'] });
-    assert.deepEqual((await split.verify(await hs(claims, 'subscriber-secret-that-is-32-bytes!'))).rt, { subscribe: ['a'], publish: [] });
+    assert.deepEqual((await split.verify(await hs(claims, 'publisher-secret-that-is-32-bytes!!'))).rt, {
+      subscribe: [],
+      publish: ['a'],
+    });
+    assert.deepEqual((await split.verify(await hs(claims, 'subscriber-secret-that-is-32-bytes!'))).rt, {
+      subscribe: ['a'],
+      publish: [],
+    });
     await refusal(split, await hs(claims));
   });
 
   it('refuses configurations that cannot work, naming the option', () => {
     assert.throws(() => new JwtVerifier({}), /needs a key/);
     assert.throws(() => new JwtVerifier({ key: SECRET, algorithms: ['RS256'] }), /jwt.key: no accepted algorithm/);
-    assert.throws(() => new JwtVerifier({ key: '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----' }), /jwt.key is not a PEM key/);
+    assert.throws(
+      () => new JwtVerifier({ key: '-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----' }),
+      /jwt.key is not a PEM key/,
+    );
   });
 });

@@ -22,7 +22,12 @@ describe('security configuration', () => {
     using f = folder(
       {
         allowOrigin: ['example.com', 'http://localhost:*'],
-        jwt: { publisherKey: 'pub-secret', subscriberKeyFile: 'sub.pem', algorithms: ['ES256'], issuer: 'https://auth.example.com' },
+        jwt: {
+          publisherKey: 'pub-secret',
+          subscriberKeyFile: 'sub.pem',
+          algorithms: ['ES256'],
+          issuer: 'https://auth.example.com',
+        },
         allowAnonymous: { subscribe: ['news'] },
         httpPublish: 'open',
       },
@@ -30,20 +35,35 @@ describe('security configuration', () => {
     );
     const config = loadConfig({}, {}, f.dir);
     assert.deepEqual(config.allowOrigin, ['example.com', 'http://localhost:*']);
-    assert.deepEqual(config.jwt, { publisherKey: 'pub-secret', subscriberKey: PEM, algorithms: ['ES256'], issuer: ['https://auth.example.com'] });
+    assert.deepEqual(config.jwt, {
+      publisherKey: 'pub-secret',
+      subscriberKey: PEM,
+      algorithms: ['ES256'],
+      issuer: ['https://auth.example.com'],
+    });
     assert.deepEqual(config.allowAnonymous, { subscribe: ['news'] });
     assert.equal(config.httpPublish, 'open');
   });
 
   it('RT_* variables override the file, and flags override both', () => {
     using f = folder({ allowOrigin: 'a.com', jwt: { key: 'file-secret' }, allowAnonymous: true }, { 'key.pem': PEM });
-    const env = { RT_ALLOW_ORIGIN: 'b.com, *.c.com', RT_JWT_KEY: 'env-secret', RT_ALLOW_ANONYMOUS: 'false', RT_HTTP_PUBLISH: 'false', RT_JWT_AUDIENCE: 'rt' };
+    const env = {
+      RT_ALLOW_ORIGIN: 'b.com, *.c.com',
+      RT_JWT_KEY: 'env-secret',
+      RT_ALLOW_ANONYMOUS: 'false',
+      RT_HTTP_PUBLISH: 'false',
+      RT_JWT_AUDIENCE: 'rt',
+    };
     const fromEnv = loadConfig({}, env, f.dir);
     assert.deepEqual(fromEnv.allowOrigin, ['b.com', '*.c.com']);
     assert.deepEqual(fromEnv.jwt, { key: 'env-secret', audience: ['rt'] });
     assert.equal(fromEnv.allowAnonymous, false);
     assert.equal(fromEnv.httpPublish, false);
-    const fromFlags = loadConfig({ allowOrigin: 'd.com', jwtKeyFile: 'key.pem', allowAnonymous: true, httpPublish: 'true' }, env, f.dir);
+    const fromFlags = loadConfig(
+      { allowOrigin: 'd.com', jwtKeyFile: 'key.pem', allowAnonymous: true, httpPublish: 'true' },
+      env,
+      f.dir,
+    );
     assert.deepEqual(fromFlags.allowOrigin, ['d.com']);
     assert.equal(fromFlags.jwt?.key, PEM);
     assert.equal(fromFlags.allowAnonymous, true);
@@ -54,7 +74,10 @@ describe('security configuration', () => {
 
   it('says clearly what is wrong with a bad value', () => {
     using f = folder();
-    assert.throws(() => loadConfig({}, { RT_ALLOW_ANONYMOUS: 'maybe' }, f.dir), /RT_ALLOW_ANONYMOUS must be true or false/);
+    assert.throws(
+      () => loadConfig({}, { RT_ALLOW_ANONYMOUS: 'maybe' }, f.dir),
+      /RT_ALLOW_ANONYMOUS must be true or false/,
+    );
     assert.throws(() => loadConfig({}, { RT_HTTP_PUBLISH: 'sometimes' }, f.dir), /RT_HTTP_PUBLISH/);
     assert.throws(() => loadConfig({ jwtKeyFile: 'missing.pem' }, {}, f.dir), /cannot read .*missing.pem/);
     using bad = folder({ jwt: 'secret' });

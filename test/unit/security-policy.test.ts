@@ -45,12 +45,21 @@ describe('Policy', () => {
       assert.equal(((await policy.admit(h)) as { sub: string }).sub, 'u1');
     }
     // The first source found wins: a bad header is not rescued by a good cookie.
-    assert.equal((await refusal(policy.admit(handshake({ authorization: 'Bearer bad', cookie: `session_jwt=${t}` })))).code, 'unauthorized');
+    assert.equal(
+      (await refusal(policy.admit(handshake({ authorization: 'Bearer bad', cookie: `session_jwt=${t}` })))).code,
+      'unauthorized',
+    );
   });
 
   it('refuses settings that cannot work, naming them', () => {
-    assert.throws(() => new Policy({ allowAnonymous: false }, silent), /allowAnonymous: false needs a way to authenticate/);
-    assert.throws(() => new Policy({ jwt: { key: SECRET }, allowAnonymous: { subscribe: 'news' as never } }, silent), /allowAnonymous "subscribe" must be an array/);
+    assert.throws(
+      () => new Policy({ allowAnonymous: false }, silent),
+      /allowAnonymous: false needs a way to authenticate/,
+    );
+    assert.throws(
+      () => new Policy({ jwt: { key: SECRET }, allowAnonymous: { subscribe: 'news' as never } }, silent),
+      /allowAnonymous "subscribe" must be an array/,
+    );
     assert.throws(() => new Policy({ allowOrigin: [] }, silent), /allowOrigin is empty/);
   });
 
@@ -60,9 +69,23 @@ describe('Policy', () => {
   });
 
   it('an authorize hook that throws refuses the operation', async () => {
-    const policy = new Policy({ authorize: () => { throw new Error('bug'); } }, silent);
+    const policy = new Policy(
+      {
+        authorize: () => {
+          throw new Error('bug');
+        },
+      },
+      silent,
+    );
     assert.equal(policy.allows(null, 'sub', 'a', undefined), false);
-    const asyncPolicy = new Policy({ authorize: async () => { throw new Error('bug'); } }, silent);
+    const asyncPolicy = new Policy(
+      {
+        authorize: async () => {
+          throw new Error('bug');
+        },
+      },
+      silent,
+    );
     assert.equal(await asyncPolicy.allows(null, 'sub', 'a', undefined), false);
     // Letting go is never refused, even by a hook.
     assert.equal(policy.allows(null, 'unsub', 'a', undefined), true);

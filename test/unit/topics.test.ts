@@ -8,7 +8,16 @@ const topic = fc.array(segment, { minLength: 1, maxLength: 6 }).map((s) => s.joi
 
 describe('topic rules', () => {
   it('accepts ordinary topics, unicode letters and URL-safe punctuation', () => {
-    for (const t of ['wong', 'wong/amy', 'a/b/c/d', 'chat:room-1', 'user@host', 'café/ünï', 'a.b/c_d~e', "x(1)+y=2;z,w!$&'"]) {
+    for (const t of [
+      'wong',
+      'wong/amy',
+      'a/b/c/d',
+      'chat:room-1',
+      'user@host',
+      'café/ünï',
+      'a.b/c_d~e',
+      "x(1)+y=2;z,w!$&'",
+    ]) {
       assert.equal(topicProblem(t), null, t);
     }
   });

@@ -1,10 +1,27 @@
 import {
-  type ClientFrame, type ErrorCode, type GapFrame, type JobFrame, type MsgFrame, type Payload, type ServerFrame,
-  RtError, ancestry, topicProblem,
+  type ClientFrame,
+  type ErrorCode,
+  type GapFrame,
+  type JobFrame,
+  type MsgFrame,
+  type Payload,
+  type ServerFrame,
+  RtError,
+  ancestry,
+  topicProblem,
 } from '@rt/protocol';
 import { type BackoffOptions, backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
-import { Bus, type JobHandler, type MessageHandler, Puller, type PullOptions, Subscription, Topic, type TopicHost } from './topic.js';
+import {
+  Bus,
+  type JobHandler,
+  type MessageHandler,
+  Puller,
+  type PullOptions,
+  Subscription,
+  Topic,
+  type TopicHost,
+} from './topic.js';
 import type { ClientTransport, TransportContext, TransportFactory, TransportName } from './transports/transport.js';
 
 /** The state of a client's connection. */
@@ -103,7 +120,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** This client's random id: with a counter, the idempotency key of each publish and push. */
   private readonly keyPrefix = randomId();
   private keys = 0;
-  private readonly options: Required<Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix'>> & ConnectOptions;
+  private readonly options: Required<
+    Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix'>
+  > &
+    ConnectOptions;
 
   /** @internal Use {@link connect}. */
   constructor(
@@ -120,7 +140,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       .map((t) => (typeof t === 'string' ? available[t] : t))
       .filter((f): f is TransportFactory => f !== undefined && f.available(context));
     if (this.factories.length === 0) {
-      throw new RtError('unavailable', `none of the transports ${wanted.map((t) => (typeof t === 'string' ? t : t.name)).join(', ')} can run here`);
+      throw new RtError(
+        'unavailable',
+        `none of the transports ${wanted.map((t) => (typeof t === 'string' ? t : t.name)).join(', ')} can run here`,
+      );
     }
     void this.open();
   }
@@ -186,7 +209,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       openTimeoutMs: this.options.openTimeoutMs,
       WebSocket: this.options.WebSocket ?? g.WebSocket,
       EventSource: this.options.EventSource ?? g.EventSource,
-      fetch: this.options.fetch ?? (typeof g.fetch === 'function' ? (g.fetch as typeof fetch).bind(globalThis) : undefined),
+      fetch:
+        this.options.fetch ?? (typeof g.fetch === 'function' ? (g.fetch as typeof fetch).bind(globalThis) : undefined),
     };
   }
 
@@ -221,12 +245,21 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       try {
         // A backstop a little past the transport's own timeout (which says more), so that no
         // transport can leave a connection attempt hanging.
-        await withDeadline(transport.open(), this.options.openTimeoutMs + OPEN_GRACE_MS, `${factory.name} did not open within ${this.options.openTimeoutMs} ms`);
+        await withDeadline(
+          transport.open(),
+          this.options.openTimeoutMs + OPEN_GRACE_MS,
+          `${factory.name} did not open within ${this.options.openTimeoutMs} ms`,
+        );
       } catch (error) {
         transport.close();
         // A refusal (origin, credentials) keeps its code, so the app can tell it from a network failure.
-        const code = error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden') ? error.code : 'unavailable';
-        this.emit('error', { error: new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error }) });
+        const code =
+          error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden')
+            ? error.code
+            : 'unavailable';
+        this.emit('error', {
+          error: new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error }),
+        });
         continue;
       }
       if (generation !== this.generation) {
@@ -324,7 +357,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         // Replayed on open from the wanted state; nothing to queue.
         reject(new RtError('connection_lost', 'not connected'));
       } else if (this.queue.length >= this.options.queueLimit) {
-        reject(new RtError('queue_overflow', `${this.options.queueLimit} calls are already waiting for the connection`));
+        reject(
+          new RtError('queue_overflow', `${this.options.queueLimit} calls are already waiting for the connection`),
+        );
       } else this.queue.push(p);
     });
   }
@@ -334,7 +369,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     p.frame = { ...p.frame, ref };
     this.pending.set(ref, p);
     p.timer = setTimeout(() => {
-      if (this.pending.delete(ref)) p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${this.options.requestTimeoutMs} ms`));
+      if (this.pending.delete(ref))
+        p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${this.options.requestTimeoutMs} ms`));
     }, this.options.requestTimeoutMs);
     this.transportValue!.send(p.frame);
   }
@@ -344,7 +380,12 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       case 'ok':
       case 'err': {
         if (frame.ref === undefined) {
-          this.emit('error', { error: new RtError(frame.t === 'err' ? frame.code : 'internal', frame.t === 'err' ? frame.message : 'unexpected answer') });
+          this.emit('error', {
+            error: new RtError(
+              frame.t === 'err' ? frame.code : 'internal',
+              frame.t === 'err' ? frame.message : 'unexpected answer',
+            ),
+          });
           return;
         }
         const p = this.pending.get(frame.ref);
@@ -400,7 +441,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     }
     // An overflow gap's `off` is the last message dropped: continue after it, so that a later
     // recovery does not bring back what the app was told is gone.
-    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === w.ep) w.off = Math.max(w.off ?? 0, frame.off);
+    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === w.ep)
+      w.off = Math.max(w.off ?? 0, frame.off);
     for (const sub of w.subs) sub.gap({ topic: frame.topic, reason: frame.reason });
   }
 
@@ -413,7 +455,12 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     if (!puller || !puller.isActive) return answer('nack');
     let result: unknown;
     try {
-      result = puller.handler(frame.data as never, frame.attempt === undefined ? { id: frame.id, topic: frame.topic } : { id: frame.id, topic: frame.topic, attempt: frame.attempt });
+      result = puller.handler(
+        frame.data as never,
+        frame.attempt === undefined
+          ? { id: frame.id, topic: frame.topic }
+          : { id: frame.id, topic: frame.topic, attempt: frame.attempt },
+      );
     } catch {
       return answer('nack');
     }
@@ -441,9 +488,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   private sendSub(w: Wanted): Promise<Outcome> {
-    const frame: ClientFrame = w.ep !== undefined && w.off !== undefined
-      ? { t: 'sub', ref: 0, topic: w.topic, ep: w.ep, off: w.off }
-      : { t: 'sub', ref: 0, topic: w.topic };
+    const frame: ClientFrame =
+      w.ep !== undefined && w.off !== undefined
+        ? { t: 'sub', ref: 0, topic: w.topic, ep: w.ep, off: w.off }
+        : { t: 'sub', ref: 0, topic: w.topic };
     return this.request(frame, true).then(
       (answer) => {
         if (this.wanted.get(w.topic) !== w || answer.t !== 'ok') return 'done';
@@ -473,7 +521,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const w = this.wanted.get(sub.topic);
     if (!w || !w.subs.delete(sub) || w.subs.size > 0) return;
     this.wanted.delete(sub.topic);
-    if (this.stateValue === 'open') await this.request({ t: 'unsub', ref: 0, topic: sub.topic }, true).catch(ignoreOffline);
+    if (this.stateValue === 'open')
+      await this.request({ t: 'unsub', ref: 0, topic: sub.topic }, true).catch(ignoreOffline);
   }
 
   /** @internal */
@@ -492,9 +541,11 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T> {
-    if (this.pullers.has(topic)) throw new RtError('bad_frame', `this client already pulls "${topic}": stop() that puller first`);
+    if (this.pullers.has(topic))
+      throw new RtError('bad_frame', `this client already pulls "${topic}": stop() that puller first`);
     const prefetch = options.prefetch ?? 1;
-    if (!Number.isInteger(prefetch) || prefetch < 1) throw new RtError('bad_frame', 'prefetch must be a positive integer');
+    if (!Number.isInteger(prefetch) || prefetch < 1)
+      throw new RtError('bad_frame', 'prefetch must be a positive integer');
     const puller = new Puller<T>(topic, handler, prefetch, this);
     this.pullers.set(topic, puller as unknown as Puller<never>);
     if (this.stateValue === 'open') void this.sendPull(puller as unknown as Puller<never>);
@@ -521,7 +572,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   async stopPulling(puller: Puller<never>): Promise<void> {
     if (this.pullers.get(puller.topic) !== puller) return;
     this.pullers.delete(puller.topic);
-    if (this.stateValue === 'open') await this.request({ t: 'unpull', ref: 0, topic: puller.topic }, true).catch(ignoreOffline);
+    if (this.stateValue === 'open')
+      await this.request({ t: 'unpull', ref: 0, topic: puller.topic }, true).catch(ignoreOffline);
   }
 
   /** @internal */
@@ -565,7 +617,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const set = this.buses.get(bus.topic);
     if (!set || !set.delete(bus) || set.size > 0) return;
     this.buses.delete(bus.topic);
-    if (this.stateValue === 'open') await this.request({ t: 'leave', ref: 0, topic: bus.topic }, true).catch(ignoreOffline);
+    if (this.stateValue === 'open')
+      await this.request({ t: 'leave', ref: 0, topic: bus.topic }, true).catch(ignoreOffline);
   }
 }
 

@@ -35,11 +35,24 @@ export { Client } from './client.js';
 export type { AuthOption, ClientEvents, ConnectOptions, ConnectionState } from './client.js';
 export { Bus, Puller, Subscription, Topic } from './topic.js';
 export type {
-  BusEvents, GapEvent, JobHandler, JobMeta, MessageHandler, MessageMeta, PullOptions, SubscriptionEvents,
+  BusEvents,
+  GapEvent,
+  JobHandler,
+  JobMeta,
+  MessageHandler,
+  MessageMeta,
+  PullOptions,
+  SubscriptionEvents,
 } from './topic.js';
 export type { BackoffOptions } from './backoff.js';
 export { backoffDelay } from './backoff.js';
-export type { ClientTransport, TransportContext, TransportEvents, TransportFactory, TransportName } from './transports/transport.js';
+export type {
+  ClientTransport,
+  TransportContext,
+  TransportEvents,
+  TransportFactory,
+  TransportName,
+} from './transports/transport.js';
 export { polling, websocket } from './transports/socketio.js';
 export { sse } from './transports/sse.js';
 export { RtError } from '@rt/protocol';

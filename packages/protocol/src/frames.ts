@@ -18,63 +18,168 @@ export type Payload = JsonValue | Uint8Array;
 export type Ref = number;
 
 /** Subscribe to a topic and its descendants; `ep`/`off` ask to recover what came after that position. */
-export interface SubFrame { t: 'sub'; ref: Ref; topic: string; ep?: string; off?: number }
+export interface SubFrame {
+  t: 'sub';
+  ref: Ref;
+  topic: string;
+  ep?: string;
+  off?: number;
+}
 /** Cancel a subscription. */
-export interface UnsubFrame { t: 'unsub'; ref: Ref; topic: string }
+export interface UnsubFrame {
+  t: 'unsub';
+  ref: Ref;
+  topic: string;
+}
 /**
  * Publish to the subscribers of a topic and of its ancestors. `key` makes it idempotent: the
  * broker carries out a publish (or push) with a key it has seen recently only once, and
  * answers a resend with the first outcome.
  */
-export interface PubFrame { t: 'pub'; ref: Ref; topic: string; data: Payload; key?: string }
+export interface PubFrame {
+  t: 'pub';
+  ref: Ref;
+  topic: string;
+  data: Payload;
+  key?: string;
+}
 /** Join the bus of a topic. */
-export interface JoinFrame { t: 'join'; ref: Ref; topic: string }
+export interface JoinFrame {
+  t: 'join';
+  ref: Ref;
+  topic: string;
+}
 /** Leave the bus of a topic. */
-export interface LeaveFrame { t: 'leave'; ref: Ref; topic: string }
+export interface LeaveFrame {
+  t: 'leave';
+  ref: Ref;
+  topic: string;
+}
 /** Send on the bus of a topic: every other joined peer receives it. */
-export interface BusSendFrame { t: 'bus'; ref: Ref; topic: string; data: Payload }
+export interface BusSendFrame {
+  t: 'bus';
+  ref: Ref;
+  topic: string;
+  data: Payload;
+}
 /** Push a work item: exactly one puller receives it. `key`: as for {@link PubFrame}. */
-export interface PushFrame { t: 'push'; ref: Ref; topic: string; data: Payload; key?: string }
+export interface PushFrame {
+  t: 'push';
+  ref: Ref;
+  topic: string;
+  data: Payload;
+  key?: string;
+}
 /** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
-export interface PullFrame { t: 'pull'; ref: Ref; topic: string; prefetch?: number }
+export interface PullFrame {
+  t: 'pull';
+  ref: Ref;
+  topic: string;
+  prefetch?: number;
+}
 /** Stop pulling a topic; held items go back to the queue. */
-export interface UnpullFrame { t: 'unpull'; ref: Ref; topic: string }
+export interface UnpullFrame {
+  t: 'unpull';
+  ref: Ref;
+  topic: string;
+}
 /** Acknowledge a pulled item: it is done. */
-export interface AckFrame { t: 'ack'; ref: Ref; id: string }
+export interface AckFrame {
+  t: 'ack';
+  ref: Ref;
+  id: string;
+}
 /** Reject a pulled item: it goes back to the queue for another puller. */
-export interface NackFrame { t: 'nack'; ref: Ref; id: string }
+export interface NackFrame {
+  t: 'nack';
+  ref: Ref;
+  id: string;
+}
 /** Call an action on the broker (request/response). */
-export interface CallFrame { t: 'call'; ref: Ref; name: string; data: Payload }
+export interface CallFrame {
+  t: 'call';
+  ref: Ref;
+  name: string;
+  data: Payload;
+}
 
 /** Every frame a client may send. */
 export type ClientFrame =
-  | SubFrame | UnsubFrame | PubFrame | JoinFrame | LeaveFrame | BusSendFrame
-  | PushFrame | PullFrame | UnpullFrame | AckFrame | NackFrame | CallFrame;
+  | SubFrame
+  | UnsubFrame
+  | PubFrame
+  | JoinFrame
+  | LeaveFrame
+  | BusSendFrame
+  | PushFrame
+  | PullFrame
+  | UnpullFrame
+  | AckFrame
+  | NackFrame
+  | CallFrame;
 
 /** The operation names of client frames. */
 export type ClientOp = ClientFrame['t'];
 
 /** A request succeeded. `ep`/`off` tell a subscriber the topic's current position; `data` is an action's result. */
-export interface OkFrame { t: 'ok'; ref: Ref; ep?: string; off?: number; data?: Payload }
+export interface OkFrame {
+  t: 'ok';
+  ref: Ref;
+  ep?: string;
+  off?: number;
+  data?: Payload;
+}
 /** A request (or, without `ref`, the connection) failed. */
-export interface ErrFrame { t: 'err'; ref?: Ref; code: ErrorCode; message: string }
+export interface ErrFrame {
+  t: 'err';
+  ref?: Ref;
+  code: ErrorCode;
+  message: string;
+}
 /** A published message, for the subscriptions that cover `topic`. `off` is its position in the epoch. */
-export interface MsgFrame { t: 'msg'; topic: string; data: Payload; off?: number }
+export interface MsgFrame {
+  t: 'msg';
+  topic: string;
+  data: Payload;
+  off?: number;
+}
 /** A bus message from another peer. */
-export interface BusFrame { t: 'bus'; topic: string; data: Payload }
+export interface BusFrame {
+  t: 'bus';
+  topic: string;
+  data: Payload;
+}
 /**
  * A work item for a puller; acknowledge it with `ack` and its `id`. `attempt` counts its
  * deliveries (1 the first time; more after a nack or a puller that went away).
  */
-export interface JobFrame { t: 'job'; topic: string; id: string; data: Payload; attempt?: number }
+export interface JobFrame {
+  t: 'job';
+  topic: string;
+  id: string;
+  data: Payload;
+  attempt?: number;
+}
 /**
  * Messages were lost for the subscription to `topic` (history did not reach back, the epoch
  * changed, or the connection could not keep up). For `history` and `epoch`, `ep`/`off` is the
  * topic's position now; for `overflow`, `off` is the last message dropped. With `bus: true` it is the bus of `topic` that lost messages (the connection could not keep up).
  */
-export interface GapFrame { t: 'gap'; topic: string; reason: GapReason; ep?: string; off?: number; bus?: true }
+export interface GapFrame {
+  t: 'gap';
+  topic: string;
+  reason: GapReason;
+  ep?: string;
+  off?: number;
+  bus?: true;
+}
 /** The broker is closing this connection; `reconnect` says whether to come back. */
-export interface ByeFrame { t: 'bye'; code: ErrorCode | 'restart' | 'token_expired'; message: string; reconnect: boolean }
+export interface ByeFrame {
+  t: 'bye';
+  code: ErrorCode | 'restart' | 'token_expired';
+  message: string;
+  reconnect: boolean;
+}
 
 /** Why a subscription lost messages. */
 export type GapReason = 'history' | 'epoch' | 'overflow';
@@ -113,11 +218,30 @@ export interface FrameProblem {
 }
 
 const OPS: ReadonlySet<string> = new Set<ClientOp>([
-  'sub', 'unsub', 'pub', 'join', 'leave', 'bus', 'push', 'pull', 'unpull', 'ack', 'nack', 'call',
+  'sub',
+  'unsub',
+  'pub',
+  'join',
+  'leave',
+  'bus',
+  'push',
+  'pull',
+  'unpull',
+  'ack',
+  'nack',
+  'call',
 ]);
 const WITH_DATA: ReadonlySet<string> = new Set<ClientOp>(['pub', 'bus', 'push', 'call']);
 const WITH_TOPIC: ReadonlySet<string> = new Set<ClientOp>([
-  'sub', 'unsub', 'pub', 'join', 'leave', 'bus', 'push', 'pull', 'unpull',
+  'sub',
+  'unsub',
+  'pub',
+  'join',
+  'leave',
+  'bus',
+  'push',
+  'pull',
+  'unpull',
 ]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -151,7 +275,11 @@ export function checkPayload(data: unknown, maxPayloadBytes: number): CheckedPay
   if (isBinary(data)) {
     const bytes = toBytes(data);
     if (bytes.byteLength > maxPayloadBytes) {
-      return { ok: false, code: 'payload_too_large', message: `payload is ${bytes.byteLength} bytes, more than ${maxPayloadBytes}` };
+      return {
+        ok: false,
+        code: 'payload_too_large',
+        message: `payload is ${bytes.byteLength} bytes, more than ${maxPayloadBytes}`,
+      };
     }
     return { ok: true, data: bytes };
   }
@@ -163,7 +291,8 @@ export function checkPayload(data: unknown, maxPayloadBytes: number): CheckedPay
   }
   if (dataText === undefined) return { ok: false, code: 'bad_frame', message: '"data" is not a JSON value' };
   const size = utf8Length(dataText);
-  if (size > maxPayloadBytes) return { ok: false, code: 'payload_too_large', message: `payload is ${size} bytes, more than ${maxPayloadBytes}` };
+  if (size > maxPayloadBytes)
+    return { ok: false, code: 'payload_too_large', message: `payload is ${size} bytes, more than ${maxPayloadBytes}` };
   return { ok: true, data: data as Payload, dataText };
 }
 
@@ -172,7 +301,10 @@ export function checkPayload(data: unknown, maxPayloadBytes: number): CheckedPay
  * already-decoded object (socket.io, with binary attachments as `Buffer`/`ArrayBuffer`).
  * Never throws: a bad frame comes back as a {@link FrameProblem} naming what is wrong.
  */
-export function parseClientFrame(input: unknown, limits: FrameLimits = DEFAULT_FRAME_LIMITS): ParsedFrame | FrameProblem {
+export function parseClientFrame(
+  input: unknown,
+  limits: FrameLimits = DEFAULT_FRAME_LIMITS,
+): ParsedFrame | FrameProblem {
   let value = input;
   if (typeof input === 'string') {
     try {
@@ -211,13 +343,17 @@ export function parseClientFrame(input: unknown, limits: FrameLimits = DEFAULT_F
   switch (t) {
     case 'pub':
     case 'push':
-      if (value.key !== undefined && (typeof value.key !== 'string' || value.key.length === 0 || value.key.length > 128)) {
+      if (
+        value.key !== undefined &&
+        (typeof value.key !== 'string' || value.key.length === 0 || value.key.length > 128)
+      ) {
         return fail('bad_frame', '"key" must be a string of 1 to 128 characters');
       }
       break;
     case 'sub':
       if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');
-      if (value.off !== undefined && !isRef(value.off)) return fail('bad_frame', '"off" must be a non-negative integer');
+      if (value.off !== undefined && !isRef(value.off))
+        return fail('bad_frame', '"off" must be a non-negative integer');
       break;
     case 'pull':
       if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {

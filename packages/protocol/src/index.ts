@@ -7,10 +7,44 @@ export { ErrorCodes, RtError, httpStatus, isErrorCode } from './codes.js';
 export type { ErrorCode } from './codes.js';
 export { DEFAULT_TOPIC_LIMITS, ancestry, covers, isValidTopic, topicProblem } from './topics.js';
 export type { TopicLimits } from './topics.js';
-export { DEFAULT_FRAME_LIMITS, checkPayload, decodeServerFrame, encodeFrame, isBinary, parseClientFrame } from './frames.js';
+export {
+  DEFAULT_FRAME_LIMITS,
+  checkPayload,
+  decodeServerFrame,
+  encodeFrame,
+  isBinary,
+  parseClientFrame,
+} from './frames.js';
 export type {
-  AckFrame, BusFrame, CheckedPayload, BusSendFrame, ByeFrame, CallFrame, ClientFrame, ClientOp, ErrFrame, FrameLimits,
-  FrameProblem, GapFrame, GapReason, JobFrame, JoinFrame, JsonValue, LeaveFrame, MsgFrame, NackFrame, OkFrame,
-  ParsedFrame, Payload, PubFrame, PullFrame, PushFrame, Ref, ServerFrame, SubFrame, UnpullFrame, UnsubFrame,
+  AckFrame,
+  BusFrame,
+  CheckedPayload,
+  BusSendFrame,
+  ByeFrame,
+  CallFrame,
+  ClientFrame,
+  ClientOp,
+  ErrFrame,
+  FrameLimits,
+  FrameProblem,
+  GapFrame,
+  GapReason,
+  JobFrame,
+  JoinFrame,
+  JsonValue,
+  LeaveFrame,
+  MsgFrame,
+  NackFrame,
+  OkFrame,
+  ParsedFrame,
+  Payload,
+  PubFrame,
+  PullFrame,
+  PushFrame,
+  Ref,
+  ServerFrame,
+  SubFrame,
+  UnpullFrame,
+  UnsubFrame,
 } from './frames.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';

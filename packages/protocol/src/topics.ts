@@ -55,8 +55,11 @@ export function isValidTopic(topic: unknown, limits?: TopicLimits): topic is str
  */
 export function covers(subscription: string, topic: string): boolean {
   if (topic.length === subscription.length) return topic === subscription;
-  return topic.length > subscription.length && topic.charCodeAt(subscription.length) === 47 /* / */ &&
-    topic.startsWith(subscription);
+  return (
+    topic.length > subscription.length &&
+    topic.charCodeAt(subscription.length) === 47 /* / */ &&
+    topic.startsWith(subscription)
+  );
 }
 
 /**

@@ -2,7 +2,14 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  type ClientFrame, type ClientOp, type ErrorCode, type FrameLimits, type Payload, RtError, checkPayload, parseClientFrame,
+  type ClientFrame,
+  type ClientOp,
+  type ErrorCode,
+  type FrameLimits,
+  type Payload,
+  RtError,
+  checkPayload,
+  parseClientFrame,
   topicProblem,
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
@@ -10,7 +17,14 @@ import { memory } from './engines/memory.js';
 import { Dedupe } from './dedupe.js';
 import { Hub } from './hub.js';
 import { Router, sendError, type RouteHandler } from './http.js';
-import { type ActionHandler, type BrokerOptions, type Limits, type Logger, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  type ActionHandler,
+  type BrokerOptions,
+  type Limits,
+  type Logger,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
 import { Flusher, type Identity, type Outbound, Session, type Wire } from './session.js';
 import { type Transport, defaultTransports } from './transports/index.js';
@@ -116,14 +130,24 @@ export class Broker {
       policy: this.options.slowConsumer,
       epoch: () => this.engine.epoch(),
       dropped: (session, frames) => {
-        if (this.outboundDropped === 0) this.logger.warn({ session: session.id, frames }, 'a connection cannot keep up: dropping its oldest messages');
+        if (this.outboundDropped === 0)
+          this.logger.warn(
+            { session: session.id, frames },
+            'a connection cannot keep up: dropping its oldest messages',
+          );
         this.outboundDropped += frames;
       },
       giveUp: (session) => {
         this.slowDisconnects++;
         this.logger.warn({ session: session.id }, 'a connection cannot keep up: disconnecting it');
         if (session.wire.destroy) session.wire.destroy();
-        else session.wire.close({ t: 'bye', code: 'slow_consumer', message: 'the connection could not keep up', reconnect: true });
+        else
+          session.wire.close({
+            t: 'bye',
+            code: 'slow_consumer',
+            message: 'the connection could not keep up',
+            reconnect: true,
+          });
         this.closeSession(session);
       },
     };
@@ -262,8 +286,14 @@ export class Broker {
    * `async` on purpose: callers await it once, so its answer keeps its place among a
    * connection's other answers (a resent publish's must not come after a later push's).
    */
-  private publishKeyed(topic: string, data: Payload, dataText: string | undefined, key: string | undefined): Promise<{ off?: number }> {
-    const publish = (): Promise<{ off: number }> => this.engine.publish(topic, data, dataText, this.engineKey(key)).then((m) => ({ off: m.off }));
+  private publishKeyed(
+    topic: string,
+    data: Payload,
+    dataText: string | undefined,
+    key: string | undefined,
+  ): Promise<{ off?: number }> {
+    const publish = (): Promise<{ off: number }> =>
+      this.engine.publish(topic, data, dataText, this.engineKey(key)).then((m) => ({ off: m.off }));
     return key === undefined ? publish() : this.dedupe.run(`pub ${key}`, publish);
   }
 
@@ -391,7 +421,8 @@ export class Broker {
     const expiry = this.expiries.get(session);
     if (expiry) clearTimeout(expiry);
     this.expiries.delete(session);
-    for (const topic of session.subscriptions) if (this.hub.unsubscribe(session, topic)) void this.engine.unlisten(topic);
+    for (const topic of session.subscriptions)
+      if (this.hub.unsubscribe(session, topic)) void this.engine.unlisten(topic);
     for (const topic of session.joins) if (this.hub.leave(session, topic)) void this.engine.unlistenBus(topic);
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
     session.subscriptions.clear();
@@ -420,7 +451,9 @@ export class Broker {
     // Frames run in arrival order. Only an async authorization (or a frame arriving before
     // the engine started) makes one wait; later frames of the session then queue behind it.
     const backlog = session.backlog;
-    const step = backlog ? backlog.then(() => this.step(session, frame, dataText)) : this.step(session, frame, dataText);
+    const step = backlog
+      ? backlog.then(() => this.step(session, frame, dataText))
+      : this.step(session, frame, dataText);
     if (step) {
       session.backlog = step;
       void step.then(() => {
@@ -473,16 +506,24 @@ export class Broker {
     const exp = session.identity?.exp;
     if (typeof exp !== 'number' || !Number.isFinite(exp) || session.closed) return;
     const wait = (exp + this.policy.clockToleranceSec) * 1000 - Date.now();
-    const timer = setTimeout(() => {
-      this.expiries.delete(session);
-      if (wait > MAX_TIMER_MS) {
-        this.armExpiry(session);
-        return;
-      }
-      session.flush();
-      session.wire.close({ t: 'bye', code: 'token_expired', message: 'the token expired: reconnect with a fresh one', reconnect: true });
-      this.closeSession(session);
-    }, Math.max(0, Math.min(wait, MAX_TIMER_MS)));
+    const timer = setTimeout(
+      () => {
+        this.expiries.delete(session);
+        if (wait > MAX_TIMER_MS) {
+          this.armExpiry(session);
+          return;
+        }
+        session.flush();
+        session.wire.close({
+          t: 'bye',
+          code: 'token_expired',
+          message: 'the token expired: reconnect with a fresh one',
+          reconnect: true,
+        });
+        this.closeSession(session);
+      },
+      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
+    );
     timer.unref();
     this.expiries.set(session, timer);
   }
@@ -518,7 +559,8 @@ export class Broker {
         session.send(ok(frame.ref));
         return;
       case 'leave':
-        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic)) await this.engine.unlistenBus(frame.topic);
+        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic))
+          await this.engine.unlistenBus(frame.topic);
         session.send(ok(frame.ref));
         return;
       case 'bus': {
@@ -529,8 +571,11 @@ export class Broker {
         return;
       }
       case 'push': {
-        const push = (): Promise<{ off?: number }> => this.engine.push(frame.topic, frame.data, dataText, this.engineKey(frame.key)).then(() => ({}));
-        session.send(ok(frame.ref, await (frame.key === undefined ? push() : this.dedupe.run(`push ${frame.key}`, push))));
+        const push = (): Promise<{ off?: number }> =>
+          this.engine.push(frame.topic, frame.data, dataText, this.engineKey(frame.key)).then(() => ({}));
+        session.send(
+          ok(frame.ref, await (frame.key === undefined ? push() : this.dedupe.run(`push ${frame.key}`, push))),
+        );
         return;
       }
       case 'pull':
@@ -581,7 +626,10 @@ export class Broker {
 
   private checkRoom(session: Session): void {
     if (session.holdings >= this.limits.maxSubscriptions) {
-      throw new RtError('too_many_subscriptions', `a connection may hold ${this.limits.maxSubscriptions} subscriptions, joins and pullers`);
+      throw new RtError(
+        'too_many_subscriptions',
+        `a connection may hold ${this.limits.maxSubscriptions} subscriptions, joins and pullers`,
+      );
     }
   }
 
@@ -609,7 +657,8 @@ export class Broker {
     session.hold();
     try {
       const recovery = await this.engine.recover(topic, ep, off);
-      if (recovery.gap) session.sendNow(new Outgoing({ t: 'gap', topic, reason: recovery.gap, ep: recovery.ep, off: recovery.off }));
+      if (recovery.gap)
+        session.sendNow(new Outgoing({ t: 'gap', topic, reason: recovery.gap, ep: recovery.ep, off: recovery.off }));
       for (const m of recovery.messages) {
         if (!m.meta?.private) session.sendNow(messageOutgoing(m.topic, m.data, m.off, m.dataText));
       }
@@ -624,7 +673,14 @@ export class Broker {
       topic,
       prefetch,
       inflight: new Map<string, Job>(),
-      deliver: (job) => session.send(new Outgoing(job.attempt === undefined ? { t: 'job', topic: job.topic, id: job.id, data: job.data } : { t: 'job', topic: job.topic, id: job.id, data: job.data, attempt: job.attempt })),
+      deliver: (job) =>
+        session.send(
+          new Outgoing(
+            job.attempt === undefined
+              ? { t: 'job', topic: job.topic, id: job.id, data: job.data }
+              : { t: 'job', topic: job.topic, id: job.id, data: job.data, attempt: job.attempt },
+          ),
+        ),
     };
   }
 
@@ -643,7 +699,8 @@ export class Broker {
   private epochChanged(ep: string): void {
     this.logger.warn({ ep }, 'history was lost (new epoch): subscribers are told of the gap');
     for (const session of this.sessions) {
-      for (const topic of session.subscriptions) session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
+      for (const topic of session.subscriptions)
+        session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
     }
   }
 
@@ -664,7 +721,9 @@ function forbidden(op: ClientOp, topic: string): RtError {
 function refuseUnclaimedUpgrade(req: IncomingMessage, socket: Duplex): void {
   const timer = setTimeout(() => {
     if (socket.writable && (socket as Socket).bytesWritten === 0 && !socket.destroyed) {
-      socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nnothing to upgrade at ${(req.url ?? '/').slice(0, 200)}\r\n`);
+      socket.end(
+        `HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nnothing to upgrade at ${(req.url ?? '/').slice(0, 200)}\r\n`,
+      );
     }
   }, 1000);
   timer.unref();

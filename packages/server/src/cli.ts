@@ -25,7 +25,9 @@ async function runBroker(flags: CliFlags): Promise<void> {
     mode: config.mode,
     limits: config.limits,
     logger,
-    ...(config.redis ? { engine: redis({ url: config.redis, ...(config.redisPrefix ? { prefix: config.redisPrefix } : {}) }) } : {}),
+    ...(config.redis
+      ? { engine: redis({ url: config.redis, ...(config.redisPrefix ? { prefix: config.redisPrefix } : {}) }) }
+      : {}),
     ...(playground ? { playground } : {}),
     ...(config.allowOrigin ? { allowOrigin: config.allowOrigin } : {}),
     ...(config.jwt ? { jwt: config.jwt } : {}),
@@ -73,7 +75,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'JSON config file (default ./rt.config.json when present)')
     .option('--playground <dir>', 'folder served at / in development mode')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
-    .option('--allow-origin <origins>', 'origins allowed to connect, comma-separated, e.g. "example.com,http://localhost:*" (default any)')
+    .option(
+      '--allow-origin <origins>',
+      'origins allowed to connect, comma-separated, e.g. "example.com,http://localhost:*" (default any)',
+    )
     .option('--jwt-key <key>', 'JWT key: HMAC secret or PEM public key (prefer RT_JWT_KEY: flags show in ps)')
     .option('--jwt-key-file <file>', 'file holding the JWT key (PEM)')
     .option('--jwt-publisher-key <key>', 'JWT key of publisher tokens (prefer RT_JWT_PUBLISHER_KEY)')
@@ -83,9 +88,15 @@ export async function main(argv: string[]): Promise<void> {
     .option('--jwt-algorithms <list>', 'accepted JWT algorithms, e.g. RS256 (default: those that fit the key)')
     .option('--allow-anonymous [bool]', 'admit connections without a token (default: true unless a JWT key is set)')
     .option('--http-publish <mode>', 'POST /rt/publish: true (needs a publisher token when JWT is on), open, or false')
-    .option('--redis <url>', 'share state with other brokers through Redis, e.g. redis://127.0.0.1:6379 (default: in-memory, one process)')
-    .option('--redis-prefix <prefix>', 'prefix of rt\'s Redis keys and channels (default rt:)')
-    .option('--mercure', 'serve a Mercure hub at /.well-known/mercure (keys: RT_MERCURE_KEY, or "mercure" in rt.config.json)')
+    .option(
+      '--redis <url>',
+      'share state with other brokers through Redis, e.g. redis://127.0.0.1:6379 (default: in-memory, one process)',
+    )
+    .option('--redis-prefix <prefix>', "prefix of rt's Redis keys and channels (default rt:)")
+    .option(
+      '--mercure',
+      'serve a Mercure hub at /.well-known/mercure (keys: RT_MERCURE_KEY, or "mercure" in rt.config.json)',
+    )
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

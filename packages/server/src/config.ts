@@ -58,7 +58,10 @@ export interface CliFlags {
  * (HMAC secrets), `RT_MERCURE_ANONYMOUS` and `RT_MERCURE_SUBSCRIPTIONS` (`true`/`false`),
  * `RT_MERCURE_CORS_ORIGINS` and `RT_MERCURE_PUBLISH_ORIGINS` (comma-separated).
  */
-function mercureFromEnv(env: Record<string, string | undefined>, base: MercureOptions | boolean | undefined): MercureOptions | boolean | undefined {
+function mercureFromEnv(
+  env: Record<string, string | undefined>,
+  base: MercureOptions | boolean | undefined,
+): MercureOptions | boolean | undefined {
   const options: MercureOptions = typeof base === 'object' ? { ...base } : {};
   let set = false;
   const text = (name: string): string | undefined => (env[name] ? env[name] : undefined);
@@ -85,7 +88,10 @@ function mercureFromEnv(env: Record<string, string | undefined>, base: MercureOp
 }
 
 const ENV_LIMITS: Record<string, keyof Limits> = Object.fromEntries(
-  Object.keys(DEFAULT_LIMITS).map((k) => [`RT_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, k as keyof Limits]),
+  Object.keys(DEFAULT_LIMITS).map((k) => [
+    `RT_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`,
+    k as keyof Limits,
+  ]),
 );
 
 function mode(value: unknown, where: string): 'development' | 'production' {
@@ -131,7 +137,8 @@ function strings(value: unknown, where: string): string[] {
 
 /** Reads the `jwt` object of rt.config.json. */
 function jwtFromJson(value: unknown, file: string, cwd: string): JwtOptions {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${file}: "jwt" must be an object`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${file}: "jwt" must be an object`);
   const json = value as Record<string, unknown>;
   const out: JwtOptions = {};
   for (const { json: name } of JWT_KEYS) {
@@ -146,14 +153,20 @@ function jwtFromJson(value: unknown, file: string, cwd: string): JwtOptions {
   if (json.issuer !== undefined) out.issuer = strings(json.issuer, `${file}: "jwt.issuer"`);
   if (json.audience !== undefined) out.audience = strings(json.audience, `${file}: "jwt.audience"`);
   if (json.clockToleranceSec !== undefined) {
-    if (typeof json.clockToleranceSec !== 'number' || json.clockToleranceSec < 0) throw new Error(`${file}: "jwt.clockToleranceSec" must be a non-negative number`);
+    if (typeof json.clockToleranceSec !== 'number' || json.clockToleranceSec < 0)
+      throw new Error(`${file}: "jwt.clockToleranceSec" must be a non-negative number`);
     out.clockToleranceSec = json.clockToleranceSec;
   }
   return out;
 }
 
 /** Applies JWT keys from `RT_JWT_*` variables or `--jwt-*` flags (a `…_FILE` / `…File` names a PEM file). */
-function jwtFrom(source: Record<string, string | undefined>, names: 'env' | 'flag', cwd: string, into: JwtOptions): void {
+function jwtFrom(
+  source: Record<string, string | undefined>,
+  names: 'env' | 'flag',
+  cwd: string,
+  into: JwtOptions,
+): void {
   for (const k of JWT_KEYS) {
     const name = k[names];
     const fileName = names === 'env' ? `${name}_FILE` : `${name}File`;
@@ -199,7 +212,8 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     if (json.redis !== undefined) config.redis = redisUrl(json.redis, file);
     if (typeof json.redisPrefix === 'string') config.redisPrefix = json.redisPrefix;
     if (json.limits !== undefined) {
-      if (typeof json.limits !== 'object' || json.limits === null) throw new Error(`${file}: "limits" must be an object`);
+      if (typeof json.limits !== 'object' || json.limits === null)
+        throw new Error(`${file}: "limits" must be an object`);
       config.limits = { ...(json.limits as Partial<Limits>) };
     }
     if (json.allowOrigin !== undefined) config.allowOrigin = strings(json.allowOrigin, `${file}: "allowOrigin"`);
@@ -213,7 +227,8 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     }
     if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
     if (json.mercure !== undefined) {
-      if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null)) throw new Error(`${file}: "mercure" must be true, false or an object`);
+      if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null))
+        throw new Error(`${file}: "mercure" must be true, false or an object`);
       config.mercure = json.mercure as MercureOptions | boolean;
     }
   }

@@ -29,7 +29,8 @@ export class Router {
   match(method: string, pathname: string): RouteHandler | undefined {
     for (const r of this.routes) {
       const hit = r.prefix ? pathname.startsWith(r.path) : pathname === r.path;
-      if (hit && (r.method === '*' || r.method === method || (method === 'HEAD' && r.method === 'GET'))) return r.handler;
+      if (hit && (r.method === '*' || r.method === method || (method === 'HEAD' && r.method === 'GET')))
+        return r.handler;
     }
     return undefined;
   }
@@ -43,7 +44,10 @@ export class Router {
 /** Answers with JSON. */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -104,6 +108,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export function bodyPayload(req: IncomingMessage, body: Buffer): string | Uint8Array {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/octet-stream') return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-  if (!isUtf8(body)) throw new RtError('bad_frame', 'the body is not valid UTF-8 text: send bytes as application/octet-stream');
+  if (!isUtf8(body))
+    throw new RtError('bad_frame', 'the body is not valid UTF-8 text: send bytes as application/octet-stream');
   return body.toString('utf8');
 }

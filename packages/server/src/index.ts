@@ -14,7 +14,16 @@
 export { Broker, createBroker, parseListen } from './broker.js';
 export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
-export type { ActionContext, ActionHandler, Authorize, Authenticate, BrokerOptions, Limits, Logger, ResolvedOptions } from './options.js';
+export type {
+  ActionContext,
+  ActionHandler,
+  Authorize,
+  Authenticate,
+  BrokerOptions,
+  Limits,
+  Logger,
+  ResolvedOptions,
+} from './options.js';
 export { Policy } from './policy/policy.js';
 export type { AuthRequest } from './policy/policy.js';
 export { OriginPolicy } from './policy/origin.js';
@@ -26,14 +35,38 @@ export { MemoryEngine, memory } from './engines/memory.js';
 export { RedisEngine, redis } from './engines/redis/index.js';
 export type { RedisEngineOptions } from './engines/redis/index.js';
 export type {
-  BusMessage, Engine, EngineHealth, EngineHost, EngineLimits, EngineStats, Job, MessageMeta, PullerHandle, Recovery, StoredMessage,
+  BusMessage,
+  Engine,
+  EngineHealth,
+  EngineHost,
+  EngineLimits,
+  EngineStats,
+  Job,
+  MessageMeta,
+  PullerHandle,
+  Recovery,
+  StoredMessage,
 } from './engines/engine.js';
 export { Session, Flusher } from './session.js';
 export type { Identity, TransportName, Wire } from './session.js';
 export { Outgoing, messageOutgoing, busOutgoing } from './outgoing.js';
 export { Hub } from './hub.js';
 export type { Transport } from './transports/index.js';
-export { MERCURE_PATH, MercureTransport, addMercureLink, mercureCookie, mercureLink, mercureToRtTopic, rtToMercureTopic } from './mercure/index.js';
-export type { HeaderTarget, MercureCookieOptions, MercureKey, MercureLinkAttributes, MercureOptions } from './mercure/index.js';
+export {
+  MERCURE_PATH,
+  MercureTransport,
+  addMercureLink,
+  mercureCookie,
+  mercureLink,
+  mercureToRtTopic,
+  rtToMercureTopic,
+} from './mercure/index.js';
+export type {
+  HeaderTarget,
+  MercureCookieOptions,
+  MercureKey,
+  MercureLinkAttributes,
+  MercureOptions,
+} from './mercure/index.js';
 export { RtError } from '@rt/protocol';
 export type { ErrorCode, Payload, JsonValue } from '@rt/protocol';

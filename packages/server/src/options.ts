@@ -203,19 +203,25 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     limits[key as keyof Limits] = value;
   }
   const mode = options.mode ?? 'development';
-  if (mode !== 'development' && mode !== 'production') throw new TypeError(`mode must be "development" or "production"`);
+  if (mode !== 'development' && mode !== 'production')
+    throw new TypeError(`mode must be "development" or "production"`);
   const prefix = (options.prefix ?? '/rt').replace(/\/+$/, '');
   if (!prefix.startsWith('/')) throw new TypeError('prefix must start with "/"');
   const httpPublish = options.httpPublish ?? true;
-  if (httpPublish !== true && httpPublish !== false && httpPublish !== 'open') throw new TypeError('httpPublish must be true, false or "open"');
+  if (httpPublish !== true && httpPublish !== false && httpPublish !== 'open')
+    throw new TypeError('httpPublish must be true, false or "open"');
   const heartbeatMs = options.heartbeatMs ?? 15_000;
-  if (!Number.isFinite(heartbeatMs) || heartbeatMs < 100) throw new TypeError('heartbeatMs must be a number of ms, at least 100');
+  if (!Number.isFinite(heartbeatMs) || heartbeatMs < 100)
+    throw new TypeError('heartbeatMs must be a number of ms, at least 100');
   const sseRetryMs = options.sseRetryMs ?? 2000;
-  if (!Number.isSafeInteger(sseRetryMs) || sseRetryMs < 0) throw new TypeError('sseRetryMs must be a non-negative integer');
+  if (!Number.isSafeInteger(sseRetryMs) || sseRetryMs < 0)
+    throw new TypeError('sseRetryMs must be a non-negative integer');
   const rawPrefix = options.rawPrefix === false ? false : (options.rawPrefix ?? '').replace(/\/+$/, '');
-  if (rawPrefix !== false && rawPrefix !== '' && !rawPrefix.startsWith('/')) throw new TypeError('rawPrefix must start with "/"');
+  if (rawPrefix !== false && rawPrefix !== '' && !rawPrefix.startsWith('/'))
+    throw new TypeError('rawPrefix must start with "/"');
   const slowConsumer = options.slowConsumer ?? 'drop';
-  if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect') throw new TypeError('slowConsumer must be "drop" or "disconnect"');
+  if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect')
+    throw new TypeError('slowConsumer must be "drop" or "disconnect"');
   const logger = isLogger(options.logger)
     ? options.logger
     : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' });

@@ -178,7 +178,9 @@ export class Session {
         this.pendingBytes -= out.size;
         dropped++;
         if (frame.t === 'bus') this.noteGap(gaps, frame.topic, true);
-        else for (const topic of ancestry(frame.topic)) if (this.subscriptions.has(topic)) this.noteGap(gaps, topic, false, frame.off);
+        else
+          for (const topic of ancestry(frame.topic))
+            if (this.subscriptions.has(topic)) this.noteGap(gaps, topic, false, frame.off);
         continue;
       }
       if (frame.t === 'gap' && frame.reason === 'overflow') {

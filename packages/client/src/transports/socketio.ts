@@ -1,6 +1,12 @@
 import { io, type Socket } from 'socket.io-client';
 import { type ClientFrame, RtError, decodeServerFrame, isErrorCode } from '@rt/protocol';
-import type { ClientTransport, TransportContext, TransportEvents, TransportFactory, TransportName } from './transport.js';
+import type {
+  ClientTransport,
+  TransportContext,
+  TransportEvents,
+  TransportFactory,
+  TransportName,
+} from './transport.js';
 
 /** The socket.io event that carries rt frames, both ways. */
 const FRAME_EVENT = 'f';

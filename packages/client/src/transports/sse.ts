@@ -14,7 +14,10 @@ interface EventSourceLike {
 const POST_BYTES = 512 * 1024;
 
 /** An `EventSource` constructor; the second argument is the `eventsource` package's init (with `fetch`). */
-type EventSourceClass = new (url: string, init?: { withCredentials?: boolean; fetch?: typeof fetch }) => EventSourceLike;
+type EventSourceClass = new (
+  url: string,
+  init?: { withCredentials?: boolean; fetch?: typeof fetch },
+) => EventSourceLike;
 
 /** What the `session` event tells: the POST URL (relative to the stream's) and the heartbeat interval. */
 interface SessionInfo {
@@ -71,7 +74,10 @@ class SseTransport implements ClientTransport {
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private silenceMs = 0;
 
-  constructor(private readonly context: TransportContext, private readonly events: TransportEvents) {}
+  constructor(
+    private readonly context: TransportContext,
+    private readonly events: TransportEvents,
+  ) {}
 
   async open(): Promise<void> {
     const { url, prefix, token, openTimeoutMs } = this.context;
@@ -86,13 +92,16 @@ class SseTransport implements ClientTransport {
     let refusal: RtError | undefined;
     const init = ownFetch
       ? {
-        fetch: (async (input, options) => {
-          const headers = { ...(options?.headers as Record<string, string>), ...(viaHeader ? { authorization: `Bearer ${token}` } : {}) };
-          const res = await fetchImpl(input, { ...options, headers });
-          if (res.status === 401 || res.status === 403) refusal = await refusalOf(res);
-          return res;
-        }) as typeof fetch,
-      }
+          fetch: (async (input, options) => {
+            const headers = {
+              ...(options?.headers as Record<string, string>),
+              ...(viaHeader ? { authorization: `Bearer ${token}` } : {}),
+            };
+            const res = await fetchImpl(input, { ...options, headers });
+            if (res.status === 401 || res.status === 403) refusal = await refusalOf(res);
+            return res;
+          }) as typeof fetch,
+        }
       : { withCredentials: true };
     const source = new EventSource(streamUrl, init);
     this.source = source;
@@ -105,7 +114,11 @@ class SseTransport implements ClientTransport {
         reject(refusal ?? (code ? new RtError(code, why) : new Error(why)));
       };
       const timer = setTimeout(() => fail(`sse: no session within ${openTimeoutMs} ms`), openTimeoutMs);
-      source.onerror = (e) => fail(`sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`, e.code);
+      source.onerror = (e) =>
+        fail(
+          `sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`,
+          e.code,
+        );
       source.addEventListener('session', (e) => {
         let info: SessionInfo;
         try {

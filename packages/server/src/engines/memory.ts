@@ -1,10 +1,22 @@
 import { RtError, ancestry, type Payload } from '@rt/protocol';
 import type {
-  BusMessage, Engine, EngineHost, EngineLimits, EngineStats, Job, MessageMeta, PullerHandle, Recovery, StoredMessage,
+  BusMessage,
+  Engine,
+  EngineHost,
+  EngineLimits,
+  EngineStats,
+  Job,
+  MessageMeta,
+  PullerHandle,
+  Recovery,
+  StoredMessage,
 } from './engine.js';
 import { Alarm, redeliveryDelay } from './redelivery.js';
 
-interface Entry { message: StoredMessage; at: number }
+interface Entry {
+  message: StoredMessage;
+  at: number;
+}
 
 /** One topic's bounded history: the newest messages of the topic and its subtree. */
 class History {
@@ -82,7 +94,13 @@ export class MemoryEngine implements Engine {
     return this.ep;
   }
 
-  async publish(topic: string, data: Payload, dataText?: string, _key?: string, meta?: MessageMeta): Promise<StoredMessage> {
+  async publish(
+    topic: string,
+    data: Payload,
+    dataText?: string,
+    _key?: string,
+    meta?: MessageMeta,
+  ): Promise<StoredMessage> {
     const message: StoredMessage = { topic, data, off: ++this.off };
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;

@@ -23,11 +23,14 @@ export class Alarm {
     if (when >= this.at) return;
     clearTimeout(this.timer);
     this.at = when;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.at = Infinity;
-      fire();
-    }, Math.max(0, when - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.at = Infinity;
+        fire();
+      },
+      Math.max(0, when - Date.now()),
+    );
     this.timer.unref();
   }
 

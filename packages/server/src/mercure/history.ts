@@ -35,7 +35,8 @@ export async function lookBack(engine: Engine, lastEventId: string, rtPrivate: b
   const after = position && position.ep === ep ? position.off : 0;
   const recovery = await engine.recover('', ep, after);
   const toUpdates = (messages: StoredMessage[]): Update[] => messages.map((m) => new Update(m, ep, rtPrivate));
-  if (lastEventId === 'earliest') return { updates: toUpdates(recovery.messages), header: 'earliest', upTo: recovery.off };
+  if (lastEventId === 'earliest')
+    return { updates: toUpdates(recovery.messages), header: 'earliest', upTo: recovery.off };
   if (position) {
     const lost = position.ep !== ep || recovery.gap !== undefined;
     return { updates: toUpdates(recovery.messages), header: lost ? 'earliest' : lastEventId, upTo: recovery.off };

@@ -52,18 +52,39 @@ export class MercureTransport implements Transport {
     if (broker.options.mercure === false) return;
     this.broker = broker;
     // rt restricts who may subscribe to what: rt's messages count as private for Mercure.
-    this.options = resolveMercureOptions(broker.options.mercure, broker.options.authorize !== undefined || broker.policy.authenticates);
-    const checks = { audience: this.options.audience, issuer: this.options.issuer, algorithms: this.options.algorithms };
+    this.options = resolveMercureOptions(
+      broker.options.mercure,
+      broker.options.authorize !== undefined || broker.policy.authenticates,
+    );
+    const checks = {
+      audience: this.options.audience,
+      issuer: this.options.issuer,
+      algorithms: this.options.algorithms,
+    };
     this.publishers = new TokenVerifier(this.options.publisherKey, checks, this.selectors);
     this.subscriberKeys = new TokenVerifier(this.options.subscriberKey, checks, this.selectors);
-    const guarded = (handler: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>) =>
-      (req: IncomingMessage, res: ServerResponse, url: URL) => handler(req, res, url).catch((e: unknown) => this.fail(req, res, e));
-    broker.addRoute('GET', MERCURE_PATH, guarded((req, res, url) => this.subscribe(req, res, url)));
-    broker.addRoute('POST', MERCURE_PATH, guarded((req, res, url) => this.publish(req, res, url)));
+    const guarded =
+      (handler: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>) =>
+      (req: IncomingMessage, res: ServerResponse, url: URL) =>
+        handler(req, res, url).catch((e: unknown) => this.fail(req, res, e));
+    broker.addRoute(
+      'GET',
+      MERCURE_PATH,
+      guarded((req, res, url) => this.subscribe(req, res, url)),
+    );
+    broker.addRoute(
+      'POST',
+      MERCURE_PATH,
+      guarded((req, res, url) => this.publish(req, res, url)),
+    );
     broker.addRoute('OPTIONS', MERCURE_PATH, (req, res) => this.preflight(req, res));
     if (this.options.subscriptions) {
       for (const path of [SUBSCRIPTIONS_PATH, `${SUBSCRIPTIONS_PATH}/*`]) {
-        broker.addRoute('GET', path, guarded((req, res, url) => this.subscriptionsApi(req, res, url)));
+        broker.addRoute(
+          'GET',
+          path,
+          guarded((req, res, url) => this.subscriptionsApi(req, res, url)),
+        );
         broker.addRoute('OPTIONS', path, (req, res) => this.preflight(req, res));
       }
     }
@@ -93,7 +114,8 @@ export class MercureTransport implements Transport {
     const grant = await this.grant(req, url, this.subscriberKeys);
     if (grant === null && !this.options.anonymous) throw new RtError('unauthorized', 'a subscriber token is required');
     await this.broker.whenReady();
-    const lastEventID = headerValue(req, 'last-event-id') ?? url.searchParams.get('lastEventID') ?? url.searchParams.get('last_event_id');
+    const lastEventID =
+      headerValue(req, 'last-event-id') ?? url.searchParams.get('lastEventID') ?? url.searchParams.get('last_event_id');
     const subscriber = new MercureSubscriber(res, selectors, grant, {
       heartbeatMs: this.options.heartbeatMs,
       maxBufferedBytes: this.options.maxBufferedBytes,
@@ -143,7 +165,11 @@ export class MercureTransport implements Transport {
       const doc = subscriptionDoc(subscriber, topic, active, true);
       const data = JSON.stringify(doc);
       this.broker.engine
-        .publish(EVENTS_RT_TOPIC, data, JSON.stringify(data), undefined, { id: uuidV7Urn(), topics: [doc.id], private: true })
+        .publish(EVENTS_RT_TOPIC, data, JSON.stringify(data), undefined, {
+          id: uuidV7Urn(),
+          topics: [doc.id],
+          private: true,
+        })
         .catch((e: unknown) => this.broker.logger.warn({ err: e }, 'mercure: could not publish a subscription event'));
     }
   }
@@ -158,7 +184,8 @@ export class MercureTransport implements Transport {
       else if (name.startsWith('match')) throw new RtError('bad_frame', `unknown selector parameter "${name}"`);
     }
     if (selectors.length === 0) throw new RtError('bad_frame', 'Missing "topic" parameter.');
-    if (selectors.length > this.options.maxTopics) throw new RtError('bad_frame', `at most ${this.options.maxTopics} topic selectors per request`);
+    if (selectors.length > this.options.maxTopics)
+      throw new RtError('bad_frame', `at most ${this.options.maxTopics} topic selectors per request`);
     return selectors;
   }
 
@@ -168,15 +195,26 @@ export class MercureTransport implements Transport {
     const grant = await this.publishers.verify(found.token);
     if (found.from === 'cookie') this.checkPublishOrigin(req);
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (type !== 'application/x-www-form-urlencoded') throw new RtError('bad_frame', 'the body must be application/x-www-form-urlencoded');
+    if (type !== 'application/x-www-form-urlencoded')
+      throw new RtError('bad_frame', 'the body must be application/x-www-form-urlencoded');
     const limits = this.broker.limits;
     const body = await readBody(req, limits.maxPayloadBytes * 3 + 64 * 1024);
-    const update = parseUpdateForm(body.toString('utf8'), { maxTopics: this.options.maxTopics, maxPayloadBytes: limits.maxPayloadBytes, topic: this.broker.frameLimits.topic });
-    if (!coversAll(grant.publish, update.topics)) throw new RtError('forbidden', 'the token\'s "mercure.publish" claim does not cover every topic of the update');
+    const update = parseUpdateForm(body.toString('utf8'), {
+      maxTopics: this.options.maxTopics,
+      maxPayloadBytes: limits.maxPayloadBytes,
+      topic: this.broker.frameLimits.topic,
+    });
+    if (!coversAll(grant.publish, update.topics))
+      throw new RtError('forbidden', 'the token\'s "mercure.publish" claim does not cover every topic of the update');
     await this.broker.whenReady();
     await this.broker.engine.publish(update.rtTopic, update.data, JSON.stringify(update.data), undefined, update.meta);
     const id = update.meta.id!;
-    res.writeHead(200, { ...this.cors(req), 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'private', 'content-length': String(Buffer.byteLength(id)) });
+    res.writeHead(200, {
+      ...this.cors(req),
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'private',
+      'content-length': String(Buffer.byteLength(id)),
+    });
     res.end(id);
   }
 
@@ -185,7 +223,8 @@ export class MercureTransport implements Transport {
     if (!query) throw new RtError('not_found', 'no such subscription resource');
     const grant = await this.grant(req, url, this.subscriberKeys);
     if (grant === null) throw new RtError('unauthorized', 'a subscriber token is required');
-    if (!matchesAny(grant.subscribe, [url.pathname])) throw new RtError('forbidden', 'the token\'s "mercure.subscribe" claim does not cover this URL');
+    if (!matchesAny(grant.subscribe, [url.pathname]))
+      throw new RtError('forbidden', 'the token\'s "mercure.subscribe" claim does not cover this URL');
     await this.broker.whenReady();
     const last = await lastEventId(this.broker.engine);
     answerSubscriptions(req, res, url.pathname, query, this.subscribers, last, this.cors(req));
@@ -208,7 +247,8 @@ export class MercureTransport implements Transport {
         origin = null;
       }
     }
-    if (origin === null) throw new RtError('forbidden', 'a cookie-authenticated publish needs an Origin or Referer header');
+    if (origin === null)
+      throw new RtError('forbidden', 'a cookie-authenticated publish needs an Origin or Referer header');
     const allowed = this.options.publishOrigins;
     let sameHost = false;
     try {
@@ -216,7 +256,8 @@ export class MercureTransport implements Transport {
     } catch {
       sameHost = false;
     }
-    if (!sameHost && !allowed.includes('*') && !allowed.includes(origin)) throw new RtError('forbidden', `origin ${origin} may not publish with a cookie`);
+    if (!sameHost && !allowed.includes('*') && !allowed.includes(origin))
+      throw new RtError('forbidden', `origin ${origin} may not publish with a cookie`);
   }
 
   /**
@@ -228,8 +269,10 @@ export class MercureTransport implements Transport {
     const origin = headerValue(req, 'origin');
     if (origin === null) return {};
     const listed = this.options.corsOrigins;
-    const allowed = listed.length > 0 ? listed.includes('*') || listed.includes(origin)
-      : this.broker.policy.origins !== undefined && this.broker.policy.allowsOrigin(origin);
+    const allowed =
+      listed.length > 0
+        ? listed.includes('*') || listed.includes(origin)
+        : this.broker.policy.origins !== undefined && this.broker.policy.allowsOrigin(origin);
     if (!allowed) return {};
     return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
   }

@@ -91,7 +91,11 @@ export interface ResolvedMercureOptions {
 
 function checkKey(key: unknown, name: string): MercureKey | undefined {
   if (key === undefined) return undefined;
-  if ((typeof key === 'string' && key.length > 0) || key instanceof Uint8Array || (typeof key === 'object' && key !== null && 'asymmetricKeyType' in key)) {
+  if (
+    (typeof key === 'string' && key.length > 0) ||
+    key instanceof Uint8Array ||
+    (typeof key === 'object' && key !== null && 'asymmetricKeyType' in key)
+  ) {
     return key as MercureKey;
   }
   throw new TypeError(`mercure.${name} must be a secret, a PEM public key or a KeyObject`);
@@ -107,7 +111,8 @@ function nonNegative(value: unknown, name: string, fallback: number): number {
 
 function strings(value: unknown, name: string): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new TypeError(`mercure.${name} must be a list of strings`);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string'))
+    throw new TypeError(`mercure.${name} must be a list of strings`);
   return value as string[];
 }
 
@@ -125,9 +130,11 @@ export function resolveMercureOptions(options: MercureOptions, rtAuthorizes: boo
   const key = checkKey(options.key, 'key');
   const publisherKey = checkKey(options.publisherKey, 'publisherKey') ?? key;
   const subscriberKey = checkKey(options.subscriberKey, 'subscriberKey') ?? key;
-  if (options.anonymous !== undefined && typeof options.anonymous !== 'boolean') throw new TypeError('mercure.anonymous must be a boolean');
+  if (options.anonymous !== undefined && typeof options.anonymous !== 'boolean')
+    throw new TypeError('mercure.anonymous must be a boolean');
   const cookieName = options.cookieName ?? 'mercureAuthorization';
-  if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) throw new TypeError('mercure.cookieName must be a cookie name');
+  if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName))
+    throw new TypeError('mercure.cookieName must be a cookie name');
   return {
     publisherKey,
     subscriberKey,

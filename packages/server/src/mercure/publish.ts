@@ -27,12 +27,17 @@ const LINE_BREAK = /[\r\n\0]/;
  * topics, a bad `id`, `type` or `retry`, or a canonical topic that cannot be an rt topic;
  * `forbidden` (403) for a reserved topic; `payload_too_large` (413) for oversized data.
  */
-export function parseUpdateForm(body: string, limits: { maxTopics: number; maxPayloadBytes: number; topic: TopicLimits }): UpdateForm {
+export function parseUpdateForm(
+  body: string,
+  limits: { maxTopics: number; maxPayloadBytes: number; topic: TopicLimits },
+): UpdateForm {
   const form = new URLSearchParams(body);
   const topics = form.getAll('topic');
   if (topics.length === 0) throw new RtError('bad_frame', 'Missing "topic" parameter.');
-  if (topics.length > limits.maxTopics) throw new RtError('bad_frame', `an update may have ${limits.maxTopics} topics at most`);
-  if (topics.some((t) => t.includes(RESERVED))) throw new RtError('forbidden', `topics containing "${RESERVED}" are reserved for the hub`);
+  if (topics.length > limits.maxTopics)
+    throw new RtError('bad_frame', `an update may have ${limits.maxTopics} topics at most`);
+  if (topics.some((t) => t.includes(RESERVED)))
+    throw new RtError('forbidden', `topics containing "${RESERVED}" are reserved for the hub`);
   const id = form.get('id');
   if (id !== null) {
     if (id.startsWith('#')) throw new RtError('bad_frame', 'the id must not start with "#"');
@@ -49,10 +54,15 @@ export function parseUpdateForm(body: string, limits: { maxTopics: number; maxPa
   }
   const data = form.get('data') ?? '';
   const size = utf8Length(data);
-  if (size > limits.maxPayloadBytes) throw new RtError('payload_too_large', `data is ${size} bytes, more than ${limits.maxPayloadBytes}`);
+  if (size > limits.maxPayloadBytes)
+    throw new RtError('payload_too_large', `data is ${size} bytes, more than ${limits.maxPayloadBytes}`);
   const rtTopic = mercureToRtTopic(topics[0]!);
   const problem = topicProblem(rtTopic, limits.topic);
-  if (problem !== null) throw new RtError('bad_frame', `the topic "${topics[0]!}" maps to the rt topic "${rtTopic}", which is not valid: ${problem}`);
+  if (problem !== null)
+    throw new RtError(
+      'bad_frame',
+      `the topic "${topics[0]!}" maps to the rt topic "${rtTopic}", which is not valid: ${problem}`,
+    );
   const meta: MessageMeta = { id: id ?? uuidV7Urn(), topics };
   if (type) meta.type = type;
   if (retry) meta.retry = retry;

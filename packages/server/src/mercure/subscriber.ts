@@ -149,7 +149,10 @@ export class MercureSubscriber {
 
   private armExpiry(at: number): void {
     const left = at - Date.now();
-    this.expiry = setTimeout(() => (left > MAX_TIMER_MS ? this.armExpiry(at) : this.close()), Math.max(0, Math.min(left, MAX_TIMER_MS)));
+    this.expiry = setTimeout(
+      () => (left > MAX_TIMER_MS ? this.armExpiry(at) : this.close()),
+      Math.max(0, Math.min(left, MAX_TIMER_MS)),
+    );
     this.expiry.unref();
   }
 }

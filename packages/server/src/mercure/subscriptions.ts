@@ -47,7 +47,12 @@ export function subscriptionId(topic: string, subscriber: string): string {
 }
 
 /** The document of one subscription (one selector of one subscriber). */
-export function subscriptionDoc(subscriber: MercureSubscriber, topic: string, active: boolean, withContext: boolean): SubscriptionDoc {
+export function subscriptionDoc(
+  subscriber: MercureSubscriber,
+  topic: string,
+  active: boolean,
+  withContext: boolean,
+): SubscriptionDoc {
   const doc: SubscriptionDoc = {
     ...(withContext ? { '@context': CONTEXT } : {}),
     id: subscriptionId(topic, subscriber.id),
@@ -91,7 +96,12 @@ export function answerSubscriptions(
   headers: Record<string, string>,
 ): void {
   const etag = `"${lastEventID.replace(/["\\]/g, '')}"`;
-  const common = { ...headers, etag, 'cache-control': 'must-revalidate', link: '</.well-known/mercure>; rel="mercure"' };
+  const common = {
+    ...headers,
+    etag,
+    'cache-control': 'must-revalidate',
+    link: '</.well-known/mercure>; rel="mercure"',
+  };
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, common);
     res.end();
@@ -99,7 +109,8 @@ export function answerSubscriptions(
   }
   const docs: SubscriptionDoc[] = [];
   for (const subscriber of subscribers) {
-    if (query.kind !== 'all' && query.topic !== undefined && !subscriber.selectors.some((s) => s.value === query.topic)) continue;
+    if (query.kind !== 'all' && query.topic !== undefined && !subscriber.selectors.some((s) => s.value === query.topic))
+      continue;
     if (query.kind === 'one' && subscriber.id !== query.subscriber) continue;
     const topics = query.kind === 'all' ? subscriber.selectors.map((s) => s.value) : [query.topic];
     for (const topic of new Set(topics)) docs.push(subscriptionDoc(subscriber, topic, true, false));
@@ -117,6 +128,10 @@ export function answerSubscriptions(
     body = { '@context': CONTEXT, id: pathname, type: 'Subscriptions', lastEventID, subscriptions: docs };
   }
   const text = JSON.stringify(body);
-  res.writeHead(200, { ...common, 'content-type': 'application/ld+json', 'content-length': String(Buffer.byteLength(text)) });
+  res.writeHead(200, {
+    ...common,
+    'content-type': 'application/ld+json',
+    'content-length': String(Buffer.byteLength(text)),
+  });
   res.end(text);
 }

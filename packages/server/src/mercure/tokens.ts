@@ -69,15 +69,22 @@ export class TokenVerifier {
   /** Throws a `TypeError` naming a key rt cannot read. */
   constructor(
     key: JwtKey | undefined,
-    checks: { audience: string | string[] | undefined; issuer: string | string[] | undefined; algorithms: string[] | undefined },
+    checks: {
+      audience: string | string[] | undefined;
+      issuer: string | string[] | undefined;
+      algorithms: string[] | undefined;
+    },
     private readonly selectors: SelectorCache,
   ) {
-    this.jwt = key === undefined ? undefined : new JwtVerifier({
-      key,
-      ...(checks.audience !== undefined ? { audience: checks.audience } : {}),
-      ...(checks.issuer !== undefined ? { issuer: checks.issuer } : {}),
-      ...(checks.algorithms !== undefined ? { algorithms: checks.algorithms } : {}),
-    });
+    this.jwt =
+      key === undefined
+        ? undefined
+        : new JwtVerifier({
+            key,
+            ...(checks.audience !== undefined ? { audience: checks.audience } : {}),
+            ...(checks.issuer !== undefined ? { issuer: checks.issuer } : {}),
+            ...(checks.algorithms !== undefined ? { algorithms: checks.algorithms } : {}),
+          });
   }
 
   /** Verifies `token`; rejects with `unauthorized` (and the reason) when it is not valid. */
@@ -119,8 +126,12 @@ export class TokenVerifier {
     if (typeof topic !== 'object' || topic === null) return [];
     const t = topic as Record<string, unknown>;
     if (typeof t.match !== 'string') return [];
-    const kind: SelectorKind | undefined = t.match_type === undefined || t.match_type === 'exact' ? 'exact'
-      : t.match_type === 'urlpattern' ? 'urlpattern' : undefined;
+    const kind: SelectorKind | undefined =
+      t.match_type === undefined || t.match_type === 'exact'
+        ? 'exact'
+        : t.match_type === 'urlpattern'
+          ? 'urlpattern'
+          : undefined;
     return kind ? [this.selectors.get(t.match, kind)] : [];
   }
 }

@@ -37,8 +37,12 @@ export class Update {
     const meta = message.meta;
     this.topics = meta?.topics?.length ? meta.topics : [rtToMercureTopic(message.topic)];
     this.id = meta?.id ?? positionId(epoch, message.off);
-    this.data = typeof message.data === 'string' ? message.data
-      : isBinary(message.data) ? bytesToBase64(message.data) : (message.dataText ?? JSON.stringify(message.data));
+    this.data =
+      typeof message.data === 'string'
+        ? message.data
+        : isBinary(message.data)
+          ? bytesToBase64(message.data)
+          : (message.dataText ?? JSON.stringify(message.data));
     this.private = meta ? meta.private === true : rtPrivate;
     this.type = meta?.type;
     this.retry = meta?.retry;
@@ -71,7 +75,7 @@ export function positionId(epoch: string, off: number): string {
 
 /** Reads a position id back (`undefined` when `id` is not one). */
 export function parsePositionId(id: string): { ep: string; off: number } | undefined {
-  return id.startsWith('#') ? parseEventId(id.slice(1)) ?? undefined : undefined;
+  return id.startsWith('#') ? (parseEventId(id.slice(1)) ?? undefined) : undefined;
 }
 
 /** A `urn:uuid:` id with a UUIDv7 (RFC 9562: 48-bit ms timestamp, version 7, variant 10). */

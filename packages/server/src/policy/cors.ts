@@ -10,7 +10,12 @@ const ALLOWED_HEADERS = 'Authorization, Content-Type, Cache-Control, Last-Event-
  * so the browser keeps the answer from the page. Without `allowOrigin`, every Origin is
  * echoed. Returns true when it answered a preflight (`OPTIONS`) itself.
  */
-export function applyCors(policy: Policy, req: IncomingMessage, res: ServerResponse, methods = 'GET, POST, OPTIONS'): boolean {
+export function applyCors(
+  policy: Policy,
+  req: IncomingMessage,
+  res: ServerResponse,
+  methods = 'GET, POST, OPTIONS',
+): boolean {
   const origin = req.headers.origin;
   res.setHeader('Vary', 'Origin');
   const allowed = origin !== undefined && policy.allowsOrigin(origin);

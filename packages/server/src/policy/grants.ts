@@ -51,13 +51,15 @@ export function grantsAllow(grants: Grants | undefined, op: ClientOp, topic: str
  * what is wrong, or `null`.
  */
 export function grantsProblem(value: unknown): string | null {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be an object { subscribe?: [...], publish?: [...] }';
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'must be an object { subscribe?: [...], publish?: [...] }';
   for (const side of ['subscribe', 'publish'] as const) {
     const list = (value as Record<string, unknown>)[side];
     if (list === undefined) continue;
     if (!Array.isArray(list)) return `"${side}" must be an array of topics`;
     for (const entry of list) {
-      if (entry !== '*' && !isValidTopic(entry)) return `"${side}" has ${JSON.stringify(entry)}, which is neither a topic nor "*"`;
+      if (entry !== '*' && !isValidTopic(entry))
+        return `"${side}" has ${JSON.stringify(entry)}, which is neither a topic nor "*"`;
     }
   }
   return null;

@@ -43,7 +43,11 @@ export function parseCookies(header: string | undefined): Record<string, string>
  * `Authorization: Bearer` header, the `access_token` (RFC 6750) or `token` query parameter
  * (for `EventSource` and `WebSocket`, which cannot set headers), the cookie `cookieName`.
  */
-export function findToken(handshake: Handshake, cookies: Record<string, string>, cookieName: string): string | undefined {
+export function findToken(
+  handshake: Handshake,
+  cookies: Record<string, string>,
+  cookieName: string,
+): string | undefined {
   if (handshake.token !== undefined && handshake.token !== '') return handshake.token;
   const authorization = headerValue(handshake.headers, 'authorization');
   if (authorization !== undefined) {

@@ -67,14 +67,17 @@ function toKeyObject(key: JwtKey, which: string): KeyObject {
 }
 
 function algorithmsFor(key: KeyObject, wanted: readonly string[] | undefined, which: string): string[] {
-  const family = key.type === 'secret'
-    ? FAMILIES.secret!
-    : key.asymmetricKeyType === 'ec'
-      ? [CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? ''].filter((a) => a !== '')
-      : FAMILIES[key.asymmetricKeyType ?? ''] ?? [];
+  const family =
+    key.type === 'secret'
+      ? FAMILIES.secret!
+      : key.asymmetricKeyType === 'ec'
+        ? [CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? ''].filter((a) => a !== '')
+        : (FAMILIES[key.asymmetricKeyType ?? ''] ?? []);
   const algorithms = wanted ? family.filter((a) => wanted.includes(a)) : family;
   if (algorithms.length === 0) {
-    throw new TypeError(`jwt.${which}: no accepted algorithm fits this key (${key.asymmetricKeyType ?? key.type}${wanted ? `; asked for ${wanted.join(', ')}` : ''})`);
+    throw new TypeError(
+      `jwt.${which}: no accepted algorithm fits this key (${key.asymmetricKeyType ?? key.type}${wanted ? `; asked for ${wanted.join(', ')}` : ''})`,
+    );
   }
   return algorithms;
 }
@@ -97,12 +100,15 @@ export class JwtVerifier {
   constructor(private readonly options: JwtOptions) {
     const publisher = options.publisherKey ?? options.key;
     const subscriber = options.subscriberKey ?? options.key;
-    if (publisher === undefined && subscriber === undefined) throw new TypeError('jwt needs a key, or a publisherKey and/or a subscriberKey');
+    if (publisher === undefined && subscriber === undefined)
+      throw new TypeError('jwt needs a key, or a publisherKey and/or a subscriberKey');
     if (publisher !== undefined && publisher === subscriber) {
       this.add(publisher, options.key === publisher ? 'key' : 'publisherKey', ['publish', 'subscribe']);
     } else {
-      if (publisher !== undefined) this.add(publisher, options.publisherKey !== undefined ? 'publisherKey' : 'key', ['publish']);
-      if (subscriber !== undefined) this.add(subscriber, options.subscriberKey !== undefined ? 'subscriberKey' : 'key', ['subscribe']);
+      if (publisher !== undefined)
+        this.add(publisher, options.publisherKey !== undefined ? 'publisherKey' : 'key', ['publish']);
+      if (subscriber !== undefined)
+        this.add(subscriber, options.subscriberKey !== undefined ? 'subscriberKey' : 'key', ['subscribe']);
     }
   }
 

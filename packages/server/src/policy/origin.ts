@@ -52,7 +52,10 @@ export function parseOriginRule(text: string): OriginRule | 'any' {
   const rule = text.trim().toLowerCase();
   if (rule === '*') return 'any';
   const m = /^(?:([^:/]+):\/\/)?(\[[^\]]*\]|[^:/]+)(?::([^:/]+))?$/.exec(rule);
-  if (!m) throw new TypeError(`allowOrigin "${text}": expected e.g. example.com, *.example.com or https://app.example.com:8443`);
+  if (!m)
+    throw new TypeError(
+      `allowOrigin "${text}": expected e.g. example.com, *.example.com or https://app.example.com:8443`,
+    );
   const [, scheme, host = '', port] = m;
   const out: OriginRule = { host: { kind: 'any' } };
   if (scheme !== undefined && scheme !== '*') {
@@ -109,7 +112,9 @@ export class OriginPolicy {
 
   /** Compiles `allowOrigin`; throws a `TypeError` on a malformed entry. */
   constructor(allowOrigin: string | readonly string[]) {
-    const entries = (typeof allowOrigin === 'string' ? [allowOrigin] : allowOrigin).flatMap((e) => e.split(/[\s,]+/)).filter((e) => e !== '');
+    const entries = (typeof allowOrigin === 'string' ? [allowOrigin] : allowOrigin)
+      .flatMap((e) => e.split(/[\s,]+/))
+      .filter((e) => e !== '');
     if (entries.length === 0) throw new TypeError('allowOrigin is empty: give at least one origin, or "*"');
     let anything = false;
     for (const entry of entries) {
@@ -127,7 +132,10 @@ export class OriginPolicy {
     const origin = parseOrigin(header);
     if (!origin) return false;
     return this.rules.some(
-      (r) => (r.scheme === undefined || r.scheme === origin.scheme) && (r.port === undefined || r.port === origin.port) && hostMatches(r.host, origin.host),
+      (r) =>
+        (r.scheme === undefined || r.scheme === origin.scheme) &&
+        (r.port === undefined || r.port === origin.port) &&
+        hostMatches(r.host, origin.host),
     );
   }
 }

@@ -30,7 +30,12 @@ export type Authenticate = (request: AuthRequest) => Identity | Promise<Identity
  * error for that operation only; the connection lives on. `session` is absent for HTTP
  * publishing.
  */
-export type Authorize = (identity: Identity, op: ClientOp, topic: string, session: Session | undefined) => boolean | Promise<boolean>;
+export type Authorize = (
+  identity: Identity,
+  op: ClientOp,
+  topic: string,
+  session: Session | undefined,
+) => boolean | Promise<boolean>;
 
 /** The security settings of a broker (a subset of its options). */
 export interface PolicyOptions {
@@ -76,13 +81,18 @@ export class Policy {
   readonly clockToleranceSec: number;
 
   /** Compiles the settings; throws a `TypeError` naming a bad one. */
-  constructor(private readonly options: PolicyOptions, private readonly logger: Logger) {
+  constructor(
+    private readonly options: PolicyOptions,
+    private readonly logger: Logger,
+  ) {
     this.origins = options.allowOrigin === undefined ? undefined : new OriginPolicy(options.allowOrigin);
     this.jwt = options.jwt ? new JwtVerifier(options.jwt) : undefined;
-    if (this.jwt?.weakSecret) logger.warn('jwt: an HMAC key shorter than 32 bytes is easy to guess; use a longer secret');
+    if (this.jwt?.weakSecret)
+      logger.warn('jwt: an HMAC key shorter than 32 bytes is easy to guess; use a longer secret');
     this.authenticates = this.jwt !== undefined || options.authenticate !== undefined;
     const allow = options.allowAnonymous ?? !this.authenticates;
-    if (allow === false && !this.authenticates) throw new TypeError('allowAnonymous: false needs a way to authenticate: jwt or authenticate');
+    if (allow === false && !this.authenticates)
+      throw new TypeError('allowAnonymous: false needs a way to authenticate: jwt or authenticate');
     if (typeof allow === 'object') {
       const problem = grantsProblem(allow);
       if (problem !== null) throw new TypeError(`allowAnonymous ${problem}`);
@@ -105,7 +115,9 @@ export class Policy {
     const problem = this.originProblem(handshake);
     if (problem !== undefined) return this.refuse(handshake, problem);
     const cookies = parseCookies(headerValue(handshake.headers, 'cookie'));
-    const token = this.authenticates ? findToken(handshake, cookies, this.options.tokenCookie ?? 'rt_token') : undefined;
+    const token = this.authenticates
+      ? findToken(handshake, cookies, this.options.tokenCookie ?? 'rt_token')
+      : undefined;
     let identity: Identity = null;
     if (token !== undefined && this.jwt) {
       try {
@@ -116,10 +128,21 @@ export class Policy {
     }
     if (this.options.authenticate) {
       try {
-        identity = (await this.options.authenticate({ ...handshake, cookies, ...(token !== undefined ? { token } : {}), jwt: identity })) ?? null;
+        identity =
+          (await this.options.authenticate({
+            ...handshake,
+            cookies,
+            ...(token !== undefined ? { token } : {}),
+            jwt: identity,
+          })) ?? null;
       } catch (e) {
-        this.logger.warn({ transport: handshake.transport, reason: e instanceof Error ? e.message : String(e) }, 'authenticate refused a connection');
-        throw e instanceof RtError && (e.code === 'unauthorized' || e.code === 'forbidden') ? e : new RtError('unauthorized', 'authentication failed');
+        this.logger.warn(
+          { transport: handshake.transport, reason: e instanceof Error ? e.message : String(e) },
+          'authenticate refused a connection',
+        );
+        throw e instanceof RtError && (e.code === 'unauthorized' || e.code === 'forbidden')
+          ? e
+          : new RtError('unauthorized', 'authentication failed');
       }
       const rt = identity?.rt;
       if (rt !== undefined && grantsProblem(rt) !== null) {
@@ -127,7 +150,8 @@ export class Policy {
         throw new RtError('unauthorized', 'authentication failed');
       }
     }
-    if (identity === null && !this.anonymous) return this.refuse(handshake, token === undefined ? 'a token is required' : 'authentication failed');
+    if (identity === null && !this.anonymous)
+      return this.refuse(handshake, token === undefined ? 'a token is required' : 'authentication failed');
     return identity;
   }
 
@@ -139,12 +163,20 @@ export class Policy {
    */
   originProblem(handshake: Handshake): string | undefined {
     const origin = headerValue(handshake.headers, 'origin');
-    if ((handshake.transport === 'http' && origin === undefined) || sameOrigin(handshake, origin) || this.allowsOrigin(origin)) return undefined;
+    if (
+      (handshake.transport === 'http' && origin === undefined) ||
+      sameOrigin(handshake, origin) ||
+      this.allowsOrigin(origin)
+    )
+      return undefined;
     return origin === undefined ? 'a request without Origin is not allowed' : `origin ${origin} is not allowed`;
   }
 
   private refuse(handshake: Handshake, reason: string): never {
-    this.logger.warn({ transport: handshake.transport, origin: headerValue(handshake.headers, 'origin'), reason }, 'refused a connection');
+    this.logger.warn(
+      { transport: handshake.transport, origin: headerValue(handshake.headers, 'origin'), reason },
+      'refused a connection',
+    );
     throw new RtError('unauthorized', reason);
   }
 
@@ -160,7 +192,12 @@ export class Policy {
     if (hook) {
       try {
         const verdict = hook(identity, op, topic, session);
-        return isThenable(verdict) ? Promise.resolve(verdict).then((v) => v === true, (e: unknown) => this.hookFailed(e)) : verdict === true;
+        return isThenable(verdict)
+          ? Promise.resolve(verdict).then(
+              (v) => v === true,
+              (e: unknown) => this.hookFailed(e),
+            )
+          : verdict === true;
       } catch (e) {
         return this.hookFailed(e);
       }
@@ -171,7 +208,10 @@ export class Policy {
   }
 
   private hookFailed(e: unknown): false {
-    this.logger.warn({ reason: e instanceof Error ? e.message : String(e) }, 'authorize threw: the operation is refused');
+    this.logger.warn(
+      { reason: e instanceof Error ? e.message : String(e) },
+      'authorize threw: the operation is refused',
+    );
     return false;
   }
 

@@ -1,4 +1,9 @@
-import { request as httpRequest, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import {
+  request as httpRequest,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ForwardedRequest, ForwardedResponse, Forwarding } from '../engines/engine.js';
 import { readBody } from '../http.js';
@@ -11,7 +16,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
 
 function endToEnd<T extends Record<string, unknown>>(headers: T): T {
   const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(headers)) if (!HOP_BY_HOP.has(name.toLowerCase()) && value !== undefined) out[name] = value;
+  for (const [name, value] of Object.entries(headers))
+    if (!HOP_BY_HOP.has(name.toLowerCase()) && value !== undefined) out[name] = value;
   return out as T;
 }
 
@@ -30,7 +36,13 @@ export interface ForeignCheck {
  * the engine to the node that does, and that node's answer is sent back. Installed in front of
  * the server's other `request` listeners.
  */
-export function interceptForeign(server: HttpServer, forwarding: Forwarding, checks: readonly ForeignCheck[], maxBody: number, logger: Logger): void {
+export function interceptForeign(
+  server: HttpServer,
+  forwarding: Forwarding,
+  checks: readonly ForeignCheck[],
+  maxBody: number,
+  logger: Logger,
+): void {
   const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -45,14 +57,24 @@ export function interceptForeign(server: HttpServer, forwarding: Forwarding, che
       return;
     }
     void forwardRequest(req, res, id, forwarding, check, maxBody).catch((error: unknown) => {
-      logger.warn({ err: (error as Error).message, url: req.url }, 'could not forward a request to the node that owns its connection');
+      logger.warn(
+        { err: (error as Error).message, url: req.url },
+        'could not forward a request to the node that owns its connection',
+      );
       if (!res.headersSent) res.writeHead(503, { 'content-type': 'text/plain' });
       res.end('the node that owns this connection cannot be reached');
     });
   });
 }
 
-async function forwardRequest(req: IncomingMessage, res: ServerResponse, id: string, forwarding: Forwarding, check: ForeignCheck, maxBody: number): Promise<void> {
+async function forwardRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  forwarding: Forwarding,
+  check: ForeignCheck,
+  maxBody: number,
+): Promise<void> {
   const body = await readBody(req, maxBody);
   const answer = await forwarding.forward(id, {
     method: req.method ?? 'GET',
@@ -79,11 +101,19 @@ export function replayLocally(server: HttpServer): (request: ForwardedRequest) =
       }
       const host = address.address === '::' || address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
       const out = httpRequest(
-        { host, port: address.port, method: request.method, path: request.url, headers: { ...request.headers, 'content-length': request.body.length } },
+        {
+          host,
+          port: address.port,
+          method: request.method,
+          path: request.url,
+          headers: { ...request.headers, 'content-length': request.body.length },
+        },
         (answer) => {
           const chunks: Buffer[] = [];
           answer.on('data', (c: Buffer) => chunks.push(c));
-          answer.on('end', () => resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }));
+          answer.on('end', () =>
+            resolve({ status: answer.statusCode ?? 502, headers: answer.headers, body: Buffer.concat(chunks) }),
+          );
           answer.on('error', reject);
         },
       );

@@ -28,5 +28,12 @@ export interface Transport {
 
 /** The transports every broker runs (the Mercure hub stays off unless the `mercure` option is set). */
 export function defaultTransports(): Transport[] {
-  return [new SocketIoTransport(), new SseTransport(), new RawWsTransport(), new HttpPublishTransport(), new MercureTransport(), new PlaygroundTransport()];
+  return [
+    new SocketIoTransport(),
+    new SseTransport(),
+    new RawWsTransport(),
+    new HttpPublishTransport(),
+    new MercureTransport(),
+    new PlaygroundTransport(),
+  ];
 }

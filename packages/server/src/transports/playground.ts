@@ -17,7 +17,12 @@ function clientBundles(): Map<string, string> {
   try {
     const require = createRequire(import.meta.url);
     const dist = join(dirname(require.resolve('@rt/client/package.json')), 'dist');
-    for (const name of ['rt-client.browser.mjs', 'rt-client.min.js', 'rt-client.browser.mjs.map', 'rt-client.min.js.map']) {
+    for (const name of [
+      'rt-client.browser.mjs',
+      'rt-client.min.js',
+      'rt-client.browser.mjs.map',
+      'rt-client.min.js.map',
+    ]) {
       if (existsSync(join(dist, name))) out.set(name, join(dist, name));
     }
   } catch {
@@ -44,7 +49,8 @@ export class PlaygroundTransport implements Transport {
     const dir = broker.options.playground;
     if (dir && existsSync(dir)) {
       const serve = sirv(dir, { dev: true, single: false });
-      broker.fallback = (req, res) => serve(req, res, () => sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`));
+      broker.fallback = (req, res) =>
+        serve(req, res, () => sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`));
     } else {
       broker.fallback = (req, res) => {
         if (req.url === '/' || req.url === '/index.html') {

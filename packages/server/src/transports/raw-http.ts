@@ -49,17 +49,29 @@ class AnswerWire implements Wire {
  * path without a WebSocket upgrade gets 426.
  */
 export class RawHttp {
-  constructor(private readonly broker: Broker, private readonly prefix: string) {}
+  constructor(
+    private readonly broker: Broker,
+    private readonly prefix: string,
+  ) {}
 
   /** Adds the routes. */
   routes(): void {
     for (const kind of ['pub', 'bus', 'push'] as const) {
       this.broker.addRoute('POST', `${this.prefix}/${kind}/*`, (req, res, url) => this.post(kind, req, res, url));
-      this.broker.addRoute('OPTIONS', `${this.prefix}/${kind}/*`, (req, res) => void this.broker.cors(req, res, 'POST, OPTIONS'));
+      this.broker.addRoute(
+        'OPTIONS',
+        `${this.prefix}/${kind}/*`,
+        (req, res) => void this.broker.cors(req, res, 'POST, OPTIONS'),
+      );
     }
     for (const kind of KINDS) {
       this.broker.addRoute('GET', `${this.prefix}/${kind}/*`, (_req, res) =>
-        sendJson(res, 426, { error: { code: 'bad_frame', message: `${kind} endpoints are WebSocket endpoints: connect with a WebSocket (ws://)` } }),
+        sendJson(res, 426, {
+          error: {
+            code: 'bad_frame',
+            message: `${kind} endpoints are WebSocket endpoints: connect with a WebSocket (ws://)`,
+          },
+        }),
       );
     }
   }

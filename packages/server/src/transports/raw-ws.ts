@@ -26,7 +26,10 @@ class RawWire implements Wire {
   ws: WebSocket | undefined;
   private early: [string | Uint8Array, (() => void) | undefined][] = [];
 
-  constructor(private readonly onBehalf: OnBehalf, private readonly ack: (id: string) => void) {}
+  constructor(
+    private readonly onBehalf: OnBehalf,
+    private readonly ack: (id: string) => void,
+  ) {}
 
   write(batch: readonly Outgoing[]): void {
     for (const out of batch) {
@@ -101,7 +104,11 @@ export class RawWsTransport implements Transport {
     this.broker = broker;
     if (broker.options.rawPrefix === false) return;
     new RawHttp(broker, broker.options.rawPrefix).routes();
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: broker.limits.maxPayloadBytes, perMessageDeflate: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: broker.limits.maxPayloadBytes,
+      perMessageDeflate: false,
+    });
     this.heartbeat = setInterval(() => {
       for (const ws of this.wss?.clients ?? []) {
         if (!this.alive.has(ws)) ws.terminate();
@@ -133,7 +140,14 @@ export class RawWsTransport implements Transport {
     this.wss?.close();
   }
 
-  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, kind: RawKind, topic: string): Promise<void> {
+  private async upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: URL,
+    kind: RawKind,
+    topic: string,
+  ): Promise<void> {
     const broker = this.broker;
     if (broker.isClosing) return refuse(socket, new RtError('shutting_down', 'the broker is shutting down'));
     let identity: Identity;
@@ -169,7 +183,9 @@ export class RawWsTransport implements Transport {
       ws.on('error', () => undefined);
       wire.attach(ws);
       ws.on('message', (raw: Buffer, isBinary: boolean) => {
-        const data: Payload = isBinary ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength) : raw.toString('utf8');
+        const data: Payload = isBinary
+          ? new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength)
+          : raw.toString('utf8');
         this.alive.add(ws);
         if (kind === 'sub' || kind === 'pull') return; // receive-only sockets
         const frame = kind === 'bus' ? { t: 'bus' as const, topic, data } : { t: kind, topic, data };

@@ -12,12 +12,21 @@ import type { ForeignCheck } from './forward.js';
 export const FRAME_EVENT = 'f';
 
 /** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
-const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } }).Sender?.frame;
-interface FrameOptions { readOnly: boolean; mask: boolean; rsv1: boolean; opcode: number; fin: boolean }
+const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } })
+  .Sender?.frame;
+interface FrameOptions {
+  readOnly: boolean;
+  mask: boolean;
+  rsv1: boolean;
+  opcode: number;
+  fin: boolean;
+}
 const TEXT_FRAME: FrameOptions = { readOnly: false, mask: false, rsv1: false, opcode: 1, fin: true };
 
 /** engine.io write options: `wsPreEncodedFrame` makes its WebSocket transport send these bytes as they are. */
-interface PacketOptions { wsPreEncodedFrame?: Buffer[] }
+interface PacketOptions {
+  wsPreEncodedFrame?: Buffer[];
+}
 
 /**
  * The encoding of the last batch written, shared by every wire of a transport. Sessions
@@ -64,7 +73,10 @@ class BatchEncoder {
  * socket.io's own encoder (binary attachments).
  */
 class SocketIoWire implements Wire {
-  constructor(private readonly socket: Socket, private readonly encoder: BatchEncoder) {}
+  constructor(
+    private readonly socket: Socket,
+    private readonly encoder: BatchEncoder,
+  ) {}
 
   get transport(): string {
     return this.socket.conn.transport.name;
@@ -123,7 +135,9 @@ interface EngineConn {
 /** A refused handshake as socket.io sends it: the client's `connect_error` gets the message and `data: { code }`. */
 function refusal(error: unknown): Error {
   const code: ErrorCode = error instanceof RtError ? error.code : 'internal';
-  const out = new Error(error instanceof RtError ? error.message : 'internal error') as Error & { data: { code: ErrorCode } };
+  const out = new Error(error instanceof RtError ? error.message : 'internal error') as Error & {
+    data: { code: ErrorCode };
+  };
   out.data = { code };
   return out;
 }
@@ -146,7 +160,13 @@ function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
   if (event === FRAME_EVENT) {
     for (const frame of frames) broker.handle(session, frame);
   } else {
-    session.send(new Outgoing({ t: 'err', code: 'unknown_op', message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"` }));
+    session.send(
+      new Outgoing({
+        t: 'err',
+        code: 'unknown_op',
+        message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"`,
+      }),
+    );
   }
 }
 
@@ -202,11 +222,19 @@ export class SocketIoTransport implements Transport {
       const { headers, url, auth } = socket.handshake;
       const token = typeof auth?.token === 'string' ? auth.token : undefined;
       broker
-        .admit({ transport: socket.conn.transport.name, headers, query: new URL(url, 'http://localhost').searchParams, ...(token !== undefined ? { token } : {}) })
-        .then((identity) => {
-          socket.data.identity = identity;
-          next();
-        }, (error: unknown) => next(refusal(error)));
+        .admit({
+          transport: socket.conn.transport.name,
+          headers,
+          query: new URL(url, 'http://localhost').searchParams,
+          ...(token !== undefined ? { token } : {}),
+        })
+        .then(
+          (identity) => {
+            socket.data.identity = identity;
+            next();
+          },
+          (error: unknown) => next(refusal(error)),
+        );
     });
     io.on('connection', (socket) => {
       if (broker.isClosing) {
@@ -216,7 +244,8 @@ export class SocketIoTransport implements Transport {
       // A long-polling transport closed while no poll is waiting holds a 30 s timer for the
       // poll that will never come (a peer gone silent); one heartbeat is enough.
       const polling = socket.conn.transport as unknown as { closeTimeout?: number };
-      if (typeof polling.closeTimeout === 'number') polling.closeTimeout = Math.min(polling.closeTimeout, broker.options.heartbeatMs);
+      if (typeof polling.closeTimeout === 'number')
+        polling.closeTimeout = Math.min(polling.closeTimeout, broker.options.heartbeatMs);
       const session = broker.openSession(new SocketIoWire(socket, this.encoder));
       const data = socket.data as ConnectionData;
       session.identity = data.identity ?? null;
@@ -240,8 +269,10 @@ export class SocketIoTransport implements Transport {
    * forwarded to that node (see {@link Transport.foreign}).
    */
   readonly foreign: ForeignCheck = {
-    connectionOf: (_req, url) => (url.pathname === `${this.broker.options.prefix}/socket.io/` ? url.searchParams.get('sid') : null),
-    isLocal: (id) => this.io !== undefined && id in (this.io.engine as unknown as { clients: Record<string, unknown> }).clients,
+    connectionOf: (_req, url) =>
+      url.pathname === `${this.broker.options.prefix}/socket.io/` ? url.searchParams.get('sid') : null,
+    isLocal: (id) =>
+      this.io !== undefined && id in (this.io.engine as unknown as { clients: Record<string, unknown> }).clients,
     unknown: (res) => {
       // engine.io's own answer to a session id it does not know.
       res.writeHead(400, { 'content-type': 'application/json' });

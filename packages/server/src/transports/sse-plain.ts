@@ -19,7 +19,9 @@ export function parseEventId(id: string): Position | null {
   const dash = id.lastIndexOf('-');
   if (dash <= 0) return null;
   const off = Number(id.slice(dash + 1));
-  return Number.isSafeInteger(off) && off >= 0 && /^\d+$/.test(id.slice(dash + 1)) ? { ep: id.slice(0, dash), off } : null;
+  return Number.isSafeInteger(off) && off >= 0 && /^\d+$/.test(id.slice(dash + 1))
+    ? { ep: id.slice(0, dash), off }
+    : null;
 }
 
 /** The SSE event of one message: strings as they are, bytes as base64 in `event: binary`, other JSON as JSON text. */
@@ -27,7 +29,11 @@ function messageEvent(data: Payload, id: string): string {
   const bare = barePayload(data);
   return typeof bare === 'string'
     ? formatEvent({ id, data: bare })
-    : formatEvent({ event: 'binary', id, data: Buffer.from(bare.buffer, bare.byteOffset, bare.byteLength).toString('base64') });
+    : formatEvent({
+        event: 'binary',
+        id,
+        data: Buffer.from(bare.buffer, bare.byteOffset, bare.byteLength).toString('base64'),
+      });
 }
 
 /**
@@ -40,7 +46,10 @@ class PlainSseWire implements Wire {
   private ep = '';
   private last = -1;
 
-  constructor(private readonly stream: SseStream, private readonly onBehalf: OnBehalf) {}
+  constructor(
+    private readonly stream: SseStream,
+    private readonly onBehalf: OnBehalf,
+  ) {}
 
   /** Starts sending from `position` (events before it are dropped). */
   start(position: Position): void {
@@ -83,7 +92,10 @@ class PlainSseWire implements Wire {
   }
 
   close(bye?: ByeFrame): void {
-    if (bye && this.last >= 0) this.stream.write(formatEvent({ event: 'bye', id: this.id, data: JSON.stringify({ code: bye.code, message: bye.message }) }));
+    if (bye && this.last >= 0)
+      this.stream.write(
+        formatEvent({ event: 'bye', id: this.id, data: JSON.stringify({ code: bye.code, message: bye.message }) }),
+      );
     this.stream.end();
   }
 
@@ -111,11 +123,20 @@ class PlainSseWire implements Wire {
  *   replayed is said by an `event: gap` with `{"topic", "reason"}` data.
  * - `: ping` comments keep idle proxies from closing the stream.
  */
-export async function plainStream(broker: Broker, req: IncomingMessage, res: ServerResponse, url: URL, identity: Identity): Promise<void> {
+export async function plainStream(
+  broker: Broker,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  identity: Identity,
+): Promise<void> {
   const topics = [...new Set(url.searchParams.getAll('topic'))];
   const header = req.headers['last-event-id'];
-  const lastId = (typeof header === 'string' && header !== '' ? header : undefined) ??
-    url.searchParams.get('lastEventId') ?? url.searchParams.get('lastEventID') ?? undefined;
+  const lastId =
+    (typeof header === 'string' && header !== '' ? header : undefined) ??
+    url.searchParams.get('lastEventId') ??
+    url.searchParams.get('lastEventID') ??
+    undefined;
   const stream = new SseStream(req, res);
   const onBehalf = new OnBehalf(broker);
   const wire = new PlainSseWire(stream, onBehalf);

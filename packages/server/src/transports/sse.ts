@@ -93,7 +93,11 @@ export class SseTransport implements Transport {
     if (broker.isClosing) return sendError(res, 'shutting_down', 'the broker is shutting down');
     const frames = url.searchParams.get('frames') === '1';
     if (!frames && !url.searchParams.has('topic')) {
-      return sendError(res, 'bad_frame', 'name at least one topic (?topic=a&topic=b), or ?frames=1 for the rt protocol');
+      return sendError(
+        res,
+        'bad_frame',
+        'name at least one topic (?topic=a&topic=b), or ?frames=1 for the rt protocol',
+      );
     }
     let identity: Identity;
     try {
@@ -117,7 +121,13 @@ export class SseTransport implements Transport {
     });
     const heartbeatMs = broker.options.heartbeatMs;
     stream.open(broker.options.sseRetryMs, heartbeatMs, () => formatEvent({ event: 'ping', data: '1' }));
-    stream.write(formatEvent({ event: 'session', id: '0', data: JSON.stringify({ url: `sse/${token}`, session: session.id, heartbeatMs }) }));
+    stream.write(
+      formatEvent({
+        event: 'session',
+        id: '0',
+        data: JSON.stringify({ url: `sse/${token}`, session: session.id, heartbeatMs }),
+      }),
+    );
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
@@ -128,7 +138,11 @@ export class SseTransport implements Transport {
       return sendError(res, 'forbidden', 'no open SSE stream has this URL');
     }
     // A page of another site that learnt the URL is refused as its stream would have been.
-    const originProblem = this.broker.policy.originProblem({ transport: 'http', headers: req.headers, query: new URLSearchParams() });
+    const originProblem = this.broker.policy.originProblem({
+      transport: 'http',
+      headers: req.headers,
+      query: new URLSearchParams(),
+    });
     if (originProblem !== undefined) {
       req.resume();
       return sendError(res, 'forbidden', originProblem);

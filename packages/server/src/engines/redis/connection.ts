@@ -43,7 +43,11 @@ export class Connections {
   private wasDown = false;
   private closing = false;
 
-  constructor(url: string, private readonly logger: Logger, private readonly onReady: () => void) {
+  constructor(
+    url: string,
+    private readonly logger: Logger,
+    private readonly onReady: () => void,
+  ) {
     const options: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -53,9 +57,16 @@ export class Connections {
     };
     this.cmd = new Redis(url, { ...options, connectionName: 'rt' });
     this.sub = new Redis(url, { ...options, connectionName: 'rt-sub' });
-    for (const [name, conn] of [['commands', this.cmd], ['pub/sub', this.sub]] as const) {
+    for (const [name, conn] of [
+      ['commands', this.cmd],
+      ['pub/sub', this.sub],
+    ] as const) {
       conn.on('error', (error: Error) => {
-        if (!this.wasDown) this.logger.warn({ err: error.message, connection: name }, 'Redis connection failed; reconnecting with backoff');
+        if (!this.wasDown)
+          this.logger.warn(
+            { err: error.message, connection: name },
+            'Redis connection failed; reconnecting with backoff',
+          );
         this.wasDown = true;
         this.down = error.message;
       });
@@ -72,7 +83,10 @@ export class Connections {
 
   /** Connects both; resolves when both are up or after `timeoutMs` (the broker starts degraded then). */
   async connect(timeoutMs: number): Promise<void> {
-    const both = Promise.all([this.cmd.connect(), this.sub.connect()]).then(() => true, () => false);
+    const both = Promise.all([this.cmd.connect(), this.sub.connect()]).then(
+      () => true,
+      () => false,
+    );
     const timer = new Promise<false>((r) => setTimeout(() => r(false), timeoutMs).unref());
     if (!(await Promise.race([both, timer]))) {
       this.logger.error({ reason: this.down }, 'Redis is unreachable: the broker runs degraded and keeps trying');

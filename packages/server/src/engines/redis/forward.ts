@@ -27,7 +27,10 @@ interface Envelope {
  * to the requests it forwarded.
  */
 export class RedisForwarding implements Forwarding {
-  private readonly waiting = new Map<string, { owner: string; resolve: (r: ForwardedResponse | undefined) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly waiting = new Map<
+    string,
+    { owner: string; resolve: (r: ForwardedResponse | undefined) => void; timer: ReturnType<typeof setTimeout> }
+  >();
   /** Checks, while requests wait, that their owners are still there (a dead owner never answers). */
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private handler: ((request: ForwardedRequest) => Promise<ForwardedResponse>) | undefined;
@@ -50,9 +53,14 @@ export class RedisForwarding implements Forwarding {
   }
 
   claim(id: string): void {
-    this.conns.cmd.set(this.ownerKey(id), this.nodeId, 'PX', CLAIM_TTL_MS).catch((e: Error) =>
-      this.logger.warn({ err: e.message, id }, 'could not record the owner of a connection: requests for it on other nodes will fail'),
-    );
+    this.conns.cmd
+      .set(this.ownerKey(id), this.nodeId, 'PX', CLAIM_TTL_MS)
+      .catch((e: Error) =>
+        this.logger.warn(
+          { err: e.message, id },
+          'could not record the owner of a connection: requests for it on other nodes will fail',
+        ),
+      );
   }
 
   release(id: string): void {
@@ -73,7 +81,13 @@ export class RedisForwarding implements Forwarding {
     if (owner === null || owner === this.nodeId) return undefined;
     const reqId = randomBytes(8).toString('hex');
     const envelope: Envelope = {
-      t: 'req', id: reqId, from: this.nodeId, method: request.method, url: request.url, headers: request.headers, body: request.body.toString('base64'),
+      t: 'req',
+      id: reqId,
+      from: this.nodeId,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: request.body.toString('base64'),
     };
     const answer = new Promise<ForwardedResponse | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -146,19 +160,32 @@ export class RedisForwarding implements Forwarding {
       return;
     }
     if (envelope.t === 'res') {
-      this.settle(envelope.id, { status: envelope.status ?? 502, headers: envelope.headers, body: Buffer.from(envelope.body, 'base64') });
+      this.settle(envelope.id, {
+        status: envelope.status ?? 502,
+        headers: envelope.headers,
+        body: Buffer.from(envelope.body, 'base64'),
+      });
       return;
     }
     const handler = this.handler;
     const from = envelope.from;
     if (!handler || !from) return;
     const request: ForwardedRequest = {
-      method: envelope.method ?? 'GET', url: envelope.url ?? '/', headers: envelope.headers as ForwardedRequest['headers'], body: Buffer.from(envelope.body, 'base64'),
+      method: envelope.method ?? 'GET',
+      url: envelope.url ?? '/',
+      headers: envelope.headers as ForwardedRequest['headers'],
+      body: Buffer.from(envelope.body, 'base64'),
     };
     handler(request)
       .catch((): ForwardedResponse => ({ status: 502, headers: {}, body: Buffer.alloc(0) }))
       .then((response) => {
-        const reply: Envelope = { t: 'res', id: envelope.id, status: response.status, headers: response.headers, body: response.body.toString('base64') };
+        const reply: Envelope = {
+          t: 'res',
+          id: envelope.id,
+          status: response.status,
+          headers: response.headers,
+          body: response.body.toString('base64'),
+        };
         return this.conns.cmd.publish(`${this.prefix}node:${from}`, JSON.stringify(reply));
       })
       .catch((e: Error) => this.logger.warn({ err: e.message }, 'could not answer a forwarded request'));

@@ -1,6 +1,16 @@
 import { ancestry, type Payload } from '@rt/protocol';
 import type {
-  BusMessage, Engine, EngineHealth, Forwarding, EngineHost, EngineLimits, EngineStats, MessageMeta, PullerHandle, Recovery, StoredMessage,
+  BusMessage,
+  Engine,
+  EngineHealth,
+  Forwarding,
+  EngineHost,
+  EngineLimits,
+  EngineStats,
+  MessageMeta,
+  PullerHandle,
+  Recovery,
+  StoredMessage,
 } from '../engine.js';
 import type { Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
@@ -67,7 +77,14 @@ export class RedisEngine implements Engine {
   private lastEp = '';
   /** Channels this node subscribes to, with the subscription in progress or done. */
   private readonly channels = new Map<string, Promise<void>>();
-  private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0, deduplicated: 0 };
+  private readonly counters: EngineStats = {
+    published: 0,
+    pushed: 0,
+    pushRejected: 0,
+    pushExpired: 0,
+    redelivered: 0,
+    deduplicated: 0,
+  };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
     this.url = options.url ?? 'redis://127.0.0.1:6379';
@@ -101,7 +118,9 @@ export class RedisEngine implements Engine {
     );
     this.limits = limits;
     this.forwarder = new RedisForwarding(conns, p, this.nodeId, this.logger);
-    conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onChannel(channel.toString('utf8'), message));
+    conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) =>
+      this.onChannel(channel.toString('utf8'), message),
+    );
     await conns.connect(this.options.connectTimeoutMs ?? 5000);
     await this.subscribe(this.forwarder.channel).catch(() => undefined);
     this.queues.start(this.options.sweepMs ?? 1000);
@@ -126,22 +145,37 @@ export class RedisEngine implements Engine {
 
   health(): EngineHealth {
     const down = this.conns?.down;
-    return down === undefined ? { ok: true, detail: 'connected' } : { ok: false, detail: `Redis is unreachable: ${down}` };
+    return down === undefined
+      ? { ok: true, detail: 'connected' }
+      : { ok: false, detail: `Redis is unreachable: ${down}` };
   }
 
   stats(): EngineStats {
     return { ...this.counters };
   }
 
-  async publish(topic: string, data: Payload, dataText?: string, key?: string, meta?: MessageMeta): Promise<StoredMessage> {
+  async publish(
+    topic: string,
+    data: Payload,
+    dataText?: string,
+    key?: string,
+    meta?: MessageMeta,
+  ): Promise<StoredMessage> {
     // '' is the root: its history holds every topic's messages and its channel carries them all
     // (for listen('') and recover(''), used by the Mercure hub).
     const topics = ['', ...ancestry(topic)];
-    const window = key === undefined ? 0 : this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS;
+    const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS);
     const reply = (await this.conns!.run(
       publishScript,
       [this.key('epoch'), this.key('off'), this.key(`d:pub:${key ?? ''}`), ...topics.map((t) => this.key(`h:${t}`))],
-      [this.nextEpoch, encodeMessage(topic, data, dataText, meta), this.limits.historySize, this.limits.historyTtlMs, window, ...topics.map((t) => this.key(`c:${t}`))],
+      [
+        this.nextEpoch,
+        encodeMessage(topic, data, dataText, meta),
+        this.limits.historySize,
+        this.limits.historyTtlMs,
+        window,
+        ...topics.map((t) => this.key(`c:${t}`)),
+      ],
     )) as [string, number, number];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
@@ -169,7 +203,11 @@ export class RedisEngine implements Engine {
   }
 
   async position(): Promise<{ ep: string; off: number }> {
-    const [ep, off] = (await this.conns!.run(positionScript, [this.key('epoch'), this.key('off')], [this.nextEpoch])) as [string, number];
+    const [ep, off] = (await this.conns!.run(
+      positionScript,
+      [this.key('epoch'), this.key('off')],
+      [this.nextEpoch],
+    )) as [string, number];
     this.learnEpoch(ep);
     return { ep, off };
   }
@@ -197,7 +235,10 @@ export class RedisEngine implements Engine {
   }
 
   async sendBus(message: BusMessage): Promise<void> {
-    const body = Buffer.concat([Buffer.from(`${this.nodeId} ${message.from} `, 'utf8'), encodeMessage(message.topic, message.data, message.dataText)]);
+    const body = Buffer.concat([
+      Buffer.from(`${this.nodeId} ${message.from} `, 'utf8'),
+      encodeMessage(message.topic, message.data, message.dataText),
+    ]);
     try {
       await this.conns!.cmd.publish(this.key(`b:${message.topic}`), body);
     } catch (error) {

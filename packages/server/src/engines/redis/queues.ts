@@ -38,11 +38,13 @@ export interface QueueNames {
 }
 
 /** A job to ack or requeue in Redis: its entry id and the deliveries it had. */
-interface Held { id: string; attempt: number }
+interface Held {
+  id: string;
+  attempt: number;
+}
 
 /** How long a node's heartbeat lives: a node silent for this long is taken for dead. */
 const HEARTBEAT_MS = 3000;
-
 
 /**
  * Push/pull over Redis streams with one consumer group per topic (`rt`) and one consumer per
@@ -97,7 +99,7 @@ export class RedisQueues {
 
   /** Queues a job; with `key`, a push repeated within the dedupe window on any node is queued once. Resolves true for such a repeat. */
   async push(topic: string, data: Payload, dataText?: string, key?: string): Promise<boolean> {
-    const window = key === undefined ? 0 : this.limits.dedupeTtlMs ?? 5 * 60_000;
+    const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? 5 * 60_000);
     const [id, seen] = (await this.conns.run(
       push,
       [this.names.queue(topic), this.names.delayed(topic), this.names.pushKey(key ?? '')],
@@ -171,7 +173,11 @@ export class RedisQueues {
   /** Puts a pending job in the delayed set: `puller` (an id) may have it back after `delay` ms, any other puller at once. */
   private async defer(topic: string, id: string, attempt: number, puller: string, delay: number): Promise<void> {
     try {
-      await this.conns.run(defer, [this.names.delayed(topic)], [this.names.notify(topic), delay, `${id} ${attempt} ${puller}`]);
+      await this.conns.run(
+        defer,
+        [this.names.delayed(topic)],
+        [this.names.notify(topic), delay, `${id} ${attempt} ${puller}`],
+      );
     } catch (error) {
       // Redis unreachable: the job goes back to the queue when it is back.
       this.backlog.push({ topic, op: 'requeue', jobs: [{ id, attempt }] });
@@ -210,11 +216,19 @@ export class RedisQueues {
   private async apply(topic: string, op: 'ack' | 'requeue', jobs: Held[]): Promise<void> {
     const key = this.names.queue(topic);
     try {
-      if (op === 'ack') await this.conns.run(ack, [key], jobs.map((j) => j.id));
+      if (op === 'ack')
+        await this.conns.run(
+          ack,
+          [key],
+          jobs.map((j) => j.id),
+        );
       else await this.conns.run(requeue, [key], [this.names.notify(topic), ...jobs.flatMap((j) => [j.id, j.attempt])]);
     } catch (error) {
       this.backlog.push({ topic, op, jobs });
-      this.logger.warn({ err: (error as Error).message, topic, op, jobs: jobs.length }, 'could not update the work queue; retrying when Redis is back');
+      this.logger.warn(
+        { err: (error as Error).message, topic, op, jobs: jobs.length },
+        'could not update the work queue; retrying when Redis is back',
+      );
       throw error;
     }
   }
@@ -259,17 +273,32 @@ export class RedisQueues {
         const room = this.room(p);
         if (room === 0 || !this.conns.up || this.pulled.get(topic) !== p) return;
         const roomy = p.pullers.filter((x) => x.inflight.size < x.prefetch).map((x) => this.ids.get(x)!);
-        const reply = (await this.conns.run(take, [this.names.queue(topic), this.names.delayed(topic)], [this.nodeId, room, ...roomy], true)) as (Buffer | number)[];
+        const reply = (await this.conns.run(
+          take,
+          [this.names.queue(topic), this.names.delayed(topic)],
+          [this.nodeId, room, ...roomy],
+          true,
+        )) as (Buffer | number)[];
         const wait = Number(reply[0]);
         if (wait >= 0) this.wake(topic, p, wait);
         const got = (reply.length - 1) / 5;
         for (let i = 1; i + 4 < reply.length; i += 5) {
-          this.hand(topic, reply[i]!.toString(), Number(reply[i + 1]), reply[i + 2]!.toString(), Number(reply[i + 3]), reply[i + 4] as Buffer);
+          this.hand(
+            topic,
+            reply[i]!.toString(),
+            Number(reply[i + 1]),
+            reply[i + 2]!.toString(),
+            Number(reply[i + 3]),
+            reply[i + 4] as Buffer,
+          );
         }
         if (got < room && !p.again) return;
       }
     } catch (error) {
-      this.logger.warn({ err: (error as Error).message, topic }, 'reading the work queue failed; retrying on the next sweep');
+      this.logger.warn(
+        { err: (error as Error).message, topic },
+        'reading the work queue failed; retrying on the next sweep',
+      );
     } finally {
       p.reading = false;
     }
@@ -334,7 +363,11 @@ export class RedisQueues {
       const name = String(fields[fields.indexOf('name') + 1]);
       // A consumer whose heartbeat expired: its pending jobs go back, and the consumer goes.
       if (name === this.nodeId) continue;
-      const n = (await this.conns.run(reclaim, [key, this.names.node(name)], [this.names.notify(topic), name])) as number;
+      const n = (await this.conns.run(
+        reclaim,
+        [key, this.names.node(name)],
+        [this.names.notify(topic), name],
+      )) as number;
       if (n > 0) {
         this.counters.redelivered += n;
         this.logger.warn({ topic, node: name, jobs: n }, 'gave back the unacknowledged jobs of a node that is gone');

@@ -34,7 +34,9 @@ export async function checkPubSub(make: () => Client): Promise<void> {
 export async function checkBus(make: () => Client): Promise<void> {
   const peers = [make(), make(), make()].map((c) => c.topic<string>('bus/room').bus());
   const got = peers.map(() => new Collector<string>());
-  peers.forEach((p, i) => p.on('message', (e) => got[i]!.push(e.data)));
+  peers.forEach((p, i) => {
+    p.on('message', (e) => got[i]!.push(e.data));
+  });
   await Promise.all(peers.map((p) => p.ready));
   await peers[0]!.send('hello');
   await Promise.all([got[1]!.until(1), got[2]!.until(1)]);
@@ -69,7 +71,7 @@ export async function checkPushPull(make: () => Client, pullers = 2, rounds = 3)
     await quiet(50);
     const perPuller = Array.from({ length: pullers }, (_, w) => got.items.filter(([who]) => who === w).length);
     assert.deepEqual(perPuller, Array(pullers).fill(round), `round ${round}: one job each`);
-    held.splice(0).forEach((release) => release());
+    for (const release of held.splice(0)) release();
   }
   assert.deepEqual(
     got.items.map(([, n]) => n).sort((x, y) => x - y),

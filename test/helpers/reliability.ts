@@ -67,7 +67,9 @@ export async function assertGrowingRedelivery(
   await producer.topic<string>(topic).push('x');
   await attempts.until(4, 5000);
   const gaps = attempts.items.slice(1).map(([, at], i) => at - attempts.items[i]![1]);
-  gaps.forEach((gap, i) => assert.ok(gap >= baseMs * 2 ** i - slackMs, `delay ${i + 1} was ${gap} ms`));
+  gaps.forEach((gap, i) => {
+    assert.ok(gap >= baseMs * 2 ** i - slackMs, `delay ${i + 1} was ${gap} ms`);
+  });
   assert.deepEqual(
     attempts.items.map(([n]) => n),
     [1, 2, 3, 4],

@@ -75,7 +75,9 @@ describe('transport fallback', () => {
       const first = c.made[0]!;
       assert.deepEqual(first.transports.items, [expected], 'one transport event, naming the transport in use');
       assert.equal(first.errors.items.length, errors.length, first.errors.items.join('; '));
-      errors.forEach((re, i) => assert.match(first.errors.items[i]!, re));
+      errors.forEach((re, i) => {
+        assert.match(first.errors.items[i]!, re);
+      });
       if (!patterns) {
         const got = new Collector<string>();
         await client.topic<string>('one').subscribe(got.push).ready;

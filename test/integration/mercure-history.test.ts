@@ -374,7 +374,9 @@ describe('mercure: one system with rt', () => {
     const frames = new Collector<ServerFrame>();
     const session = b.broker.openSession({
       transport: 'test',
-      write: (batch) => batch.forEach((o) => frames.push(o.frame)),
+      write: (batch) => {
+        for (const o of batch) frames.push(o.frame);
+      },
       close: () => undefined,
     });
     b.broker.handle(session, { t: 'sub', ref: 1, topic: 'https:/example.com/books', ep, off: 0 });

@@ -27,7 +27,7 @@ interface Collection {
   subscriptions: Doc[];
 }
 
-const escape = (s: string): string =>
+const escapeTopic = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 describe('mercure: active subscriptions', () => {
@@ -52,7 +52,7 @@ describe('mercure: active subscriptions', () => {
     const [doc] = collection.subscriptions.filter((d) => d.topic === BOOKS);
     assert.match(doc!.subscriber, /^urn:uuid:[0-9a-f-]{36}$/);
     assert.deepEqual(doc, {
-      id: `${API}/${escape(BOOKS)}/${escape(doc!.subscriber)}`,
+      id: `${API}/${escapeTopic(BOOKS)}/${escapeTopic(doc!.subscriber)}`,
       type: 'Subscription',
       topic: BOOKS,
       subscriber: doc!.subscriber,
@@ -60,7 +60,9 @@ describe('mercure: active subscriptions', () => {
       payload: { user: 'kevin' },
     });
 
-    const byTopic = (await (await fetch(`${b.url}${API}/${escape(BOOKS)}`, { headers: admin })).json()) as Collection;
+    const byTopic = (await (
+      await fetch(`${b.url}${API}/${escapeTopic(BOOKS)}`, { headers: admin })
+    ).json()) as Collection;
     assert.deepEqual(
       byTopic.subscriptions.map((d) => d.topic),
       [BOOKS],
@@ -74,7 +76,7 @@ describe('mercure: active subscriptions', () => {
       lastEventID: collection.lastEventID,
     });
     const unknown = await fetch(
-      `${b.url}${API}/${escape(BOOKS)}/${escape('urn:uuid:00000000-0000-4000-8000-000000000000')}`,
+      `${b.url}${API}/${escapeTopic(BOOKS)}/${escapeTopic('urn:uuid:00000000-0000-4000-8000-000000000000')}`,
       { headers: admin },
     );
     assert.equal(unknown.status, 404);
@@ -88,9 +90,9 @@ describe('mercure: active subscriptions', () => {
   it('needs a token whose mercure.subscribe matches the requested URL', async () => {
     await using b = await startHub({ key: KEY, anonymous: true, subscriptions: true });
     assert.equal((await fetch(`${b.url}${API}`)).status, 401);
-    const narrow = { authorization: `Bearer ${await subscriberToken([`${API}/${escape(BOOKS)}`])}` };
+    const narrow = { authorization: `Bearer ${await subscriberToken([`${API}/${escapeTopic(BOOKS)}`])}` };
     assert.equal((await fetch(`${b.url}${API}`, { headers: narrow })).status, 403);
-    assert.equal((await fetch(`${b.url}${API}/${escape(BOOKS)}`, { headers: narrow })).status, 200);
+    assert.equal((await fetch(`${b.url}${API}/${escapeTopic(BOOKS)}`, { headers: narrow })).status, 200);
   });
 
   it('publishes a private event when a subscription starts and ends, seen only by authorized subscribers', async () => {
@@ -113,7 +115,7 @@ describe('mercure: active subscriptions', () => {
     assert.equal(started!.doc.type, 'Subscription');
     assert.equal(started!.doc.topic, BOOKS);
     assert.equal(started!.doc.active, true);
-    assert.equal(started!.doc.id, `${API}/${escape(BOOKS)}/${escape(started!.doc.subscriber)}`);
+    assert.equal(started!.doc.id, `${API}/${escapeTopic(BOOKS)}/${escapeTopic(started!.doc.subscriber)}`);
     assert.deepEqual({ ...ended!.doc }, { ...started!.doc, active: false });
     assert.match(started!.id, /^urn:uuid:/);
     await quiet();

@@ -138,7 +138,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const context = this.context(undefined);
     this.factories = wanted
       .map((t) => (typeof t === 'string' ? available[t] : t))
-      .filter((f): f is TransportFactory => f !== undefined && f.available(context));
+      .filter((f): f is TransportFactory => f?.available(context) === true);
     if (this.factories.length === 0) {
       throw new RtError(
         'unavailable',
@@ -397,14 +397,17 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         return;
       }
       case 'msg':
-        return this.onMessage(frame);
+        this.onMessage(frame);
+        return;
       case 'bus':
         for (const bus of this.buses.get(frame.topic) ?? []) bus.deliver(frame.data);
         return;
       case 'job':
-        return this.onJob(frame);
+        this.onJob(frame);
+        return;
       case 'gap':
-        return this.onGap(frame);
+        this.onGap(frame);
+        return;
       case 'bye':
         // With `reconnect`, the broker closes the connection next; the reconnect that follows
         // asks `auth` again, so an expired token (`token_expired`) is replaced by a fresh one.
@@ -452,7 +455,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       // The job may have been requeued meanwhile (the connection dropped): nothing to do then.
       this.request({ t, ref: 0, id: frame.id }, true).catch(() => undefined);
     };
-    if (!puller || !puller.isActive) return answer('nack');
+    if (!puller?.isActive) {
+      answer('nack');
+      return;
+    }
     let result: unknown;
     try {
       result = puller.handler(
@@ -462,7 +468,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
           : { id: frame.id, topic: frame.topic, attempt: frame.attempt },
       );
     } catch {
-      return answer('nack');
+      answer('nack');
+      return;
     }
     Promise.resolve(result).then(
       () => answer('ack'),
@@ -519,7 +526,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** @internal */
   async unsubscribe(sub: Subscription<never>): Promise<void> {
     const w = this.wanted.get(sub.topic);
-    if (!w || !w.subs.delete(sub) || w.subs.size > 0) return;
+    if (!w?.subs.delete(sub) || w.subs.size > 0) return;
     this.wanted.delete(sub.topic);
     if (this.stateValue === 'open')
       await this.request({ t: 'unsub', ref: 0, topic: sub.topic }, true).catch(ignoreOffline);
@@ -615,7 +622,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** @internal */
   async busLeave(bus: Bus<never>): Promise<void> {
     const set = this.buses.get(bus.topic);
-    if (!set || !set.delete(bus) || set.size > 0) return;
+    if (!set?.delete(bus) || set.size > 0) return;
     this.buses.delete(bus.topic);
     if (this.stateValue === 'open')
       await this.request({ t: 'leave', ref: 0, topic: bus.topic }, true).catch(ignoreOffline);

@@ -48,7 +48,7 @@ export type ErrorCode = keyof typeof ErrorCodes;
 
 /** True when `value` is a known error code name. */
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ErrorCodes, value);
+  return typeof value === 'string' && Object.hasOwn(ErrorCodes, value);
 }
 
 /** The HTTP status an HTTP endpoint answers with for `code`. */

@@ -114,7 +114,7 @@ export class Hub {
   /** Leaves a bus; true when `topic` has no peer left on this node. */
   leave(session: Session, topic: string): boolean {
     const peers = this.buses.get(topic);
-    if (!peers || !peers.delete(session)) return false;
+    if (!peers?.delete(session)) return false;
     if (peers.size > 0) return false;
     this.buses.delete(topic);
     return true;

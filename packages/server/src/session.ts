@@ -165,7 +165,10 @@ export class Session {
 
   /** The queue passed its bound: apply the slow-consumer policy. */
   private overflow(): void {
-    if (this.outbound.policy === 'disconnect') return this.giveUp();
+    if (this.outbound.policy === 'disconnect') {
+      this.giveUp();
+      return;
+    }
     // Drop the oldest messages down to half the bound, so a peer that is just slow gets one
     // gap per burst rather than one per message.
     const target = this.outbound.maxBytes / 2;
@@ -191,7 +194,10 @@ export class Session {
       }
       kept.push(out);
     }
-    if (dropped === 0) return this.giveUp();
+    if (dropped === 0) {
+      this.giveUp();
+      return;
+    }
     const front: Outgoing[] = [];
     for (const gap of gaps.values()) {
       const out = new Outgoing(gap);

@@ -24,7 +24,7 @@
  * gets a 400.
  */
 
-const SCHEME_PREFIX = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^]*)$/;
+const SCHEME_PREFIX = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([\s\S]*)$/;
 const SCHEME_SEGMENT = /^[A-Za-z][A-Za-z0-9+.-]*:$/;
 /** A character rt allows in a topic segment (see `@rt/protocol` topics.ts), less `%`. */
 const KEPT = /^[\p{L}\p{N}\p{M}\-_.~:@!$&'()+,;=]$/u;

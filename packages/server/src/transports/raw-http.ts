@@ -81,7 +81,7 @@ export class RawHttp {
     broker.cors(req, res, 'POST, OPTIONS');
     const topic = rawTarget(url.pathname, this.prefix)?.topic ?? '';
     const onBehalf = new OnBehalf(broker);
-    let session;
+    let session: ReturnType<typeof broker.openSession> | undefined;
     try {
       const identity = await admitRequest(broker, 'http', req, url);
       const data = bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes));

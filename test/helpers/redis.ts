@@ -1,42 +1,29 @@
 /**
- * Helpers for tests against the real Redis on 127.0.0.1:6379: a check that fails (never
- * skips) when Redis is not running, a unique key prefix per test, a Redis restart that
- * always leaves Redis running, and a round-robin proxy that sends consecutive requests and
- * connections to different brokers.
+ * Helpers for tests of the Redis engine. Every test process gets a Redis of its own (a
+ * `redis-server` on a free port, see `redis-server.ts`), never the machine's 6379: a unique key
+ * prefix per test, a Redis crash and restart by PID, and a round-robin proxy that sends
+ * consecutive requests and connections to different brokers.
  */
-import { execFileSync, execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { redis } from '@rt/server';
 import { BrokerProcess, type TestBroker, deadline, startBroker } from './index.ts';
+import { RedisServer, requireRedisServer } from './redis-server.ts';
 
-export const REDIS_URL = 'redis://127.0.0.1:6379';
+/** This test process's own Redis, started when the module loads and killed when the process exits. */
+export const REDIS_SERVER = await RedisServer.start();
+process.once('exit', () => {
+  if (REDIS_SERVER.pid !== undefined) process.kill(REDIS_SERVER.pid, 'SIGKILL');
+});
 
-/** The command that starts this machine's Redis (as the machine's services are started). */
-export const REDIS_START =
-  'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log';
+/** The URL of this process's own Redis. */
+export const REDIS_URL = REDIS_SERVER.url;
 
-function ping(): boolean {
-  try {
-    return (
-      execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'ping'], {
-        encoding: 'utf8',
-        timeout: 3000,
-        stdio: ['ignore', 'pipe', 'ignore'],
-      }).trim() === 'PONG'
-    );
-  } catch {
-    return false;
-  }
-}
-
-/** Throws (the test FAILS) when Redis does not answer, saying how to start it. */
+/** Throws (the test FAILS) when `redis-server` is not installed, saying how to install it. */
 export function requireRedis(): void {
-  if (!ping()) {
-    throw new Error(`Redis is not reachable on 127.0.0.1:6379; these tests need it. Start it with:\n  ${REDIS_START}`);
-  }
+  requireRedisServer();
 }
 
 /** A key prefix no other test (or run) uses. */
@@ -44,40 +31,23 @@ export function uniquePrefix(): string {
   return `rt-test:${randomBytes(5).toString('hex')}:`;
 }
 
-async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Stops Redis without saving (it comes back empty, as a crashed cache would). */
+/** Kills this process's Redis without saving (it comes back empty, as a crashed cache would). */
 export async function stopRedis(): Promise<void> {
-  try {
-    execSync('redis-cli -h 127.0.0.1 -p 6379 shutdown nosave', { stdio: 'ignore', timeout: 5000 });
-  } catch {
-    // redis-cli reports the dropped connection of a shutdown as an error
-  }
-  await waitFor(() => !ping(), 5000, 'Redis to stop');
+  await REDIS_SERVER.kill();
 }
 
-/** Starts Redis (when it is not running) and waits until it answers. */
+/** Starts this process's Redis again (when it is not running) and waits until it answers. */
 export async function startRedis(): Promise<void> {
-  if (ping()) return;
-  execSync(REDIS_START, { stdio: 'ignore', timeout: 10_000 });
-  await waitFor(ping, 10_000, 'Redis to start');
+  await REDIS_SERVER.restart();
 }
 
 /** Deletes every key under `prefix`. */
 export function cleanRedis(prefix: string): void {
   try {
-    execSync(
-      `redis-cli -h 127.0.0.1 -p 6379 --scan --pattern '${prefix}*' | xargs -r redis-cli -h 127.0.0.1 -p 6379 del`,
-      { stdio: 'ignore', timeout: 10_000 },
-    );
+    const keys = REDIS_SERVER.cli('--scan', '--pattern', `${prefix}*`).split('\n').filter(Boolean);
+    for (let i = 0; i < keys.length; i += 500) REDIS_SERVER.cli('del', ...keys.slice(i, i + 500));
   } catch {
-    // best effort
+    // best effort: the server may be down in a failover test
   }
 }
 

@@ -3,7 +3,7 @@
  * one node reach Mercure subscribers on the other (whatever their selectors and alternate
  * topics), private updates keep their privacy across nodes (never to rt clients), and a
  * subscriber reconnecting to the other node replays from the shared history. Needs Redis on
- * 127.0.0.1:6379.
+ * a redis-server of its own (test/helpers/redis-server.ts).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

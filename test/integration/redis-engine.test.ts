@@ -1,23 +1,25 @@
 /**
  * The Redis engine in this process: several brokers (nodes) sharing one Redis under a unique
  * prefix. Recovery limits and a Redis that cannot be reached at all. Needs Redis on
- * 127.0.0.1:6379.
+ * a redis-server of its own (test/helpers/redis-server.ts).
  */
-import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RtError, redis } from '@rt/server';
 import { RtError as ClientError } from '@rt/client';
 import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
-import { REDIS_URL, cleanRedis, redisNodes as nodes, requireRedis, uniquePrefix } from '../helpers/redis.ts';
+import {
+  REDIS_SERVER,
+  REDIS_URL,
+  cleanRedis,
+  redisNodes as nodes,
+  requireRedis,
+  uniquePrefix,
+} from '../helpers/redis.ts';
 
 /** How many connections subscribe to each channel (`PUBSUB NUMSUB`). */
 function subscribers(...channels: string[]): number[] {
-  const out = execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'pubsub', 'numsub', ...channels], {
-    encoding: 'utf8',
-  })
-    .trim()
-    .split('\n');
+  const out = REDIS_SERVER.cli('pubsub', 'numsub', ...channels).split('\n');
   return channels.map((_, i) => Number(out[i * 2 + 1]));
 }
 

@@ -3,7 +3,7 @@
  * node through a load balancer and recover what they missed; its unacknowledged jobs are
  * redelivered), Redis restarts empty mid-run (brokers stay up, report it, answer
  * `unavailable`, then resume and tell subscribers of the gap), and the queue bound holds
- * across nodes. Needs Redis on 127.0.0.1:6379 and the built CLI.
+ * across nodes. Needs `redis-server` on PATH (each test process starts its own: test/helpers/redis-server.ts) and the built CLI.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 /**
  * Every pattern across three broker processes that share one Redis, with clients spread over
- * them, on every transport. Needs Redis on 127.0.0.1:6379 (the tests fail, saying how to start
- * it, when it is not running) and the built CLI (`npm run build`).
+ * them, on every transport. Each test process starts a redis-server of its own (test/helpers/redis-server.ts; the tests fail, saying what to install,
+ * when it is missing) and needs the built CLI (`npm run build`).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -2,7 +2,7 @@
  * The Redis engine's work queues and idempotency keys across nodes (brokers in this process
  * sharing one Redis under a unique prefix): redelivery after a nack (at once to another node's
  * puller, after a growing delay to a lone failing one), the delivery count of a job, and a
- * publish or push resent to another node carried out once. Needs Redis on 127.0.0.1:6379.
+ * publish or push resent to another node carried out once. Needs `redis-server` on PATH (each test process starts its own: test/helpers/redis-server.ts).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

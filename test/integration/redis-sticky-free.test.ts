@@ -2,7 +2,7 @@
  * No sticky sessions: three broker processes behind a round-robin proxy that sends every
  * HTTP request (each long-poll, each POST) and every connection to the next node. Requests
  * for a session another node owns are forwarded to it through Redis. Needs Redis on
- * 127.0.0.1:6379 and the built CLI.
+ * a redis-server of its own (test/helpers/redis-server.ts) and the built CLI.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

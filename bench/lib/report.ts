@@ -35,7 +35,7 @@ interface Target {
   what: string;
 }
 
-export const TARGETS: Target[] = [
+const TARGETS: Target[] = [
   {
     rt: 'rt/websocket',
     baseline: 'socket.io/websocket',
@@ -112,7 +112,7 @@ function fmt(x: number | undefined): string {
   return String(Number(x.toPrecision(2)));
 }
 
-export function ratio(rt: number | undefined, base: number | undefined): number | undefined {
+function ratio(rt: number | undefined, base: number | undefined): number | undefined {
   if (rt === undefined || base === undefined || base === 0) return undefined;
   return rt / base;
 }
@@ -143,7 +143,7 @@ function comparisonTable(results: Result[], c: Comparison): string | undefined {
 }
 
 /** Each target, with every case it covers: met or missed. */
-export function targetLines(results: Result[]): string[] {
+function targetLines(results: Result[]): string[] {
   const lines: string[] = [];
   for (const t of TARGETS) {
     for (const r of results.filter((x) => x.system === t.rt && x.scenario === t.scenario)) {

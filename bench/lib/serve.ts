@@ -7,13 +7,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Memory of a server process after a full garbage collection, in bytes. */
-export interface MemorySample {
+interface MemorySample {
   rss: number;
   heapUsed: number;
   external: number;
 }
 
-export async function collect(): Promise<MemorySample> {
+async function collect(): Promise<MemorySample> {
   const gc = (globalThis as { gc?: () => void }).gc;
   for (let i = 0; i < 3; i++) {
     gc?.();

@@ -45,7 +45,8 @@ if (sources > lastBuild()) {
 }
 
 const args = process.argv.slice(2);
-const flags = args.length > 0 ? args : ['-l', `http://${process.env.HOST ?? '127.0.0.1'}:${process.env.PORT ?? '4000'}`];
+const flags =
+  args.length > 0 ? args : ['-l', `http://${process.env.HOST ?? '127.0.0.1'}:${process.env.PORT ?? '4000'}`];
 const child = spawn(process.execPath, ['packages/server/bin/rt.mjs', 'broker', ...flags], { stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -47,11 +47,7 @@ export type {
   Recovery,
   StoredMessage,
 } from './engines/engine.js';
-export { Session, Flusher } from './session.js';
-export type { Identity, TransportName, Wire } from './session.js';
-export { Outgoing, messageOutgoing, busOutgoing } from './outgoing.js';
-export { Hub } from './hub.js';
-export type { Transport } from './transports/index.js';
+export type { Identity, TransportName } from './session.js';
 export {
   MERCURE_PATH,
   MercureTransport,

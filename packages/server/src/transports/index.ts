@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
-import type { Broker } from '../broker.js';
+import type { TransportHost } from './host.js';
 import { MercureTransport } from '../mercure/hub.js';
-import type { ForeignCheck } from './forward.js';
+import type { ForeignCheck } from '../forward.js';
 import { HttpPublishTransport } from './http-publish.js';
 import { PlaygroundTransport } from './playground.js';
 import { RawWsTransport } from './raw-ws.js';
@@ -14,7 +14,7 @@ import { SseTransport } from './sse.js';
  * `close` when the broker closes.
  */
 export interface Transport {
-  setup(broker: Broker): void;
+  setup(broker: TransportHost): void;
   attach(server: HttpServer): void;
   close(): Promise<void>;
   /**

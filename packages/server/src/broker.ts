@@ -6,14 +6,8 @@ import { memory } from './engines/memory.js';
 import { HttpFront, refuseUnclaimedUpgrade } from './front.js';
 import { Operations } from './ops/operations.js';
 import type { Caller } from './ops/types.js';
-import {
-  type ActionHandler,
-  type BrokerOptions,
-  type Limits,
-  type Logger,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
+import { type ActionHandler, type BrokerOptions, type ResolvedOptions, resolveOptions } from './broker-options.js';
+import type { Limits, Logger } from './options.js';
 import { applyCors } from './policy/cors.js';
 import type { Handshake } from './policy/handshake.js';
 import { Policy } from './policy/policy.js';
@@ -22,7 +16,8 @@ import type { Identity } from './session.js';
 import { TopicIndex } from './topic-index.js';
 import { FrameDoor } from './transports/frames.js';
 import type { TransportHost } from './transports/host.js';
-import { type Transport, defaultTransports } from './transports/index.js';
+import type { Transport } from './transports/host.js';
+import { defaultTransports } from './transports/index.js';
 
 export type { Handshake } from './policy/handshake.js';
 

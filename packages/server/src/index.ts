@@ -14,16 +14,15 @@
 export { Broker, createBroker, parseListen } from './broker.js';
 export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
+export type { Limits, Logger } from './options.js';
 export type {
   ActionContext,
   ActionHandler,
   Authorize,
   Authenticate,
   BrokerOptions,
-  Limits,
-  Logger,
   ResolvedOptions,
-} from './options.js';
+} from './broker-options.js';
 export { Policy } from './policy/policy.js';
 export type { AuthRequest } from './policy/policy.js';
 export { OriginPolicy } from './policy/origin.js';

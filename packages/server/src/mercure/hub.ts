@@ -9,7 +9,7 @@ import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
 import type { TransportHost } from '../transports/host.js';
 import type { Caller, StoredMessage } from '../ops/types.js';
 import { readBody } from '../http.js';
-import type { Transport } from '../transports/index.js';
+import type { Transport } from '../transports/host.js';
 import { type RootHistory, lastEventId, lookBack } from './history.js';
 import { type ResolvedMercureOptions, resolveMercureOptions } from './options.js';
 import { parseUpdateForm } from './publish.js';

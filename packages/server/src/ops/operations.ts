@@ -8,7 +8,8 @@
 import { type ClientOp, type Payload, RtError, checkPayload, isBinary, topicProblem, utf8Length } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, Recovery, StoredMessage } from '../engines/engine.js';
 import { Dedupe } from '../dedupe.js';
-import type { ActionHandler, Limits } from '../options.js';
+import type { ActionHandler } from '../broker-options.js';
+import type { Limits } from '../options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from '../outgoing.js';
 import type { Policy } from '../policy/policy.js';
 import type { Session } from '../session.js';

@@ -2,10 +2,31 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RouteHandler } from '../http.js';
 import type { Operations } from '../ops/operations.js';
 import type { Forwarding, StoredMessage } from '../ops/types.js';
-import type { Limits, Logger, ResolvedOptions } from '../options.js';
+import type { Server as HttpServer } from 'node:http';
+import type { ResolvedOptions } from '../broker-options.js';
+import type { ForeignCheck } from '../forward.js';
+import type { Limits, Logger } from '../options.js';
 import type { Handshake } from '../policy/handshake.js';
 import type { Policy } from '../policy/policy.js';
 import type { Flusher, Identity, Session, Wire } from '../session.js';
+
+/**
+ * A transport: a way for connections to reach the broker (a door). `setup` runs once when the
+ * broker is created (routes, state), `attach` once per HTTP server the broker is attached to,
+ * `close` when the broker closes.
+ */
+export interface Transport {
+  setup(host: TransportHost): void;
+  attach(server: HttpServer): void;
+  close(): Promise<void>;
+  /**
+   * For transports whose connection spans several HTTP requests (long-polling, SSE POSTs):
+   * which connection a request belongs to, so that with a distributed engine a request that
+   * lands on a node other than the connection's owner is forwarded to the owner (no sticky
+   * sessions). The transport claims its connection ids with `host.forwarding`.
+   */
+  readonly foreign?: ForeignCheck;
+}
 
 /** Whether the broker can serve now, for health checks. */
 export interface HostHealth {

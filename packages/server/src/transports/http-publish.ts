@@ -4,7 +4,7 @@ import type { TransportHost } from './host.js';
 import type { Caller } from '../ops/types.js';
 import type { Identity } from '../session.js';
 import { bodyPayload, readBody, sendError, sendFailure, sendJson } from '../http.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 
 /**
  * Publishing from backends in any language, and the health check:

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import sirv from 'sirv';
 import type { TransportHost } from './host.js';
 import { sendError } from '../http.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 
 const MINIMAL_PAGE = `<!doctype html><meta charset="utf-8"><title>rt broker</title>
 <h1>rt broker</h1><p>The broker is running. Connect with <code>@rt/client</code>:</p>

@@ -8,7 +8,7 @@ import type { Identity, Wire } from '../session.js';
 import { barePayload } from './bare.js';
 import { admitRequest } from './handshake.js';
 import type { TransportHost } from './host.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 import { RawHttp, rawTarget, type RawKind } from './raw-http.js';
 
 /** WebSocket close codes for operations a raw socket cannot be answered about in-band. */

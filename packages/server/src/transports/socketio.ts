@@ -5,7 +5,7 @@ import { type ByeFrame, type ErrorCode, RtError } from '@rt/protocol';
 import type { TransportHost } from './host.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
 
 /** The socket.io event that carries rt frames, both ways. */

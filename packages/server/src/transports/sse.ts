@@ -6,7 +6,7 @@ import { readBody, sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
 import { plainStream } from './sse-plain.js';
 import { SseStream, formatEvent } from './sse-stream.js';

@@ -293,7 +293,7 @@ export class Broker {
     key: string | undefined,
   ): Promise<{ off?: number }> {
     const publish = (): Promise<{ off: number }> =>
-      this.engine.publish(topic, data, dataText, this.engineKey(key)).then((m) => ({ off: m.off }));
+      this.engine.publish(topic, data, { dataText, key: this.engineKey(key) }).then((m) => ({ off: m.off }));
     return key === undefined ? publish() : this.dedupe.run(`pub ${key}`, publish);
   }
 

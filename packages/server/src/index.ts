@@ -43,6 +43,7 @@ export type {
   EngineStats,
   Job,
   MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,

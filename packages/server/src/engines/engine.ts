@@ -36,6 +36,19 @@ export interface MessageMeta {
   private?: boolean;
 }
 
+/** Options of {@link Engine.publish}. */
+export interface PublishOptions {
+  /** The payload's JSON text, when not binary and already known (saves encoding it again). */
+  dataText?: string;
+  /**
+   * An idempotency key (engines that {@link Engine.dedupes}): a publish with a key seen within
+   * `dedupeTtlMs` is not carried out again and resolves with the first one's offset.
+   */
+  key?: string;
+  /** Kept with the message and delivered with it (see {@link MessageMeta}). */
+  meta?: MessageMeta;
+}
+
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
 export interface BusMessage {
   topic: string;
@@ -186,11 +199,9 @@ export interface Engine {
   readonly dedupes?: boolean;
   /**
    * Stores `data` in the history of `topic`, of its ancestors and of the root `''`, and fans it
-   * out; resolves when accepted. With `key` (an engine that {@link Engine.dedupes}): a publish
-   * with a key seen within `dedupeTtlMs` is not carried out again and resolves with the first
-   * one's offset. `meta` is kept with the message and delivered with it (see {@link MessageMeta}).
+   * out; resolves when accepted (see {@link PublishOptions} for `dataText`, `key`, `meta`).
    */
-  publish(topic: string, data: Payload, dataText?: string, key?: string, meta?: MessageMeta): Promise<StoredMessage>;
+  publish(topic: string, data: Payload, options?: PublishOptions): Promise<StoredMessage>;
   /**
    * This node has subscribers of `topic` (called for each new subscription; idempotent while
    * listened). Resolves once messages published from then on will be delivered; rejects (e.g.

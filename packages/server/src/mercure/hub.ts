@@ -165,10 +165,9 @@ export class MercureTransport implements Transport {
       const doc = subscriptionDoc(subscriber, topic, active, true);
       const data = JSON.stringify(doc);
       this.broker.engine
-        .publish(EVENTS_RT_TOPIC, data, JSON.stringify(data), undefined, {
-          id: uuidV7Urn(),
-          topics: [doc.id],
-          private: true,
+        .publish(EVENTS_RT_TOPIC, data, {
+          dataText: JSON.stringify(data),
+          meta: { id: uuidV7Urn(), topics: [doc.id], private: true },
         })
         .catch((e: unknown) => this.broker.logger.warn({ err: e }, 'mercure: could not publish a subscription event'));
     }
@@ -207,7 +206,10 @@ export class MercureTransport implements Transport {
     if (!coversAll(grant.publish, update.topics))
       throw new RtError('forbidden', 'the token\'s "mercure.publish" claim does not cover every topic of the update');
     await this.broker.whenReady();
-    await this.broker.engine.publish(update.rtTopic, update.data, JSON.stringify(update.data), undefined, update.meta);
+    await this.broker.engine.publish(update.rtTopic, update.data, {
+      dataText: JSON.stringify(update.data),
+      meta: update.meta,
+    });
     const id = update.meta.id!;
     res.writeHead(200, {
       ...this.cors(req),

@@ -7,7 +7,7 @@ import type {
   EngineHost,
   EngineLimits,
   EngineStats,
-  MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,
@@ -154,13 +154,8 @@ export class RedisEngine implements Engine {
     return { ...this.counters };
   }
 
-  async publish(
-    topic: string,
-    data: Payload,
-    dataText?: string,
-    key?: string,
-    meta?: MessageMeta,
-  ): Promise<StoredMessage> {
+  async publish(topic: string, data: Payload, options: PublishOptions = {}): Promise<StoredMessage> {
+    const { dataText, key, meta } = options;
     // '' is the root: its history holds every topic's messages and its channel carries them all
     // (for listen('') and recover(''), used by the Mercure hub).
     const topics = ['', ...ancestry(topic)];

@@ -5,6 +5,7 @@ import {
   type ClientFrame,
   type ClientOp,
   type ErrorCode,
+  type GapReason,
   type FrameLimits,
   type Payload,
   RtError,
@@ -157,6 +158,7 @@ export class Broker {
           deliverMessage: (m) => this.deliverMessage(m),
           deliverBus: (m) => this.deliverBus(m),
           epochChanged: (ep) => this.epochChanged(ep),
+          missed: (topic, reason, ep, off) => this.missed(topic, reason, ep, off),
           logger: this.logger,
         },
         this.limits,
@@ -701,6 +703,14 @@ export class Broker {
     for (const session of this.sessions) {
       for (const topic of session.subscriptions)
         session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
+    }
+  }
+
+  /** The engine could not deliver nor replay some messages of `topic` here: its subscribers learn of the gap. */
+  private missed(topic: string, reason: GapReason, ep: string, off: number): void {
+    this.logger.warn({ topic, reason }, 'messages could not reach this node: subscribers are told of the gap');
+    for (const session of this.sessions) {
+      if (session.subscriptions.has(topic)) session.send(new Outgoing({ t: 'gap', topic, reason, ep, off }));
     }
   }
 

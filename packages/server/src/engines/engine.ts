@@ -113,6 +113,12 @@ export interface EngineHost {
    * with a `gap` (reason `epoch`) so they know messages may be missing.
    */
   epochChanged?(ep: string): void;
+  /**
+   * Messages of `topic` may not have reached this node and cannot be replayed (e.g. its
+   * pub/sub connection was down longer than history reaches back): the subscribers of exactly
+   * `topic` on this node are told with a `gap` (`ep`/`off`: the position now).
+   */
+  missed?(topic: string, reason: GapReason, ep: string, off: number): void;
   /** Where the engine logs (connection trouble, recoveries). */
   logger?: Logger;
 }

@@ -73,11 +73,14 @@ return {ep, off, 0}`;
  * Recovery. KEYS: epoch, off, the topic's history stream. ARGV: a new epoch, the client's
  * epoch, its offset, history ttl (ms), most entries to return. Returns
  * `{ep, off, gap, off1, body1, off2, body2, ...}` where `gap` is '', 'epoch' or 'history'.
+ * From another epoch (Redis lost its data since), what the current epoch published is
+ * returned with the gap `epoch`, as the memory engine does.
  */
 export const RECOVER = `${ENSURE_EPOCH}
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ep ~= ARGV[2] then return {ep, cur, 'epoch'} end
 local from = tonumber(ARGV[3])
+local epoch = ep ~= ARGV[2]
+if epoch then from = 0 end
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
 local out = {ep, cur, ''}
@@ -98,7 +101,7 @@ if first then
   local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
   if #last > 0 and tonumber(string.match(last[1][1], '^(%d+)')) > from then lost = true end
 end
-if lost then out[3] = 'history' end
+if epoch then out[3] = 'epoch' elseif lost then out[3] = 'history' end
 return out`;
 
 /** The current position. KEYS: epoch, off. ARGV: a new epoch. Returns `{ep, off}`. */

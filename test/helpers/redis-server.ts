@@ -87,6 +87,8 @@ export class RedisServer implements AsyncDisposable {
     this.child = undefined;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // Waited for: the process must keep the event loop alive until it exited (it is unref'd).
+      child.ref();
       child.kill('SIGKILL');
       await exited;
     }

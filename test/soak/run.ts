@@ -11,6 +11,8 @@ const runs = Number(process.env.SOAK_RUNS ?? 3);
 const cycles = Number(process.env.SOAK_CYCLES ?? 3);
 const subscribersPerTransport = Number(process.env.SOAK_SUBSCRIBERS ?? 10);
 const reports: ChaosReport[] = [];
+// Keeps the event loop alive while a run waits for a child (Redis is unref'd) to exit; the script ends with process.exit.
+setInterval(() => undefined, 1000);
 for (let run = 1; run <= runs; run++) {
   console.log(`\nrun ${run} of ${runs}: ${cycles} fault cycles, ${subscribersPerTransport} subscribers per transport`);
   const report = await runChaos({ cycles, subscribersPerTransport, log: (line) => console.log(`  ${line}`) });

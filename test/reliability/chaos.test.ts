@@ -18,11 +18,11 @@ describe('chaos: brokers, Redis and connections fail under traffic', () => {
     const table = chaosTable(report);
     const total = (key: 'silent' | 'duplicates' | 'outOfOrder'): number =>
       report.subscribers.reduce((sum, s) => sum + s[key], 0);
-    assert.ok(report.published.accepted > 300, `only ${report.published.accepted} publishes accepted\n${table}`);
+    assert.ok(report.published.accepted > 100, `only ${report.published.accepted} publishes accepted\n${table}`);
     assert.equal(total('silent'), 0, `silent holes\n${table}`);
     assert.equal(total('duplicates'), 0, `duplicates\n${table}`);
     assert.equal(total('outOfOrder'), 0, `out of order\n${table}`);
     assert.equal(report.jobs.stuck, 0, `stuck jobs\n${table}`);
-    assert.ok(report.jobs.accepted > 50, `only ${report.jobs.accepted} jobs accepted\n${table}`);
+    assert.ok(report.jobs.accepted > 30, `only ${report.jobs.accepted} jobs accepted\n${table}`);
   });
 });

@@ -9,6 +9,7 @@ import {
   type Payload,
   RtError,
   checkPayload,
+  maxBatchBytes,
   parseClientFrame,
   topicProblem,
 } from '@rt/protocol';
@@ -198,7 +199,7 @@ export class Broker {
     const checks = this.transports.flatMap((t) => (t.foreign ? [t.foreign] : []));
     if (!forwarding || checks.length === 0) return;
     if (this.servers.length === 0) forwarding.serve(replayLocally(server));
-    interceptForeign(server, forwarding, checks, this.limits.maxPayloadBytes * 4 + 64 * 1024, this.logger);
+    interceptForeign(server, forwarding, checks, maxBatchBytes(this.limits.maxPayloadBytes), this.logger);
   }
 
   /**

@@ -48,7 +48,8 @@ export type {
   StoredMessage,
 } from './engines/engine.js';
 export { Session, Flusher } from './session.js';
-export type { Identity, TransportName, Wire } from './session.js';
+export type { Identity, Wire, WireTransport } from './session.js';
+export type { TransportName } from '@rt/protocol';
 export { Outgoing, messageOutgoing, busOutgoing } from './outgoing.js';
 export { Hub } from './hub.js';
 export type { Transport } from './transports/index.js';

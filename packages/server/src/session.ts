@@ -1,9 +1,9 @@
-import { type ByeFrame, type GapFrame, ancestry } from '@rt/protocol';
+import { type ByeFrame, type GapFrame, type TransportName, ancestry } from '@rt/protocol';
 import { Outgoing } from './outgoing.js';
 import type { PullerHandle } from './engines/engine.js';
 
-/** The name of the transport a session came in on. */
-export type TransportName = 'websocket' | 'polling' | 'sse' | 'raw' | (string & {});
+/** The name of the transport a session came in on: an SDK {@link TransportName}, `raw` (Mercury's endpoints), or another door's. */
+export type WireTransport = TransportName | 'raw' | (string & {});
 
 /**
  * What a transport gives a session: a way to write frames to one connection and to close
@@ -11,7 +11,7 @@ export type TransportName = 'websocket' | 'polling' | 'sse' | 'raw' | (string & 
  */
 export interface Wire {
   /** The transport's name, as `client.transport` reports it. */
-  readonly transport: TransportName;
+  readonly transport: WireTransport;
   /** Writes frames, in order. Called with every frame that is waiting, so a wire can batch them into one write. */
   write(batch: readonly Outgoing[]): void;
   /** Closes the connection, after sending `bye` when the transport can. */
@@ -256,11 +256,6 @@ export class Session {
     this.pending = [];
     this.pendingBytes = 0;
     this.wire.write(batch);
-  }
-
-  /** Frames queued and not yet written. */
-  get queued(): number {
-    return this.pending.length;
   }
 
   /** Bytes queued and not yet written (counted only when the session has an outbound bound). */

@@ -9,6 +9,7 @@ import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
 import type { Broker } from '../broker.js';
 import type { StoredMessage } from '../engines/engine.js';
 import { readBody } from '../http.js';
+import { headerValue } from '../policy/handshake.js';
 import type { Transport } from '../transports/index.js';
 import { lastEventId, lookBack } from './history.js';
 import { type ResolvedMercureOptions, resolveMercureOptions } from './options.js';
@@ -16,7 +17,7 @@ import { parseUpdateForm } from './publish.js';
 import { type Selector, SelectorCache, coversAll, matchesAny } from './selectors.js';
 import { MercureSubscriber } from './subscriber.js';
 import { SUBSCRIPTIONS_PATH, answerSubscriptions, parseSubscriptionsPath, subscriptionDoc } from './subscriptions.js';
-import { type MercureGrant, TokenVerifier, findToken } from './tokens.js';
+import { type MercureGrant, TokenVerifier, mercureToken } from './tokens.js';
 import { mercureToRtTopic } from './topics.js';
 import { Update, uuidV7Urn } from './update.js';
 
@@ -115,7 +116,9 @@ export class MercureTransport implements Transport {
     if (grant === null && !this.options.anonymous) throw new RtError('unauthorized', 'a subscriber token is required');
     await this.broker.whenReady();
     const lastEventID =
-      headerValue(req, 'last-event-id') ?? url.searchParams.get('lastEventID') ?? url.searchParams.get('last_event_id');
+      headerValue(req.headers, 'last-event-id') ??
+      url.searchParams.get('lastEventID') ??
+      url.searchParams.get('last_event_id');
     const subscriber = new MercureSubscriber(res, selectors, grant, {
       heartbeatMs: this.options.heartbeatMs,
       maxBufferedBytes: this.options.maxBufferedBytes,
@@ -190,7 +193,7 @@ export class MercureTransport implements Transport {
   }
 
   private async publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const found = findToken(req, url, this.options.cookieName);
+    const found = mercureToken(req, url, this.options.cookieName);
     if (!found) throw new RtError('unauthorized', 'a publisher token is required');
     const grant = await this.publishers.verify(found.token);
     if (found.from === 'cookie') this.checkPublishOrigin(req);
@@ -232,22 +235,22 @@ export class MercureTransport implements Transport {
 
   /** Verifies the request's token, if any (`null`: none). */
   private async grant(req: IncomingMessage, url: URL, verifier: TokenVerifier): Promise<MercureGrant | null> {
-    const found = findToken(req, url, this.options.cookieName);
+    const found = mercureToken(req, url, this.options.cookieName);
     return found ? verifier.verify(found.token) : null;
   }
 
   /** CSRF: a cookie-authenticated publish must come from an allowed origin (or the hub's own). */
   private checkPublishOrigin(req: IncomingMessage): void {
-    let origin = headerValue(req, 'origin');
-    const referer = headerValue(req, 'referer');
-    if (origin === null && referer !== null) {
+    let origin = headerValue(req.headers, 'origin');
+    const referer = headerValue(req.headers, 'referer');
+    if (origin === undefined && referer !== undefined) {
       try {
         origin = new URL(referer).origin;
       } catch {
-        origin = null;
+        origin = undefined;
       }
     }
-    if (origin === null)
+    if (origin === undefined)
       throw new RtError('forbidden', 'a cookie-authenticated publish needs an Origin or Referer header');
     const allowed = this.options.publishOrigins;
     let sameHost = false;
@@ -266,8 +269,8 @@ export class MercureTransport implements Transport {
    * the reference hub).
    */
   private cors(req: IncomingMessage): Record<string, string> {
-    const origin = headerValue(req, 'origin');
-    if (origin === null) return {};
+    const origin = headerValue(req.headers, 'origin');
+    if (origin === undefined) return {};
     const listed = this.options.corsOrigins;
     const allowed =
       listed.length > 0
@@ -306,9 +309,4 @@ export class MercureTransport implements Transport {
     res.writeHead(httpStatus(code), headers);
     res.end(text);
   }
-}
-
-function headerValue(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name];
-  return typeof value === 'string' ? value : Array.isArray(value) ? (value[0] ?? null) : null;
 }

@@ -43,7 +43,7 @@ class AnswerWire implements Wire {
 /**
  * Mercury's HTTP side of the raw endpoints: `POST {rawPrefix}/pub/<topic>`, `/bus/<topic>` and
  * `/push/<topic>` with the payload as the body (`application/octet-stream`: bytes; anything else:
- * UTF-8 text, byte-exact), answering `200 {"ok": true}`. Each request is admitted by
+ * UTF-8 text, byte-exact), answering `200` with an empty body, as Mercury does. Each request is admitted by
  * {@link Broker.admit} and runs as a one-frame session through {@link Broker.handle}, so
  * authorization and limits apply; a bus message from HTTP reaches every peer. A `GET` of a raw
  * path without a WebSocket upgrade gets 426.
@@ -87,8 +87,10 @@ export class RawHttp {
       const data = bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes));
       session = broker.openSession(new AnswerWire(onBehalf));
       session.identity = identity;
-      const ok = await onBehalf.request(session, { t: kind, topic, data });
-      sendJson(res, 200, ok.off === undefined ? { ok: true } : { ok: true, off: ok.off });
+      await onBehalf.request(session, { t: kind, topic, data });
+      // As Mercury: 200 with an empty body (`POST {prefix}/publish` is the one that answers JSON).
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
     } catch (e) {
       if (!res.headersSent) req.resume();
       sendFailure(res, e);

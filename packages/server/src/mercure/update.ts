@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { bytesToBase64, isBinary } from '@rt/protocol';
-import type { StoredMessage } from '../engines/engine.js';
+import type { StoredMessage } from '../ops/types.js';
 import { parseEventId } from '../transports/sse-plain.js';
 import { type SseEvent, formatEvent } from '../transports/sse-stream.js';
 import { rtToMercureTopic } from './topics.js';

@@ -2,11 +2,11 @@ import type { Server as HttpServer } from 'node:http';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
 import WebSocket from 'ws';
 import { type ByeFrame, type ErrorCode, RtError, SOCKETIO_EVENT, SOCKETIO_PATH, maxBatchBytes } from '@rt/protocol';
-import type { Broker } from '../broker.js';
+import type { TransportHost } from './host.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
-import type { Transport } from './index.js';
-import type { ForeignCheck } from './forward.js';
+import type { Transport } from './host.js';
+import type { ForeignCheck } from '../forward.js';
 
 /** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
 const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } })
@@ -143,7 +143,7 @@ function refusal(error: unknown): Error {
 interface ConnectionData {
   identity?: Identity;
   session: Session;
-  broker: Broker;
+  broker: TransportHost;
 }
 
 /**
@@ -155,7 +155,7 @@ interface ConnectionData {
 function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
   const { broker, session } = this.data as ConnectionData;
   if (event === SOCKETIO_EVENT) {
-    for (const frame of frames) broker.handle(session, frame);
+    for (const frame of frames) broker.handleFrame(session, frame);
   } else {
     session.send(
       new Outgoing({
@@ -181,9 +181,9 @@ function onDisconnect(this: Socket): void {
 export class SocketIoTransport implements Transport {
   private io: SocketIoServer | undefined;
   private readonly encoder = new BatchEncoder();
-  private broker!: Broker;
+  private broker!: TransportHost;
 
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     this.broker = broker;
   }
 
@@ -207,7 +207,7 @@ export class SocketIoTransport implements Transport {
       pingTimeout: broker.options.heartbeatMs,
     });
     this.io = io;
-    const forwarding = broker.engine.forwarding;
+    const forwarding = broker.forwarding;
     if (forwarding) {
       // This node owns the engine.io sessions it opens: other nodes forward their long-polls here.
       io.engine.on('connection', (conn: { id: string; once(event: 'close', fn: () => void): void }) => {

@@ -9,13 +9,13 @@ import {
   type SseSessionInfo,
   maxBatchBytes,
 } from '@rt/protocol';
-import type { Broker } from '../broker.js';
+import type { TransportHost } from './host.js';
 import { readBody, sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
-import type { Transport } from './index.js';
-import type { ForeignCheck } from './forward.js';
+import type { Transport } from './host.js';
+import type { ForeignCheck } from '../forward.js';
 import { plainStream } from './sse-plain.js';
 import { SseStream, formatEvent } from './sse-stream.js';
 
@@ -64,14 +64,14 @@ class SseFrameWire implements Wire {
  * - Plain clients (`curl -N`, a browser's `EventSource`): `GET {prefix}/sse?topic=a&topic=b`,
  *   see {@link plainStream}.
  *
- * Every stream is admitted by {@link Broker.admit} (token from `Authorization: Bearer`, `?token=`
+ * Every stream is admitted by {@link TransportHost.admit} (token from `Authorization: Bearer`, `?token=`
  * or the `rt_token` cookie); a refusal is the error's HTTP status.
  */
 export class SseTransport implements Transport {
-  private broker!: Broker;
+  private broker!: TransportHost;
   private readonly byToken = new Map<string, Session>();
 
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     this.broker = broker;
     const base = `${broker.options.prefix}${SSE_PATH}`;
     broker.addRoute('GET', base, (req, res, url) => this.open(req, res, url));
@@ -121,10 +121,10 @@ export class SseTransport implements Transport {
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     this.byToken.set(token, session);
     // With a distributed engine, POSTs to this stream's URL that land on other nodes are forwarded here.
-    broker.engine.forwarding?.claim(token);
+    broker.forwarding?.claim(token);
     stream.onClose(() => {
       this.byToken.delete(token);
-      broker.engine.forwarding?.release(token);
+      broker.forwarding?.release(token);
       broker.closeSession(session);
     });
     const heartbeatMs = broker.options.heartbeatMs;
@@ -158,7 +158,7 @@ export class SseTransport implements Transport {
     } catch (e) {
       return sendFailure(res, e);
     }
-    for (const frame of frames) this.broker.handle(session, frame);
+    for (const frame of frames) this.broker.handleFrame(session, frame);
     res.writeHead(204);
     res.end();
   }

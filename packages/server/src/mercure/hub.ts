@@ -252,8 +252,8 @@ export class MercureTransport implements Transport {
 
   /**
    * CORS headers for an allowed `Origin` (credentials allowed, so never `*` itself): those of
-   * `corsOrigins`; without it, those of rt's `allowOrigin` when set; else none (CORS off, as
-   * the reference hub).
+   * `corsOrigins`; without it, those rt's `allowOrigin` lists (its `*` does not count); else
+   * none (CORS off, as the reference hub).
    */
   private cors(req: IncomingMessage): Record<string, string> {
     const origin = headerValue(req, 'origin');
@@ -262,7 +262,7 @@ export class MercureTransport implements Transport {
     const allowed =
       listed.length > 0
         ? listed.includes('*') || listed.includes(origin)
-        : this.broker.policy.origins !== undefined && this.broker.policy.allowsOrigin(origin);
+        : this.broker.policy.origins?.lists(origin) === true;
     if (!allowed) return {};
     return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
   }

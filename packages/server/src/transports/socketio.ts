@@ -7,6 +7,7 @@ import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import type { Transport } from './index.js';
 import type { ForeignCheck } from './forward.js';
+import { socketIoCors } from '../policy/cors.js';
 
 /** The socket.io event that carries rt frames, both ways. */
 export const FRAME_EVENT = 'f';
@@ -202,8 +203,8 @@ export class SocketIoTransport implements Transport {
       transports: ['polling', 'websocket'],
       maxHttpBufferSize: broker.limits.maxPayloadBytes * 4 + 64 * 1024,
       destroyUpgrade: false,
-      // CORS answers follow `allowOrigin` (every origin when it is not set).
-      cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
+      // CORS answers follow `allowOrigin`: credentials for listed origins only.
+      cors: socketIoCors(broker.policy),
       // A peer that vanished without a word (long-polling has no socket to break) is found
       // within two heartbeats, so what it held (pulled jobs) goes to others.
       pingInterval: broker.options.heartbeatMs,

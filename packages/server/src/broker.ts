@@ -15,6 +15,7 @@ import {
 import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
 import { Dedupe } from './dedupe.js';
+import { OpsCounters, doorOf } from './metrics/counters.js';
 import { Hub } from './hub.js';
 import { Router, sendError, type RouteHandler } from './http.js';
 import {
@@ -95,6 +96,8 @@ export class Broker {
   readonly frameLimits: FrameLimits;
   /** Origin rules, authentication and authorization. */
   readonly policy: Policy;
+  /** Counters for metrics and the admin page beyond {@link stats} (see `metrics/counters.ts`). */
+  readonly counters = new OpsCounters();
   private readonly expiries = new Map<Session, ReturnType<typeof setTimeout>>();
   private readonly sessions = new Set<Session>();
   private readonly taps = new Set<(message: StoredMessage) => void>();
@@ -132,14 +135,17 @@ export class Broker {
       dropped: (session, frames) => {
         if (this.outboundDropped === 0)
           this.logger.warn(
-            { session: session.id, frames },
+            { conn: session.id, door: doorOf(session.wire), frames },
             'a connection cannot keep up: dropping its oldest messages',
           );
         this.outboundDropped += frames;
       },
       giveUp: (session) => {
         this.slowDisconnects++;
-        this.logger.warn({ session: session.id }, 'a connection cannot keep up: disconnecting it');
+        this.logger.warn(
+          { conn: session.id, door: doorOf(session.wire) },
+          'a connection cannot keep up: disconnecting it',
+        );
         if (session.wire.destroy) session.wire.destroy();
         else
           session.wire.close({
@@ -148,8 +154,9 @@ export class Broker {
             message: 'the connection could not keep up',
             reconnect: true,
           });
-        this.closeSession(session);
+        this.closeSession(session, 'slow_consumer');
       },
+      wrote: (session, batch) => this.counters.wrote(session.wire, batch),
     };
     this.ready = this.engine
       .start(
@@ -158,6 +165,7 @@ export class Broker {
           deliverBus: (m) => this.deliverBus(m),
           epochChanged: (ep) => this.epochChanged(ep),
           logger: this.logger,
+          commandTime: (seconds) => this.counters.commandObserver?.(seconds),
         },
         this.limits,
       )
@@ -244,7 +252,7 @@ export class Broker {
       // Whatever was accepted for this connection goes out before the goodbye.
       session.flush(true);
       session.wire.close(bye);
-      this.closeSession(session);
+      this.closeSession(session, 'shutdown');
     }
     await Promise.all(this.transports.map((t) => t.close()));
     await Promise.all(
@@ -379,7 +387,10 @@ export class Broker {
    * into its own refusal (HTTP status, socket.io connect error).
    */
   admit(handshake: Handshake): Promise<Identity> {
-    return this.policy.admit(handshake);
+    return this.policy.admit(handshake).catch((e: unknown) => {
+      this.counters.refusedHandshake(e);
+      throw e;
+    });
   }
 
   /**
@@ -387,7 +398,7 @@ export class Broker {
    * requests without a session (HTTP publish); sessions use {@link authorizeOp}.
    */
   async authorize(identity: Identity, op: ClientOp, topic: string, session?: Session): Promise<void> {
-    if (!(await this.policy.allows(identity, op, topic, session))) throw forbidden(op, topic);
+    if (!(await this.policy.allows(identity, op, topic, session))) throw this.forbidden(op, topic);
   }
 
   /**
@@ -406,17 +417,37 @@ export class Broker {
     return applyCors(this.policy, req, res, methods);
   }
 
+  /** The open sessions of this node (read-only: for metrics and the admin page). */
+  get openSessions(): ReadonlySet<Session> {
+    return this.sessions;
+  }
+
   /** Opens a session for a new connection (for transports). */
   openSession(wire: Wire): Session {
     const session = new Session(wire, this.flusher, this.outbound);
     session.onIdentity = (s) => this.armExpiry(s);
     this.sessions.add(session);
+    this.counters.open(wire);
+    this.logger.info(
+      { conn: session.id, door: doorOf(wire), transport: wire.transport, remote: wire.remote },
+      'connection opened',
+    );
     return session;
   }
 
-  /** Ends a session: its subscriptions, bus joins and pullers go; jobs it held go to other pullers. */
-  closeSession(session: Session): void {
+  /**
+   * Ends a session: its subscriptions, bus joins and pullers go; jobs it held go to other
+   * pullers. `reason` (the transport's, or the broker's: `slow_consumer`, `token_expired`,
+   * `shutdown`) goes to the log line.
+   */
+  closeSession(session: Session, reason = 'closed'): void {
     if (!this.sessions.delete(session)) return;
+    const wire = session.wire;
+    this.counters.close(wire);
+    this.logger.info(
+      { conn: session.id, door: doorOf(wire), transport: wire.transport, remote: wire.remote, reason },
+      'connection closed',
+    );
     session.closed = true;
     const expiry = this.expiries.get(session);
     if (expiry) clearTimeout(expiry);
@@ -441,6 +472,7 @@ export class Broker {
    */
   handle(session: Session, input: unknown): void {
     this.framesIn++;
+    this.counters.frameIn(session.wire, input);
     const parsed = parseClientFrame(input, this.frameLimits);
     if (!parsed.ok) {
       this.badFrames++;
@@ -478,12 +510,12 @@ export class Broker {
     }
     const verdict = this.policy.allows(session.identity, frame.t, frame.topic, session);
     if (verdict === true) this.run(session, frame, dataText);
-    else if (verdict === false) session.send(err(frame.ref, 'forbidden', forbidden(frame.t, frame.topic).message));
+    else if (verdict === false) session.send(err(frame.ref, 'forbidden', this.forbidden(frame.t, frame.topic).message));
     else {
       return verdict.then((allowed) => {
         if (session.closed) return;
         if (allowed) this.run(session, frame, dataText);
-        else session.send(err(frame.ref, 'forbidden', forbidden(frame.t, frame.topic).message));
+        else session.send(err(frame.ref, 'forbidden', this.forbidden(frame.t, frame.topic).message));
       });
     }
     return undefined;
@@ -520,7 +552,7 @@ export class Broker {
           message: 'the token expired: reconnect with a fresh one',
           reconnect: true,
         });
-        this.closeSession(session);
+        this.closeSession(session, 'token_expired');
       },
       Math.max(0, Math.min(wait, MAX_TIMER_MS)),
     );
@@ -602,6 +634,7 @@ export class Broker {
           if (puller.inflight.has(frame.id)) {
             if (frame.t === 'ack') await this.engine.ack(puller, frame.id);
             else await this.engine.nack(puller, frame.id);
+            this.counters[frame.t === 'ack' ? 'acked' : 'nacked']++;
             session.send(ok(frame.ref));
             return;
           }
@@ -622,6 +655,12 @@ export class Broker {
         return;
       }
     }
+  }
+
+  /** The refusal of `op` on `topic`, counted. */
+  private forbidden(op: ClientOp, topic: string): RtError {
+    this.counters.refusedOperation();
+    return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
   }
 
   private checkRoom(session: Session): void {
@@ -707,10 +746,6 @@ export class Broker {
   private deliverBus(m: BusMessage): void {
     this.hub.bus(m.topic, busOutgoing(m.topic, m.data, m.dataText), m.from);
   }
-}
-
-function forbidden(op: ClientOp, topic: string): RtError {
-  return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Broker } from '../broker.js';
 import { MercureTransport } from '../mercure/hub.js';
+import { OperationsTransport } from '../metrics/index.js';
 import type { ForeignCheck } from './forward.js';
 import { HttpPublishTransport } from './http-publish.js';
 import { PlaygroundTransport } from './playground.js';
@@ -28,12 +29,14 @@ export interface Transport {
 
 /** The transports every broker runs (the Mercure hub stays off unless the `mercure` option is set). */
 export function defaultTransports(): Transport[] {
+  const mercure = new MercureTransport();
   return [
     new SocketIoTransport(),
     new SseTransport(),
     new RawWsTransport(),
     new HttpPublishTransport(),
-    new MercureTransport(),
+    mercure,
     new PlaygroundTransport(),
+    new OperationsTransport(() => mercure.size),
   ];
 }

@@ -33,6 +33,7 @@ export function rawTarget(pathname: string, prefix: string): { kind: RawKind; to
 /** A one-request session's wire: it only takes the answer. */
 class AnswerWire implements Wire {
   readonly transport = 'http';
+  readonly door = 'raw-http';
   constructor(private readonly onBehalf: OnBehalf) {}
   write(batch: readonly Outgoing[]): void {
     for (const out of batch) this.onBehalf.take(out);

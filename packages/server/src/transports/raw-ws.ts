@@ -23,6 +23,7 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
 /** A raw socket's wire: bare payloads as text or binary frames; jobs are acknowledged once written. */
 class RawWire implements Wire {
   readonly transport = 'raw';
+  readonly door = 'raw-ws';
   ws: WebSocket | undefined;
   private early: [string | Uint8Array, (() => void) | undefined][] = [];
 

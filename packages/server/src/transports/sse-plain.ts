@@ -43,6 +43,7 @@ function messageEvent(data: Payload, id: string): string {
  */
 class PlainSseWire implements Wire {
   readonly transport = 'sse';
+  readonly door = 'sse-plain';
   private ep = '';
   private last = -1;
 
@@ -50,6 +51,10 @@ class PlainSseWire implements Wire {
     private readonly stream: SseStream,
     private readonly onBehalf: OnBehalf,
   ) {}
+
+  get remote(): string | undefined {
+    return this.stream.remote;
+  }
 
   /** Starts sending from `position` (events before it are dropped). */
   start(position: Position): void {

@@ -77,6 +77,8 @@ export class RedisEngine implements Engine {
   private lastEp = '';
   /** Channels this node subscribes to, with the subscription in progress or done. */
   private readonly channels = new Map<string, Promise<void>>();
+  /** True while {@link resume} runs after Redis became reachable: not ready yet. */
+  private resuming = false;
   private readonly counters: EngineStats = {
     published: 0,
     pushed: 0,
@@ -94,7 +96,7 @@ export class RedisEngine implements Engine {
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;
     this.logger = host.logger ?? quietLogger;
-    const conns = new Connections(this.url, this.logger, () => void this.resume());
+    const conns = new Connections(this.url, this.logger, () => void this.resume(), host.commandTime?.bind(host));
     this.conns = conns;
     const p = this.prefix;
     this.queues = new RedisQueues(
@@ -148,6 +150,32 @@ export class RedisEngine implements Engine {
     return down === undefined
       ? { ok: true, detail: 'connected' }
       : { ok: false, detail: `Redis is unreachable: ${down}` };
+  }
+
+  /**
+   * Ready when both connections are up, the resume after a reconnect is done, and Redis
+   * answers a `PING` on each: on the pub/sub connection, ioredis writes its re-`SUBSCRIBE`s
+   * before that `PING`, so its answer means they were carried out.
+   */
+  async ready(): Promise<EngineHealth> {
+    const health = this.health();
+    if (!health.ok || !this.conns) return health;
+    if (this.resuming) return { ok: false, detail: 'Redis is back; re-subscribing' };
+    const conns = this.conns;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.all([conns.cmd.ping(), conns.sub.ping()]),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer to PING within 2 s')), 2000);
+        }),
+      ]);
+    } catch (error) {
+      return { ok: false, detail: `Redis is unreachable: ${error instanceof Error ? error.message : String(error)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.resuming ? { ok: false, detail: 'Redis is back; re-subscribing' } : this.health();
   }
 
   stats(): EngineStats {
@@ -334,6 +362,7 @@ export class RedisEngine implements Engine {
 
   /** Redis is reachable (again): learn the epoch, renew the heartbeat, read waiting jobs. */
   private async resume(): Promise<void> {
+    this.resuming = true;
     try {
       await this.position();
       if (this.forwarder) await this.subscribe(this.forwarder.channel);
@@ -341,6 +370,8 @@ export class RedisEngine implements Engine {
       this.queues!.resume();
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'resuming after Redis reconnected failed');
+    } finally {
+      this.resuming = false;
     }
   }
 }

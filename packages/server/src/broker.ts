@@ -472,7 +472,6 @@ export class Broker {
    */
   handle(session: Session, input: unknown): void {
     this.framesIn++;
-    this.counters.frameIn(session.wire, input);
     const parsed = parseClientFrame(input, this.frameLimits);
     if (!parsed.ok) {
       this.badFrames++;
@@ -480,6 +479,7 @@ export class Broker {
       return;
     }
     const { frame, dataText } = parsed;
+    this.counters.frameIn(session.wire, frame, dataText);
     // Frames run in arrival order. Only an async authorization (or a frame arriving before
     // the engine started) makes one wait; later frames of the session then queue behind it.
     const backlog = session.backlog;

@@ -1,4 +1,4 @@
-import { RtError } from '@rt/protocol';
+import { type ClientFrame, RtError } from '@rt/protocol';
 import type { Outgoing } from '../outgoing.js';
 import type { Wire } from '../session.js';
 
@@ -50,7 +50,7 @@ function add(map: Map<string, number>, key: string, n = 1): void {
  * gap reasons, refusal reasons): never a topic.
  */
 export class OpsCounters {
-  /** Bytes of client frames received, by door (JSON text length; binary payloads by byte length). */
+  /** Payload bytes of client frames received, by door (JSON text length; binary payloads by byte length). */
   readonly bytesIn = new Map<string, number>();
   /** Bytes written to connections, by door (see {@link Outgoing.size}). */
   readonly bytesOut = new Map<string, number>();
@@ -89,12 +89,18 @@ export class OpsCounters {
     add(this.bytesOut, door, bytes);
   }
 
-  /** A client frame arrived (`input`: JSON text, or a decoded frame whose payload may be bytes). */
-  frameIn(wire: Wire, input: unknown): void {
-    let bytes = 0;
-    if (typeof input === 'string') bytes = input.length;
-    else if (typeof input === 'object' && input !== null && 'data' in input && input.data instanceof Uint8Array)
-      bytes = input.data.byteLength;
+  /**
+   * A valid client frame arrived: its payload counts (`dataText`, the payload's JSON text,
+   * or the bytes of a binary payload). Doors hand frames over decoded, so the payload is
+   * what every door can measure alike.
+   */
+  frameIn(wire: Wire, frame: ClientFrame, dataText: string | undefined): void {
+    const bytes =
+      dataText !== undefined
+        ? dataText.length
+        : 'data' in frame && frame.data instanceof Uint8Array
+          ? frame.data.byteLength
+          : 0;
     if (bytes > 0) add(this.bytesIn, doorOf(wire), bytes);
   }
 

@@ -137,7 +137,7 @@ export class BrokerMetrics {
     labelled('rt_messages_dropped_total', 'Messages dropped before reaching a connection, by reason', 'reason', () => [
       ['slow_consumer', read().stats.outboundDropped],
     ]);
-    labelled('rt_bytes_in_total', 'Bytes of client frames received, by door', 'door', () =>
+    labelled('rt_bytes_in_total', 'Payload bytes of client frames received, by door', 'door', () =>
       byKey(counters.bytesIn, sessionDoors),
     );
     labelled('rt_bytes_out_total', 'Bytes written to connections, by door', 'door', () =>

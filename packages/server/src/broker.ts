@@ -99,6 +99,8 @@ export class Broker {
   /** Counters for metrics and the admin page beyond {@link stats} (see `metrics/counters.ts`). */
   readonly counters = new OpsCounters();
   private readonly expiries = new Map<Session, ReturnType<typeof setTimeout>>();
+  /** Why the broker is closing a session, set before it closes the wire (whose transport reports its own reason). */
+  private readonly endings = new WeakMap<Session, string>();
   private readonly sessions = new Set<Session>();
   private readonly taps = new Set<(message: StoredMessage) => void>();
   private readonly actions = new Map<string, ActionHandler>();
@@ -146,6 +148,7 @@ export class Broker {
           { conn: session.id, door: doorOf(session.wire) },
           'a connection cannot keep up: disconnecting it',
         );
+        this.endings.set(session, 'slow_consumer');
         if (session.wire.destroy) session.wire.destroy();
         else
           session.wire.close({
@@ -251,6 +254,7 @@ export class Broker {
     for (const session of [...this.sessions]) {
       // Whatever was accepted for this connection goes out before the goodbye.
       session.flush(true);
+      this.endings.set(session, 'shutdown');
       session.wire.close(bye);
       this.closeSession(session, 'shutdown');
     }
@@ -445,7 +449,13 @@ export class Broker {
     const wire = session.wire;
     this.counters.close(wire);
     this.logger.info(
-      { conn: session.id, door: doorOf(wire), transport: wire.transport, remote: wire.remote, reason },
+      {
+        conn: session.id,
+        door: doorOf(wire),
+        transport: wire.transport,
+        remote: wire.remote,
+        reason: this.endings.get(session) ?? reason,
+      },
       'connection closed',
     );
     session.closed = true;
@@ -524,7 +534,8 @@ export class Broker {
   /** Starts an authorized frame; its answer (`ok` or `err`) goes out when it is done. */
   private run(session: Session, frame: ClientFrame, dataText: string | undefined): void {
     this.dispatch(session, frame, dataText).catch((e: unknown) => {
-      if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
+      if (!(e instanceof RtError))
+        this.logger.error({ err: e, op: frame.t, conn: session.id, door: doorOf(session.wire) }, 'operation failed');
       const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
       session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
     });
@@ -546,6 +557,7 @@ export class Broker {
           return;
         }
         session.flush();
+        this.endings.set(session, 'token_expired');
         session.wire.close({
           t: 'bye',
           code: 'token_expired',

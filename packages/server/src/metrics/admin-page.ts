@@ -69,7 +69,7 @@ export const ADMIN_PAGE = `<!doctype html>
     cells.forEach((value, i) => {
       const td = document.createElement('td');
       td.textContent = String(value);
-      if (typeof value === 'number') td.className = 'n';
+      if (typeof value === 'number' || /^(-?\\d+(\\.\\d+)?|…)$/.test(value)) td.className = 'n';
       if (keyed && keyed[i]) td.dataset.k = keyed[i];
       tr.append(td);
     });

@@ -22,6 +22,13 @@ export class Scrape {
     return sample?.value === undefined ? 0 : Number(sample.value);
   }
 
+  /** The observation count and sum of histogram `name` (without labels). */
+  histogram(name: string): { count: number; sum: number } {
+    const sample = this.families.get(name)?.metrics[0];
+    assert.ok(sample?.count !== undefined, `no histogram ${name} in the scrape`);
+    return { count: Number(sample.count), sum: Number(sample.sum) };
+  }
+
   /** Every label set of `name`. */
   labelSets(name: string): Record<string, string>[] {
     return (this.families.get(name)?.metrics ?? []).map((m) => m.labels ?? {});

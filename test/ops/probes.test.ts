@@ -8,7 +8,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { redis } from '@rt/server';
 import { Collector, clients, deadline, startBroker } from '../helpers/index.ts';
+import { scrape } from '../helpers/prometheus.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
+
+const METRICS_TOKEN = 'metrics-token-for-probes';
 
 interface Probe {
   status: number;
@@ -48,12 +51,18 @@ describe('probes', () => {
 
   it('readyz is 503 with the reason while Redis is down, 200 once it is back and re-subscribed', async () => {
     await using server = await RedisServer.start();
-    await using b = await startBroker({ engine: redis({ url: server.url, prefix: 'rt-probe:' }) });
+    await using b = await startBroker({
+      engine: redis({ url: server.url, prefix: 'rt-probe:' }),
+      metrics: { token: METRICS_TOKEN },
+    });
+    const metrics = () => scrape(`${b.url}/rt/metrics`, METRICS_TOKEN);
     await using c = clients(b.url, 'websocket');
     const sub = c.make();
     const got = new Collector<unknown>();
     await sub.topic('probe/topic').subscribe(got.push).ready;
     assert.equal((await probe(`${b.url}/rt/readyz`)).status, 200);
+    const up = await metrics();
+    assert.equal(up.value('rt_engine_up', { engine: 'redis' }), 1);
 
     await server.kill();
     const down = await until(`${b.url}/rt/readyz`, 503, 'readyz to say 503 while Redis is down');
@@ -63,6 +72,7 @@ describe('probes', () => {
     // Liveness does not depend on Redis: restarting the process would not bring Redis back.
     assert.equal((await probe(`${b.url}/rt/livez`)).status, 200);
     assert.equal((await probe(`${b.url}/rt/health`)).status, 503);
+    assert.equal((await metrics()).value('rt_engine_up', { engine: 'redis' }), 0);
 
     await server.restart();
     await until(`${b.url}/rt/readyz`, 200, 'readyz to say 200 after Redis came back');
@@ -75,5 +85,10 @@ describe('probes', () => {
     assert.equal(res.status, 200);
     await got.until(1, 10_000, 'the message published once ready');
     assert.deepEqual(got.items, ['after']);
+    const after = await metrics();
+    assert.equal(after.value('rt_engine_up', { engine: 'redis' }), 1);
+    // Every Redis script the engine ran is in the latency histogram (the publish at least).
+    const count = (s: typeof after) => s.histogram('rt_engine_command_duration_seconds').count;
+    assert.ok(count(after) > count(up), `histogram count ${count(up)} -> ${count(after)}`);
   });
 });

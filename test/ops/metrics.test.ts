@@ -6,9 +6,11 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TransportName } from '@rt/client';
 import { createBroker } from '@rt/server';
-import { Collector, TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
+import { Collector, ROOT, TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
 import { type Scrape, scrape } from '../helpers/prometheus.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { stateReached } from '../helpers/reliability.ts';
@@ -252,5 +254,20 @@ describe('metrics', () => {
       () => createBroker({ mode: 'production', metrics: true, logger: { level: 'silent' } }),
       /metrics need a token/,
     );
+  });
+
+  it('the Grafana dashboard queries only metrics the broker exposes', async () => {
+    const dashboard = JSON.parse(readFileSync(join(ROOT, 'grafana', 'rt-broker.json'), 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    await using b = await startBroker({ metrics: { token: TOKEN } });
+    const s = await scrape(`${b.url}/rt/metrics`, TOKEN);
+    const used = new Set<string>();
+    for (const panel of dashboard.panels)
+      for (const target of panel.targets)
+        for (const name of target.expr.match(/\brt_[a-z0-9_]+/g) ?? []) used.add(name.replace(/_bucket$/, ''));
+    assert.ok(used.size >= 20, `the dashboard uses ${used.size} metrics`);
+    for (const name of used)
+      assert.ok(s.families.has(name), `the dashboard queries ${name}, which the broker does not expose`);
   });
 });

@@ -4,9 +4,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import type { TransportName } from '@rt/client';
+import type { Logger } from '@rt/server';
 import { TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
 import { stateReached } from '../helpers/reliability.ts';
 
@@ -20,23 +19,23 @@ interface Line {
   reason?: string;
 }
 
-/** A pino logger whose lines are collected, parsed. */
+/** A logger (pino's shape) whose lines are collected as pino would write them: fields plus `level` and `msg`. */
 function capture(): {
-  logger: pino.Logger;
+  logger: Logger;
   lines: Line[];
   until(check: (l: Line[]) => boolean, what: string): Promise<void>;
 } {
   const lines: Line[] = [];
   const waiters = new Set<() => void>();
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(text) as Line);
+  const at =
+    (level: number) =>
+    (obj: unknown, msg?: string): void => {
+      const fields = typeof obj === 'object' && obj !== null ? obj : {};
+      lines.push({ ...fields, level, msg: typeof obj === 'string' ? obj : (msg ?? '') });
       for (const w of waiters) w();
-      done();
-    },
-  });
+    };
   return {
-    logger: pino({ level: 'info' }, stream),
+    logger: { debug: at(20), info: at(30), warn: at(40), error: at(50) },
     lines,
     until(check, what) {
       return deadline(

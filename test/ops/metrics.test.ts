@@ -13,6 +13,8 @@ import { createBroker } from '@rt/server';
 import { Collector, ROOT, TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
 import { type Scrape, scrape } from '../helpers/prometheus.ts';
 import { freePort } from '../helpers/redis-server.ts';
+import { readSse } from '../helpers/sse.ts';
+import WebSocket from 'ws';
 import { stateReached } from '../helpers/reliability.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 
@@ -191,6 +193,58 @@ for (const transport of TRANSPORTS) {
 }
 
 describe('metrics', () => {
+  it('doors without the SDK: raw WebSocket, plain SSE, Mercure and HTTP publish are counted under their door', async () => {
+    await using b = await startBroker({ metrics: { token: TOKEN }, mercure: true });
+    const url = `${b.url}/rt/metrics`;
+    const before = await scrape(url, TOKEN);
+    const raw = new WebSocket(`${b.url.replace(/^http/, 'ws')}/sub/doors`);
+    const rawGot = new Collector<string>();
+    raw.on('message', (data: Buffer) => rawGot.push(data.toString('utf8')));
+    await deadline(new Promise((resolve) => raw.once('open', resolve)), 10_000, 'the raw socket to open');
+    await using plain = await readSse(`${b.url}/rt/sse?topic=doors`);
+    await using mercure = await readSse(`${b.url}/.well-known/mercure?topic=${encodeURIComponent('doors')}`);
+    assert.equal(plain.response.status, 200);
+    assert.equal(mercure.response.status, 200);
+    await scrapeUntil(
+      url,
+      (s) =>
+        s.value('rt_subscriptions') === 2 && s.value('rt_connections', { door: 'mercure', transport: 'sse' }) === 1,
+      'the raw and plain SSE subscriptions and the Mercure subscriber',
+    );
+    for (const data of ['d1', 'd2']) {
+      const res = await fetch(`${b.url}/rt/publish?topic=doors`, { method: 'POST', body: data });
+      assert.equal(res.status, 200);
+    }
+    await rawGot.until(2);
+    const after = await scrapeUntil(
+      url,
+      (s) =>
+        s.value('rt_messages_delivered_total', { door: 'sse-plain', kind: 'pubsub' }) -
+          before.value('rt_messages_delivered_total', { door: 'sse-plain', kind: 'pubsub' }) ===
+        2,
+      'both messages written to the plain SSE stream',
+    );
+    assert.deepEqual(rawGot.items, ['d1', 'd2']);
+    assert.deepEqual(
+      deltas(before, after, [
+        ['rt_messages_published_total'],
+        ['rt_messages_delivered_total', { door: 'raw-ws', kind: 'pubsub' }],
+        ['rt_connections_opened_total', { door: 'raw-ws' }],
+        ['rt_connections_opened_total', { door: 'sse-plain' }],
+      ]),
+      {
+        rt_messages_published_total: 2,
+        'rt_messages_delivered_total{"door":"raw-ws","kind":"pubsub"}': 2,
+        'rt_connections_opened_total{"door":"raw-ws"}': 1,
+        'rt_connections_opened_total{"door":"sse-plain"}': 1,
+      },
+    );
+    assert.equal(after.value('rt_connections', { door: 'raw-ws', transport: 'raw' }), 1);
+    assert.equal(after.value('rt_connections', { door: 'sse-plain', transport: 'sse' }), 1);
+    assert.equal(after.value('rt_connections', { door: 'mercure', transport: 'sse' }), 1);
+    raw.close();
+  });
+
   it('refusals are counted by reason', async () => {
     await using b = await startBroker({
       metrics: { token: TOKEN },

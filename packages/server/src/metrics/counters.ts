@@ -27,10 +27,7 @@ export const AUTH_FAILURE_REASONS = [
 ] as const;
 
 /** A reason of {@link AUTH_FAILURE_REASONS}. */
-export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
-
-/** What kind of message a `msg`, `bus` or `job` frame carries, as `rt_messages_delivered_total` labels it. */
-export type DeliveryKind = 'pubsub' | 'bus' | 'job';
+type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 /** The door of a connection: what its wire says, else its transport's name. */
 export function doorOf(wire: Wire): string {
@@ -129,7 +126,7 @@ export class OpsCounters {
  * The bounded reason of a refused handshake, from the error the policy refused it with
  * (its message says why: origin, missing or invalid token, or the `authenticate` hook).
  */
-export function handshakeFailureReason(error: unknown): AuthFailureReason {
+function handshakeFailureReason(error: unknown): AuthFailureReason {
   if (!(error instanceof RtError)) return 'refused';
   if (error.code === 'forbidden') return 'forbidden';
   const message = error.message;

@@ -34,7 +34,10 @@ export function rawTarget(pathname: string, prefix: string): { kind: RawKind; to
 class AnswerWire implements Wire {
   readonly transport = 'http';
   readonly door = 'raw-http';
-  constructor(private readonly onBehalf: OnBehalf) {}
+  constructor(
+    private readonly onBehalf: OnBehalf,
+    readonly remote?: string,
+  ) {}
   write(batch: readonly Outgoing[]): void {
     for (const out of batch) this.onBehalf.take(out);
   }
@@ -86,7 +89,7 @@ export class RawHttp {
     try {
       const identity = await admitRequest(broker, 'http', req, url);
       const data = bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes));
-      session = broker.openSession(new AnswerWire(onBehalf));
+      session = broker.openSession(new AnswerWire(onBehalf, req.socket.remoteAddress));
       session.identity = identity;
       const ok = await onBehalf.request(session, { t: kind, topic, data });
       sendJson(res, 200, ok.off === undefined ? { ok: true } : { ok: true, off: ok.off });

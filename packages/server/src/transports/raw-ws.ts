@@ -30,6 +30,7 @@ class RawWire implements Wire {
   constructor(
     private readonly onBehalf: OnBehalf,
     private readonly ack: (id: string) => void,
+    readonly remote?: string,
   ) {}
 
   write(batch: readonly Outgoing[]): void {
@@ -158,7 +159,11 @@ export class RawWsTransport implements Transport {
       return refuse(socket, e);
     }
     const onBehalf = new OnBehalf(broker);
-    const wire = new RawWire(onBehalf, (id) => void onBehalf.request(session, { t: 'ack', id }).catch(() => undefined));
+    const wire = new RawWire(
+      onBehalf,
+      (id) => void onBehalf.request(session, { t: 'ack', id }).catch(() => undefined),
+      req.socket.remoteAddress,
+    );
     const session = broker.openSession(wire);
     session.identity = identity;
     socket.once('close', () => {

@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import type { Broker } from '../broker.js';
 import { sendError, sendJson } from '../http.js';
 import { ADMIN_PAGE } from './admin-page.js';
 import type { AdminOptions } from './options.js';
 import { bearerMatches } from './bearer.js';
 import type { Probes } from './probes.js';
-import { queueDepths, snapshot } from './snapshot.js';
+import { snapshot } from './snapshot.js';
+import type { MonitorSource } from './source.js';
 
 /** Topics listed on the admin page, most subscribed first. */
 const TOP_TOPICS = 100;
@@ -29,17 +29,16 @@ export class Admin {
   private readonly startedAt = Date.now();
 
   constructor(
-    private readonly broker: Broker,
+    private readonly source: MonitorSource,
     private readonly options: AdminOptions,
     private readonly probes: Probes,
-    private readonly mercureSubscribers: () => number,
   ) {}
 
   /** Adds the routes. */
   route(): void {
-    const prefix = this.broker.options.prefix;
-    this.broker.addRoute('GET', `${prefix}/admin`, (_req, res) => page(res));
-    this.broker.addRoute('GET', `${prefix}/admin/state`, async (req, res) => {
+    const prefix = this.source.prefix;
+    this.source.addRoute('GET', `${prefix}/admin`, (_req, res) => page(res));
+    this.source.addRoute('GET', `${prefix}/admin/state`, async (req, res) => {
       if (this.options.token !== undefined && !bearerMatches(req, this.options.token)) {
         sendError(res, 'unauthorized', 'the admin page needs its token: open it as /rt/admin#token=...');
         return;
@@ -51,10 +50,10 @@ export class Admin {
 
   /** What the page shows, now. */
   async state(): Promise<Record<string, unknown>> {
-    const broker = this.broker;
-    const stats = broker.stats();
-    const node = snapshot(broker, this.mercureSubscribers);
-    const counters = broker.counters;
+    const source = this.source;
+    const stats = source.stats();
+    const node = snapshot(source);
+    const counters = source.counters;
     const problem = await this.probes.problem();
     const topics = [...node.topics]
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
@@ -63,7 +62,7 @@ export class Admin {
     return {
       at: Date.now(),
       engine: stats.engine,
-      mode: broker.options.mode,
+      mode: source.mode,
       uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
       ready: problem === undefined,
       ...(problem !== undefined ? { reason: problem } : {}),
@@ -76,7 +75,7 @@ export class Admin {
       pullers: node.pullers,
       topicCount: node.topics.size,
       topics,
-      queues: queueDepths(broker) ?? null,
+      queues: source.queues() ?? null,
       counters: {
         framesIn: stats.framesIn,
         badFrames: stats.badFrames,

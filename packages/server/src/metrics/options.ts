@@ -40,8 +40,11 @@ export function resolveMetrics(
   const options: MetricsOptions = value === true ? {} : value;
   if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length < 8))
     throw new TypeError('metrics.token must be a string of at least 8 characters');
-  if (options.listen !== undefined && typeof options.listen !== 'string')
-    throw new TypeError('metrics.listen must be an address such as http://127.0.0.1:9464');
+  if (
+    options.listen !== undefined &&
+    (typeof options.listen !== 'string' || !/^https?:\/\/[^/]+:\d+\/?$/.test(options.listen))
+  )
+    throw new TypeError('metrics.listen must be an address with a port, such as http://127.0.0.1:9464');
   if (mode === 'production' && options.token === undefined && options.listen === undefined)
     throw new TypeError(
       'in production, metrics need a token (metrics.token) or an address of their own (metrics.listen)',

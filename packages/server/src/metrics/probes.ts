@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { Broker } from '../broker.js';
 import { sendJson } from '../http.js';
+import type { MonitorSource } from './source.js';
 
 /**
  * Kubernetes-style probes:
@@ -16,8 +16,8 @@ import { sendJson } from '../http.js';
 export class Probes {
   private started = false;
 
-  constructor(private readonly broker: Broker) {
-    broker.whenReady().then(
+  constructor(private readonly source: MonitorSource) {
+    source.whenReady().then(
       () => {
         this.started = true;
       },
@@ -27,28 +27,27 @@ export class Probes {
 
   /** Adds the routes under `prefix`. */
   route(): void {
-    const { broker } = this;
-    const prefix = broker.options.prefix;
-    broker.addRoute('GET', `${prefix}/livez`, (_req, res) => live(res));
-    broker.addRoute('GET', `${prefix}/readyz`, (_req, res) => this.ready(res));
+    const { source } = this;
+    source.addRoute('GET', `${source.prefix}/livez`, (_req, res) => live(res));
+    source.addRoute('GET', `${source.prefix}/readyz`, (_req, res) => this.ready(res));
   }
 
   /** Why the broker is not ready, or `undefined` when it is. */
   async problem(): Promise<string | undefined> {
-    const { broker } = this;
-    if (broker.isClosing) return 'the broker is shutting down';
+    const { source } = this;
+    if (source.isClosing) return 'the broker is shutting down';
     if (!this.started) return 'the engine is starting';
-    const engine = broker.engine;
-    const health = engine.ready ? await engine.ready() : (engine.health?.() ?? { ok: true });
-    if (broker.isClosing) return 'the broker is shutting down';
+    const health = await source.ready();
+    if (source.isClosing) return 'the broker is shutting down';
     return health.ok ? undefined : (health.detail ?? 'the engine cannot serve');
   }
 
   private async ready(res: ServerResponse): Promise<void> {
     const problem = await this.problem();
     res.setHeader('cache-control', 'no-store');
-    if (problem === undefined) sendJson(res, 200, { status: 'ready', engine: this.broker.engine.name });
-    else sendJson(res, 503, { status: 'unavailable', engine: this.broker.engine.name, reason: problem });
+    const engine = this.source.stats().engine;
+    if (problem === undefined) sendJson(res, 200, { status: 'ready', engine });
+    else sendJson(res, 503, { status: 'unavailable', engine, reason: problem });
   }
 }
 

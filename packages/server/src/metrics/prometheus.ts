@@ -1,8 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Broker, BrokerStats } from '../broker.js';
-import type { EngineStats } from '../engines/engine.js';
 import { AUTH_FAILURE_REASONS, DOORS } from './counters.js';
 import { type NodeSnapshot, snapshot } from './snapshot.js';
+import type { MonitorSource, MonitorStats } from './source.js';
 
 /** Seconds buckets of the engine command latency histogram (a Redis round trip is well under 1 ms on a LAN). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -12,8 +11,7 @@ const KINDS = ['pubsub', 'bus', 'job'] as const;
 
 /** What one scrape reads: taken once per scrape, shared by every metric's collect. */
 interface Scrape {
-  stats: BrokerStats;
-  engine: EngineStats;
+  stats: MonitorStats;
   node: NodeSnapshot;
   up: boolean;
 }
@@ -27,7 +25,7 @@ function byKey(map: ReadonlyMap<string, number>, keys: readonly string[]): [stri
 
 /**
  * The broker's Prometheus metrics: a prom-client registry whose metrics read the broker's
- * counters ({@link Broker.stats}, {@link Broker.counters}) and walk its sessions when
+ * counters (`broker.stats()`, {@link OpsCounters}) and walk its sessions when
  * scraped, so nothing runs on the message path but plain counter increments (and the engine
  * latency histogram). Labels come from bounded sets only (doors, transports, reasons, kinds):
  * never a topic. Node.js process metrics (CPU, memory, event-loop lag, GC) come from
@@ -38,16 +36,13 @@ export class BrokerMetrics {
   readonly registry = new Registry();
   private scrape: Scrape | undefined;
 
-  constructor(
-    private readonly broker: Broker,
-    private readonly mercureSubscribers: () => number,
-  ) {
+  constructor(private readonly source: MonitorSource) {
     const registers = [this.registry];
     const read = (): Scrape => {
       this.scrape ??= this.take();
       return this.scrape;
     };
-    const counters = broker.counters;
+    const counters = source.counters;
     const gauge = (name: string, help: string, value: (s: Scrape) => number): void => {
       new Gauge({
         name,
@@ -172,17 +167,17 @@ export class BrokerMetrics {
     gauge(
       'rt_queue_depth',
       'Jobs waiting for a puller, all topics (engines that report it: memory)',
-      (s) => s.engine.queued ?? 0,
+      (s) => s.stats.queued ?? 0,
     );
     gauge(
       'rt_history_topics',
       'Topics with a recovery history (engines that report it: memory)',
-      (s) => s.engine.historyTopics ?? 0,
+      (s) => s.stats.historyTopics ?? 0,
     );
     gauge(
       'rt_history_messages',
       'Entries held in recovery histories, all topics (engines that report it: memory)',
-      (s) => s.engine.historyMessages ?? 0,
+      (s) => s.stats.historyMessages ?? 0,
     );
     gauge('rt_outbound_queued_bytes', 'Bytes queued for connections, not yet written', (s) => s.stats.outboundQueued);
     new Gauge({
@@ -207,13 +202,7 @@ export class BrokerMetrics {
   }
 
   private take(): Scrape {
-    const up = this.broker.engine.health?.().ok ?? true;
-    return {
-      stats: this.broker.stats(),
-      engine: this.broker.engine.stats(),
-      node: snapshot(this.broker, this.mercureSubscribers),
-      up,
-    };
+    return { stats: this.source.stats(), node: snapshot(this.source), up: this.source.health().ok };
   }
 
   /** The metrics in Prometheus text format. */
@@ -233,6 +222,6 @@ export class BrokerMetrics {
 
   /** Stops observing the engine (the broker closed). */
   close(): void {
-    this.broker.counters.commandObserver = undefined;
+    this.source.counters.commandObserver = undefined;
   }
 }

@@ -1,6 +1,5 @@
-import type { Broker } from '../broker.js';
-import type { QueueDepth } from '../engines/engine.js';
 import { DOORS, doorOf } from './counters.js';
+import type { MonitorSource } from './source.js';
 
 /** Connections, holdings and topics of one node at one moment (read by metrics and the admin page). */
 export interface NodeSnapshot {
@@ -17,13 +16,13 @@ export interface NodeSnapshot {
  * Counts what the node's sessions hold, by walking them: O(connections + subscriptions),
  * done only when metrics are scraped or the admin page asks. Every door appears, with 0.
  */
-export function snapshot(broker: Broker, mercureSubscribers: () => number): NodeSnapshot {
+export function snapshot(source: MonitorSource): NodeSnapshot {
   const connections = new Map<string, number>();
   const topics = new Map<string, number>();
   let subscriptions = 0;
   let busJoins = 0;
   let pullers = 0;
-  for (const session of broker.openSessions) {
+  for (const session of source.sessions()) {
     const key = `${doorOf(session.wire)} ${session.wire.transport}`;
     connections.set(key, (connections.get(key) ?? 0) + 1);
     subscriptions += session.subscriptions.size;
@@ -34,16 +33,13 @@ export function snapshot(broker: Broker, mercureSubscribers: () => number): Node
       pullers += session.pulls.size;
     }
   }
-  const mercure = mercureSubscribers();
-  if (mercure > 0) connections.set('mercure sse', mercure);
+  for (const { door, transport, count } of source.sessionless()) {
+    const key = `${door} ${transport}`;
+    connections.set(key, (connections.get(key) ?? 0) + count);
+  }
   // Every door shows, with 0 when empty (under its usual transport), so graphs show 0, not nothing.
   for (const [door, transport] of Object.entries(DOORS)) {
     if (![...connections.keys()].some((k) => k.startsWith(`${door} `))) connections.set(`${door} ${transport}`, 0);
   }
   return { connections, subscriptions, busJoins, pullers, topics };
-}
-
-/** The engine's work queues, when it reports them. */
-export function queueDepths(broker: Broker): QueueDepth[] | undefined {
-  return broker.engine.queueDepths?.();
 }

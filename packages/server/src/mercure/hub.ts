@@ -4,6 +4,7 @@
  * history. See `topics.ts` for the topic mapping, `history.ts` for reconnection,
  * `tokens.ts` for authorization.
  */
+import type { SessionlessConnections } from '../metrics/source.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
 import type { TransportHost } from '../transports/host.js';
@@ -105,6 +106,10 @@ export class MercureTransport implements Transport {
   }
 
   /** Subscribers connected to this node. */
+  sessionless(): SessionlessConnections[] {
+    return [{ door: 'mercure', transport: 'sse', count: this.subscribers.size }];
+  }
+
   get size(): number {
     return this.subscribers.size;
   }

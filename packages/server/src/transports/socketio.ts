@@ -80,6 +80,12 @@ class SocketIoWire implements Wire {
     return this.socket.conn.transport.name;
   }
 
+  readonly door = 'socket.io';
+
+  get remote(): string {
+    return this.socket.handshake.address;
+  }
+
   write(batch: readonly Outgoing[]): void {
     const conn = this.socket.conn as Socket['conn'] & { write(data: string, options: PacketOptions): void };
     if (!batch.some((out) => out.binary)) {
@@ -195,9 +201,9 @@ function closeWhenPollerGone(conn: Socket['conn']): void {
   });
 }
 
-function onDisconnect(this: Socket): void {
+function onDisconnect(this: Socket, reason: string): void {
   const { broker, session } = this.data as ConnectionData;
-  broker.closeSession(session);
+  broker.closeSession(session, reason);
 }
 
 /**

@@ -87,7 +87,8 @@ export class RedisServer implements AsyncDisposable {
     this.child = undefined;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      // Waited for: the process must keep the event loop alive until it exited (it is unref'd).
+      // Referenced again while we wait: an unref'd child's exit keeps no event loop alive, and the
+      // wait would end with the test still pending (in an `after` hook, as the loop drains).
       child.ref();
       child.kill('SIGKILL');
       await exited;

@@ -5,7 +5,7 @@
  */
 export { ErrorCodes, RtError, httpStatus, isErrorCode } from './codes.js';
 export type { ErrorCode } from './codes.js';
-export { DEFAULT_TOPIC_LIMITS, ancestry, covers, isValidTopic, topicProblem } from './topics.js';
+export { DEFAULT_TOPIC_LIMITS, ancestry, covers, hasDotSegment, isValidTopic, topicProblem } from './topics.js';
 export type { TopicLimits } from './topics.js';
 export {
   DEFAULT_FRAME_LIMITS,
@@ -48,3 +48,12 @@ export type {
   UnsubFrame,
 } from './frames.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
+export {
+  SOCKETIO_EVENT,
+  SOCKETIO_PATH,
+  SSE_PATH,
+  SSE_PING_EVENT,
+  SSE_SESSION_EVENT,
+  maxBatchBytes,
+} from './wire.js';
+export type { SseSessionInfo, TransportName } from './wire.js';

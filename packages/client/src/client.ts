@@ -1,5 +1,4 @@
 import {
-  type ClientFrame,
   type ErrorCode,
   type GapFrame,
   type JobFrame,
@@ -13,8 +12,19 @@ import {
 import { type BackoffOptions, backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import {
+  type BusSink,
+  type Handle,
+  type Interest,
+  type InterestKind,
+  Interests,
+  type PullerSink,
+  type SubscriptionSink,
+} from './interests.js';
+import { RequestQueue } from './requests.js';
+import {
   Bus,
   type JobHandler,
+  type JobMeta,
   type MessageHandler,
   Puller,
   type PullOptions,
@@ -74,26 +84,27 @@ export interface ConnectOptions {
   fetch?: typeof fetch;
 }
 
-interface Pending {
-  frame: ClientFrame;
-  resolve: (frame: ServerFrame) => void;
-  reject: (error: RtError) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  /** Internal requests (resubscribes) are not queued while offline: they are replayed on open. */
-  internal: boolean;
-}
-
-/** The client's record of one subscribed topic: its local subscriptions and its position. */
-interface Wanted {
-  topic: string;
-  subs: Set<Subscription<never>>;
-  ep?: string;
-  off?: number;
-  /** Confirmed by the broker on the current connection. */
-  confirmed: boolean;
-}
-
 const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
+
+/**
+ * Which state may follow which. `connecting` is the first attempt; `reconnecting` every later
+ * one; `closed` is final.
+ */
+const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
+  connecting: ['open', 'closed'],
+  open: ['reconnecting', 'closed'],
+  reconnecting: ['open', 'closed'],
+  closed: [],
+};
+
+/** The re-establishing after one open: what is still unconfirmed, and the counts `restored` reports. */
+interface Restoring {
+  outstanding: Set<Interest>;
+  subscriptions: number;
+  buses: number;
+  pullers: number;
+  refused: number;
+}
 
 /**
  * An rt client: one connection (over the best transport available), typed topic handles,
@@ -103,18 +114,21 @@ const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
  */
 export class Client extends Emitter<ClientEvents> implements TopicHost {
   private stateValue: ConnectionState = 'connecting';
-  private transportValue: ClientTransport | undefined;
+  /** The transport of the open connection. */
+  private current: ClientTransport | undefined;
   private readonly factories: TransportFactory[];
   private preferred = 0;
-  private nextRef = 1;
-  private readonly pending = new Map<number, Pending>();
-  private queue: Pending[] = [];
-  private readonly wanted = new Map<string, Wanted>();
-  private readonly buses = new Map<string, Set<Bus<never>>>();
-  private readonly pullers = new Map<string, Puller<never>>();
+  private readonly requests: RequestQueue;
+  private readonly interests = new Interests();
+  private restoring: Restoring | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped whenever a connection attempt must stop (a newer one began, or the client closed). */
   private generation = 0;
+  /** Why the client closed: what `ready()` and every later call reject with. */
+  private closeError: RtError | undefined;
+  /** Why the last connection attempt failed (reported when the client gives up). */
+  private lastFailure: RtError | undefined;
   /** Why the broker said it would close the connection (`bye` with `reconnect`), until it does. */
   private farewell: string | undefined;
   /** This client's random id: with a counter, the idempotency key of each publish and push. */
@@ -134,6 +148,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   ) {
     super();
     this.options = { openTimeoutMs: 5000, requestTimeoutMs: 10_000, queueLimit: 1000, prefix: '/rt', ...options };
+    this.requests = new RequestQueue({
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      queueLimit: this.options.queueLimit,
+    });
     const wanted = options.transports ?? DEFAULT_ORDER;
     const context = this.context(undefined);
     this.factories = wanted
@@ -155,7 +173,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** The transport in use, or `undefined` while not connected. */
   get transport(): TransportName | undefined {
-    return this.stateValue === 'open' ? this.transportValue?.name : undefined;
+    return this.stateValue === 'open' ? this.current?.name : undefined;
   }
 
   /** A typed handle on `name`. Throws `invalid_topic` for a topic that breaks the topic rules. */
@@ -167,18 +185,22 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** Calls an action on the broker and resolves with its result. */
   async call<R = unknown>(name: string, payload: Payload = null): Promise<R> {
-    const answer = await this.request({ t: 'call', ref: 0, name, data: payload });
-    return (answer.t === 'ok' ? answer.data : undefined) as R;
+    const answer = await this.requests.request({ t: 'call', ref: 0, name, data: payload });
+    return answer.data as R;
   }
 
-  /** Resolves when the client is open (at once if it is). Rejects if it closes first. */
+  /**
+   * Resolves when the client is open (at once if it is). Rejects if it closes first, with why:
+   * `closed` after `close()`, or the last connection failure (e.g. `unavailable` with the
+   * network error) when it gave up.
+   */
   ready(): Promise<void> {
     if (this.stateValue === 'open') return Promise.resolve();
-    if (this.stateValue === 'closed') return Promise.reject(new RtError('closed', 'the client is closed'));
+    if (this.closeError) return Promise.reject(this.closeError);
     return new Promise((resolve, reject) => {
       const off = this.on('state', ({ to }) => {
         if (to === 'open') resolve();
-        else if (to === 'closed') reject(new RtError('closed', 'the client closed before it connected'));
+        else if (to === 'closed') reject(this.closeError);
         else return;
         off();
       });
@@ -188,7 +210,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** Closes the connection for good. Calls still waiting reject with `closed`. */
   close(): void {
     if (this.stateValue === 'closed') return;
-    this.shutdown('closed', 'the client was closed');
+    this.shutdown(new RtError('closed', 'the client was closed'));
   }
 
   // ---- connection lifecycle -------------------------------------------------------------
@@ -196,6 +218,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private setState(to: ConnectionState, reason?: string): void {
     const from = this.stateValue;
     if (from === to) return;
+    if (!TRANSITIONS[from].includes(to)) throw new Error(`rt client: no transition from ${from} to ${to}`);
     this.stateValue = to;
     this.emit('state', reason === undefined ? { from, to } : { from, to, reason });
   }
@@ -236,10 +259,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       const factory = this.factories[index]!;
       const transport = factory.create(this.context(token), {
         frame: (frame) => {
-          if (this.transportValue === transport) this.onFrame(frame);
+          if (this.current === transport) this.onFrame(frame);
         },
         close: (reason) => {
-          if (this.transportValue === transport) this.onDisconnect(reason);
+          if (this.current === transport) this.onDisconnect(reason);
         },
       });
       try {
@@ -257,9 +280,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
           error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden')
             ? error.code
             : 'unavailable';
-        this.emit('error', {
-          error: new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error }),
-        });
+        this.lastFailure = new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error });
+        this.emit('error', { error: this.lastFailure });
         continue;
       }
       if (generation !== this.generation) {
@@ -267,22 +289,48 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         return;
       }
       this.preferred = index;
-      this.transportValue = transport;
-      this.farewell = undefined;
-      this.attempt = 0;
-      this.setState('open');
-      this.emit('transport', { name: factory.name });
-      this.replay();
+      this.opened(transport);
       return;
     }
     this.retry(generation);
+  }
+
+  /** A transport opened: re-establish what the app wants, then send what waited. */
+  private opened(transport: ClientTransport): void {
+    this.current = transport;
+    this.farewell = undefined;
+    this.attempt = 0;
+    this.requests.attach((frame) => transport.send(frame));
+    this.setState('open');
+    this.emit('transport', { name: transport.name });
+    const all = this.interests.all();
+    const restoring: Restoring = {
+      outstanding: new Set(all),
+      subscriptions: all.filter((i) => i.kind === 'sub').length,
+      buses: all.filter((i) => i.kind === 'join').length,
+      pullers: all.filter((i) => i.kind === 'pull').length,
+      refused: 0,
+    };
+    this.restoring = restoring;
+    for (const interest of all) this.establish(interest);
+    this.requests.flush();
+    // Emitted after the listeners of `open` ran, even when nothing needed re-establishing.
+    queueMicrotask(() => this.restoredStep(restoring));
   }
 
   private retry(generation: number): void {
     if (generation !== this.generation || this.stateValue === 'closed') return;
     const reconnect = this.options.reconnect;
     if (reconnect === false || this.attempt >= (reconnect?.maxAttempts ?? Infinity)) {
-      this.shutdown('closed', 'could not connect');
+      const last = this.lastFailure;
+      const attempts = this.attempt + 1;
+      this.shutdown(
+        new RtError(
+          last?.code ?? 'unavailable',
+          `could not connect (${attempts} attempt${attempts > 1 ? 's' : ''}): ${last?.message ?? 'no transport opened'}`,
+          { cause: last },
+        ),
+      );
       return;
     }
     const delay = backoffDelay(this.attempt++, reconnect?.initialDelayMs ?? 250, reconnect?.maxDelayMs ?? 10_000);
@@ -292,115 +340,104 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private onDisconnect(transportReason: string): void {
     const reason = this.farewell ?? transportReason;
     this.farewell = undefined;
-    this.transportValue = undefined;
-    for (const w of this.wanted.values()) w.confirmed = false;
-    // Publishes and pushes carry an idempotency key: they are sent again, first and in their
-    // order, once reconnected, and the broker carries out each only once. Any other request
-    // sent and unanswered has an unknown outcome, so say so rather than guess.
-    const resend: Pending[] = [];
-    for (const [ref, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
-      this.pending.delete(ref);
-      if ((p.frame.t === 'pub' || p.frame.t === 'push') && p.frame.key !== undefined) resend.push(p);
-      else p.reject(new RtError('connection_lost', `the connection dropped before "${p.frame.t}" was answered`));
+    this.current = undefined;
+    this.restoring = undefined;
+    for (const interest of this.interests.all()) {
+      interest.confirmed = false;
+      interest.cancelRetry();
     }
-    this.queue = [...resend, ...this.queue];
+    // Keyed publishes and pushes go again once reconnected; other requests in flight reject.
+    this.requests.detach();
     if (this.options.reconnect === false) {
-      this.shutdown('closed', reason);
+      this.shutdown(new RtError('connection_lost', `the connection dropped (and reconnect is off): ${reason}`));
       return;
     }
     this.setState('reconnecting', reason);
     this.retry(this.generation);
   }
 
-  private shutdown(to: 'closed', reason: string): void {
+  /** Closes for good: every request, and every `ready` not yet settled, rejects with `error`. */
+  private shutdown(error: RtError): void {
     this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    const transport = this.transportValue;
-    this.transportValue = undefined;
+    clearTimeout(this.timer);
+    const transport = this.current;
+    this.current = undefined;
+    this.restoring = undefined;
+    this.closeError = error;
     transport?.close();
-    const error = new RtError('closed', `the client is closed: ${reason}`);
-    for (const p of [...this.pending.values(), ...this.queue]) {
-      if (p.timer) clearTimeout(p.timer);
-      p.reject(error);
+    this.requests.failAll(error);
+    for (const interest of this.interests.all()) {
+      interest.cancelRetry();
+      for (const handle of interest.handles) handle.settle(error);
     }
-    this.pending.clear();
-    this.queue = [];
-    this.setState(to, reason);
+    this.setState('closed', error.message);
   }
 
-  /** After every (re)connect: re-establish what the app wants, then send what waited. */
-  private replay(): void {
-    const transport = this.transportValue;
-    const subs = [...this.wanted.values()].map((w) => this.sendSub(w));
-    const buses = [...this.buses].map(([topic, set]) => this.sendJoin(topic, set));
-    const pullers = [...this.pullers.values()].map((puller) => this.sendPull(puller));
-    const queued = this.queue;
-    this.queue = [];
-    for (const p of queued) this.transmit(p);
-    void Promise.all([...subs, ...buses, ...pullers]).then((outcomes) => {
-      // Only when this connection is still the one that is open: a drop midway replays again.
-      if (this.transportValue !== transport || this.stateValue !== 'open' || outcomes.includes('lost')) return;
-      const refused = outcomes.filter((o) => o === 'refused').length;
-      this.emit('restored', { subscriptions: subs.length, buses: buses.length, pullers: pullers.length, refused });
-    });
+  // ---- interests: subscriptions, bus joins, pullers -----------------------------------------
+
+  /** Asks the broker for `interest`; on its answer, settles the handles (or ends them if refused). */
+  private establish(interest: Interest): void {
+    interest.cancelRetry();
+    this.requests.request(interest.establish(), 'reject').then(
+      (answer) => {
+        if (!this.interests.holds(interest)) return;
+        interest.accept(answer);
+        this.settled(interest, false);
+      },
+      (error: RtError) => {
+        // Offline: it is established again on the next open.
+        if (isOffline(error) || !this.interests.holds(interest)) return;
+        this.interests.drop(interest);
+        for (const handle of interest.handles) handle.refuse(error);
+        this.emit('error', { error });
+        this.settled(interest, true);
+      },
+    );
   }
 
-  // ---- requests -------------------------------------------------------------------------
-
-  private request(frame: ClientFrame, internal = false): Promise<ServerFrame> {
-    return new Promise((resolve, reject) => {
-      const p: Pending = { frame, resolve, reject, internal };
-      if (this.stateValue === 'closed') reject(new RtError('closed', 'the client is closed'));
-      else if (this.transportValue && this.stateValue === 'open') this.transmit(p);
-      else if (internal) {
-        // Replayed on open from the wanted state; nothing to queue.
-        reject(new RtError('connection_lost', 'not connected'));
-      } else if (this.queue.length >= this.options.queueLimit) {
-        reject(
-          new RtError('queue_overflow', `${this.options.queueLimit} calls are already waiting for the connection`),
-        );
-      } else this.queue.push(p);
-    });
+  /** `interest` was confirmed or refused: one step closer to `restored`. */
+  private settled(interest: Interest, refused: boolean): void {
+    const restoring = this.restoring;
+    if (!restoring?.outstanding.delete(interest)) return;
+    if (refused) restoring.refused++;
+    this.restoredStep(restoring);
   }
 
-  private transmit(p: Pending): void {
-    const ref = this.nextRef++;
-    p.frame = { ...p.frame, ref };
-    this.pending.set(ref, p);
-    p.timer = setTimeout(() => {
-      if (this.pending.delete(ref))
-        p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${this.options.requestTimeoutMs} ms`));
-    }, this.options.requestTimeoutMs);
-    this.transportValue!.send(p.frame);
+  private restoredStep(restoring: Restoring): void {
+    if (this.restoring !== restoring || restoring.outstanding.size > 0) return;
+    this.restoring = undefined;
+    const { subscriptions, buses, pullers, refused } = restoring;
+    this.emit('restored', { subscriptions, buses, pullers, refused });
   }
+
+  /** Removes `handle` from its interest; when it was the last, tears the interest down on the broker. */
+  private async release(kind: InterestKind, topic: string, handle: Handle): Promise<void> {
+    const interest = this.interests.release(kind, topic, handle);
+    if (!interest) return;
+    this.settled(interest, false);
+    if (this.requests.connected) await this.requests.request(interest.teardown(), 'reject').catch(ignoreOffline);
+  }
+
+  // ---- frames from the broker ---------------------------------------------------------------
 
   private onFrame(frame: ServerFrame): void {
     switch (frame.t) {
       case 'ok':
       case 'err': {
-        if (frame.ref === undefined) {
-          this.emit('error', {
-            error: new RtError(
-              frame.t === 'err' ? frame.code : 'internal',
-              frame.t === 'err' ? frame.message : 'unexpected answer',
-            ),
-          });
-          return;
-        }
-        const p = this.pending.get(frame.ref);
-        if (!p) return;
-        this.pending.delete(frame.ref);
-        if (p.timer) clearTimeout(p.timer);
-        if (frame.t === 'ok') p.resolve(frame);
-        else p.reject(new RtError(frame.code, frame.message));
+        if (this.requests.answer(frame) || frame.ref !== undefined) return;
+        this.emit('error', {
+          error: new RtError(
+            frame.t === 'err' ? frame.code : 'internal',
+            frame.t === 'err' ? frame.message : 'unexpected answer',
+          ),
+        });
         return;
       }
       case 'msg':
         this.onMessage(frame);
         return;
       case 'bus':
-        for (const bus of this.buses.get(frame.topic) ?? []) bus.deliver(frame.data);
+        for (const bus of this.interests.join(frame.topic)?.handles ?? []) bus.deliver(frame.data);
         return;
       case 'job':
         this.onJob(frame);
@@ -411,7 +448,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       case 'bye':
         // With `reconnect`, the broker closes the connection next; the reconnect that follows
         // asks `auth` again, so an expired token (`token_expired`) is replaced by a fresh one.
-        if (!frame.reconnect) this.shutdown('closed', frame.message);
+        if (!frame.reconnect) this.shutdown(new RtError(byeCode(frame.code), frame.message));
         else this.farewell = `${frame.code}: ${frame.message}`;
         return;
     }
@@ -419,54 +456,54 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   private onMessage(frame: MsgFrame): void {
     for (const topic of ancestry(frame.topic)) {
-      const w = this.wanted.get(topic);
-      if (!w) continue;
+      const interest = this.interests.sub(topic);
+      if (!interest) continue;
       if (frame.off !== undefined) {
         // Already seen (a recovery replay that overlaps live delivery): drop the duplicate.
-        if (w.off !== undefined && frame.off <= w.off) continue;
-        w.off = frame.off;
+        if (interest.off !== undefined && frame.off <= interest.off) continue;
+        interest.off = frame.off;
       }
       const meta = frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
-      for (const sub of w.subs) sub.deliver(frame.data, meta);
+      for (const sub of interest.handles) sub.deliver(frame.data, meta);
     }
   }
 
   private onGap(frame: GapFrame): void {
+    const event = { topic: frame.topic, reason: frame.reason };
     if (frame.bus) {
-      for (const bus of this.buses.get(frame.topic) ?? []) bus.gap({ topic: frame.topic, reason: frame.reason });
+      for (const bus of this.interests.join(frame.topic)?.handles ?? []) bus.gap(event);
       return;
     }
-    const w = this.wanted.get(frame.topic);
-    if (!w) return;
-    if (frame.ep !== undefined && frame.ep !== w.ep) {
-      w.ep = frame.ep;
-      delete w.off;
+    const interest = this.interests.sub(frame.topic);
+    if (!interest) return;
+    if (frame.ep !== undefined && frame.ep !== interest.ep) {
+      interest.ep = frame.ep;
+      interest.off = undefined;
     }
     // An overflow gap's `off` is the last message dropped: continue after it, so that a later
     // recovery does not bring back what the app was told is gone.
-    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === w.ep)
-      w.off = Math.max(w.off ?? 0, frame.off);
-    for (const sub of w.subs) sub.gap({ topic: frame.topic, reason: frame.reason });
+    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === interest.ep)
+      interest.off = Math.max(interest.off ?? 0, frame.off);
+    for (const sub of interest.handles) sub.gap(event);
   }
 
   private onJob(frame: JobFrame): void {
-    const puller = this.pullers.get(frame.topic);
     const answer = (t: 'ack' | 'nack'): void => {
       // The job may have been requeued meanwhile (the connection dropped): nothing to do then.
-      this.request({ t, ref: 0, id: frame.id }, true).catch(() => undefined);
+      this.requests.request({ t, ref: 0, id: frame.id }, 'reject').catch(() => undefined);
     };
+    const [puller] = this.interests.pull(frame.topic)?.handles ?? [];
     if (!puller?.isActive) {
       answer('nack');
       return;
     }
+    const meta: JobMeta =
+      frame.attempt === undefined
+        ? { id: frame.id, topic: frame.topic }
+        : { id: frame.id, topic: frame.topic, attempt: frame.attempt };
     let result: unknown;
     try {
-      result = puller.handler(
-        frame.data as never,
-        frame.attempt === undefined
-          ? { id: frame.id, topic: frame.topic }
-          : { id: frame.id, topic: frame.topic, attempt: frame.attempt },
-      );
+      result = puller.run(frame.data, meta);
     } catch {
       answer('nack');
       return;
@@ -479,67 +516,34 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   // ---- TopicHost: what topic handles call -------------------------------------------------
 
+  /** Adds a handle to its interest: a new interest is established now (when open), a shared one settles the handle when confirmed. */
+  private want(interest: Interest, created: boolean, handle: Handle): void {
+    if (!created) {
+      if (interest.confirmed) handle.settle();
+    } else if (this.requests.connected) this.establish(interest);
+  }
+
   /** @internal */
   subscribe<T>(topic: string, handler: MessageHandler<T> | undefined): Subscription<T> {
     const sub = new Subscription<T>(topic, handler, this);
-    let w = this.wanted.get(topic);
-    if (w) {
-      w.subs.add(sub as unknown as Subscription<never>);
-      if (w.confirmed) sub.settle();
-      return sub;
-    }
-    w = { topic, subs: new Set([sub as unknown as Subscription<never>]), confirmed: false };
-    this.wanted.set(topic, w);
-    if (this.stateValue === 'open') void this.sendSub(w);
+    const { interest, created } = this.interests.addSub(topic, sub);
+    this.want(interest, created, sub);
     return sub;
   }
 
-  private sendSub(w: Wanted): Promise<Outcome> {
-    const frame: ClientFrame =
-      w.ep !== undefined && w.off !== undefined
-        ? { t: 'sub', ref: 0, topic: w.topic, ep: w.ep, off: w.off }
-        : { t: 'sub', ref: 0, topic: w.topic };
-    return this.request(frame, true).then(
-      (answer) => {
-        if (this.wanted.get(w.topic) !== w || answer.t !== 'ok') return 'done';
-        if (answer.ep !== undefined && answer.off !== undefined) {
-          // Messages may have arrived before the answer: keep the furthest position seen.
-          if (w.ep === undefined || answer.ep === w.ep) w.off = Math.max(w.off ?? answer.off, answer.off);
-          else w.off = answer.off;
-          w.ep = answer.ep;
-        }
-        w.confirmed = true;
-        for (const sub of w.subs) sub.settle();
-        return 'done';
-      },
-      (error: RtError) => {
-        if (isOffline(error)) return 'lost';
-        if (this.wanted.get(w.topic) !== w) return 'done';
-        this.wanted.delete(w.topic);
-        for (const sub of w.subs) sub.fail(error);
-        this.emit('error', { error });
-        return 'refused';
-      },
-    );
-  }
-
   /** @internal */
-  async unsubscribe(sub: Subscription<never>): Promise<void> {
-    const w = this.wanted.get(sub.topic);
-    if (!w?.subs.delete(sub) || w.subs.size > 0) return;
-    this.wanted.delete(sub.topic);
-    if (this.stateValue === 'open')
-      await this.request({ t: 'unsub', ref: 0, topic: sub.topic }, true).catch(ignoreOffline);
+  unsubscribe(sub: SubscriptionSink & { readonly topic: string }): Promise<void> {
+    return this.release('sub', sub.topic, sub);
   }
 
   /** @internal */
   async publish(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
+    await this.requests.request({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
   }
 
   /** @internal */
   async push(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
+    await this.requests.request({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
   }
 
   private nextKey(): string {
@@ -548,89 +552,45 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T> {
-    if (this.pullers.has(topic))
+    if (this.interests.pull(topic))
       throw new RtError('bad_frame', `this client already pulls "${topic}": stop() that puller first`);
     const prefetch = options.prefetch ?? 1;
     if (!Number.isInteger(prefetch) || prefetch < 1)
       throw new RtError('bad_frame', 'prefetch must be a positive integer');
     const puller = new Puller<T>(topic, handler, prefetch, this);
-    this.pullers.set(topic, puller as unknown as Puller<never>);
-    if (this.stateValue === 'open') void this.sendPull(puller as unknown as Puller<never>);
+    const { interest, created } = this.interests.addPull(topic, puller);
+    this.want(interest, created, puller);
     return puller;
   }
 
-  private sendPull(puller: Puller<never>): Promise<Outcome> {
-    return this.request({ t: 'pull', ref: 0, topic: puller.topic, prefetch: puller.prefetch }, true).then(
-      () => {
-        puller.settle();
-        return 'done';
-      },
-      (error: RtError) => {
-        if (isOffline(error)) return 'lost';
-        if (this.pullers.get(puller.topic) === puller) this.pullers.delete(puller.topic);
-        puller.settle(error);
-        this.emit('error', { error });
-        return 'refused';
-      },
-    );
-  }
-
   /** @internal */
-  async stopPulling(puller: Puller<never>): Promise<void> {
-    if (this.pullers.get(puller.topic) !== puller) return;
-    this.pullers.delete(puller.topic);
-    if (this.stateValue === 'open')
-      await this.request({ t: 'unpull', ref: 0, topic: puller.topic }, true).catch(ignoreOffline);
+  stopPulling(puller: PullerSink & { readonly topic: string }): Promise<void> {
+    return this.release('pull', puller.topic, puller);
   }
 
   /** @internal */
   bus<T>(topic: string): Bus<T> {
     const bus = new Bus<T>(topic, this);
-    let set = this.buses.get(topic);
-    if (set) {
-      set.add(bus as unknown as Bus<never>);
-      if (this.stateValue === 'open') void this.sendJoin(topic, new Set([bus as unknown as Bus<never>]));
-      return bus;
-    }
-    set = new Set([bus as unknown as Bus<never>]);
-    this.buses.set(topic, set);
-    if (this.stateValue === 'open') void this.sendJoin(topic, set);
+    const { interest, created } = this.interests.addJoin(topic, bus);
+    this.want(interest, created, bus);
     return bus;
-  }
-
-  private sendJoin(topic: string, buses: ReadonlySet<Bus<never>>): Promise<Outcome> {
-    return this.request({ t: 'join', ref: 0, topic }, true).then(
-      () => {
-        for (const bus of buses) bus.settle();
-        return 'done';
-      },
-      (error: RtError) => {
-        if (isOffline(error)) return 'lost';
-        this.buses.delete(topic);
-        for (const bus of buses) bus.settle(error);
-        this.emit('error', { error });
-        return 'refused';
-      },
-    );
   }
 
   /** @internal */
   async busSend(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'bus', ref: 0, topic, data });
+    await this.requests.request({ t: 'bus', ref: 0, topic, data });
   }
 
   /** @internal */
-  async busLeave(bus: Bus<never>): Promise<void> {
-    const set = this.buses.get(bus.topic);
-    if (!set?.delete(bus) || set.size > 0) return;
-    this.buses.delete(bus.topic);
-    if (this.stateValue === 'open')
-      await this.request({ t: 'leave', ref: 0, topic: bus.topic }, true).catch(ignoreOffline);
+  busLeave(bus: BusSink & { readonly topic: string }): Promise<void> {
+    return this.release('join', bus.topic, bus);
   }
 }
 
-/** How re-establishing one subscription, join or puller ended. */
-type Outcome = 'done' | 'refused' | 'lost';
+/** The error code a `bye` closes the client with. */
+function byeCode(code: ErrorCode | 'restart' | 'token_expired'): ErrorCode {
+  return code === 'restart' ? 'shutting_down' : code === 'token_expired' ? 'unauthorized' : code;
+}
 
 /** True for the errors that mean "the connection went", not "the broker refused". */
 function isOffline(error: RtError): boolean {

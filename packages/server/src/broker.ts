@@ -530,6 +530,13 @@ export class Broker {
 
   private async dispatch(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> {
     switch (frame.t) {
+      case 'hello': {
+        // The client's handshake and liveness probe: the limits it should enforce locally.
+        const { maxPayloadBytes, maxSubscriptions, maxTopicLength, maxTopicDepth, pushQueueSize } = this.limits;
+        const limits = { maxPayloadBytes, maxSubscriptions, maxTopicLength, maxTopicDepth, pushQueueSize };
+        session.send(ok(frame.ref, { data: { limits } }));
+        return;
+      }
       case 'sub':
         return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);
       case 'unsub':

@@ -44,9 +44,10 @@ const isNode = (): boolean => typeof process !== 'undefined' && typeof process.v
  * never download it (they have `EventSource`).
  */
 async function nodeEventSource(): Promise<EventSourceClass> {
-  const mod = (await import('eventsource')) as unknown as { EventSource?: EventSourceClass };
-  if (!mod.EventSource) throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
-  return mod.EventSource;
+  const mod: { EventSource?: unknown } = await import('eventsource');
+  if (typeof mod.EventSource !== 'function')
+    throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
+  return mod.EventSource as EventSourceClass;
 }
 
 /**

@@ -12,7 +12,7 @@ function client(fake: FakeBroker, options: ConnectOptions = {}): Client {
   return connect('http://fake.invalid', {
     transports: [fake.factory],
     reconnect: { initialDelayMs: 5, maxDelayMs: 20 },
-    // lifecycle: false,
+    lifecycle: false,
     ...options,
   });
 }

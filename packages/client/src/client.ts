@@ -1,12 +1,16 @@
 import {
+  type AdvertisedLimits,
+  type ClientFrame,
   type ErrorCode,
   type GapFrame,
   type JobFrame,
   type MsgFrame,
+  type OkFrame,
   type Payload,
   type ServerFrame,
   RtError,
   ancestry,
+  checkPayload,
   topicProblem,
 } from '@rt/protocol';
 import { type BackoffOptions, backoffDelay } from './backoff.js';
@@ -20,6 +24,9 @@ import {
   type PullerSink,
   type SubscriptionSink,
 } from './interests.js';
+import type { Lifecycle, LifecycleEvent } from './lifecycle.js';
+import { browserLifecycle } from './lifecycle-browser.js';
+import { payloadProblem } from './payload.js';
 import { RequestQueue } from './requests.js';
 import {
   Bus,
@@ -33,9 +40,20 @@ import {
   type TopicHost,
 } from './topic.js';
 import type { ClientTransport, TransportContext, TransportFactory, TransportName } from './transports/transport.js';
+import { type BrokerAddress, brokerAddress } from './url.js';
 
-/** The state of a client's connection. */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+/**
+ * The state of a client's connection:
+ * - `connecting`: the first attempt (and its retries) before the first open;
+ * - `open`: connected, and a round trip to the broker worked;
+ * - `reconnecting`: the connection dropped or stalled; retrying with backoff;
+ * - `suspended`: disconnected on purpose while the app is in the background (past
+ *   `backgroundGraceMs`) or the device is offline; reconnects at once when that ends;
+ * - `unauthorized`: the broker refused the credentials and `auth` gave no new ones; stays so
+ *   until `reconnect()`;
+ * - `closed`: for good (`close()`, `reconnect: false`, `maxAttempts`, or a `bye`).
+ */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'suspended' | 'unauthorized' | 'closed';
 
 /** Events of a {@link Client}. */
 export interface ClientEvents {
@@ -43,8 +61,13 @@ export interface ClientEvents {
   state: { from: ConnectionState; to: ConnectionState; reason?: string };
   /** A transport opened (also after a reconnect or a fallback). */
   transport: { name: TransportName };
-  /** Something failed that no promise reports: a transport that would not open, a resubscribe the broker refused. */
-  error: { error: Error };
+  /**
+   * Something failed that no promise reports: a transport that would not open (once per
+   * distinct cause, not per retry), a subscription, join or puller the broker refused, or one
+   * it could not take now (`unavailable`: then `topic` and `retryInMs` say which and when it is
+   * tried again). With no listener, the first one is logged once (see `logErrors`).
+   */
+  error: { error: Error; topic?: string; retryInMs?: number };
   /**
    * After each open (the first and every reconnect), once the broker has confirmed every
    * subscription, bus join and puller the client re-established: from here on, nothing the app
@@ -82,6 +105,26 @@ export interface ConnectOptions {
   EventSource?: unknown;
   /** `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
+  /**
+   * HTTP headers sent with every connection attempt (and SSE's POSTs): `Origin` for a broker's
+   * `allowOrigin`, a cookie, a custom auth header. Node and React Native only: a browser's
+   * WebSocket and EventSource cannot send headers (use `auth`, which travels in the handshake).
+   */
+  headers?: Record<string, string>;
+  /**
+   * What tells the client the app went to the background or the device offline. Default: the
+   * browser's `visibilitychange` and `online`/`offline` where they exist, nothing elsewhere;
+   * React Native apps pass an `AppState`/`NetInfo` adapter. `false`: none.
+   */
+  lifecycle?: Lifecycle | false;
+  /**
+   * How long the connection stays open while the app is in the background, in ms; past it the
+   * client disconnects (`suspended`) and reconnects, with recovery, on `foreground`.
+   * `Infinity`: never. Default 60,000.
+   */
+  backgroundGraceMs?: number;
+  /** Log the first connection failure once (`console.warn`) when nothing listens to `error`. Default true. */
+  logErrors?: boolean;
 }
 
 const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
@@ -91,11 +134,23 @@ const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
  * one; `closed` is final.
  */
 const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
-  connecting: ['open', 'closed'],
-  open: ['reconnecting', 'closed'],
-  reconnecting: ['open', 'closed'],
+  connecting: ['open', 'suspended', 'unauthorized', 'closed'],
+  open: ['reconnecting', 'suspended', 'unauthorized', 'closed'],
+  reconnecting: ['open', 'suspended', 'unauthorized', 'closed'],
+  suspended: ['connecting', 'reconnecting', 'closed'],
+  unauthorized: ['connecting', 'reconnecting', 'closed'],
   closed: [],
 };
+
+/** Refusals of a subscription, join or puller worth trying again: the broker could not take it now. */
+const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['unavailable', 'shutting_down', 'timeout', 'internal']);
+
+/** The handshake in progress on a transport that opened: its `hello` and the answer awaited. */
+interface Handshake {
+  transport: ClientTransport;
+  frame(frame: ServerFrame): void;
+  fail(error: Error): void;
+}
 
 /** The re-establishing after one open: what is still unconfirmed, and the counts `restored` reports. */
 interface Restoring {
@@ -134,8 +189,23 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** This client's random id: with a counter, the idempotency key of each publish and push. */
   private readonly keyPrefix = randomId();
   private keys = 0;
+  private readonly address: BrokerAddress;
+  private handshaking: Handshake | undefined;
+  /** What the broker advertised in its answer to `hello` (undefined for a broker that predates it). */
+  private limits: AdvertisedLimits | undefined;
+  private probing = false;
+  /** The message of the last connection failure reported, so that a retry failing alike is not reported again. */
+  private lastReported: string | undefined;
+  private warned = false;
+  private everOpened = false;
+  /** Why the client is `unauthorized`: what calls reject with meanwhile. */
+  private authError: RtError | undefined;
+  private background = false;
+  private offline = false;
+  private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopLifecycle: (() => void) | undefined;
   private readonly options: Required<
-    Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix'>
+    Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix' | 'backgroundGraceMs'>
   > &
     ConnectOptions;
 
@@ -147,10 +217,21 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     available: Record<TransportName, TransportFactory | undefined>,
   ) {
     super();
-    this.options = { openTimeoutMs: 5000, requestTimeoutMs: 10_000, queueLimit: 1000, prefix: '/rt', ...options };
+    this.address = brokerAddress(url);
+    this.options = {
+      openTimeoutMs: 5000,
+      requestTimeoutMs: 10_000,
+      queueLimit: 1000,
+      prefix: '/rt',
+      backgroundGraceMs: 60_000,
+      ...options,
+    };
     this.requests = new RequestQueue({
       requestTimeoutMs: this.options.requestTimeoutMs,
       queueLimit: this.options.queueLimit,
+      onTimeout: (frame) => {
+        if (frame.t !== 'hello') this.probe();
+      },
     });
     const wanted = options.transports ?? DEFAULT_ORDER;
     const context = this.context(undefined);
@@ -163,6 +244,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         `none of the transports ${wanted.map((t) => (typeof t === 'string' ? t : t.name)).join(', ')} can run here`,
       );
     }
+    const lifecycle = options.lifecycle === undefined ? browserLifecycle() : options.lifecycle || undefined;
+    this.stopLifecycle = lifecycle?.subscribe((event) => this.onLifecycle(event));
     void this.open();
   }
 
@@ -185,8 +268,18 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** Calls an action on the broker and resolves with its result. */
   async call<R = unknown>(name: string, payload: Payload = null): Promise<R> {
-    const answer = await this.requests.request({ t: 'call', ref: 0, name, data: payload });
+    const answer = await this.send({ t: 'call', ref: 0, name, data: payload });
     return answer.data as R;
+  }
+
+  /**
+   * Reconnects now, with the backoff reset: after `unauthorized` (with fresh credentials from
+   * `auth`), when the app knows the network is back, or to leave a connection it distrusts.
+   * Subscriptions recover what they missed. Does nothing once closed.
+   */
+  reconnect(): void {
+    if (this.stateValue === 'closed') return;
+    this.reconnectNow('reconnect() was called');
   }
 
   /**
@@ -196,11 +289,12 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
    */
   ready(): Promise<void> {
     if (this.stateValue === 'open') return Promise.resolve();
-    if (this.closeError) return Promise.reject(this.closeError);
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
       const off = this.on('state', ({ to }) => {
         if (to === 'open') resolve();
-        else if (to === 'closed') reject(this.closeError);
+        else if (to === 'closed' || to === 'unauthorized') reject(this.refusal());
         else return;
         off();
       });
@@ -211,6 +305,35 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   close(): void {
     if (this.stateValue === 'closed') return;
     this.shutdown(new RtError('closed', 'the client was closed'));
+  }
+
+  /** Why calls fail at once now (closed, or unauthorized), if they do. */
+  private refusal(): RtError | undefined {
+    return this.closeError ?? (this.stateValue === 'unauthorized' ? this.authError : undefined);
+  }
+
+  /** A request from the app: refused at once when closed or unauthorized, queued while disconnected. */
+  private request(frame: ClientFrame): Promise<OkFrame> {
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
+    return this.requests.request(frame);
+  }
+
+  /** A call carrying `data`: refused locally if JSON cannot carry it or it is larger than the broker takes. */
+  private send(frame: ClientFrame & { data: Payload }): Promise<OkFrame> {
+    const problem = payloadProblem(frame.data);
+    if (problem !== null) return Promise.reject(new RtError('bad_payload', problem));
+    const tooLarge = this.oversized(frame);
+    if (tooLarge) return Promise.reject(tooLarge);
+    return this.request(frame);
+  }
+
+  /** `payload_too_large` for a frame whose payload is larger than the broker advertised. */
+  private oversized(frame: ClientFrame): RtError | undefined {
+    if (!this.limits || !('data' in frame)) return undefined;
+    const checked = checkPayload(frame.data, this.limits.maxPayloadBytes);
+    if (checked.ok) return undefined;
+    return new RtError(checked.code, `${checked.message} (the broker's maxPayloadBytes): not sent`);
   }
 
   // ---- connection lifecycle -------------------------------------------------------------
@@ -226,9 +349,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private context(token: string | undefined): TransportContext {
     const g = globalThis as Record<string, unknown>;
     return {
-      url: this.url.replace(/^ws(s?):/, 'http$1:').replace(/\/+$/, ''),
-      prefix: this.options.prefix,
+      url: this.address.origin,
+      prefix: `${this.address.path}${this.options.prefix}`,
       token,
+      headers: this.options.headers,
       openTimeoutMs: this.options.openTimeoutMs,
       WebSocket: this.options.WebSocket ?? g.WebSocket,
       EventSource: this.options.EventSource ?? g.EventSource,
@@ -242,14 +366,18 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     return typeof auth === 'function' ? await auth() : auth;
   }
 
-  /** One connection attempt: each transport in turn, the last one that worked first. */
-  private async open(): Promise<void> {
+  /**
+   * One connection attempt: each transport in turn, the last one that worked first. A transport
+   * counts as open once a `hello` round trip worked. A refusal of the credentials stops the
+   * attempt: `auth` is asked once more, and without a new token the client is `unauthorized`.
+   */
+  private async open(given?: { token: string | undefined }): Promise<void> {
     const generation = ++this.generation;
     let token: string | undefined;
     try {
-      token = await this.token();
+      token = given ? given.token : await this.token();
     } catch (error) {
-      this.emit('error', { error: new RtError('unauthorized', 'the auth function failed', { cause: error }) });
+      this.report(new RtError('unauthorized', `the auth function failed: ${describe(error)}`, { cause: error }));
       return this.retry(generation);
     }
     const n = this.factories.length;
@@ -257,12 +385,16 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       if (generation !== this.generation) return;
       const index = (this.preferred + i) % n;
       const factory = this.factories[index]!;
-      const transport = factory.create(this.context(token), {
+      const context = this.context(token);
+      const where = `${context.url}${context.prefix}`;
+      const transport = factory.create(context, {
         frame: (frame) => {
           if (this.current === transport) this.onFrame(frame);
+          else if (this.handshaking?.transport === transport) this.handshaking.frame(frame);
         },
         close: (reason) => {
           if (this.current === transport) this.onDisconnect(reason);
+          else if (this.handshaking?.transport === transport) this.handshaking.fail(new Error(reason));
         },
       });
       try {
@@ -271,17 +403,23 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         await withDeadline(
           transport.open(),
           this.options.openTimeoutMs + OPEN_GRACE_MS,
-          `${factory.name} did not open within ${this.options.openTimeoutMs} ms`,
+          `did not open within ${this.options.openTimeoutMs} ms`,
         );
+        if (generation !== this.generation) throw new Error('superseded');
+        await this.handshake(transport);
       } catch (error) {
         transport.close();
+        if (generation !== this.generation) return;
         // A refusal (origin, credentials) keeps its code, so the app can tell it from a network failure.
-        const code =
-          error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden')
-            ? error.code
-            : 'unavailable';
-        this.lastFailure = new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error });
-        this.emit('error', { error: this.lastFailure });
+        const refused = error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden');
+        const failure = new RtError(
+          refused ? error.code : 'unavailable',
+          `${factory.name} to ${where} did not open: ${describe(error)}`,
+          { cause: error },
+        );
+        this.lastFailure = failure;
+        if (refused) return this.refused(failure, token, given !== undefined, generation);
+        this.report(failure);
         continue;
       }
       if (generation !== this.generation) {
@@ -295,11 +433,47 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.retry(generation);
   }
 
+  /**
+   * The `hello` round trip on a transport that opened: proves frames travel both ways (a
+   * browser out of connections to the host opens an SSE stream whose POSTs never leave), and
+   * brings the broker's limits. A broker that predates `hello` answers `unknown_op`: as good.
+   */
+  private handshake(transport: ClientTransport): Promise<void> {
+    const ref = this.requests.nextRef();
+    const ms = this.options.openTimeoutMs;
+    const answered = new Promise<void>((resolve, reject) => {
+      this.handshaking = {
+        transport,
+        frame: (frame) => {
+          if (frame.t === 'bye') reject(new RtError(byeCode(frame.code), frame.message));
+          if ((frame.t !== 'ok' && frame.t !== 'err') || frame.ref !== ref) return;
+          if (frame.t === 'err' && frame.code !== 'unknown_op') {
+            reject(new RtError(frame.code, frame.message));
+            return;
+          }
+          this.limits = frame.t === 'ok' ? advertisedLimits(frame.data) : undefined;
+          resolve();
+        },
+        fail: reject,
+      };
+      transport.send({ t: 'hello', ref });
+    });
+    return withDeadline(
+      answered,
+      ms,
+      `opened, but no answer to a first request within ${ms} ms: frames do not get through (a proxy that buffers, or a browser with every connection to this host in use by other tabs)`,
+    ).finally(() => {
+      this.handshaking = undefined;
+    });
+  }
+
   /** A transport opened: re-establish what the app wants, then send what waited. */
   private opened(transport: ClientTransport): void {
     this.current = transport;
     this.farewell = undefined;
     this.attempt = 0;
+    this.lastReported = undefined;
+    this.everOpened = true;
     this.requests.attach((frame) => transport.send(frame));
     this.setState('open');
     this.emit('transport', { name: transport.name });
@@ -313,9 +487,53 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     };
     this.restoring = restoring;
     for (const interest of all) this.establish(interest);
-    this.requests.flush();
+    this.requests.flush((frame) => this.oversized(frame));
     // Emitted after the listeners of `open` ran, even when nothing needed re-establishing.
     queueMicrotask(() => this.restoredStep(restoring));
+  }
+
+  /** Reports a connection failure on `error`, once per distinct cause; with no listener, logs the first once. */
+  private report(error: RtError): void {
+    if (error.message === this.lastReported) return;
+    this.lastReported = error.message;
+    this.emitError({ error });
+  }
+
+  private emitError(event: ClientEvents['error']): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', event);
+      return;
+    }
+    if (this.warned || this.options.logErrors === false) return;
+    this.warned = true;
+    console.warn(
+      `rt client: ${event.error.message} (logged once; listen to the client's "error" event, or pass logErrors: false)`,
+    );
+  }
+
+  /** The broker refused the credentials: ask `auth` once more; without a new token, stop. */
+  private async refused(
+    error: RtError,
+    token: string | undefined,
+    retried: boolean,
+    generation: number,
+  ): Promise<void> {
+    if (!retried && typeof this.options.auth === 'function') {
+      let fresh: string | undefined;
+      try {
+        fresh = await this.token();
+      } catch {
+        fresh = undefined;
+      }
+      if (generation !== this.generation) return;
+      if (fresh !== undefined && fresh !== token) return this.open({ token: fresh });
+    }
+    if (generation !== this.generation) return;
+    this.authError = error;
+    this.report(error);
+    this.requests.failAll(error);
+    for (const interest of this.interests.all()) for (const handle of interest.handles) handle.settle(error);
+    this.setState('unauthorized', error.message);
   }
 
   private retry(generation: number): void {
@@ -337,9 +555,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.timer = setTimeout(() => void this.open(), delay);
   }
 
-  private onDisconnect(transportReason: string): void {
-    const reason = this.farewell ?? transportReason;
-    this.farewell = undefined;
+  /** Forgets the open connection: interests need re-establishing, requests in flight resend or reject. */
+  private detach(): void {
     this.current = undefined;
     this.restoring = undefined;
     for (const interest of this.interests.all()) {
@@ -348,6 +565,12 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     }
     // Keyed publishes and pushes go again once reconnected; other requests in flight reject.
     this.requests.detach();
+  }
+
+  private onDisconnect(transportReason: string): void {
+    const reason = this.farewell ?? transportReason;
+    this.farewell = undefined;
+    this.detach();
     if (this.options.reconnect === false) {
       this.shutdown(new RtError('connection_lost', `the connection dropped (and reconnect is off): ${reason}`));
       return;
@@ -356,10 +579,99 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.retry(this.generation);
   }
 
+  /** Drops the connection the client no longer trusts (and tells nobody on the transport). */
+  private lose(transport: ClientTransport, reason: string): void {
+    if (this.current !== transport) return;
+    transport.close();
+    this.onDisconnect(reason);
+  }
+
+  /**
+   * A request timed out on an open connection: is the connection alive? One `hello` answers
+   * that. No answer either: the connection is starved or stalled, so it is dropped, and the
+   * next attempt begins with the next transport.
+   */
+  private probe(): void {
+    const transport = this.current;
+    if (!transport || this.probing) return;
+    this.probing = true;
+    const ms = this.options.openTimeoutMs;
+    this.requests.request({ t: 'hello', ref: 0 }, 'reject', ms).then(
+      () => {
+        this.probing = false;
+      },
+      (error: RtError) => {
+        this.probing = false;
+        // Any answer (even `unknown_op` from an older broker) proves the connection alive.
+        if (error.code !== 'timeout') return;
+        this.preferred = (this.preferred + 1) % this.factories.length;
+        this.lose(
+          transport,
+          `${transport.name}: requests get no answer (none within ${this.options.requestTimeoutMs} ms, nor a probe within ${ms} ms): the connection is stalled or starved`,
+        );
+      },
+    );
+  }
+
+  /** Reconnects now with the backoff reset (reconnect(), back in the foreground, back online). */
+  private reconnectNow(reason: string): void {
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this.lastReported = undefined;
+    const transport = this.current;
+    if (transport) {
+      this.detach();
+      transport.close();
+    }
+    this.setState(this.everOpened ? 'reconnecting' : 'connecting', reason);
+    void this.open();
+  }
+
+  /** Disconnects on purpose (background, offline) until {@link reconnectNow}. */
+  private suspend(reason: string): void {
+    if (this.stateValue === 'closed' || this.stateValue === 'unauthorized' || this.stateValue === 'suspended') return;
+    this.generation++;
+    clearTimeout(this.timer);
+    const transport = this.current;
+    if (transport) {
+      this.detach();
+      transport.close();
+    }
+    this.setState('suspended', reason);
+  }
+
+  private onLifecycle(event: LifecycleEvent): void {
+    switch (event) {
+      case 'background':
+        this.background = true;
+        clearTimeout(this.graceTimer);
+        if (Number.isFinite(this.options.backgroundGraceMs))
+          this.graceTimer = setTimeout(() => this.suspend('in the background'), this.options.backgroundGraceMs);
+        return;
+      case 'offline':
+        this.offline = true;
+        this.suspend('offline');
+        return;
+      case 'foreground':
+        this.background = false;
+        clearTimeout(this.graceTimer);
+        break;
+      case 'online':
+        this.offline = false;
+        break;
+    }
+    // Back: at once, unless still offline or suspended in the background (unauthorized waits for reconnect()).
+    if (this.offline || this.stateValue === 'closed' || this.stateValue === 'unauthorized') return;
+    if (this.background && this.stateValue === 'suspended') return;
+    if (this.stateValue !== 'open') this.reconnectNow(`${event}: reconnecting now`);
+  }
+
   /** Closes for good: every request, and every `ready` not yet settled, rejects with `error`. */
   private shutdown(error: RtError): void {
     this.generation++;
     clearTimeout(this.timer);
+    clearTimeout(this.graceTimer);
+    this.stopLifecycle?.();
     const transport = this.current;
     this.current = undefined;
     this.restoring = undefined;
@@ -375,7 +687,11 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   // ---- interests: subscriptions, bus joins, pullers -----------------------------------------
 
-  /** Asks the broker for `interest`; on its answer, settles the handles (or ends them if refused). */
+  /**
+   * Asks the broker for `interest`; on its answer, settles the handles. A refusal for good
+   * (`forbidden`, `invalid_topic`…) ends them; one the broker could not take now
+   * (`unavailable`…) is tried again with backoff until it is accepted.
+   */
   private establish(interest: Interest): void {
     interest.cancelRetry();
     this.requests.request(interest.establish(), 'reject').then(
@@ -387,9 +703,32 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       (error: RtError) => {
         // Offline: it is established again on the next open.
         if (isOffline(error) || !this.interests.holds(interest)) return;
+        if (TRANSIENT.has(error.code)) {
+          const reconnect = this.options.reconnect;
+          const retryInMs = backoffDelay(
+            interest.attempt++,
+            reconnect ? (reconnect.initialDelayMs ?? 250) : 250,
+            reconnect ? (reconnect.maxDelayMs ?? 10_000) : 10_000,
+          );
+          const transport = this.current;
+          interest.retry = setTimeout(() => {
+            interest.retry = undefined;
+            if (this.current === transport && this.interests.holds(interest)) this.establish(interest);
+          }, retryInMs);
+          this.emitError({
+            error: new RtError(
+              error.code,
+              `"${interest.kind}" of "${interest.topic}" not established yet: ${error.message}; retrying in ${retryInMs} ms`,
+              { cause: error },
+            ),
+            topic: interest.topic,
+            retryInMs,
+          });
+          return;
+        }
         this.interests.drop(interest);
         for (const handle of interest.handles) handle.refuse(error);
-        this.emit('error', { error });
+        this.emitError({ error, topic: interest.topic });
         this.settled(interest, true);
       },
     );
@@ -538,12 +877,12 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   async publish(topic: string, data: Payload): Promise<void> {
-    await this.requests.request({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
+    await this.send({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
   }
 
   /** @internal */
   async push(topic: string, data: Payload): Promise<void> {
-    await this.requests.request({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
+    await this.send({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
   }
 
   private nextKey(): string {
@@ -578,13 +917,33 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   async busSend(topic: string, data: Payload): Promise<void> {
-    await this.requests.request({ t: 'bus', ref: 0, topic, data });
+    await this.send({ t: 'bus', ref: 0, topic, data });
   }
 
   /** @internal */
   busLeave(bus: BusSink & { readonly topic: string }): Promise<void> {
     return this.release('join', bus.topic, bus);
   }
+}
+
+/** The limits in a `hello` answer's `data`, if it has them. */
+function advertisedLimits(data: unknown): AdvertisedLimits | undefined {
+  if (typeof data !== 'object' || data === null || !('limits' in data)) return undefined;
+  const limits: unknown = data.limits;
+  if (typeof limits !== 'object' || limits === null || !('maxPayloadBytes' in limits)) return undefined;
+  const max = limits.maxPayloadBytes;
+  if (typeof max !== 'number' || !(max > 0)) return undefined;
+  const number = (key: keyof AdvertisedLimits): number => {
+    const value: unknown = (limits as Record<string, unknown>)[key];
+    return typeof value === 'number' && value > 0 ? value : Infinity;
+  };
+  return {
+    maxPayloadBytes: max,
+    maxSubscriptions: number('maxSubscriptions'),
+    maxTopicLength: number('maxTopicLength'),
+    maxTopicDepth: number('maxTopicDepth'),
+    pushQueueSize: number('pushQueueSize'),
+  };
 }
 
 /** The error code a `bye` closes the client with. */

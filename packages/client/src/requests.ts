@@ -8,6 +8,7 @@ interface Pending {
   resolve: (frame: OkFrame) => void;
   reject: (error: RtError) => void;
   timer?: ReturnType<typeof setTimeout> | undefined;
+  timeoutMs: number;
 }
 
 /** Settings of a {@link RequestQueue}. */
@@ -63,9 +64,9 @@ export class RequestQueue {
   }
 
   /** Sends `frame` (or queues it while disconnected); resolves with the `ok` frame, rejects with the `err`'s code. */
-  request(frame: Unsent, offline: WhenOffline = 'queue'): Promise<OkFrame> {
+  request(frame: Unsent, offline: WhenOffline = 'queue', timeoutMs?: number): Promise<OkFrame> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { frame, resolve, reject };
+      const p: Pending = { frame, resolve, reject, timeoutMs: timeoutMs ?? this.options.requestTimeoutMs };
       if (this.sender) this.transmit(p, this.sender);
       else if (offline === 'reject') reject(new RtError('connection_lost', 'not connected'));
       else if (this.queue.length >= this.options.queueLimit)
@@ -141,9 +142,9 @@ export class RequestQueue {
     this.pending.set(ref, p);
     p.timer = setTimeout(() => {
       if (!this.pending.delete(ref)) return;
-      p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${this.options.requestTimeoutMs} ms`));
+      p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${p.timeoutMs} ms`));
       this.options.onTimeout?.(p.frame);
-    }, this.options.requestTimeoutMs);
+    }, p.timeoutMs);
     send(p.frame);
   }
 }

@@ -81,7 +81,7 @@ class SseTransport implements ClientTransport {
   ) {}
 
   async open(): Promise<void> {
-    const { url, prefix, token, openTimeoutMs } = this.context;
+    const { url, prefix, token, openTimeoutMs, headers: extra } = this.context;
     const EventSource = (this.context.EventSource as EventSourceClass | undefined) ?? (await nodeEventSource());
     if (this.closed) throw new Error('sse: closed while opening');
     const fetchImpl = this.context.fetch;
@@ -96,6 +96,7 @@ class SseTransport implements ClientTransport {
           fetch: (async (input, options) => {
             const headers = {
               ...(options?.headers as Record<string, string>),
+              ...extra,
               ...(viaHeader ? { authorization: `Bearer ${token}` } : {}),
             };
             const res = await fetchImpl(input, { ...options, headers });
@@ -179,7 +180,7 @@ class SseTransport implements ClientTransport {
       const res = await this.context.fetch(this.postUrl, {
         method: 'POST',
         // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
-        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        headers: { ...this.context.headers, 'content-type': 'text/plain;charset=UTF-8' },
         body: `[${parts.join(',')}]`,
       });
       await res.body?.cancel().catch(() => undefined);

@@ -46,6 +46,9 @@ import { type BrokerAddress, brokerAddress } from './url.js';
  * The state of a client's connection:
  * - `connecting`: the first attempt (and its retries) before the first open;
  * - `open`: connected, and a round trip to the broker worked;
+ * - `degraded`: connected, but answers take longer than `openTimeoutMs` (a browser with every
+ *   connection to the host in use, e.g. many tabs on SSE or long-polling; a slow proxy). Back
+ *   to `open` when answers come promptly again; `reconnecting` when they stop;
  * - `reconnecting`: the connection dropped or stalled; retrying with backoff;
  * - `suspended`: disconnected on purpose while the app is in the background (past
  *   `backgroundGraceMs`) or the device is offline; reconnects at once when that ends;
@@ -53,7 +56,14 @@ import { type BrokerAddress, brokerAddress } from './url.js';
  *   until `reconnect()`;
  * - `closed`: for good (`close()`, `reconnect: false`, `maxAttempts`, or a `bye`).
  */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'suspended' | 'unauthorized' | 'closed';
+export type ConnectionState =
+  | 'connecting'
+  | 'open'
+  | 'degraded'
+  | 'reconnecting'
+  | 'suspended'
+  | 'unauthorized'
+  | 'closed';
 
 /** Events of a {@link Client}. */
 export interface ClientEvents {
@@ -135,7 +145,8 @@ const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
  */
 const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
   connecting: ['open', 'suspended', 'unauthorized', 'closed'],
-  open: ['reconnecting', 'suspended', 'unauthorized', 'closed'],
+  open: ['degraded', 'reconnecting', 'suspended', 'unauthorized', 'closed'],
+  degraded: ['open', 'reconnecting', 'suspended', 'unauthorized', 'closed'],
   reconnecting: ['open', 'suspended', 'unauthorized', 'closed'],
   suspended: ['connecting', 'reconnecting', 'closed'],
   unauthorized: ['connecting', 'reconnecting', 'closed'],
@@ -194,6 +205,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** What the broker advertised in its answer to `hello` (undefined for a broker that predates it). */
   private limits: AdvertisedLimits | undefined;
   private probing = false;
+  /** While `degraded`: probes every `openTimeoutMs`, and how many in a row came back promptly. */
+  private degradedTimer: ReturnType<typeof setInterval> | undefined;
+  private prompt = 0;
   /** The message of the last connection failure reported, so that a retry failing alike is not reported again. */
   private lastReported: string | undefined;
   private warned = false;
@@ -232,6 +246,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       onTimeout: (frame) => {
         if (frame.t !== 'hello') this.probe();
       },
+      slowMs: this.options.openTimeoutMs,
+      onSlow: (frame) => this.onSlow(frame),
+      onAnswer: (_frame, ms) => this.onAnswer(ms),
     });
     const wanted = options.transports ?? DEFAULT_ORDER;
     const context = this.context(undefined);
@@ -254,9 +271,14 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     return this.stateValue;
   }
 
+  /** True while connected (`open` or `degraded`). */
+  private get connected(): boolean {
+    return this.stateValue === 'open' || this.stateValue === 'degraded';
+  }
+
   /** The transport in use, or `undefined` while not connected. */
   get transport(): TransportName | undefined {
-    return this.stateValue === 'open' ? this.current?.name : undefined;
+    return this.connected ? this.current?.name : undefined;
   }
 
   /** A typed handle on `name`. Throws `invalid_topic` for a topic that breaks the topic rules. */
@@ -288,7 +310,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
    * network error) when it gave up.
    */
   ready(): Promise<void> {
-    if (this.stateValue === 'open') return Promise.resolve();
+    if (this.connected) return Promise.resolve();
     const refusal = this.refusal();
     if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
@@ -558,6 +580,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** Forgets the open connection: interests need re-establishing, requests in flight resend or reject. */
   private detach(): void {
     this.current = undefined;
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = undefined;
     this.restoring = undefined;
     for (const interest of this.interests.all()) {
       interest.confirmed = false;
@@ -587,15 +611,17 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   /**
-   * A request timed out on an open connection: is the connection alive? One `hello` answers
-   * that. No answer either: the connection is starved or stalled, so it is dropped, and the
-   * next attempt begins with the next transport.
+   * Is the connection alive? One `hello` answers that, sent when a request waited
+   * `openTimeoutMs` (slow) or timed out, and every `openTimeoutMs` while `degraded`. A probe
+   * slow too makes the state `degraded`; a probe with no answer within `requestTimeoutMs` means
+   * the connection is starved or stalled: it is dropped, and the next attempt begins with the
+   * next transport.
    */
   private probe(): void {
     const transport = this.current;
     if (!transport || this.probing) return;
     this.probing = true;
-    const ms = this.options.openTimeoutMs;
+    const ms = this.options.requestTimeoutMs;
     this.requests.request({ t: 'hello', ref: 0 }, 'reject', ms).then(
       () => {
         this.probing = false;
@@ -607,10 +633,36 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         this.preferred = (this.preferred + 1) % this.factories.length;
         this.lose(
           transport,
-          `${transport.name}: requests get no answer (none within ${this.options.requestTimeoutMs} ms, nor a probe within ${ms} ms): the connection is stalled or starved`,
+          `${transport.name}: requests get no answer (not even a probe within ${ms} ms): the connection is stalled or starved`,
         );
       },
     );
+  }
+
+  /** A request waited `openTimeoutMs`: probe; a slow probe means the connection is degraded. */
+  private onSlow(frame: ClientFrame): void {
+    if (frame.t !== 'hello') {
+      this.probe();
+      return;
+    }
+    if (this.stateValue !== 'open') return;
+    this.prompt = 0;
+    this.setState(
+      'degraded',
+      `answers take over ${this.options.openTimeoutMs} ms: the connection is starved (a browser with every connection to this host in use, e.g. several tabs on SSE or long-polling) or a proxy delays it`,
+    );
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = setInterval(() => this.probe(), this.options.openTimeoutMs);
+  }
+
+  /** An answer came: while `degraded`, two prompt ones in a row make the state `open` again. */
+  private onAnswer(ms: number): void {
+    if (this.stateValue !== 'degraded') return;
+    this.prompt = ms < this.options.openTimeoutMs ? this.prompt + 1 : 0;
+    if (this.prompt < 2) return;
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = undefined;
+    this.setState('open', 'answers come promptly again');
   }
 
   /** Reconnects now with the backoff reset (reconnect(), back in the foreground, back online). */
@@ -663,7 +715,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     // Back: at once, unless still offline or suspended in the background (unauthorized waits for reconnect()).
     if (this.offline || this.stateValue === 'closed' || this.stateValue === 'unauthorized') return;
     if (this.background && this.stateValue === 'suspended') return;
-    if (this.stateValue !== 'open') this.reconnectNow(`${event}: reconnecting now`);
+    if (!this.connected) this.reconnectNow(`${event}: reconnecting now`);
   }
 
   /** Closes for good: every request, and every `ready` not yet settled, rejects with `error`. */
@@ -671,6 +723,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.generation++;
     clearTimeout(this.timer);
     clearTimeout(this.graceTimer);
+    clearInterval(this.degradedTimer);
     this.stopLifecycle?.();
     const transport = this.current;
     this.current = undefined;

@@ -8,7 +8,9 @@ interface Pending {
   resolve: (frame: OkFrame) => void;
   reject: (error: RtError) => void;
   timer?: ReturnType<typeof setTimeout> | undefined;
+  slow?: ReturnType<typeof setTimeout> | undefined;
   timeoutMs: number;
+  sentAt?: number;
 }
 
 /** Settings of a {@link RequestQueue}. */
@@ -19,6 +21,12 @@ export interface RequestQueueOptions {
   queueLimit: number;
   /** Called when a sent request timed out (the client decides whether the connection is dead). */
   onTimeout?(frame: ClientFrame): void;
+  /** After how long without an answer a sent request counts as slow, in ms (see `onSlow`). */
+  slowMs?: number;
+  /** Called when a sent request has waited `slowMs` for its answer. */
+  onSlow?(frame: ClientFrame): void;
+  /** Called with every answer and how long it took, in ms. */
+  onAnswer?(frame: ClientFrame, ms: number): void;
 }
 
 /** How a request behaves while the connection is down. */
@@ -104,7 +112,9 @@ export class RequestQueue {
     const resend: Pending[] = [];
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
+      clearTimeout(p.slow);
       p.timer = undefined;
+      p.slow = undefined;
       if ((p.frame.t === 'pub' || p.frame.t === 'push') && p.frame.key !== undefined) resend.push(p);
       else p.reject(new RtError('connection_lost', `the connection dropped before "${p.frame.t}" was answered`));
     }
@@ -120,6 +130,7 @@ export class RequestQueue {
     this.queue = [];
     for (const p of all) {
       clearTimeout(p.timer);
+      clearTimeout(p.slow);
       p.reject(error);
     }
   }
@@ -131,6 +142,8 @@ export class RequestQueue {
     if (!p) return false;
     this.pending.delete(frame.ref);
     clearTimeout(p.timer);
+    clearTimeout(p.slow);
+    this.options.onAnswer?.(p.frame, Date.now() - (p.sentAt ?? Date.now()));
     if (frame.t === 'ok') p.resolve(frame);
     else p.reject(new RtError(frame.code, frame.message));
     return true;
@@ -140,7 +153,14 @@ export class RequestQueue {
     const ref = this.nextRef();
     p.frame = { ...p.frame, ref };
     this.pending.set(ref, p);
+    p.sentAt = Date.now();
+    const { slowMs, onSlow } = this.options;
+    if (slowMs !== undefined && onSlow && slowMs < p.timeoutMs)
+      p.slow = setTimeout(() => {
+        if (this.pending.get(ref) === p) onSlow(p.frame);
+      }, slowMs);
     p.timer = setTimeout(() => {
+      clearTimeout(p.slow);
       if (!this.pending.delete(ref)) return;
       p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${p.timeoutMs} ms`));
       this.options.onTimeout?.(p.frame);

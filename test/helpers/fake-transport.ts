@@ -89,6 +89,15 @@ export class FakeConnection implements ClientTransport {
 
   private readonly taken = new Set<ClientFrame>();
 
+  /** Answers every `hello` sent and not yet taken by {@link next}. */
+  answerHellos(): void {
+    for (const f of this.sent)
+      if (f.t === 'hello' && !this.taken.has(f)) {
+        this.taken.add(f);
+        this.deliver({ t: 'ok', ref: f.ref });
+      }
+  }
+
   /** Answers the next frame of op `t` with `ok` (plus `extra`); returns that frame. */
   async ok(t: ClientFrame['t'], extra: Record<string, unknown> = {}): Promise<ClientFrame> {
     const frame = await this.next((f) => f.t === t, `a "${t}" frame`);

@@ -208,3 +208,129 @@ describe('client interests (fake transport)', () => {
     c.close();
   });
 });
+
+describe('client truthfulness (fake transport)', () => {
+  it('connecting > unauthorized when the handshake is refused and auth has no new token; reconnect() leaves it', async () => {
+    const fake = new FakeBroker();
+    let asked = 0;
+    const c = client(fake, {
+      auth: () => {
+        asked++;
+        return 'same';
+      },
+    });
+    c.on('error', () => undefined);
+    const seen = states(c);
+    const publish = c.topic('a').publish(1);
+    (await fake.attempt(0)).refuse(new RtError('unauthorized', 'bad token'));
+    assert.equal((await rejection(publish)).code, 'unauthorized');
+    assert.equal(c.state, 'unauthorized');
+    assert.equal(asked, 2);
+    assert.equal(fake.connections.length, 1, 'no retry');
+    c.reconnect();
+    await fake.accept(1);
+    await c.ready();
+    assert.deepEqual(seen, ['connecting>unauthorized', 'unauthorized>connecting', 'connecting>open']);
+    c.close();
+  });
+
+  it('open > degraded when answers are slow, > open again once they are prompt', async () => {
+    const fake = new FakeBroker();
+    const c = client(fake, { openTimeoutMs: 200, requestTimeoutMs: 5000 });
+    const conn = await fake.accept(0);
+    await c.ready();
+    fake.autoHello = false;
+    const call = c.call('slow');
+    const degraded = next(c, 'state');
+    const callFrame = await conn.next((f) => f.t === 'call');
+    const probe = await conn.next((f) => f.t === 'hello', 'a probe');
+    assert.equal((await degraded).to, 'degraded');
+    assert.equal(c.transport, 'websocket', 'still connected');
+    conn.deliver({ t: 'ok', ref: probe.ref });
+    conn.deliver({ t: 'ok', ref: callFrame.ref });
+    await call;
+    const back = next(c, 'state');
+    fake.autoHello = true;
+    conn.answerHellos();
+    assert.deepEqual(await back, { from: 'degraded', to: 'open', reason: 'answers come promptly again' });
+    c.close();
+  });
+
+  it('a probe with no answer drops the connection: open > reconnecting', async () => {
+    const fake = new FakeBroker();
+    const c = client(fake, { openTimeoutMs: 1000, requestTimeoutMs: 30 });
+    const conn = await fake.accept(0);
+    await c.ready();
+    fake.autoHello = false;
+    const errors = rejection(c.call('never'));
+    const dropped = next(c, 'state');
+    assert.equal((await errors).code, 'timeout');
+    const { to, reason } = await dropped;
+    assert.equal(to, 'reconnecting');
+    assert.match(reason ?? '', /no answer/);
+    assert.equal(conn.closed, true);
+    c.close();
+  });
+
+  it('a puller answered unavailable is retried with backoff (restored waits for it); forbidden is final', async () => {
+    const fake = new FakeBroker();
+    const c = client(fake);
+    const retries: (number | undefined)[] = [];
+    c.on('error', (e) => retries.push(e.retryInMs));
+    const puller = c.topic('jobs').pull(() => undefined);
+    const conn = await fake.accept(0);
+    const restored = next(c, 'restored');
+    await conn.err('pull', 'unavailable');
+    await conn.err('pull', 'unavailable');
+    await conn.ok('pull');
+    await puller.ready;
+    assert.deepEqual(await restored, { subscriptions: 0, buses: 0, pullers: 1, refused: 0 });
+    assert.equal(retries.length, 2);
+    assert.ok(retries.every((ms) => typeof ms === 'number' && ms > 0));
+    const sub = c.topic('secret').subscribe();
+    await conn.err('sub', 'forbidden');
+    assert.equal((await rejection(sub.ready)).code, 'forbidden');
+    c.close();
+  });
+
+  it("the broker's advertised limits: payload_too_large and too_many_subscriptions without a round trip", async () => {
+    const fake = new FakeBroker();
+    fake.limits = { maxPayloadBytes: 10, maxSubscriptions: 1 };
+    const c = client(fake);
+    const conn = await fake.accept(0);
+    await c.ready();
+    assert.equal((await rejection(c.topic('a').publish('x'.repeat(20)))).code, 'payload_too_large');
+    c.topic('a').subscribe();
+    await conn.ok('sub');
+    const second = c.topic('b').subscribe();
+    assert.equal((await rejection(second.ready)).code, 'too_many_subscriptions');
+    assert.equal(conn.sent.filter((f) => f.t === 'pub' || f.t === 'sub').length, 1);
+    c.close();
+  });
+
+  it('suspends in the background after backgroundGraceMs and comes back at once on foreground', async () => {
+    const fake = new FakeBroker();
+    let listener: ((e: 'foreground' | 'background' | 'online' | 'offline') => void) | undefined;
+    const c = client(fake, {
+      backgroundGraceMs: 10,
+      reconnect: { initialDelayMs: 60_000 },
+      lifecycle: {
+        subscribe(l) {
+          listener = l;
+          return () => undefined;
+        },
+      },
+    });
+    const seen = states(c);
+    await fake.accept(0);
+    await c.ready();
+    listener?.('background');
+    await deadline(new Promise<void>((r) => c.once('state', () => r())), 5000, 'suspended');
+    assert.equal(c.state, 'suspended');
+    listener?.('foreground');
+    await fake.accept(1);
+    await c.ready();
+    assert.deepEqual(seen, ['connecting>open', 'open>suspended', 'suspended>reconnecting', 'reconnecting>open']);
+    c.close();
+  });
+});

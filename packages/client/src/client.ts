@@ -912,7 +912,21 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private want(interest: Interest, created: boolean, handle: Handle): void {
     if (!created) {
       if (interest.confirmed) handle.settle();
-    } else if (this.requests.connected) this.establish(interest);
+      return;
+    }
+    const max = this.limits?.maxSubscriptions;
+    if (max !== undefined && this.interests.size > max) {
+      // The broker would refuse it: say so here, without a round trip.
+      this.interests.drop(interest);
+      handle.refuse(
+        new RtError(
+          'too_many_subscriptions',
+          `a connection may hold ${max} subscriptions, joins and pullers (the broker's maxSubscriptions)`,
+        ),
+      );
+      return;
+    }
+    if (this.requests.connected) this.establish(interest);
   }
 
   /** @internal */

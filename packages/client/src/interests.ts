@@ -1,5 +1,5 @@
 import type { ClientFrame, OkFrame, Payload } from '@rt/protocol';
-import type { GapEvent, JobMeta, MessageMeta } from './topic.js';
+import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
 /** What the client calls on every handle of an interest (a `Subscription`, `Bus` or `Puller`). */
 export interface Handle {

@@ -1,7 +1,7 @@
 import { isBinary } from '@rt/protocol';
 
 /** Deepest nesting of arrays and objects a payload may have. */
-export const MAX_PAYLOAD_DEPTH = 512;
+const MAX_PAYLOAD_DEPTH = 512;
 
 /**
  * Why `data` cannot travel faithfully as an rt payload, or `null` when it can. A payload is

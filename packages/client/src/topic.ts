@@ -1,23 +1,12 @@
-import type { GapReason, Payload } from '@rt/protocol';
+import type { Payload } from '@rt/protocol';
 import { Emitter } from './emitter.js';
 import type { BusSink, PullerSink, SubscriptionSink } from './interests.js';
+import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
-/** Where a message came from, beside its payload. */
-export interface MessageMeta {
-  /** The topic it was published on (a descendant of the subscribed topic, or the topic itself). */
-  topic: string;
-  /** Its position in the broker's history (used for recovery). */
-  off?: number;
-}
+export type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
 /** A subscription handler. */
 export type MessageHandler<T> = (data: T, meta: MessageMeta) => void;
-
-/** Messages were lost: the app should refetch the state it derives from this topic. */
-export interface GapEvent {
-  topic: string;
-  reason: GapReason;
-}
 
 /** Events of a {@link Subscription}. */
 export interface SubscriptionEvents {
@@ -194,18 +183,6 @@ export class Bus<T = unknown> extends Emitter<BusEvents<T>> implements BusSink {
   gap(event: GapEvent): void {
     if (this.joined) this.emit('gap', event);
   }
-}
-
-/** A pulled work item's details. */
-export interface JobMeta {
-  /** The job id (stable across redeliveries: use it to make work idempotent). */
-  id: string;
-  topic: string;
-  /**
-   * Deliveries of this job so far, this one included: more than 1 means an earlier attempt
-   * failed or was lost. Undefined when the broker's engine does not count them (redis).
-   */
-  attempt?: number;
 }
 
 /**

@@ -24,8 +24,9 @@ export const transports: Record<TransportName, TransportFactory | undefined> = {
 };
 
 /**
- * Connects to an rt broker at `url` (e.g. `http://localhost:4000`). Returns at once; the
- * client connects in the background, and calls made meanwhile are queued.
+ * Connects to an rt broker at `url` (e.g. `http://localhost:4000`; `ws:`/`wss:` work too, and a
+ * path is where a reverse proxy mounts the broker). Returns at once; the client connects in the
+ * background, and calls made meanwhile are queued. Throws `invalid_url` for a URL it cannot use.
  */
 export function connect(url: string, options: ConnectOptions = {}): Client {
   return new Client(url, options, transports);
@@ -34,6 +35,8 @@ export function connect(url: string, options: ConnectOptions = {}): Client {
 export { Client } from './client.js';
 export type { AuthOption, ClientEvents, ConnectOptions, ConnectionState } from './client.js';
 export { Bus, Puller, Subscription, Topic } from './topic.js';
+export type { Lifecycle, LifecycleEvent } from './lifecycle.js';
+export { browserLifecycle } from './lifecycle-browser.js';
 export type {
   BusEvents,
   GapEvent,
@@ -56,4 +59,4 @@ export type {
 export { polling, websocket } from './transports/socketio.js';
 export { sse } from './transports/sse.js';
 export { RtError } from '@rt/protocol';
-export type { ErrorCode, JsonValue, Payload } from '@rt/protocol';
+export type { AdvertisedLimits, ErrorCode, JsonValue, Payload } from '@rt/protocol';

@@ -127,7 +127,14 @@ export class Broker {
       this.logger,
       this.counters,
     );
-    this.frames = new FrameDoor(this.ops, frameLimits, this.logger, this.counters);
+    const { maxPayloadBytes, maxSubscriptions, maxTopicLength, maxTopicDepth, pushQueueSize } = this.limits;
+    this.frames = new FrameDoor(this.ops, frameLimits, this.logger, this.counters, {
+      maxPayloadBytes,
+      maxSubscriptions,
+      maxTopicLength,
+      maxTopicDepth,
+      pushQueueSize,
+    });
     this.ready = this.engine.start(
       {
         deliverMessage: (m) => this.deliverMessage(m),

@@ -55,5 +55,12 @@ export type {
 } from './transports/transport.js';
 export { polling, websocket } from './transports/socketio.js';
 export { sse } from './transports/sse.js';
+export {
+  reactNativeLifecycle,
+  type AppStateLike,
+  type NetInfoLike,
+  type NetInfoStateLike,
+  type ReactNativeLifecycleOptions,
+} from './lifecycle-native.js';
 export { RtError } from '@rt/protocol';
 export type { ErrorCode, JsonValue, Payload } from '@rt/protocol';

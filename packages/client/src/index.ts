@@ -62,5 +62,19 @@ export {
   type NetInfoStateLike,
   type ReactNativeLifecycleOptions,
 } from './lifecycle-native.js';
+export {
+  defineTopics,
+  type PayloadOf,
+  type StandardResult,
+  type StandardSchemaV1,
+  type TopicMap,
+  type TopicMatches,
+  type TopicOf,
+  type TopicSchemas,
+  type TopicsOptions,
+  type TypedBus,
+  type TypedTopic,
+  type TypedTopics,
+} from './typed.js';
 export { RtError } from '@rt/protocol';
 export type { ErrorCode, JsonValue, Payload } from '@rt/protocol';

@@ -1,15 +1,12 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
 import WebSocket from 'ws';
-import { type ByeFrame, type ErrorCode, RtError } from '@rt/protocol';
-import type { Broker } from '../broker.js';
+import { type ByeFrame, type ErrorCode, RtError, SOCKETIO_EVENT, SOCKETIO_PATH, maxBatchBytes } from '@rt/protocol';
+import type { TransportHost } from './host.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
-import type { Transport } from './index.js';
-import type { ForeignCheck } from './forward.js';
-
-/** The socket.io event that carries rt frames, both ways. */
-export const FRAME_EVENT = 'f';
+import type { Transport } from './host.js';
+import type { ForeignCheck } from '../forward.js';
 
 /** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
 const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } })
@@ -46,7 +43,7 @@ class BatchEncoder {
       let texts = '';
       for (const out of batch) texts += ',' + out.text();
       this.batch = batch;
-      this.packet = `2["${FRAME_EVENT}"${texts}]`;
+      this.packet = `2["${SOCKETIO_EVENT}"${texts}]`;
       this.options = {};
       this.framed = false;
     }
@@ -92,16 +89,16 @@ class SocketIoWire implements Wire {
     let texts = '';
     for (const out of batch) {
       if (out.binary) {
-        if (texts) conn.write(`2["${FRAME_EVENT}"${texts}]`, {});
+        if (texts) conn.write(`2["${SOCKETIO_EVENT}"${texts}]`, {});
         texts = '';
-        this.socket.emit(FRAME_EVENT, out.frame);
+        this.socket.emit(SOCKETIO_EVENT, out.frame);
       } else texts += ',' + out.text();
     }
-    if (texts) conn.write(`2["${FRAME_EVENT}"${texts}]`, {});
+    if (texts) conn.write(`2["${SOCKETIO_EVENT}"${texts}]`, {});
   }
 
   close(bye?: ByeFrame): void {
-    if (bye) this.socket.emit(FRAME_EVENT, bye);
+    if (bye) this.socket.emit(SOCKETIO_EVENT, bye);
     this.socket.disconnect(true);
   }
 
@@ -146,7 +143,7 @@ function refusal(error: unknown): Error {
 interface ConnectionData {
   identity?: Identity;
   session: Session;
-  broker: Broker;
+  broker: TransportHost;
 }
 
 /**
@@ -157,14 +154,14 @@ interface ConnectionData {
  */
 function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
   const { broker, session } = this.data as ConnectionData;
-  if (event === FRAME_EVENT) {
-    for (const frame of frames) broker.handle(session, frame);
+  if (event === SOCKETIO_EVENT) {
+    for (const frame of frames) broker.handleFrame(session, frame);
   } else {
     session.send(
       new Outgoing({
         t: 'err',
         code: 'unknown_op',
-        message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"`,
+        message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${SOCKETIO_EVENT}"`,
       }),
     );
   }
@@ -184,23 +181,23 @@ function onDisconnect(this: Socket): void {
 export class SocketIoTransport implements Transport {
   private io: SocketIoServer | undefined;
   private readonly encoder = new BatchEncoder();
-  private broker!: Broker;
+  private broker!: TransportHost;
 
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     this.broker = broker;
   }
 
   attach(server: HttpServer): void {
     const broker = this.broker;
     if (this.io) {
-      this.io.engine.attach(server, { path: `${broker.options.prefix}/socket.io/`, destroyUpgrade: false });
+      this.io.engine.attach(server, { path: `${broker.options.prefix}${SOCKETIO_PATH}/`, destroyUpgrade: false });
       return;
     }
     const io = new SocketIoServer(server, {
-      path: `${broker.options.prefix}/socket.io`,
+      path: `${broker.options.prefix}${SOCKETIO_PATH}`,
       serveClient: false,
       transports: ['polling', 'websocket'],
-      maxHttpBufferSize: broker.limits.maxPayloadBytes * 4 + 64 * 1024,
+      maxHttpBufferSize: maxBatchBytes(broker.limits.maxPayloadBytes),
       destroyUpgrade: false,
       // CORS answers follow `allowOrigin` (every origin when it is not set).
       cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
@@ -210,7 +207,7 @@ export class SocketIoTransport implements Transport {
       pingTimeout: broker.options.heartbeatMs,
     });
     this.io = io;
-    const forwarding = broker.engine.forwarding;
+    const forwarding = broker.forwarding;
     if (forwarding) {
       // This node owns the engine.io sessions it opens: other nodes forward their long-polls here.
       io.engine.on('connection', (conn: { id: string; once(event: 'close', fn: () => void): void }) => {
@@ -270,7 +267,7 @@ export class SocketIoTransport implements Transport {
    */
   readonly foreign: ForeignCheck = {
     connectionOf: (_req, url) =>
-      url.pathname === `${this.broker.options.prefix}/socket.io/` ? url.searchParams.get('sid') : null,
+      url.pathname === `${this.broker.options.prefix}${SOCKETIO_PATH}/` ? url.searchParams.get('sid') : null,
     isLocal: (id) =>
       this.io !== undefined && id in (this.io.engine as unknown as { clients: Record<string, unknown> }).clients,
     unknown: (res) => {

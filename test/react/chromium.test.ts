@@ -62,12 +62,12 @@ describe('browser: a React page on @rt/react', () => {
       await first.broker.close();
       await page.locator('#state', { hasText: 'reconnecting' }).waitFor(WAIT);
       second = createBroker({ mode: 'production', logger: { level: 'silent' } });
+      const engine = second.engine;
+      const listen = engine.listen;
       const resubscribed = new Promise<void>((resolve) => {
-        const hub = second!.hub;
-        const subscribe = hub.subscribe.bind(hub);
-        hub.subscribe = (session, topic) => {
+        engine.listen = (topic) => {
           if (topic === 'chat') resolve();
-          return subscribe(session, topic);
+          return listen.call(engine, topic);
         };
       });
       await second.listen(`http://127.0.0.1:${first.port}`);

@@ -25,27 +25,37 @@ import {
 import { Collector, deadline, quiet, startBroker } from '../helpers/index.ts';
 
 /**
- * Counts the broker's subscriptions (connection × topic) as its hub sees them: those live now,
- * and all ever made.
+ * What the broker's node listens to, seen at its engine: the engine is asked to listen to a
+ * topic for every new subscription of a connection (`made` counts them), and to stop when the
+ * node has no subscriber of it left; the same for bus joins. `()` is how many topics the node
+ * has subscribers for.
  */
-function subscriptionCount(broker: Broker): { (): number; made: number } {
-  const live = new Map<unknown, Set<string>>();
-  const count = Object.assign(() => [...live.values()].reduce((n, topics) => n + topics.size, 0), { made: 0 });
-  const hub = broker.hub;
-  const subscribe = hub.subscribe.bind(hub);
-  const unsubscribe = hub.unsubscribe.bind(hub);
-  hub.subscribe = (session, topic) => {
-    let topics = live.get(session);
-    if (!topics) live.set(session, (topics = new Set()));
-    topics.add(topic);
-    count.made++;
-    return subscribe(session, topic);
+function brokerSide(broker: Broker): { (): number; made: number; topics: Set<string>; buses: Set<string> } {
+  const engine = broker.engine;
+  const watch = Object.assign(() => watch.topics.size, {
+    made: 0,
+    topics: new Set<string>(),
+    buses: new Set<string>(),
+  });
+  const { listen, unlisten, listenBus, unlistenBus } = engine;
+  engine.listen = (topic) => {
+    watch.made++;
+    watch.topics.add(topic);
+    return listen.call(engine, topic);
   };
-  hub.unsubscribe = (session, topic) => {
-    live.get(session)?.delete(topic);
-    return unsubscribe(session, topic);
+  engine.unlisten = (topic) => {
+    watch.topics.delete(topic);
+    return unlisten.call(engine, topic);
   };
-  return count;
+  engine.listenBus = (topic) => {
+    watch.buses.add(topic);
+    return listenBus.call(engine, topic);
+  };
+  engine.unlistenBus = (topic) => {
+    watch.buses.delete(topic);
+    return unlistenBus.call(engine, topic);
+  };
+  return watch;
 }
 
 /** Waits until `check()` holds (re-checked on every turn of the event loop), failing after `ms`. */
@@ -143,7 +153,7 @@ function Orphan() {
 describe('@rt/react hooks against a broker', () => {
   it('under StrictMode: one broker-side subscription, values and states rendered, none left after unmount', async () => {
     await using b = await startBroker();
-    const count = subscriptionCount(b.broker);
+    const count = brokerSide(b.broker);
     const client = connectTo(b.url);
     // Open before the first render: StrictMode's unmount would reach the broker if it were not held.
     await client.ready();
@@ -172,7 +182,7 @@ describe('@rt/react hooks against a broker', () => {
 
   it('components on one topic share one subscription; each keeps its own number of messages', async () => {
     await using b = await startBroker();
-    const count = subscriptionCount(b.broker);
+    const count = brokerSide(b.broker);
     const client = connectTo(b.url);
     try {
       const view = render(<SharedChat client={client} />);
@@ -244,7 +254,7 @@ describe('@rt/react hooks against a broker', () => {
       await until(() => text('state') === 'reconnecting', 'reconnecting');
       const broker = createBroker({ mode: 'production', logger: { level: 'silent' } });
       second = { broker };
-      const count = subscriptionCount(broker);
+      const count = brokerSide(broker);
       await broker.listen(`http://127.0.0.1:${first.port}`);
       await until(() => text('state') === 'open', 'open again');
       // The client re-established the subscription: a message published now is rendered.
@@ -261,6 +271,7 @@ describe('@rt/react hooks against a broker', () => {
   it('useBus, usePuller (StrictMode) and useCall', async () => {
     await using b = await startBroker();
     b.broker.action('sum', (_session, payload) => (payload as number[]).reduce((a, n) => a + n, 0));
+    const count = brokerSide(b.broker);
     const alice = connectTo(b.url);
     const bob = connectTo(b.url);
     const heard = new Collector<string>();
@@ -279,7 +290,7 @@ describe('@rt/react hooks against a broker', () => {
         </StrictMode>,
       );
       await until(() => text('alice') === 'joined' && text('bob') === 'joined', 'both joined');
-      assert.equal(b.broker.hub.peers('room').size, 2);
+      assert.deepEqual([...count.buses], ['room']);
       await act(async () => screen.getByTestId('alice').click());
       assert.deepEqual(await heard.until(1), ['from alice']);
 
@@ -290,7 +301,7 @@ describe('@rt/react hooks against a broker', () => {
       await until(() => text('sum') === '6', 'the call answered');
 
       view.unmount();
-      await until(() => b.broker.hub.peers('room').size === 0, 'both left the bus');
+      await until(() => count.buses.size === 0, 'both left the bus');
       // The puller stopped with the component: another takes the next job.
       const other = new Collector<number>();
       await bob.topic<number>('work').pull(other.push).ready;

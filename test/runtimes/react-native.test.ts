@@ -30,7 +30,8 @@ interface App {
 }
 
 /** React Native's XMLHttpRequest, played by the `xhr2` package (an XMLHttpRequest over Node's http). */
-const XMLHttpRequest = (createRequire(import.meta.url)('xhr2') as { XMLHttpRequest: unknown }).XMLHttpRequest;
+const require = createRequire(import.meta.url);
+const XMLHttpRequest = (require('xhr2') as { XMLHttpRequest: unknown }).XMLHttpRequest;
 
 /**
  * React Native's `FileReader` (native in React Native; engine.io's long-polling reads binary

@@ -53,9 +53,9 @@ export type RtProviderProps = { children?: ReactNode } & (
 
 /**
  * Gives the components below it an rt client. With `client`, the app owns the client (and
- * closes it). With `url` (and `options`), the provider connects when it mounts, closes the
- * client when it unmounts or when `url` changes, and renders its children once the client
- * exists (right after its first commit).
+ * closes it). With `url` (and `options`, read when it connects), the provider connects when it
+ * mounts, closes the client when it unmounts, connects anew when `url` changes, and renders its
+ * children once the client exists (right after its first commit).
  */
 export function RtProvider(props: RtProviderProps): ReactNode {
   const { client: given, url, options, children } = props;
@@ -87,7 +87,7 @@ export function useClient(): Client {
   return client;
 }
 
-/** The connection state, re-rendering on every change (`connecting`, `open`, `reconnecting`, `closed`). */
+/** The client's connection state (`client.state`), re-rendering on every change. */
 export function useConnectionState(): ConnectionState {
   const client = useClient();
   const subscribe = useCallback((onChange: () => void) => client.on('state', onChange), [client]);

@@ -49,7 +49,7 @@ describe('MemoryEngine: publish and history', () => {
   it('delivers every publish once, in order, with growing offsets', async () => {
     const { engine: e, delivered } = await engine();
     const a = await e.publish('a/b', 1);
-    const b = await e.publish('c', 'two', '"two"');
+    const b = await e.publish('c', 'two', { dataText: '"two"' });
     assert.deepEqual(offs(delivered), [a.off, b.off]);
     assert.ok(b.off > a.off);
     assert.equal(delivered[1]!.dataText, '"two"');

@@ -73,9 +73,16 @@ export interface BrokerOptions {
    * Interval of keep-alive traffic, in ms: comment lines on SSE streams (so proxies keep them
    * open), `ping` events SDK clients watch to detect a stalled stream, and pings on raw
    * WebSocket and socket.io connections: a socket.io connection that answers none for about
-   * two intervals is closed (its pulled jobs go to other pullers). Default 15,000.
+   * `pingTimeoutMs` after a ping is closed (its pulled jobs go to other pullers). Default 15,000.
    */
   heartbeatMs?: number;
+  /**
+   * How long a socket.io peer (WebSocket or long-polling) may take to answer a ping, in ms: a
+   * peer gone silent is found within `heartbeatMs + pingTimeoutMs`, and its session closed
+   * (20 s with the defaults). A long-polling peer whose last poll's TCP connection closes with
+   * no new poll is found within 1 s. Default `min(5000, heartbeatMs)`.
+   */
+  pingTimeoutMs?: number;
   /** The SSE `retry:` a plain `EventSource` waits before it reconnects, in ms. Default 2,000. */
   sseRetryMs?: number;
   /**
@@ -118,6 +125,7 @@ export interface ResolvedOptions {
   authorize: Authorize | undefined;
   httpPublish: boolean | 'open';
   heartbeatMs: number;
+  pingTimeoutMs: number;
   sseRetryMs: number;
   rawPrefix: string | false;
   slowConsumer: SlowConsumerPolicy;
@@ -150,6 +158,9 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   if (!Number.isFinite(heartbeatMs) || heartbeatMs < 100)
     throw new TypeError('heartbeatMs must be a number of ms, at least 100');
+  const pingTimeoutMs = options.pingTimeoutMs ?? Math.min(5000, heartbeatMs);
+  if (!Number.isFinite(pingTimeoutMs) || pingTimeoutMs < 100)
+    throw new TypeError('pingTimeoutMs must be a number of ms, at least 100');
   const sseRetryMs = options.sseRetryMs ?? 2000;
   if (!Number.isSafeInteger(sseRetryMs) || sseRetryMs < 0)
     throw new TypeError('sseRetryMs must be a non-negative integer');
@@ -177,6 +188,7 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     authorize: options.authorize,
     httpPublish,
     heartbeatMs,
+    pingTimeoutMs,
     sseRetryMs,
     rawPrefix,
     slowConsumer,

@@ -119,6 +119,7 @@ export class Broker {
         deliverMessage: (m) => this.deliverMessage(m),
         deliverBus: (m) => this.ops.deliverBus(m),
         epochChanged: (ep) => this.registry.epochChanged(ep),
+        missed: (topic, reason, ep, off) => this.registry.missed(topic, reason, ep, off),
         logger: this.logger,
       },
       this.limits,

@@ -42,6 +42,7 @@ export type {
   EngineStats,
   Job,
   MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,

@@ -3,6 +3,7 @@
  * its token, and what an epoch change tells it. Doors open and close sessions here; what a
  * session holds is let go of through the operations core.
  */
+import type { GapReason } from '@rt/protocol';
 import { Outgoing } from './outgoing.js';
 import type { Operations } from './ops/operations.js';
 import type { Limits, Logger } from './options.js';
@@ -123,6 +124,14 @@ export class SessionRegistry {
     for (const session of this.sessions) {
       for (const topic of session.subscriptions)
         session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
+    }
+  }
+
+  /** The engine could not deliver nor replay some messages of `topic` here: its subscribers learn of the gap. */
+  missed(topic: string, reason: GapReason, ep: string, off: number): void {
+    this.logger.warn({ topic, reason }, 'messages could not reach this node: subscribers are told of the gap');
+    for (const session of this.sessions) {
+      if (session.subscriptions.has(topic)) session.send(new Outgoing({ t: 'gap', topic, reason, ep, off }));
     }
   }
 

@@ -273,7 +273,9 @@ export class Operations {
         throw new RtError('bad_frame', 'an idempotency key must be 1 to 128 characters');
       const scoped = key === undefined ? undefined : this.scopedKey(caller, 'pub', topic, key);
       return this.once(scoped, (engineKey) =>
-        this.engine.publish(topic, data, dataText, engineKey, options.meta).then((m) => ({ off: m.off })),
+        this.engine
+          .publish(topic, data, { dataText, key: engineKey, meta: options.meta })
+          .then((m) => ({ off: m.off })),
       ).then((r) => ({ off: r.off ?? 0 }));
     });
   }

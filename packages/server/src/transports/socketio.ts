@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
 import WebSocket from 'ws';
 import { type ByeFrame, type ErrorCode, RtError, SOCKETIO_EVENT, SOCKETIO_PATH, maxBatchBytes } from '@rt/protocol';
@@ -167,6 +167,33 @@ function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
   }
 }
 
+/** How long a long-polling session waits for a new poll once the TCP connection of its last poll closed, in ms. */
+const POLLER_GONE_MS = 1000;
+
+/**
+ * A long-polling peer that dies between two polls (a killed process) leaves no poll for the
+ * broker to see break: only the missed ping would tell, after `heartbeatMs + pingTimeoutMs`.
+ * Its last poll's TCP connection closes though: when no new poll arrived within
+ * {@link POLLER_GONE_MS} of that, the session is closed. (Polls another node forwarded are
+ * left out: their connection is the forwarder's, not the peer's.)
+ */
+function closeWhenPollerGone(conn: Socket['conn']): void {
+  const polling = conn.transport;
+  const watched = new WeakSet<object>();
+  polling.on('headers', (_headers: unknown, req: IncomingMessage) => {
+    if (req.method !== 'GET' || req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket)) return;
+    watched.add(req.socket);
+    req.socket.once('close', () => {
+      setTimeout(() => {
+        // `writable`: a poll is waiting for data, so the peer is alive.
+        // Closed at once (`discard`): an orderly close would wait for a poll that never comes.
+        if (conn.transport === polling && conn.readyState === 'open' && !conn.upgrading && !polling.writable)
+          conn.close(true);
+      }, POLLER_GONE_MS).unref();
+    });
+  });
+}
+
 function onDisconnect(this: Socket): void {
   const { broker, session } = this.data as ConnectionData;
   broker.closeSession(session);
@@ -201,10 +228,10 @@ export class SocketIoTransport implements Transport {
       destroyUpgrade: false,
       // CORS answers follow `allowOrigin` (every origin when it is not set).
       cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
-      // A peer that vanished without a word (long-polling has no socket to break) is found
-      // within two heartbeats, so what it held (pulled jobs) goes to others.
+      // A peer that vanished without a word is found within heartbeatMs + pingTimeoutMs, so
+      // what it held (pulled jobs) goes to others.
       pingInterval: broker.options.heartbeatMs,
-      pingTimeout: broker.options.heartbeatMs,
+      pingTimeout: broker.options.pingTimeoutMs,
     });
     this.io = io;
     const forwarding = broker.forwarding;
@@ -243,6 +270,7 @@ export class SocketIoTransport implements Transport {
       const polling = socket.conn.transport as unknown as { closeTimeout?: number };
       if (typeof polling.closeTimeout === 'number')
         polling.closeTimeout = Math.min(polling.closeTimeout, broker.options.heartbeatMs);
+      if (socket.conn.transport.name === 'polling') closeWhenPollerGone(socket.conn);
       const session = broker.openSession(new SocketIoWire(socket, this.encoder));
       const data = socket.data as ConnectionData;
       session.identity = data.identity ?? null;

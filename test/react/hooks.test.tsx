@@ -23,40 +23,7 @@ import {
   useTopicValue,
 } from '@rt/react';
 import { Collector, deadline, quiet, startBroker } from '../helpers/index.ts';
-
-/**
- * What the broker's node listens to, seen at its engine: the engine is asked to listen to a
- * topic for every new subscription of a connection (`made` counts them), and to stop when the
- * node has no subscriber of it left; the same for bus joins. `()` is how many topics the node
- * has subscribers for.
- */
-function brokerSide(broker: Broker): { (): number; made: number; topics: Set<string>; buses: Set<string> } {
-  const engine = broker.engine;
-  const watch = Object.assign(() => watch.topics.size, {
-    made: 0,
-    topics: new Set<string>(),
-    buses: new Set<string>(),
-  });
-  const { listen, unlisten, listenBus, unlistenBus } = engine;
-  engine.listen = (topic) => {
-    watch.made++;
-    watch.topics.add(topic);
-    return listen.call(engine, topic);
-  };
-  engine.unlisten = (topic) => {
-    watch.topics.delete(topic);
-    return unlisten.call(engine, topic);
-  };
-  engine.listenBus = (topic) => {
-    watch.buses.add(topic);
-    return listenBus.call(engine, topic);
-  };
-  engine.unlistenBus = (topic) => {
-    watch.buses.delete(topic);
-    return unlistenBus.call(engine, topic);
-  };
-  return watch;
-}
+import { brokerSide } from './broker-side.ts';
 
 /** Waits until `check()` holds (re-checked on every turn of the event loop), failing after `ms`. */
 async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {

@@ -6,7 +6,7 @@
  * by the Hermes compiler of the `hermes-compiler` package.
  *
  * Only `react-native` itself is not installed: its `InitializeCore` (run before the app's main
- * module) is left out, and {@link reactNativeGlobals} in the test plays the globals it sets up.
+ * module) is left out, and the test sets up the globals it would.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -24,12 +24,32 @@ const require = createRequire(join(ROOT, 'package.json'));
 const version = (pkg: string): string => (require(`${pkg}/package.json`) as { version: string }).version;
 
 /** The app's entry: what an app imports, handed to the test through a global. */
-const ENTRY = `import { connect, reactNativeLifecycle } from '@rt/client';
-import * as react from '@rt/react';
+const ENTRY = `import { createElement as h } from 'react';
+import { create } from 'react-test-renderer';
+import { connect, reactNativeLifecycle } from '@rt/client';
+import { RtProvider, useConnectionState, useMessages, useTopicValue } from '@rt/react';
+
+// A screen as a React Native app writes it (View and Text are host components there too).
+function Screen() {
+  const state = useConnectionState();
+  const reading = useTopicValue('home/temp');
+  const log = useMessages('log', { limit: 2 });
+  return h(
+    'View',
+    null,
+    h('Text', null, state),
+    h('Text', null, reading ? reading.celsius + ' °C' : 'none'),
+    h('Text', null, log.map((m) => m.data).join(',')),
+  );
+}
 
 // A React Native app connects once, at startup, with its AppState/NetInfo adapter; the test
-// drives it through this global instead of a UI.
-global.rtApp = { connect, reactNativeLifecycle, react };
+// drives it through this global instead of a UI, and renders the screen with React's test renderer.
+global.rtApp = {
+  connect,
+  reactNativeLifecycle,
+  render: (client) => create(h(RtProvider, { client }, h(Screen))),
+};
 `;
 
 /** A Metro bundle of the app, its module list, and where it is on disk. */
@@ -82,6 +102,8 @@ export async function buildMetroApp(platform: 'android' | 'ios' = 'android'): Pr
           '@rt/client': tarball('@rt/client'),
           '@rt/react': tarball('@rt/react'),
           react: version('react'),
+          // Renders the hooks without react-native (whose renderer needs a device).
+          'react-test-renderer': version('react'),
           // Every React Native app has it (the template lists it): Babel's helpers.
           '@babel/runtime': version('@babel/runtime'),
         },

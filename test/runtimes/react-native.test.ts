@@ -19,14 +19,21 @@ import { WebSocket } from 'ws';
 import { createBroker } from '@rt/server';
 import type { AppStateLike, NetInfoLike, NetInfoStateLike, TransportName } from '@rt/client';
 import { Collector, deadline, quiet, startBroker } from '../helpers/index.ts';
+import { brokerSide } from '../react/broker-side.ts';
 import { type MetroApp, buildMetroApp, hermesc } from './metro-app.ts';
 
 const run = promisify(execFile);
 type ClientModule = typeof import('@rt/client');
+/** What React's test renderer gives back (react-test-renderer, in the app's bundle). */
+interface Rendered {
+  toJSON(): { children: { children: string[] | null }[] | null } | null;
+  unmount(): void;
+}
 interface App {
   connect: ClientModule['connect'];
   reactNativeLifecycle: ClientModule['reactNativeLifecycle'];
-  react: Record<string, unknown>;
+  /** Renders the app's screen (`@rt/react` hooks) with `client`. */
+  render(client: ReturnType<ClientModule['connect']>): Rendered;
 }
 
 /** React Native's XMLHttpRequest, played by the `xhr2` package (an XMLHttpRequest over Node's http). */
@@ -180,7 +187,7 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
     );
     assert.deepEqual([type('WebSocket'), type('XMLHttpRequest'), type('fetch')], ['function', 'function', 'function']);
     assert.equal(typeof app.connect, 'function');
-    assert.equal(typeof app.react.useTopicValue, 'function');
+    assert.equal(typeof app.render, 'function');
   });
 
   for (const transport of ['websocket', 'polling'] as const satisfies readonly TransportName[]) {
@@ -313,6 +320,29 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
     });
   }
 
+  it('@rt/react renders in the bundle: state, latest value and messages; unmounting lets go of the subscriptions', async () => {
+    await using b = await startBroker();
+    const listening = brokerSide(b.broker);
+    const { app } = reactNative(metro.code);
+    const client = app.connect(b.url);
+    try {
+      const screen = app.render(client);
+      // As this realm's strings (the renderer's arrays are the app's).
+      const texts = (): string[] => Array.from(screen.toJSON()?.children ?? [], (t) => t.children?.join('') ?? '');
+      await until(() => texts()[0] === 'open' && listening() === 2, 'open and subscribed');
+      assert.deepEqual(texts(), ['open', 'none', '']);
+      await b.broker.publish('home/temp', { celsius: 21 });
+      for (const line of ['a', 'b', 'c']) await b.broker.publish('log', line);
+      await until(() => texts()[2] === 'b,c', 'the latest 2 log lines');
+      assert.deepEqual(texts(), ['open', '21 °C', 'b,c']);
+      screen.unmount();
+      await until(() => listening() === 0, 'no subscription left on the broker');
+      assert.equal(listening.made, 2, 'one subscription per topic, ever');
+    } finally {
+      client.close();
+    }
+  });
+
   it('the AppState/NetInfo adapter reports foreground, background, online and offline once per change', () => {
     const { app } = reactNative(metro.code);
     const appState = fakeAppState('active');
@@ -341,6 +371,17 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
     assert.deepEqual(headless, ['background']);
   });
 });
+
+/** Waits until `check()` holds, looking every 10 ms, failing after `ms`. */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  await deadline(
+    (async () => {
+      while (!check()) await new Promise((r) => setTimeout(r, 10));
+    })(),
+    ms,
+    what,
+  );
+}
 
 /** `AppState` as React Native has it, driven by the test. */
 function fakeAppState(

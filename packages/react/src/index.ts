@@ -60,8 +60,7 @@ export type RtProviderProps = { children?: ReactNode } & (
 export function RtProvider(props: RtProviderProps): ReactNode {
   const { client: given, url, options, children } = props;
   const [owned, setOwned] = useState<Client | null>(null);
-  const optionsRef = useRef(options);
-  optionsRef.current = options;
+  const optionsRef = useLatest(options);
   // Made in an effect, not during render: a render React throws away (concurrent rendering)
   // must not leave a connection open. A layout effect, so the children appear before paint.
   useIsomorphicLayoutEffect(() => {
@@ -79,6 +78,18 @@ export function RtProvider(props: RtProviderProps): ReactNode {
 }
 
 const useIsomorphicLayoutEffect = typeof document === 'undefined' ? useEffect : useLayoutEffect;
+
+/**
+ * A ref to the latest committed `value`: callbacks given to hooks need not be stable, and a
+ * render React throws away (concurrent rendering) never replaces the committed one.
+ */
+function useLatest<T>(value: T): { readonly current: T } {
+  const ref = useRef(value);
+  useIsomorphicLayoutEffect(() => {
+    ref.current = value;
+  });
+  return ref;
+}
 
 /** The client of the nearest {@link RtProvider}. Throws outside of one. */
 export function useClient(): Client {
@@ -112,8 +123,7 @@ function useTopic<T, S>(
 ): S {
   const client = useClient();
   const store = useMemo(() => topicStore<T>(client, topic), [client, topic]);
-  const latest = useRef(callbacks);
-  latest.current = callbacks;
+  const latest = useLatest(callbacks);
   const subscribe = useCallback(
     (onChange: () => void) =>
       store.listen(
@@ -174,8 +184,7 @@ export interface BusHandle<T> {
 export function useBus<T = unknown>(topic: string, options: { onMessage?: (data: T) => void } = {}): BusHandle<T> {
   const client = useClient();
   const store = useMemo(() => busStore<T>(client, topic), [client, topic]);
-  const latest = useRef(options.onMessage);
-  latest.current = options.onMessage;
+  const latest = useLatest(options.onMessage);
   const subscribe = useCallback(
     (onChange: () => void) => store.listen(onChange, (data) => latest.current?.(data)),
     [store],
@@ -201,8 +210,7 @@ export function usePuller<T = unknown>(
   options: { prefetch?: number } = {},
 ): void {
   const client = useClient();
-  const latest = useRef(handler);
-  latest.current = handler;
+  const latest = useLatest(handler);
   const prefetch = options.prefetch ?? 1;
   useEffect(() => {
     const store = pullerStore<T>(client, topic, prefetch);

@@ -1,6 +1,14 @@
 import { pino } from 'pino';
 import type { Engine } from './engines/engine.js';
 import type { MercureOptions } from './mercure/options.js';
+import {
+  type AdminOptions,
+  type MetricsOptions,
+  type ResolvedAdminOptions,
+  type ResolvedMetricsOptions,
+  resolveAdmin,
+  resolveMetrics,
+} from './metrics/options.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -107,6 +115,16 @@ export interface BrokerOptions {
    * Mercure publishing (there is no key to check publishers against).
    */
   mercure?: MercureOptions | boolean;
+  /**
+   * Prometheus metrics at `{prefix}/metrics` (see `README.md`, Operations). Off by default;
+   * `{ token }` or `{ listen }` turns them on protected; `true` (development mode only) open.
+   */
+  metrics?: MetricsOptions | boolean;
+  /**
+   * The admin page at `{prefix}/admin`: on in development mode, off in production unless
+   * `{ token }` is given; `false` turns it off.
+   */
+  admin?: AdminOptions | boolean;
 }
 
 /** Options with every default filled in. */
@@ -131,6 +149,10 @@ export interface ResolvedOptions {
   slowConsumer: SlowConsumerPolicy;
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
+  /** Metrics options, `false` when off. */
+  metrics: ResolvedMetricsOptions;
+  /** Admin page options, `false` when off. */
+  admin: ResolvedAdminOptions;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -193,5 +215,7 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     rawPrefix,
     slowConsumer,
     mercure: options.mercure === true ? {} : options.mercure || false,
+    metrics: resolveMetrics(options.metrics, mode),
+    admin: resolveAdmin(options.admin, mode),
   };
 }

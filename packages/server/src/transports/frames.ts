@@ -1,3 +1,4 @@
+import { type OpsCounters, doorOf } from '../metrics/counters.js';
 import {
   type ClientFrame,
   type ErrorCode,
@@ -38,6 +39,7 @@ export class FrameDoor {
     private readonly ops: Operations,
     private readonly limits: FrameLimits,
     private readonly logger: Logger,
+    private readonly counters?: OpsCounters,
   ) {}
 
   /** Handles one frame from a session: JSON text or a decoded object. */
@@ -50,6 +52,7 @@ export class FrameDoor {
       return;
     }
     const { frame, dataText } = parsed;
+    this.counters?.frameIn(session.wire, frame, dataText);
     const caller: Caller = { identity: session.identity, session };
     this.run(caller, frame, dataText).then(
       (answer) => {
@@ -57,7 +60,8 @@ export class FrameDoor {
       },
       (e: unknown) => {
         if (e instanceof RtError && e.code === 'connection_lost') return;
-        if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
+        if (!(e instanceof RtError))
+          this.logger.error({ err: e, op: frame.t, conn: session.id, door: doorOf(session.wire) }, 'operation failed');
         const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
         session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
       },

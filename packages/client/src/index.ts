@@ -58,5 +58,26 @@ export type {
 } from './transports/transport.js';
 export { polling, websocket } from './transports/socketio.js';
 export { sse } from './transports/sse.js';
+export {
+  reactNativeLifecycle,
+  type AppStateLike,
+  type NetInfoLike,
+  type NetInfoStateLike,
+  type ReactNativeLifecycleOptions,
+} from './lifecycle-native.js';
+export {
+  defineTopics,
+  type PayloadOf,
+  type StandardResult,
+  type StandardSchemaV1,
+  type TopicMap,
+  type TopicMatches,
+  type TopicOf,
+  type TopicSchemas,
+  type TopicsOptions,
+  type TypedBus,
+  type TypedTopic,
+  type TypedTopics,
+} from './typed.js';
 export { RtError } from '@rt/protocol';
 export type { AdvertisedLimits, ErrorCode, JsonValue, Payload } from '@rt/protocol';

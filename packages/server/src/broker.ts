@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -16,6 +17,7 @@ import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './eng
 import { memory } from './engines/memory.js';
 import { Dedupe } from './dedupe.js';
 import { Hub } from './hub.js';
+import { type HttpFront, closeFront, createFront, http1View, isHttp2, trackFront } from './front.js';
 import { Router, sendError, type RouteHandler } from './http.js';
 import {
   type ActionHandler,
@@ -101,7 +103,7 @@ export class Broker {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly transports: Transport[];
   private readonly servers: HttpServer[] = [];
-  private readonly ownServers = new Set<HttpServer>();
+  private readonly ownServers = new Set<HttpFront>();
   private readonly ready: Promise<void>;
   private started = false;
   private closing = false;
@@ -170,10 +172,12 @@ export class Broker {
 
   /**
    * Embeds the broker in an existing Node HTTP server (the one Express, Fastify or Koa
-   * listen on): rt answers its own paths and upgrades, and passes every other request on.
+   * listen on), or in an `http2.createSecureServer({ allowHTTP1: true })`: rt answers its own
+   * paths and upgrades, and passes every other request on.
    */
-  attach(server: HttpServer): this {
+  attach(server: HttpServer | Http2SecureServer): this {
     if (this.closing) throw new Error('broker is closed');
+    if (isHttp2(server)) return this.attach(http1View(server));
     const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -207,7 +211,8 @@ export class Broker {
    */
   async listen(url: string | number = 'http://*:4000'): Promise<ListenAddress> {
     const { host, port } = parseListen(url);
-    const server = createServer();
+    const server = createFront(this.options.tls);
+    trackFront(server);
     this.ownServers.add(server);
     this.attach(server);
     server.on('upgrade', refuseUnclaimedUpgrade);
@@ -222,7 +227,7 @@ export class Broker {
     const actual = (server.address() as AddressInfo).port;
     const shown = host === '*' ? 'localhost' : host;
     this.logger.info({ port: actual, host }, 'rt broker listening');
-    return { port: actual, host, url: `http://${shown}:${actual}` };
+    return { port: actual, host, url: `${this.options.tls ? 'https' : 'http'}://${shown}:${actual}` };
   }
 
   /** Resolves once the engine is started (`listen()` already waits for it). */
@@ -247,21 +252,7 @@ export class Broker {
       this.closeSession(session);
     }
     await Promise.all(this.transports.map((t) => t.close()));
-    await Promise.all(
-      [...this.ownServers].map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.closeIdleConnections();
-            const timer = setTimeout(() => server.closeAllConnections(), 2000);
-            timer.unref();
-            server.close(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-            if (!server.listening) resolve();
-          }),
-      ),
-    );
+    await Promise.all([...this.ownServers].map(closeFront));
     await this.ready.catch(() => undefined);
     await this.engine.close();
   }

@@ -7,6 +7,7 @@ import type { Identity, SlowConsumerPolicy } from './session.js';
 
 export type { Authenticate, Authorize } from './policy/policy.js';
 import type { MercureOptions } from './mercure/options.js';
+import type { TlsOptions } from './front.js';
 
 /** Limits of one broker. Every one has a default; all are configurable. */
 export interface Limits {
@@ -163,6 +164,12 @@ export interface BrokerOptions {
    * Mercure publishing (there is no key to check publishers against).
    */
   mercure?: MercureOptions | boolean;
+  /**
+   * Serve HTTPS from `listen()`: HTTP/2 over TLS, and HTTP/1.1 for clients without HTTP/2
+   * (`allowHTTP1`, default true; WebSocket needs it). To embed, pass your own
+   * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
+   */
+  tls?: TlsOptions;
 }
 
 /** Options with every default filled in. */
@@ -186,6 +193,7 @@ export interface ResolvedOptions {
   slowConsumer: SlowConsumerPolicy;
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
+  tls: TlsOptions | undefined;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -244,5 +252,6 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     rawPrefix,
     slowConsumer,
     mercure: options.mercure === true ? {} : options.mercure || false,
+    tls: options.tls,
   };
 }

@@ -57,7 +57,7 @@ function thisTab(): { id: string; held: Promise<void> } {
   return self;
 }
 
-/** The groups this tab takes part in, by key (broker URL, prefix and credentials). */
+/** The groups this tab takes part in, by key (broker URL, prefix, transports and credentials). */
 const groups = new Map<string, Group>();
 
 /**
@@ -252,7 +252,9 @@ class SharedFactory implements TransportFactory {
 
   /** The group of tabs with this broker and these credentials. */
   async group(context: TransportContext): Promise<Group> {
-    const key = await digest(`${context.url}\n${context.prefix}\n${context.token ?? ''}`);
+    // Clients that ask for other transports or other credentials do not share.
+    const transports = this.factories.map((f) => f.name).join(',');
+    const key = await digest(`${context.url}\n${context.prefix}\n${transports}\n${context.token ?? ''}`);
     let group = groups.get(key);
     if (!group) {
       const available = this.factories.filter((f) => f.available(context));

@@ -49,10 +49,14 @@ async function h2Get(
 function h1Get(url: string, ca: string, path: string): Promise<number> {
   return deadline(
     new Promise((resolve, reject) => {
-      const req = httpsRequest(`${url}${path}`, { agent: new Agent({ ca, ALPNProtocols: ['http/1.1'], keepAlive: false }) }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = httpsRequest(
+        `${url}${path}`,
+        { agent: new Agent({ ca, ALPNProtocols: ['http/1.1'], keepAlive: false }) },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end();
     }),

@@ -17,7 +17,7 @@ window.harness = (() => {
     },
     state: () => client.state,
     // This tab's part in the connection its browser context shares: leader, follower, or own.
-    role: () => rt.shareRole() ?? 'own',
+    role: () => rt.shareRole(client) ?? 'own',
     // A round trip: once answered, what the client re-sent first thing on open (subscriptions,
     // joins, pullers) is in place on the broker, since a connection's frames are handled in order.
     barrier: () => client.call('__barrier__').catch(() => undefined),

@@ -8,7 +8,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BrowserContext, Page } from 'playwright-core';
-import { TRANSPORTS, deadline, startBroker } from '../helpers/index.ts';
+import { join } from 'node:path';
+import { ROOT, TRANSPORTS, deadline, startBroker } from '../helpers/index.ts';
 import { SECRET, token } from '../helpers/security.ts';
 import { harnessSource, launchChromium, type TestBrowser } from './chromium.ts';
 
@@ -183,6 +184,28 @@ describe('browser: many tabs share one connection', () => {
       }
     });
   }
+
+  it('the example app says which tab leads, and another does once it closes', async () => {
+    await using b = await startBroker({ mode: 'development', playground: join(ROOT, 'playground') });
+    const context = await browser.browser.newContext();
+    try {
+      const first = await context.newPage();
+      await first.goto(`${b.url}/?transport=sse`);
+      await first.locator('#state[data-state="open"]').waitFor();
+      await first.locator('#share[data-role="leader"]', { hasText: 'this tab leads' }).waitFor();
+      const second = await context.newPage();
+      await second.goto(`${b.url}/?transport=sse`);
+      await second.locator('#state[data-state="open"]').waitFor();
+      await second.locator('#share[data-role="follower"]').waitFor();
+      // Both tabs, with their workers, on one connection.
+      assert.equal(b.broker.stats().sessions, 1);
+      await first.close();
+      await second.locator('#share[data-role="leader"]').waitFor({ timeout: HANDOFF_BOUND_MS });
+      await second.locator('#state[data-state="open"]').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
 
   it('tabs with different tokens do not share, and one cannot read what only the other may', async () => {
     await using b = await startBroker({ mode: 'development', jwt: { key: SECRET } });

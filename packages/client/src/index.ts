@@ -35,7 +35,10 @@ export function connect(url: string, options: ConnectOptions & ShareOptions = {}
     const factory = typeof t === 'string' ? transports[t] : t;
     return factory ? [factory] : [];
   });
-  return new Client(url, { ...options, transports: [sharedTransport(own)] }, transports);
+  const shared = sharedTransport(own);
+  const client = new Client(url, { ...options, transports: [shared.factory] }, transports);
+  shared.register(client);
+  return client;
 }
 
 export { Client } from './client.js';

@@ -239,6 +239,8 @@ class TabTransport implements ClientTransport {
 class SharedFactory implements TransportFactory {
   /** The transport the leader's connection uses (what the client reports as its `transport`). */
   name: TransportName = 'websocket';
+  /** The group of the latest connection attempt. */
+  current: Group | undefined;
 
   constructor(private readonly factories: readonly TransportFactory[]) {}
 
@@ -261,27 +263,36 @@ class SharedFactory implements TransportFactory {
       group = new Group(key, (id) => new Leader(id, key, available, () => context, navigator.locks));
       groups.set(key, group);
     }
+    this.current = group;
     return group;
   }
 }
 
+/** The shared transport of each client that shares its connection. */
+const sharing = new WeakMap<object, SharedFactory>();
+
 /**
- * The transport list of a client that shares its connection: one virtual transport through
- * the leader tab, which connects with `factories` (the client's own choice of transports).
+ * The transport of a client that shares its connection: one virtual transport through the
+ * leader tab, which connects with `factories` (the client's own choice of transports).
+ * `register` ties it to its client, for {@link shareRole}.
  */
-export function sharedTransport(factories: readonly TransportFactory[]): TransportFactory {
-  return new SharedFactory(factories);
+export function sharedTransport(factories: readonly TransportFactory[]): {
+  factory: TransportFactory;
+  register(client: object): void;
+} {
+  const factory = new SharedFactory(factories);
+  return { factory, register: (client) => sharing.set(client, factory) };
 }
 
 /**
- * This tab's (or worker's) part in the connections it shares: `leader` when it holds one for
- * the tabs of this browser, `follower` when its clients go through another tab's, `undefined`
- * when none of its clients shares a connection.
+ * This tab's part in the connection `client` goes through: `leader` when this tab (or worker)
+ * holds it for the tabs of this browser, `follower` when it goes through another tab's,
+ * `undefined` when the client has a connection of its own (`share: false`, or no support).
  */
-export function shareRole(): 'leader' | 'follower' | undefined {
-  if (groups.size === 0) return undefined;
-  for (const group of groups.values()) if (group.isLeader) return 'leader';
-  return 'follower';
+export function shareRole(client: object): 'leader' | 'follower' | undefined {
+  const factory = sharing.get(client);
+  if (!factory) return undefined;
+  return factory.current?.isLeader ? 'leader' : 'follower';
 }
 
 /** SHA-256 of `text` in hex: group keys name channels and locks, and must not show the token. */

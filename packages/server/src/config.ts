@@ -4,7 +4,7 @@ import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { MercureOptions } from './mercure/options.js';
-import type { TlsOptions } from './front.js';
+import type { TlsOptions } from './http2.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {

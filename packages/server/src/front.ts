@@ -1,93 +1,95 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2';
+/**
+ * The HTTP front: rt's routes (matched before the host application's handlers), answers for
+ * paths nobody serves, upgrades nobody claims, and sticky-free forwarding of requests for
+ * connections another node owns.
+ */
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { Router, sendError, type RouteHandler } from './http.js';
+import type { Forwarding } from './ops/types.js';
+import type { Logger } from './options.js';
+import { type ForeignCheck, interceptForeign, replayLocally } from './forward.js';
 
-/**
- * TLS settings of a broker that serves HTTPS itself (`listen()`): HTTP/2, so that SSE streams,
- * long-polls and POSTs of one browser share one TCP connection instead of hitting the
- * browser's limit of 6 HTTP/1.1 connections per host.
- */
-export interface TlsOptions {
-  /** The certificate chain, PEM. */
-  cert: string | Buffer;
-  /** The private key, PEM. */
-  key: string | Buffer;
+/** rt's HTTP routes on every server the broker is attached to. */
+export class HttpFront {
+  readonly router = new Router();
+  private attached = 0;
+
   /**
-   * Also serve HTTP/1.1 (over TLS) to clients that do not speak HTTP/2. WebSocket needs it:
-   * it upgrades an HTTP/1.1 request. Default `true`.
+   * Answers requests no route and no application handler took, on servers rt owns
+   * (`listen()`): the playground sets it in development mode. Default: 404.
    */
-  allowHTTP1?: boolean;
-}
+  fallback: (req: IncomingMessage, res: ServerResponse) => void = (req, res) =>
+    sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`);
 
-/** The servers a broker attaches to: Node's HTTP/1.1 server (or `https`), or an HTTP/2 secure server. */
-export type HttpFront = HttpServer | Http2SecureServer;
+  constructor(private readonly logger: Logger) {}
 
-/** The server `listen()` runs: plain HTTP/1.1, or with `tls` HTTP/2 over TLS (and HTTP/1.1 when allowed). */
-export function createFront(tls: TlsOptions | undefined): HttpFront {
-  if (!tls) return createServer();
-  return createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: tls.allowHTTP1 ?? true });
-}
+  /** Adds an HTTP route under rt's control. */
+  addRoute(method: string, path: string, handler: RouteHandler): void {
+    this.router.add(method, path, handler);
+  }
 
-/** True for an HTTP/2 server (only those have `updateSettings`). */
-export function isHttp2(server: HttpFront): server is Http2SecureServer {
-  return 'updateSettings' in server;
+  /** Answers `req` when rt owns its path; false when the request is the application's. */
+  route(req: IncomingMessage, res: ServerResponse): boolean {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const handler = this.router.match(req.method ?? 'GET', url.pathname);
+    if (!handler) {
+      if (!this.router.owns(url.pathname)) return false;
+      sendError(res, 'bad_frame', `${req.method} is not allowed on ${url.pathname}`);
+      return true;
+    }
+    Promise.resolve()
+      .then(() => handler(req, res, url))
+      .catch((e: unknown) => {
+        this.logger.error({ err: e, url: req.url }, 'HTTP handler failed');
+        sendError(res, 'internal', 'internal error');
+      });
+    return true;
+  }
+
+  /** Takes `server`'s requests: rt's paths first, then the application's handlers (or {@link fallback}). */
+  attach(server: HttpServer): void {
+    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!this.route(req, res)) {
+        if (previous.length === 0) this.fallback(req, res);
+        for (const listener of previous) listener.call(server, req, res);
+      }
+    });
+  }
+
+  /**
+   * With an engine that spans nodes: requests for connections another node owns are forwarded
+   * to it, and requests forwarded here are answered by replaying them to this server.
+   * Installed last, so it sees every request before the transports do.
+   */
+  stickyFree(
+    server: HttpServer,
+    forwarding: Forwarding | undefined,
+    checks: readonly ForeignCheck[],
+    maxBody: number,
+  ): void {
+    if (!forwarding || checks.length === 0) return;
+    if (this.attached++ === 0) forwarding.serve(replayLocally(server));
+    interceptForeign(server, forwarding, checks, maxBody, this.logger);
+  }
 }
 
 /**
- * The HTTP/1 server object rt's doors attach to, for an HTTP/2 server: it never listens; the
- * HTTP/2 server hands it every request (Node's compatibility API gives HTTP/2 requests the
- * `IncomingMessage`/`ServerResponse` interface, and HTTP/1.1 requests on the same port are
- * the real thing) and every upgrade (WebSocket, over HTTP/1.1). The application's own request
- * listeners move to it, so rt answers its paths and passes the rest on, as on an HTTP/1 server.
+ * On servers the broker owns, an upgrade request to a path no transport serves gets `404`
+ * instead of hanging: the transports claim theirs at once, so a socket nobody has written to
+ * after a moment was claimed by nobody.
  */
-export function http1View(server: Http2SecureServer): HttpServer {
-  const view = createServer();
-  const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners('request');
-  for (const listener of previous) view.on('request', listener);
-  server.on('request', (req, res) => view.emit('request', req, res));
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => view.emit('upgrade', req, socket, head));
-  return view;
-}
-
-/** How long connections may take to finish on close before they are cut, in ms. */
-const CLOSE_GRACE_MS = 2000;
-
-/** Tracks a front's connections, so {@link closeFront} can end the HTTP/2 ones (they have no `closeAllConnections`). */
-export function trackFront(server: HttpFront): void {
-  if (!isHttp2(server)) return;
-  const sessions = new Set<Http2Session>();
-  const sockets = new Set<Socket>();
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  server.on('secureConnection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  tracked.set(server, { sessions, sockets });
-}
-
-const tracked = new WeakMap<Http2SecureServer, { sessions: Set<Http2Session>; sockets: Set<Socket> }>();
-
-/** Stops accepting connections and resolves once the open ones are done (cut after a grace period). */
-export function closeFront(server: HttpFront): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const open = isHttp2(server) ? tracked.get(server) : undefined;
-    const cut = (): void => {
-      if (isHttp2(server)) for (const socket of open?.sockets ?? []) socket.destroy();
-      else server.closeAllConnections();
-    };
-    if (isHttp2(server)) for (const session of open?.sessions ?? []) session.close();
-    else server.closeIdleConnections();
-    const timer = setTimeout(cut, CLOSE_GRACE_MS);
-    timer.unref();
-    server.close(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    if (!server.listening) resolve();
-  });
+export function refuseUnclaimedUpgrade(req: IncomingMessage, socket: Duplex): void {
+  const timer = setTimeout(() => {
+    if (socket.writable && (socket as Socket).bytesWritten === 0 && !socket.destroyed) {
+      socket.end(
+        `HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nnothing to upgrade at ${(req.url ?? '/').slice(0, 200)}\r\n`,
+      );
+    }
+  }, 1000);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -36,6 +36,19 @@ export interface MessageMeta {
   private?: boolean;
 }
 
+/** Options of {@link Engine.publish}. */
+export interface PublishOptions {
+  /** The payload's JSON text, when not binary and already known (saves encoding it again). */
+  dataText?: string;
+  /**
+   * An idempotency key (engines that {@link Engine.dedupes}): a publish with a key seen within
+   * `dedupeTtlMs` is not carried out again and resolves with the first one's offset.
+   */
+  key?: string;
+  /** Kept with the message and delivered with it (see {@link MessageMeta}). */
+  meta?: MessageMeta;
+}
+
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
 export interface BusMessage {
   topic: string;
@@ -100,6 +113,12 @@ export interface EngineHost {
    * with a `gap` (reason `epoch`) so they know messages may be missing.
    */
   epochChanged?(ep: string): void;
+  /**
+   * Messages of `topic` may not have reached this node and cannot be replayed (e.g. its
+   * pub/sub connection was down longer than history reaches back): the subscribers of exactly
+   * `topic` on this node are told with a `gap` (`ep`/`off`: the position now).
+   */
+  missed?(topic: string, reason: GapReason, ep: string, off: number): void;
   /** Where the engine logs (connection trouble, recoveries). */
   logger?: Logger;
 }
@@ -186,11 +205,9 @@ export interface Engine {
   readonly dedupes?: boolean;
   /**
    * Stores `data` in the history of `topic`, of its ancestors and of the root `''`, and fans it
-   * out; resolves when accepted. With `key` (an engine that {@link Engine.dedupes}): a publish
-   * with a key seen within `dedupeTtlMs` is not carried out again and resolves with the first
-   * one's offset. `meta` is kept with the message and delivered with it (see {@link MessageMeta}).
+   * out; resolves when accepted (see {@link PublishOptions} for `dataText`, `key`, `meta`).
    */
-  publish(topic: string, data: Payload, dataText?: string, key?: string, meta?: MessageMeta): Promise<StoredMessage>;
+  publish(topic: string, data: Payload, options?: PublishOptions): Promise<StoredMessage>;
   /**
    * This node has subscribers of `topic` (called for each new subscription; idempotent while
    * listened). Resolves once messages published from then on will be delivered; rejects (e.g.

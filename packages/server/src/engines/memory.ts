@@ -6,7 +6,7 @@ import type {
   EngineLimits,
   EngineStats,
   Job,
-  MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,
@@ -94,13 +94,8 @@ export class MemoryEngine implements Engine {
     return this.ep;
   }
 
-  async publish(
-    topic: string,
-    data: Payload,
-    dataText?: string,
-    _key?: string,
-    meta?: MessageMeta,
-  ): Promise<StoredMessage> {
+  async publish(topic: string, data: Payload, options: PublishOptions = {}): Promise<StoredMessage> {
+    const { dataText, meta } = options;
     const message: StoredMessage = { topic, data, off: ++this.off };
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;

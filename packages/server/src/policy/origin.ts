@@ -48,7 +48,7 @@ function parsePort(text: string, where: string): number {
 }
 
 /** Parses one `allowOrigin` entry; throws a `TypeError` naming it when it is malformed. */
-export function parseOriginRule(text: string): OriginRule | 'any' {
+function parseOriginRule(text: string): OriginRule | 'any' {
   const rule = text.trim().toLowerCase();
   if (rule === '*') return 'any';
   const m = /^(?:([^:/]+):\/\/)?(\[[^\]]*\]|[^:/]+)(?::([^:/]+))?$/.exec(rule);
@@ -79,7 +79,7 @@ export function parseOriginRule(text: string): OriginRule | 'any' {
 }
 
 /** Parses an `Origin` header (`scheme://host[:port]`, nothing else); `undefined` when it is not one (`null`, paths, user info). */
-export function parseOrigin(header: string): Origin | undefined {
+function parseOrigin(header: string): Origin | undefined {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(header.trim().toLowerCase());
   if (!m) return undefined;
   const [, scheme = '', host = '', portText] = m;

@@ -153,6 +153,7 @@ class TabTransport implements ClientTransport {
     this.group = group;
     group.use();
     await group.tab.held;
+    if (this.done) throw new RtError('closed', 'closed while opening');
     const channel = new BroadcastChannel(sessionChannel(group.key, this.session));
     this.channel = channel;
     const opened = new Promise<void>((resolve, reject) => {

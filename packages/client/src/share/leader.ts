@@ -183,8 +183,16 @@ export class Leader {
     if (!this.upstream) return;
     switch (frame.t) {
       case 'sub':
+        if (frame.off !== undefined) {
+          session.recovering.set(frame.topic, frame.ref);
+          // The broker replays only for a topic the connection does not hold yet. When another
+          // tab holds it, the leader lets go of it and takes it again from this tab's position:
+          // the replay also brings the other tabs what was published in between (each tab's
+          // client drops what it has already seen, by offset).
+          if (this.anyone((s) => s !== session && s.subs.has(frame.topic)))
+            this.internal({ t: 'unsub', ref: 0, topic: frame.topic });
+        }
         session.subs.add(frame.topic);
-        if (frame.off !== undefined) session.recovering.set(frame.topic, frame.ref);
         this.forward(session, frame, (answer) => {
           if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
           if (answer.t === 'err') session.subs.delete(frame.topic);

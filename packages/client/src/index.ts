@@ -25,9 +25,11 @@ export const transports: Record<TransportName, TransportFactory | undefined> = {
 };
 
 /**
- * Connects to an rt broker at `url` (e.g. `http://localhost:4000`). Returns at once; the
- * client connects in the background, and calls made meanwhile are queued. In a browser, the
- * tabs with the same broker and credentials share one connection (see {@link ShareOptions}).
+ * Connects to an rt broker at `url` (e.g. `http://localhost:4000`; `ws:`/`wss:` work too, and a
+ * path is where a reverse proxy mounts the broker). Returns at once; the client connects in the
+ * background, and calls made meanwhile are queued. Throws `invalid_url` for a URL it cannot use.
+ * In a browser, the tabs with the same broker and credentials share one connection (see
+ * {@link ShareOptions}).
  */
 export function connect(url: string, options: ConnectOptions & ShareOptions = {}): Client {
   if (!shouldShare(options)) return new Client(url, options, transports);
@@ -46,6 +48,8 @@ export type { ShareOptions } from './share/index.js';
 export { shareRole } from './share/index.js';
 export type { AuthOption, ClientEvents, ConnectOptions, ConnectionState } from './client.js';
 export { Bus, Puller, Subscription, Topic } from './topic.js';
+export type { Lifecycle, LifecycleEvent } from './lifecycle.js';
+export { browserLifecycle } from './lifecycle-browser.js';
 export type {
   BusEvents,
   GapEvent,
@@ -67,5 +71,26 @@ export type {
 } from './transports/transport.js';
 export { polling, websocket } from './transports/socketio.js';
 export { sse } from './transports/sse.js';
+export {
+  reactNativeLifecycle,
+  type AppStateLike,
+  type NetInfoLike,
+  type NetInfoStateLike,
+  type ReactNativeLifecycleOptions,
+} from './lifecycle-native.js';
+export {
+  defineTopics,
+  type PayloadOf,
+  type StandardResult,
+  type StandardSchemaV1,
+  type TopicMap,
+  type TopicMatches,
+  type TopicOf,
+  type TopicSchemas,
+  type TopicsOptions,
+  type TypedBus,
+  type TypedTopic,
+  type TypedTopics,
+} from './typed.js';
 export { RtError } from '@rt/protocol';
-export type { ErrorCode, JsonValue, Payload } from '@rt/protocol';
+export type { AdvertisedLimits, ErrorCode, JsonValue, Payload } from '@rt/protocol';

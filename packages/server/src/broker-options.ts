@@ -2,6 +2,14 @@ import { pino } from 'pino';
 import type { Engine } from './engines/engine.js';
 import type { MercureOptions } from './mercure/options.js';
 import type { TlsOptions } from './http2.js';
+import {
+  type AdminOptions,
+  type MetricsOptions,
+  type ResolvedAdminOptions,
+  type ResolvedMetricsOptions,
+  resolveAdmin,
+  resolveMetrics,
+} from './metrics/options.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -114,6 +122,16 @@ export interface BrokerOptions {
    * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
    */
   tls?: TlsOptions;
+  /**
+   * Prometheus metrics at `{prefix}/metrics` (see `README.md`, Operations). Off by default;
+   * `{ token }` or `{ listen }` turns them on protected; `true` (development mode only) open.
+   */
+  metrics?: MetricsOptions | boolean;
+  /**
+   * The admin page at `{prefix}/admin`: on in development mode, off in production unless
+   * `{ token }` is given; `false` turns it off.
+   */
+  admin?: AdminOptions | boolean;
 }
 
 /** Options with every default filled in. */
@@ -139,6 +157,10 @@ export interface ResolvedOptions {
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
   tls: TlsOptions | undefined;
+  /** Metrics options, `false` when off. */
+  metrics: ResolvedMetricsOptions;
+  /** Admin page options, `false` when off. */
+  admin: ResolvedAdminOptions;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -202,5 +224,7 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     slowConsumer,
     mercure: options.mercure === true ? {} : options.mercure || false,
     tls: options.tls,
+    metrics: resolveMetrics(options.metrics, mode),
+    admin: resolveAdmin(options.admin, mode),
   };
 }

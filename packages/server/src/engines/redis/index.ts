@@ -106,7 +106,7 @@ export class RedisEngine implements Engine {
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;
     this.logger = host.logger ?? quietLogger;
-    const conns = new Connections(this.url, this.logger, () => void this.resume());
+    const conns = new Connections(this.url, this.logger, () => void this.resume(), host.commandTime?.bind(host));
     this.conns = conns;
     const p = this.prefix;
     this.queues = new RedisQueues(
@@ -163,6 +163,32 @@ export class RedisEngine implements Engine {
     return down === undefined
       ? { ok: true, detail: 'connected' }
       : { ok: false, detail: `Redis is unreachable: ${down}` };
+  }
+
+  /**
+   * Ready when both connections are up, the pub/sub connection is subscribed again to every
+   * channel this node listens to (a publish is accepted only then), and Redis answers a
+   * `PING` on each connection within 2 s.
+   */
+  async ready(): Promise<EngineHealth> {
+    const health = this.health();
+    if (!health.ok || !this.conns) return health;
+    if (!this.subscribed) return { ok: false, detail: 'Redis is back; subscribing again' };
+    const conns = this.conns;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.all([conns.cmd.ping(), conns.sub.ping()]),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer to PING within 2 s')), 2000);
+        }),
+      ]);
+    } catch (error) {
+      return { ok: false, detail: `Redis is unreachable: ${error instanceof Error ? error.message : String(error)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.subscribed ? this.health() : { ok: false, detail: 'Redis is back; subscribing again' };
   }
 
   stats(): EngineStats {

@@ -94,3 +94,54 @@ export async function untilMessages(reader: SseReader, n: number, ms = 5000): Pr
       .catch(() => undefined);
   }
 }
+
+/** An SDK frame stream over SSE (`?frames=1`), driven by hand: frames are POSTed, answers read from the stream. */
+export interface FrameStream extends AsyncDisposable {
+  reader: SseReader;
+  /** The frames received so far (each event's `data:` lines are frames). */
+  frames: Collector<Record<string, unknown>>;
+  /** POSTs frames to the session's URL; resolves with the HTTP status. */
+  send(...frames: Record<string, unknown>[]): Promise<number>;
+}
+
+/** Opens `{base}/rt/sse?frames=1` (with `query` added) and reads its frames. */
+export async function frameStream(
+  base: string,
+  query = '',
+  headers: Record<string, string> = {},
+): Promise<FrameStream> {
+  const reader = await readSse(`${base}/rt/sse?frames=1${query}`, headers);
+  if (!reader.response.ok) throw new Error(`frame stream refused: ${reader.response.status}`);
+  const frames = new Collector<Record<string, unknown>>();
+  let seen = 0;
+  let sessionUrl: string | undefined;
+  const pump = (): void => {
+    for (; seen < reader.events.items.length; seen++) {
+      const e = reader.events.items[seen]!;
+      if (e.comment !== undefined || e.event === 'ping') continue;
+      if (e.event === 'session') sessionUrl = `${base}/rt/${(JSON.parse(e.data) as { url: string }).url}`;
+      else for (const line of e.data.split('\n')) frames.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  };
+  const original = reader.events.push;
+  (reader.events as { push: (e: SseEvent) => void }).push = (e: SseEvent) => {
+    original(e);
+    pump();
+  };
+  pump();
+  await reader.events.until(1, 5000, 'the session event');
+  pump();
+  return {
+    reader,
+    frames,
+    async send(...out) {
+      if (!sessionUrl) throw new Error('no session URL yet');
+      const res = await fetch(sessionUrl, { method: 'POST', body: JSON.stringify(out), headers });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    async [Symbol.asyncDispose]() {
+      reader.close();
+    },
+  };
+}

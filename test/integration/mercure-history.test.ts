@@ -5,8 +5,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ServerFrame } from '@rt/protocol';
 import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
+import { frameStream } from '../helpers/sse.ts';
 import { KEY, hubUrl, publish, publisher, rawStream, startHub, subscribe, token } from '../helpers/mercure.ts';
 
 const BOOKS = 'https://example.com/books/{id}';
@@ -371,18 +371,11 @@ describe('mercure: one system with rt', () => {
       ],
       pub,
     );
-    const frames = new Collector<ServerFrame>();
-    const session = b.broker.openSession({
-      transport: 'test',
-      write: (batch) => {
-        for (const o of batch) frames.push(o.frame);
-      },
-      close: () => undefined,
-    });
-    b.broker.handle(session, { t: 'sub', ref: 1, topic: 'https:/example.com/books', ep, off: 0 });
-    await frames.until(3, 2000, 'the replay and the sub answer');
+    await using stream = await frameStream(b.url);
+    const frames = stream.frames;
+    await stream.send({ t: 'sub', ref: 1, topic: 'https:/example.com/books', ep, off: 0 });
+    await frames.until(3, 5000, 'the replay and the sub answer');
     await quiet();
-    b.broker.closeSession(session);
     assert.deepEqual(
       frames.items.map((f) => (f.t === 'msg' ? f.data : f.t)),
       ['first', 'second', 'ok'],

@@ -48,3 +48,12 @@ export type {
   UnsubFrame,
 } from './frames.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
+export {
+  SOCKETIO_EVENT,
+  SOCKETIO_PATH,
+  SSE_PATH,
+  SSE_PING_EVENT,
+  SSE_SESSION_EVENT,
+  maxBatchBytes,
+} from './wire.js';
+export type { SseSessionInfo, TransportName } from './wire.js';

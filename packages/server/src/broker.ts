@@ -1,39 +1,28 @@
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import {
-  type ClientFrame,
-  type ClientOp,
-  type ErrorCode,
-  type FrameLimits,
-  type Payload,
-  RtError,
-  checkPayload,
-  parseClientFrame,
-  topicProblem,
-} from '@rt/protocol';
-import type { BusMessage, Engine, Job, PullerHandle, StoredMessage } from './engines/engine.js';
+import type { AddressInfo } from 'node:net';
+import { type FrameLimits, type Payload, maxBatchBytes } from '@rt/protocol';
+import type { Engine, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
-import { Dedupe } from './dedupe.js';
-import { Hub } from './hub.js';
-import { Router, sendError, type RouteHandler } from './http.js';
-import {
-  type ActionHandler,
-  type BrokerOptions,
-  type Limits,
-  type Logger,
-  type ResolvedOptions,
-  resolveOptions,
-} from './options.js';
-import { Outgoing, busOutgoing, messageOutgoing } from './outgoing.js';
-import { Flusher, type Identity, type Outbound, Session, type Wire } from './session.js';
-import { type Transport, defaultTransports } from './transports/index.js';
+import { HttpFront, refuseUnclaimedUpgrade } from './front.js';
+import { OpsCounters } from './metrics/counters.js';
+import { Monitor } from './metrics/index.js';
+import type { MonitorSource } from './metrics/source.js';
+import { Operations } from './ops/operations.js';
+import type { Caller } from './ops/types.js';
+import { type ActionHandler, type BrokerOptions, type ResolvedOptions, resolveOptions } from './broker-options.js';
+import type { Limits, Logger } from './options.js';
 import { applyCors } from './policy/cors.js';
 import type { Handshake } from './policy/handshake.js';
 import { Policy } from './policy/policy.js';
+import { SessionRegistry } from './registry.js';
+import type { Identity } from './session.js';
+import { TopicIndex } from './topic-index.js';
+import { FrameDoor } from './transports/frames.js';
+import type { TransportHost } from './transports/host.js';
+import type { Transport } from './transports/host.js';
+import { defaultTransports } from './transports/index.js';
 
 export type { Handshake } from './policy/handshake.js';
-import { interceptForeign, replayLocally } from './transports/forward.js';
 
 /** Where a broker listens, once `listen()` resolved. */
 export interface ListenAddress {
@@ -63,55 +52,44 @@ export interface BrokerStats {
   outboundQueued: number;
   /** Publishes and pushes resent with a key already seen, answered without being carried out again. */
   deduplicated: number;
+  /** Messages left out of replays (recoveries) because the connection could not take them within its outbound bound. */
+  replayDropped: number;
   engine: string;
 }
 
-function ok(ref: number, extra?: Record<string, unknown>): Outgoing {
-  return new Outgoing({ t: 'ok', ref, ...extra });
-}
-
-function err(ref: number | undefined, code: ErrorCode, message: string): Outgoing {
-  return new Outgoing(ref === undefined ? { t: 'err', code, message } : { t: 'err', ref, code, message });
-}
-
-/** The longest delay `setTimeout` takes (about 24.8 days); later expiries re-arm. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The caller of in-process publishes: the application itself. */
+const APP: Caller = { identity: null, trusted: 'app' };
 
 /**
- * The broker: bus, pub/sub and push/pull on hierarchical topics. Transports turn connections
- * into sessions and hand their frames to {@link Broker.handle}; the hub fans messages out to
- * this node's sessions; the engine shares what must be shared between nodes.
+ * The broker, as applications see it: create it, `listen()` or `attach()` it, `publish()`,
+ * register `action()`s, read `stats()`, `close()` it. Inside, doors (transports) parse their
+ * wire formats and call the operations core (`ops/`), which authorizes, applies limits,
+ * dedupes and filters once for all of them; sessions queue and write what goes out; the
+ * engine shares what must be shared between nodes.
  */
 export class Broker {
   /** Options with defaults filled in. */
   readonly options: ResolvedOptions;
   readonly limits: Limits;
   readonly logger: Logger;
+  /** The engine (`memory` unless the options name another). */
   readonly engine: Engine;
-  readonly hub = new Hub();
-  /** rt's HTTP routes; transports add theirs here. */
-  readonly router = new Router();
-  readonly flusher = new Flusher();
-  readonly frameLimits: FrameLimits;
   /** Origin rules, authentication and authorization. */
   readonly policy: Policy;
-  private readonly expiries = new Map<Session, ReturnType<typeof setTimeout>>();
-  private readonly sessions = new Set<Session>();
+  /** Counters for metrics and the admin page beyond {@link stats} (see `metrics/counters.ts`). */
+  readonly counters = new OpsCounters();
+  private readonly front: HttpFront;
+  private readonly monitor: Monitor;
+  private readonly ops: Operations;
+  private readonly registry: SessionRegistry;
+  private readonly frames: FrameDoor;
   private readonly taps = new Set<(message: StoredMessage) => void>();
   private readonly actions = new Map<string, ActionHandler>();
   private readonly transports: Transport[];
   private readonly servers: HttpServer[] = [];
   private readonly ownServers = new Set<HttpServer>();
   private readonly ready: Promise<void>;
-  private started = false;
   private closing = false;
-  private framesIn = 0;
-  private badFrames = 0;
-  private outboundDropped = 0;
-  private slowDisconnects = 0;
-  private readonly outbound: Outbound;
-  /** Publishes and pushes by idempotency key, so a resend after a reconnect is not carried out twice. */
-  private readonly dedupe: Dedupe<{ off?: number }>;
 
   constructor(options: BrokerOptions = {}, transports: Transport[] = defaultTransports()) {
     this.options = resolveOptions(options, memory);
@@ -119,53 +97,115 @@ export class Broker {
     this.logger = this.options.logger;
     this.engine = this.options.engine;
     this.policy = new Policy(this.options, this.logger);
-    this.frameLimits = {
+    this.front = new HttpFront(this.logger);
+    const frameLimits: FrameLimits = {
       maxPayloadBytes: this.limits.maxPayloadBytes,
       topic: { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth },
     };
     this.transports = transports;
-    this.dedupe = new Dedupe(this.limits.dedupeTtlMs, this.limits.dedupeSize);
-    this.outbound = {
-      maxBytes: this.limits.maxOutboundBytes > 0 ? this.limits.maxOutboundBytes : Infinity,
-      policy: this.options.slowConsumer,
-      epoch: () => this.engine.epoch(),
-      dropped: (session, frames) => {
-        if (this.outboundDropped === 0)
-          this.logger.warn(
-            { session: session.id, frames },
-            'a connection cannot keep up: dropping its oldest messages',
-          );
-        this.outboundDropped += frames;
+    let started!: () => void;
+    let failed!: (e: unknown) => void;
+    const engineStarted = new Promise<void>((resolve, reject) => {
+      started = resolve;
+      failed = reject;
+    });
+    engineStarted.catch(() => undefined);
+    this.ops = new Operations({
+      engine: this.engine,
+      index: new TopicIndex(),
+      policy: this.policy,
+      limits: this.limits,
+      actions: this.actions,
+      ready: engineStarted,
+      counters: this.counters,
+    });
+    this.registry = new SessionRegistry(
+      this.ops,
+      this.policy,
+      this.limits,
+      this.options.slowConsumer,
+      this.logger,
+      this.counters,
+    );
+    this.frames = new FrameDoor(this.ops, frameLimits, this.logger, this.counters);
+    this.ready = this.engine.start(
+      {
+        deliverMessage: (m) => this.deliverMessage(m),
+        deliverBus: (m) => this.ops.deliverBus(m),
+        epochChanged: (ep) => this.registry.epochChanged(ep),
+        missed: (topic, reason, ep, off) => this.registry.missed(topic, reason, ep, off),
+        logger: this.logger,
+        commandTime: (seconds) => this.counters.commandObserver?.(seconds),
       },
-      giveUp: (session) => {
-        this.slowDisconnects++;
-        this.logger.warn({ session: session.id }, 'a connection cannot keep up: disconnecting it');
-        if (session.wire.destroy) session.wire.destroy();
-        else
-          session.wire.close({
-            t: 'bye',
-            code: 'slow_consumer',
-            message: 'the connection could not keep up',
-            reconnect: true,
-          });
-        this.closeSession(session);
-      },
-    };
-    this.ready = this.engine
-      .start(
-        {
-          deliverMessage: (m) => this.deliverMessage(m),
-          deliverBus: (m) => this.deliverBus(m),
-          epochChanged: (ep) => this.epochChanged(ep),
-          logger: this.logger,
-        },
-        this.limits,
-      )
-      .then(() => {
-        this.started = true;
-      });
+      this.limits,
+    );
+    this.ready.then(started, failed);
     this.ready.catch((e: unknown) => this.logger.error({ err: e }, 'engine failed to start'));
-    for (const transport of this.transports) transport.setup(this);
+    const host = this.host();
+    for (const transport of this.transports) transport.setup(host);
+    this.monitor = new Monitor(this.monitorSource());
+  }
+
+  /** What the probes, metrics and admin page read: a narrow view, never the engine itself. */
+  private monitorSource(): MonitorSource {
+    const broker = this;
+    const engine = this.engine;
+    return {
+      prefix: this.options.prefix,
+      mode: this.options.mode,
+      metrics: this.options.metrics,
+      admin: this.options.admin,
+      logger: this.logger,
+      counters: this.counters,
+      get isClosing() {
+        return broker.closing;
+      },
+      whenReady: () => this.ready,
+      addRoute: (method, path, handler) => this.front.addRoute(method, path, handler),
+      stats: () => {
+        const { queued, historyTopics, historyMessages } = engine.stats();
+        return { ...this.stats(), queued, historyTopics, historyMessages };
+      },
+      sessions: () => this.registry.all,
+      sessionless: () => this.transports.flatMap((t) => t.sessionless?.() ?? []),
+      health: () => engine.health?.() ?? { ok: true },
+      ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine.health?.() ?? { ok: true })),
+      queues: () => engine.queueDepths?.(),
+    };
+  }
+
+  /** The narrow interface transports get: never the engine, never this whole class. */
+  private host(): TransportHost {
+    const broker = this;
+    return {
+      options: this.options,
+      limits: this.limits,
+      logger: this.logger,
+      ops: this.ops,
+      policy: this.policy,
+      flusher: this.registry.flusher,
+      forwarding: this.engine.forwarding,
+      get isClosing() {
+        return broker.closing;
+      },
+      whenReady: () => this.ready,
+      // Through the public method, so an application (or a test) that wraps `admit` is heard.
+      admit: (handshake) => this.admit(handshake),
+      cors: (req, res, methods) => applyCors(this.policy, req, res, methods),
+      addRoute: (method, path, handler) => this.front.addRoute(method, path, handler),
+      setFallback: (handler) => {
+        this.front.fallback = handler;
+      },
+      openSession: (wire) => this.registry.open(wire),
+      closeSession: (session, reason) => this.registry.close(session, reason),
+      handleFrame: (session, input) => this.frames.handle(session, input),
+      tap: (listener) => this.tap(listener),
+      health: () => ({
+        ...(this.engine.health?.() ?? { ok: true }),
+        engine: this.engine.name,
+        sessions: this.registry.size,
+      }),
+    };
   }
 
   /**
@@ -174,31 +214,16 @@ export class Broker {
    */
   attach(server: HttpServer): this {
     if (this.closing) throw new Error('broker is closed');
-    const previous = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-    server.removeAllListeners('request');
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (!this.route(req, res)) {
-        if (previous.length === 0) this.fallback(req, res);
-        for (const listener of previous) listener.call(server, req, res);
-      }
-    });
+    this.front.attach(server);
     for (const transport of this.transports) transport.attach(server);
-    this.stickyFree(server);
+    this.front.stickyFree(
+      server,
+      this.engine.forwarding,
+      this.transports.flatMap((t) => (t.foreign ? [t.foreign] : [])),
+      maxBatchBytes(this.limits.maxPayloadBytes),
+    );
     this.servers.push(server);
     return this;
-  }
-
-  /**
-   * With an engine that spans nodes: requests for connections another node owns are forwarded
-   * to it, and requests forwarded here are answered by replaying them to this server.
-   * Installed last, so it sees every request before the transports do.
-   */
-  private stickyFree(server: HttpServer): void {
-    const forwarding = this.engine.forwarding;
-    const checks = this.transports.flatMap((t) => (t.foreign ? [t.foreign] : []));
-    if (!forwarding || checks.length === 0) return;
-    if (this.servers.length === 0) forwarding.serve(replayLocally(server));
-    interceptForeign(server, forwarding, checks, this.limits.maxPayloadBytes * 4 + 64 * 1024, this.logger);
   }
 
   /**
@@ -238,15 +263,8 @@ export class Broker {
     if (this.closing) return;
     this.closing = true;
     for (const server of this.ownServers) server.close();
-    const bye = { t: 'bye', code: 'restart', message: 'the broker is shutting down', reconnect: true } as const;
-    this.flusher.run();
-    for (const session of [...this.sessions]) {
-      // Whatever was accepted for this connection goes out before the goodbye.
-      session.flush(true);
-      session.wire.close(bye);
-      this.closeSession(session);
-    }
-    await Promise.all(this.transports.map((t) => t.close()));
+    this.registry.closeAll();
+    await Promise.all([...this.transports.map((t) => t.close()), this.monitor.close()]);
     await Promise.all(
       [...this.ownServers].map(
         (server) =>
@@ -269,40 +287,11 @@ export class Broker {
   /**
    * Publishes from the server: subscribers of `topic` and of its ancestors receive `data`.
    * With `key`, a publish repeated with the same key within the dedupe window (a retried
-   * HTTP POST with an `Idempotency-Key`) is carried out once and answered with the first offset.
+   * HTTP POST with an `Idempotency-Key`) is carried out once and answered with the first
+   * offset. The application's keys are its own: no connection's key can suppress them.
    */
-  async publish(topic: string, data: Payload, options: { key?: string } = {}): Promise<{ off: number }> {
-    const problem = topicProblem(topic, this.frameLimits.topic);
-    if (problem !== null) throw new RtError('invalid_topic', problem);
-    const checked = checkPayload(data, this.limits.maxPayloadBytes);
-    if (!checked.ok) throw new RtError(checked.code, checked.message);
-    if (!this.started) await this.ready;
-    const { off } = await this.publishKeyed(topic, checked.data, checked.dataText, options.key);
-    return { off: off ?? 0 };
-  }
-
-  /**
-   * Publishes through the engine, carried out once per idempotency key when there is one. Not
-   * `async` on purpose: callers await it once, so its answer keeps its place among a
-   * connection's other answers (a resent publish's must not come after a later push's).
-   */
-  private publishKeyed(
-    topic: string,
-    data: Payload,
-    dataText: string | undefined,
-    key: string | undefined,
-  ): Promise<{ off?: number }> {
-    const publish = (): Promise<{ off: number }> =>
-      this.engine.publish(topic, data, dataText, this.engineKey(key)).then((m) => ({ off: m.off }));
-    return key === undefined ? publish() : this.dedupe.run(`pub ${key}`, publish);
-  }
-
-  /**
-   * The idempotency key to hand the engine: only to one that remembers keys across nodes
-   * (this node's {@link Dedupe} answers resends that land here again; the engine, those that land elsewhere).
-   */
-  private engineKey(key: string | undefined): string | undefined {
-    return this.engine.dedupes ? key : undefined;
+  publish(topic: string, data: Payload, options: { key?: string } = {}): Promise<{ off: number }> {
+    return this.ops.publish(APP, topic, { data }, options);
   }
 
   /** Registers an action clients can call with `client.call(name, payload)`. */
@@ -315,14 +304,13 @@ export class Broker {
   stats(): BrokerStats {
     const e = this.engine.stats();
     return {
-      sessions: this.sessions.size,
-      framesIn: this.framesIn,
-      badFrames: this.badFrames,
+      sessions: this.registry.size,
+      ...this.frames.counts,
       ...e,
-      outboundDropped: this.outboundDropped,
-      slowDisconnects: this.slowDisconnects,
-      outboundQueued: [...this.sessions].reduce((sum, s) => sum + s.queuedBytes, 0),
-      deduplicated: this.dedupe.duplicates + (e.deduplicated ?? 0),
+      ...this.registry.counts,
+      outboundQueued: this.registry.queuedBytes,
+      deduplicated: this.ops.deduplicated + (e.deduplicated ?? 0),
+      replayDropped: this.ops.counts.replayDropped,
       engine: this.engine.name,
     };
   }
@@ -331,15 +319,19 @@ export class Broker {
    * Answers requests no route and no application handler took, on servers rt owns
    * (`listen()`): the playground sets it in development mode. Default: 404.
    */
-  fallback: (req: IncomingMessage, res: ServerResponse) => void = (req, res) =>
-    sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`);
+  get fallback(): (req: IncomingMessage, res: ServerResponse) => void {
+    return this.front.fallback;
+  }
+
+  set fallback(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+    this.front.fallback = handler;
+  }
 
   /**
    * Node-local delivery hook: `listener` sees every message the engine delivers to this node,
-   * right after the hub fanned it out to this node's sessions (private messages included; see
+   * right after it was fanned out to this node's sessions (private messages included; see
    * `MessageMeta.private`). Returns a function that removes it. An engine delivers to a node
-   * only the topics it listens to: a listener that needs every topic (the Mercure hub) calls
-   * `engine.listen('')` too. A throwing listener is logged and does not stop the others.
+   * only the topics it listens to. A throwing listener is logged and does not stop the others.
    */
   tap(listener: (message: StoredMessage) => void): () => void {
     this.taps.add(listener);
@@ -348,86 +340,23 @@ export class Broker {
     };
   }
 
-  /** Adds an HTTP route under rt's control (for transports). */
-  addRoute(method: string, path: string, handler: RouteHandler): void {
-    this.router.add(method, path, handler);
-  }
-
   /** Answers `req` when rt owns its path; false when the request is the application's. */
   route(req: IncomingMessage, res: ServerResponse): boolean {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const handler = this.router.match(req.method ?? 'GET', url.pathname);
-    if (!handler) {
-      if (!this.router.owns(url.pathname)) return false;
-      sendError(res, 'bad_frame', `${req.method} is not allowed on ${url.pathname}`);
-      return true;
-    }
-    Promise.resolve()
-      .then(() => handler(req, res, url))
-      .catch((e: unknown) => {
-        this.logger.error({ err: e, url: req.url }, 'HTTP handler failed');
-        sendError(res, 'internal', 'internal error');
-      });
-    return true;
+    return this.front.route(req, res);
   }
 
   /**
    * Admits a connection or HTTP request: the ONE place every transport (socket.io, SSE, raw
    * WebSocket, HTTP publish) sends its handshake through, so that origin checks and
    * authentication apply everywhere alike. Resolves with the identity (`null`: anonymous);
-   * rejects with an {@link RtError} (`unauthorized`, `forbidden`) that the transport turns
-   * into its own refusal (HTTP status, socket.io connect error).
+   * rejects with an `RtError` (`unauthorized`, `forbidden`) that the transport turns into its
+   * own refusal (HTTP status, socket.io connect error).
    */
   admit(handshake: Handshake): Promise<Identity> {
-    return this.policy.admit(handshake);
-  }
-
-  /**
-   * Checks that `identity` may do `op` on `topic`; rejects with `forbidden` when not. For
-   * requests without a session (HTTP publish); sessions use {@link authorizeOp}.
-   */
-  async authorize(identity: Identity, op: ClientOp, topic: string, session?: Session): Promise<void> {
-    if (!(await this.policy.allows(identity, op, topic, session))) throw forbidden(op, topic);
-  }
-
-  /**
-   * Checks that `session` may do `op` on `topic`; rejects with `forbidden` when not. Used by
-   * frame dispatch and by transports that subscribe on a client's behalf (plain SSE).
-   */
-  authorizeOp(session: Session, op: ClientOp, topic: string): Promise<void> {
-    return this.authorize(session.identity, op, topic, session);
-  }
-
-  /**
-   * Sets CORS headers on an answer of an rt HTTP endpoint by the `allowOrigin` rules, and
-   * answers a preflight (`OPTIONS`) itself, returning true then (for transports).
-   */
-  cors(req: IncomingMessage, res: ServerResponse, methods?: string): boolean {
-    return applyCors(this.policy, req, res, methods);
-  }
-
-  /** Opens a session for a new connection (for transports). */
-  openSession(wire: Wire): Session {
-    const session = new Session(wire, this.flusher, this.outbound);
-    session.onIdentity = (s) => this.armExpiry(s);
-    this.sessions.add(session);
-    return session;
-  }
-
-  /** Ends a session: its subscriptions, bus joins and pullers go; jobs it held go to other pullers. */
-  closeSession(session: Session): void {
-    if (!this.sessions.delete(session)) return;
-    session.closed = true;
-    const expiry = this.expiries.get(session);
-    if (expiry) clearTimeout(expiry);
-    this.expiries.delete(session);
-    for (const topic of session.subscriptions)
-      if (this.hub.unsubscribe(session, topic)) void this.engine.unlisten(topic);
-    for (const topic of session.joins) if (this.hub.leave(session, topic)) void this.engine.unlistenBus(topic);
-    for (const puller of session.pulls.values()) this.engine.removePuller(puller);
-    session.subscriptions.clear();
-    session.joins.clear();
-    session.pulls.clear();
+    return this.policy.admit(handshake).catch((e: unknown) => {
+      this.counters.refusedHandshake(e);
+      throw e;
+    });
   }
 
   /** True while `close()` runs or after: transports refuse new connections. */
@@ -435,257 +364,8 @@ export class Broker {
     return this.closing;
   }
 
-  /**
-   * Handles one frame from a session: JSON text or a decoded object. Every frame with a
-   * `ref` is answered `ok` or `err`; a malformed one gets an `err` and the session lives on.
-   */
-  handle(session: Session, input: unknown): void {
-    this.framesIn++;
-    const parsed = parseClientFrame(input, this.frameLimits);
-    if (!parsed.ok) {
-      this.badFrames++;
-      session.send(err(parsed.ref, parsed.code, parsed.message));
-      return;
-    }
-    const { frame, dataText } = parsed;
-    // Frames run in arrival order. Only an async authorization (or a frame arriving before
-    // the engine started) makes one wait; later frames of the session then queue behind it.
-    const backlog = session.backlog;
-    const step = backlog
-      ? backlog.then(() => this.step(session, frame, dataText))
-      : this.step(session, frame, dataText);
-    if (step) {
-      session.backlog = step;
-      void step.then(() => {
-        if (session.backlog === step) session.backlog = undefined;
-      });
-    }
-  }
-
-  /** Authorizes one frame and starts it; returns a promise only when authorization has to wait. */
-  private step(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> | undefined {
-    // A frame that waited (behind an async authorization) for a connection that has closed since.
-    if (session.closed) return undefined;
-    if (!this.started) {
-      return this.ready.then(
-        () => this.step(session, frame, dataText),
-        () => session.send(err(frame.ref, 'unavailable', 'the engine did not start')),
-      );
-    }
-    if (!('topic' in frame)) {
-      this.run(session, frame, dataText);
-      return undefined;
-    }
-    const verdict = this.policy.allows(session.identity, frame.t, frame.topic, session);
-    if (verdict === true) this.run(session, frame, dataText);
-    else if (verdict === false) session.send(err(frame.ref, 'forbidden', forbidden(frame.t, frame.topic).message));
-    else {
-      return verdict.then((allowed) => {
-        if (session.closed) return;
-        if (allowed) this.run(session, frame, dataText);
-        else session.send(err(frame.ref, 'forbidden', forbidden(frame.t, frame.topic).message));
-      });
-    }
-    return undefined;
-  }
-
-  /** Starts an authorized frame; its answer (`ok` or `err`) goes out when it is done. */
-  private run(session: Session, frame: ClientFrame, dataText: string | undefined): void {
-    this.dispatch(session, frame, dataText).catch((e: unknown) => {
-      if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
-      const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
-      session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
-    });
-  }
-
-  /** Closes `session` when its identity's `exp` (seconds since the epoch) passes, with `bye` `token_expired`. */
-  private armExpiry(session: Session): void {
-    const previous = this.expiries.get(session);
-    if (previous) clearTimeout(previous);
-    this.expiries.delete(session);
-    const exp = session.identity?.exp;
-    if (typeof exp !== 'number' || !Number.isFinite(exp) || session.closed) return;
-    const wait = (exp + this.policy.clockToleranceSec) * 1000 - Date.now();
-    const timer = setTimeout(
-      () => {
-        this.expiries.delete(session);
-        if (wait > MAX_TIMER_MS) {
-          this.armExpiry(session);
-          return;
-        }
-        session.flush();
-        session.wire.close({
-          t: 'bye',
-          code: 'token_expired',
-          message: 'the token expired: reconnect with a fresh one',
-          reconnect: true,
-        });
-        this.closeSession(session);
-      },
-      Math.max(0, Math.min(wait, MAX_TIMER_MS)),
-    );
-    timer.unref();
-    this.expiries.set(session, timer);
-  }
-
-  private async dispatch(session: Session, frame: ClientFrame, dataText: string | undefined): Promise<void> {
-    switch (frame.t) {
-      case 'sub':
-        return this.subscribe(session, frame.ref, frame.topic, frame.ep, frame.off);
-      case 'unsub':
-        if (session.subscriptions.delete(frame.topic) && this.hub.unsubscribe(session, frame.topic)) {
-          await this.engine.unlisten(frame.topic);
-        }
-        session.send(ok(frame.ref));
-        return;
-      case 'pub': {
-        session.send(ok(frame.ref, await this.publishKeyed(frame.topic, frame.data, dataText, frame.key)));
-        return;
-      }
-      case 'join':
-        if (!session.joins.has(frame.topic)) {
-          this.checkRoom(session);
-          session.joins.add(frame.topic);
-          this.hub.join(session, frame.topic);
-          try {
-            // Every join waits until the engine delivers the topic's bus (a join racing the first one too).
-            await this.engine.listenBus(frame.topic);
-          } catch (e) {
-            session.joins.delete(frame.topic);
-            this.hub.leave(session, frame.topic);
-            throw e;
-          }
-        }
-        session.send(ok(frame.ref));
-        return;
-      case 'leave':
-        if (session.joins.delete(frame.topic) && this.hub.leave(session, frame.topic))
-          await this.engine.unlistenBus(frame.topic);
-        session.send(ok(frame.ref));
-        return;
-      case 'bus': {
-        const message: BusMessage = { topic: frame.topic, data: frame.data, from: session.id };
-        if (dataText !== undefined) message.dataText = dataText;
-        await this.engine.sendBus(message);
-        session.send(ok(frame.ref));
-        return;
-      }
-      case 'push': {
-        const push = (): Promise<{ off?: number }> =>
-          this.engine.push(frame.topic, frame.data, dataText, this.engineKey(frame.key)).then(() => ({}));
-        session.send(
-          ok(frame.ref, await (frame.key === undefined ? push() : this.dedupe.run(`push ${frame.key}`, push))),
-        );
-        return;
-      }
-      case 'pull':
-        if (!session.pulls.has(frame.topic)) {
-          this.checkRoom(session);
-          const puller = this.puller(session, frame.topic, frame.prefetch ?? 1);
-          session.pulls.set(frame.topic, puller);
-          session.send(ok(frame.ref));
-          this.engine.addPuller(puller);
-        } else session.send(ok(frame.ref));
-        return;
-      case 'unpull': {
-        const puller = session.pulls.get(frame.topic);
-        if (puller) {
-          session.pulls.delete(frame.topic);
-          this.engine.removePuller(puller);
-        }
-        session.send(ok(frame.ref));
-        return;
-      }
-      case 'ack':
-      case 'nack': {
-        for (const puller of session.pulls.values()) {
-          if (puller.inflight.has(frame.id)) {
-            if (frame.t === 'ack') await this.engine.ack(puller, frame.id);
-            else await this.engine.nack(puller, frame.id);
-            session.send(ok(frame.ref));
-            return;
-          }
-        }
-        throw new RtError('not_found', `no job "${frame.id}" is held by this connection`);
-      }
-      case 'call': {
-        const action = this.actions.get(frame.name);
-        if (!action) throw new RtError('unknown_action', `no action "${frame.name}"`);
-        let result: unknown;
-        try {
-          result = await action({ identity: session.identity, sessionId: session.id }, frame.data);
-        } catch (e) {
-          if (e instanceof RtError) throw e;
-          throw new RtError('action_failed', e instanceof Error ? e.message : String(e));
-        }
-        session.send(ok(frame.ref, result === undefined ? {} : { data: result as Payload }));
-        return;
-      }
-    }
-  }
-
-  private checkRoom(session: Session): void {
-    if (session.holdings >= this.limits.maxSubscriptions) {
-      throw new RtError(
-        'too_many_subscriptions',
-        `a connection may hold ${this.limits.maxSubscriptions} subscriptions, joins and pullers`,
-      );
-    }
-  }
-
-  private async subscribe(session: Session, ref: number, topic: string, ep?: string, off?: number): Promise<void> {
-    const fresh = !session.subscriptions.has(topic);
-    if (fresh) {
-      this.checkRoom(session);
-      session.subscriptions.add(topic);
-      this.hub.subscribe(session, topic);
-      try {
-        // Every new subscription waits until the engine delivers the topic (one racing the first one too).
-        await this.engine.listen(topic);
-      } catch (e) {
-        session.subscriptions.delete(topic);
-        this.hub.unsubscribe(session, topic);
-        throw e;
-      }
-    }
-    if (ep === undefined || off === undefined) {
-      const position = await this.engine.position();
-      session.send(ok(ref, position));
-      return;
-    }
-    // Recovery: the replay goes out before any live message of this session.
-    session.hold();
-    try {
-      const recovery = await this.engine.recover(topic, ep, off);
-      if (recovery.gap)
-        session.sendNow(new Outgoing({ t: 'gap', topic, reason: recovery.gap, ep: recovery.ep, off: recovery.off }));
-      for (const m of recovery.messages) {
-        if (!m.meta?.private) session.sendNow(messageOutgoing(m.topic, m.data, m.off, m.dataText));
-      }
-      session.sendNow(ok(ref, { ep: recovery.ep, off: recovery.off }));
-    } finally {
-      session.release();
-    }
-  }
-
-  private puller(session: Session, topic: string, prefetch: number): PullerHandle {
-    return {
-      topic,
-      prefetch,
-      inflight: new Map<string, Job>(),
-      deliver: (job) =>
-        session.send(
-          new Outgoing(
-            job.attempt === undefined
-              ? { t: 'job', topic: job.topic, id: job.id, data: job.data }
-              : { t: 'job', topic: job.topic, id: job.id, data: job.data, attempt: job.attempt },
-          ),
-        ),
-    };
-  }
-
   private deliverMessage(m: StoredMessage): void {
-    if (!m.meta?.private) this.hub.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+    this.ops.deliverMessage(m);
     for (const tap of this.taps) {
       try {
         tap(m);
@@ -694,40 +374,6 @@ export class Broker {
       }
     }
   }
-
-  /** History was lost: every subscription on this node learns of the gap and where to continue from. */
-  private epochChanged(ep: string): void {
-    this.logger.warn({ ep }, 'history was lost (new epoch): subscribers are told of the gap');
-    for (const session of this.sessions) {
-      for (const topic of session.subscriptions)
-        session.send(new Outgoing({ t: 'gap', topic, reason: 'epoch', ep, off: 0 }));
-    }
-  }
-
-  private deliverBus(m: BusMessage): void {
-    this.hub.bus(m.topic, busOutgoing(m.topic, m.data, m.dataText), m.from);
-  }
-}
-
-function forbidden(op: ClientOp, topic: string): RtError {
-  return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
-}
-
-/**
- * On servers the broker owns, an upgrade request to a path no transport serves gets `404`
- * instead of hanging: the transports claim theirs at once, so a socket nobody has written to
- * after a moment was claimed by nobody.
- */
-function refuseUnclaimedUpgrade(req: IncomingMessage, socket: Duplex): void {
-  const timer = setTimeout(() => {
-    if (socket.writable && (socket as Socket).bytesWritten === 0 && !socket.destroyed) {
-      socket.end(
-        `HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nnothing to upgrade at ${(req.url ?? '/').slice(0, 200)}\r\n`,
-      );
-    }
-  }, 1000);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 /** Parses a listen address: `http://*:4000`, `http://127.0.0.1:0`, `http://[::1]:4000`, `4000`. */

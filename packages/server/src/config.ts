@@ -4,6 +4,7 @@ import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { MercureOptions } from './mercure/options.js';
+import type { AdminOptions, MetricsOptions } from './metrics/options.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -28,6 +29,10 @@ export interface CliConfig {
   redisPrefix?: string;
   /** The Mercure hub: off unless set (see `BrokerOptions.mercure`). */
   mercure?: MercureOptions | boolean;
+  /** Prometheus metrics: off unless set (see `BrokerOptions.metrics`). */
+  metrics?: MetricsOptions | boolean;
+  /** The admin page (see `BrokerOptions.admin`). */
+  admin?: AdminOptions | boolean;
 }
 
 /** Flags as parsed by the command line. */
@@ -50,6 +55,10 @@ export interface CliFlags {
   redis?: string;
   redisPrefix?: string;
   mercure?: boolean;
+  metrics?: boolean;
+  metricsListen?: string;
+  metricsToken?: string;
+  adminToken?: string;
 }
 
 /**
@@ -181,6 +190,37 @@ function jwtFrom(
   }
 }
 
+/** Reads `metrics` or `admin` from rt.config.json: true, false, or an object of string settings among `keys`. */
+function tokenOptions(value: unknown, where: string, keys: readonly string[]): boolean | Record<string, string> {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${where} must be true, false or an object`);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!keys.includes(key)) throw new Error(`${where}: unknown setting "${key}" (known: ${keys.join(', ')})`);
+    if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * Applies `RT_METRICS*` / `RT_ADMIN*` variables and flags over the config file's value, in
+ * order: `on` (true/false) turns it on or off, any other entry sets that option (and turns it on).
+ */
+function operationsFrom<T extends object>(
+  base: boolean | T | undefined,
+  entries: [keyof T | 'on', string | boolean | undefined][],
+): boolean | T | undefined {
+  let value = base;
+  for (const [key, v] of entries) {
+    if (v === undefined || v === '') continue;
+    if (key === 'on') value = v === false ? false : typeof value === 'object' ? value : true;
+    else value = { ...(typeof value === 'object' ? value : {}), [key]: String(v) } as T;
+  }
+  return value;
+}
+
 function redisUrl(value: unknown, where: string): string {
   if (typeof value === 'string' && /^rediss?:\/\/[^\s]*$/.test(value)) return value;
   throw new Error(`${where}: expected a Redis URL such as redis://127.0.0.1:6379, got ${JSON.stringify(value)}`);
@@ -226,6 +266,9 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       } else config.allowAnonymous = bool(json.allowAnonymous, `${file}: "allowAnonymous"`);
     }
     if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
+    if (json.metrics !== undefined)
+      config.metrics = tokenOptions(json.metrics, `${file}: "metrics"`, ['token', 'listen']);
+    if (json.admin !== undefined) config.admin = tokenOptions(json.admin, `${file}: "admin"`, ['token']);
     if (json.mercure !== undefined) {
       if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null))
         throw new Error(`${file}: "mercure" must be true, false or an object`);
@@ -255,6 +298,21 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (flags.allowOrigin) config.allowOrigin = list(flags.allowOrigin);
   if (flags.allowAnonymous !== undefined) config.allowAnonymous = bool(flags.allowAnonymous, '--allow-anonymous');
   if (flags.httpPublish) config.httpPublish = httpPublish(flags.httpPublish, '--http-publish');
+  config.metrics = operationsFrom(config.metrics, [
+    ['on', env.RT_METRICS ? bool(env.RT_METRICS, 'RT_METRICS') : undefined],
+    ['listen', env.RT_METRICS_LISTEN],
+    ['token', env.RT_METRICS_TOKEN],
+    ['on', flags.metrics],
+    ['listen', flags.metricsListen],
+    ['token', flags.metricsToken],
+  ]);
+  config.admin = operationsFrom(config.admin, [
+    ['on', env.RT_ADMIN ? bool(env.RT_ADMIN, 'RT_ADMIN') : undefined],
+    ['token', env.RT_ADMIN_TOKEN],
+    ['token', flags.adminToken],
+  ]);
+  if (config.metrics === undefined) delete config.metrics;
+  if (config.admin === undefined) delete config.admin;
   const mercure = mercureFromEnv(env, config.mercure);
   if (mercure !== undefined) config.mercure = mercure;
   if (flags.listen) config.listen = flags.listen;

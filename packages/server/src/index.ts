@@ -14,16 +14,15 @@
 export { Broker, createBroker, parseListen } from './broker.js';
 export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
+export type { Limits, Logger } from './options.js';
 export type {
   ActionContext,
   ActionHandler,
   Authorize,
   Authenticate,
   BrokerOptions,
-  Limits,
-  Logger,
   ResolvedOptions,
-} from './options.js';
+} from './broker-options.js';
 export { Policy } from './policy/policy.js';
 export type { AuthRequest } from './policy/policy.js';
 export { OriginPolicy } from './policy/origin.js';
@@ -43,15 +42,13 @@ export type {
   EngineStats,
   Job,
   MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,
 } from './engines/engine.js';
-export { Session, Flusher } from './session.js';
-export type { Identity, TransportName, Wire } from './session.js';
-export { Outgoing, messageOutgoing, busOutgoing } from './outgoing.js';
-export { Hub } from './hub.js';
-export type { Transport } from './transports/index.js';
+export type { Identity } from './session.js';
+export type { TransportName } from '@rt/protocol';
 export {
   MERCURE_PATH,
   MercureTransport,

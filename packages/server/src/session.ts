@@ -1,9 +1,9 @@
-import { type ByeFrame, type GapFrame, ancestry } from '@rt/protocol';
+import { type ByeFrame, type GapFrame, type TransportName, ancestry, covers } from '@rt/protocol';
 import { Outgoing } from './outgoing.js';
 import type { PullerHandle } from './engines/engine.js';
 
-/** The name of the transport a session came in on. */
-export type TransportName = 'websocket' | 'polling' | 'sse' | 'raw' | (string & {});
+/** The name of the transport a session came in on: an SDK {@link TransportName}, `raw` (Mercury's endpoints), or another door's. */
+type WireTransport = TransportName | 'raw' | (string & {});
 
 /**
  * What a transport gives a session: a way to write frames to one connection and to close
@@ -11,7 +11,11 @@ export type TransportName = 'websocket' | 'polling' | 'sse' | 'raw' | (string & 
  */
 export interface Wire {
   /** The transport's name, as `client.transport` reports it. */
-  readonly transport: TransportName;
+  readonly transport: WireTransport;
+  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`, `raw-http`), for metrics and logs. */
+  readonly door?: string;
+  /** The peer's address (`ip` or `ip:port`), for logs. */
+  readonly remote?: string;
   /** Writes frames, in order. Called with every frame that is waiting, so a wire can batch them into one write. */
   write(batch: readonly Outgoing[]): void;
   /** Closes the connection, after sending `bye` when the transport can. */
@@ -47,6 +51,8 @@ export interface Outbound {
   dropped(session: Session, frames: number): void;
   /** The session gave up on its peer: the broker drops the connection. */
   giveUp(session: Session): void;
+  /** The session wrote `batch` to its wire (for metrics). */
+  wrote?(session: Session, batch: readonly Outgoing[]): void;
 }
 
 const UNBOUNDED: Outbound = {
@@ -97,6 +103,13 @@ export class Session {
   private probed = false;
   private held: Outgoing[] | null = null;
   private holds = 0;
+  /**
+   * Per recovered subscription, the last offset its replay covered: a live message of that
+   * subtree at or below it was in the replay and is not sent again. A floor goes once a live
+   * message above it arrives (messages reach a node in offset order). Unset on the hot path.
+   */
+  private floors: Map<string, number> | undefined;
+  private flushWaiters: (() => void)[] | undefined;
 
   constructor(
     wire: Wire,
@@ -135,11 +148,35 @@ export class Session {
   /** Queues a frame for this connection. */
   send(out: Outgoing): void {
     if (this.closed) return;
-    if (this.held !== null && out.frame.t === 'msg') {
-      this.held.push(out);
-      return;
+    if (out.frame.t === 'msg') {
+      if (this.held !== null) {
+        this.held.push(out);
+        return;
+      }
+      if (this.floors !== undefined && this.belowFloor(out.frame.topic, out.frame.off)) return;
     }
     this.sendNow(out);
+  }
+
+  /** True when a replay already carried the message at `off` on `topic` (see {@link floor}). */
+  private belowFloor(topic: string, off: number | undefined): boolean {
+    const floors = this.floors!;
+    let covered = false;
+    for (const [subscription, upTo] of floors) {
+      if (!covers(subscription, topic)) continue;
+      if (off !== undefined && off <= upTo) covered = true;
+      else floors.delete(subscription);
+    }
+    if (floors.size === 0) this.floors = undefined;
+    return covered;
+  }
+
+  /**
+   * A replay of `topic`'s subtree went out up to `upTo`: live messages of that subtree at or
+   * below it (held meanwhile, or still on their way from the engine) are not sent again.
+   */
+  floor(topic: string, upTo: number): void {
+    (this.floors ??= new Map()).set(topic, Math.max(upTo, this.floors.get(topic) ?? -1));
   }
 
   /** Queues a frame even while messages are held (used to send a recovery replay ahead of live messages). */
@@ -216,6 +253,37 @@ export class Session {
     gaps.set(key, gap);
   }
 
+  /**
+   * A replay could not be written within the outbound bound (the peer does not take it): the
+   * slow-consumer policy applies to the rest of it. `drop` queues an `overflow` gap up to
+   * `off` (the replay's last offset; `dropped` messages left out); `disconnect` drops the connection.
+   */
+  replayOverflow(topic: string, off: number, dropped: number): void {
+    if (this.closed) return;
+    if (this.outbound.policy === 'disconnect') {
+      this.giveUp();
+      return;
+    }
+    this.sendNow(new Outgoing({ t: 'gap', topic, reason: 'overflow', ep: this.outbound.epoch(), off }));
+    this.outbound.dropped(this, dropped);
+  }
+
+  /** The outbound bound in bytes (`Infinity`: none). */
+  get maxOutboundBytes(): number {
+    return this.outbound.maxBytes;
+  }
+
+  /** True when the transport holds the outbound bound or more that the peer has not taken. */
+  get transportFull(): boolean {
+    return (this.wire.buffered?.() ?? 0) >= this.outbound.maxBytes;
+  }
+
+  /** Resolves at the next flush attempt (written, or found the transport full), or at once when nothing is queued. */
+  flushed(): Promise<void> {
+    if (this.pending.length === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => (this.flushWaiters ??= []).push(resolve));
+  }
+
   private giveUp(): void {
     if (this.closed) return;
     this.pending = [];
@@ -244,6 +312,11 @@ export class Session {
    * tries again shortly). `force` writes anyway (on close). Called by the flusher.
    */
   flush(force = false): void {
+    const waiters = this.flushWaiters;
+    if (waiters !== undefined) {
+      this.flushWaiters = undefined;
+      for (const resolve of waiters) resolve();
+    }
     if (this.pending.length === 0 || this.closed) return;
     if (!force && this.outbound.maxBytes !== Infinity && (this.wire.buffered?.() ?? 0) >= this.outbound.maxBytes) {
       this.blocked = true;
@@ -256,6 +329,7 @@ export class Session {
     this.pending = [];
     this.pendingBytes = 0;
     this.wire.write(batch);
+    this.outbound.wrote?.(this, batch);
   }
 
   /** Frames queued and not yet written. */
@@ -280,6 +354,9 @@ export interface Flushable {
  * per message.
  */
 export class Flusher {
+  /** `failed` hears of a flushable whose write threw (the others of that turn are still written). */
+  constructor(private readonly failed: (flushable: Flushable, error: unknown) => void = () => undefined) {}
+
   private dirty: Flushable[] = [];
   private scheduled = false;
   private readonly blocked = new Set<Session>();
@@ -293,7 +370,7 @@ export class Flusher {
       this.retryTimer = undefined;
       const blocked = [...this.blocked];
       this.blocked.clear();
-      for (const s of blocked) s.flush();
+      for (const s of blocked) this.flushOne(s);
     }, RETRY_MS);
     this.retryTimer.unref();
   }
@@ -311,6 +388,15 @@ export class Flusher {
     this.scheduled = false;
     const dirty = this.dirty;
     this.dirty = [];
-    for (const session of dirty) session.flush();
+    for (const session of dirty) this.flushOne(session);
   };
+
+  /** Flushes one; a write that throws is reported and does not stop the others. */
+  private flushOne(flushable: Flushable): void {
+    try {
+      flushable.flush();
+    } catch (e) {
+      this.failed(flushable, e);
+    }
+  }
 }

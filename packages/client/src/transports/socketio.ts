@@ -1,15 +1,14 @@
 import { io, type Socket } from 'socket.io-client';
-import { type ClientFrame, RtError, decodeServerFrame, isErrorCode } from '@rt/protocol';
-import type {
-  ClientTransport,
-  TransportContext,
-  TransportEvents,
-  TransportFactory,
-  TransportName,
-} from './transport.js';
-
-/** The socket.io event that carries rt frames, both ways. */
-const FRAME_EVENT = 'f';
+import {
+  type ClientFrame,
+  RtError,
+  SOCKETIO_EVENT,
+  SOCKETIO_PATH,
+  type TransportName,
+  decodeServerFrame,
+  isErrorCode,
+} from '@rt/protocol';
+import type { ClientTransport, TransportContext, TransportEvents, TransportFactory } from './transport.js';
 
 /** The most a batch of frames sent in one socket.io packet carries, about (payload characters or bytes). */
 const PACKET_BYTES = 512 * 1024;
@@ -43,7 +42,7 @@ class SocketIoTransport implements ClientTransport {
   open(): Promise<void> {
     const { url, prefix, token, openTimeoutMs } = this.context;
     const socket = io(url, {
-      path: `${prefix}/socket.io`,
+      path: `${prefix}${SOCKETIO_PATH}`,
       transports: [this.name === 'websocket' ? 'websocket' : 'polling'],
       upgrade: false,
       reconnection: false,
@@ -52,7 +51,7 @@ class SocketIoTransport implements ClientTransport {
       ...(token !== undefined ? { auth: { token } } : {}),
     });
     this.socket = socket;
-    socket.on(FRAME_EVENT, (...frames: unknown[]) => {
+    socket.on(SOCKETIO_EVENT, (...frames: unknown[]) => {
       for (const raw of frames) {
         const frame = decodeServerFrame(raw);
         if (frame) this.events.frame(frame);
@@ -95,7 +94,7 @@ class SocketIoTransport implements ClientTransport {
     const socket = this.socket;
     if (!this.opened || !socket) return;
     if (frames.length === 1) {
-      socket.emit(FRAME_EVENT, frames[0]);
+      socket.emit(SOCKETIO_EVENT, frames[0]);
       return;
     }
     // One packet per batch, but never one larger than the broker takes (it drops the
@@ -106,13 +105,13 @@ class SocketIoTransport implements ClientTransport {
     for (let i = 0; i < frames.length; i++) {
       const size = frameSize(frames[i]!);
       if (i > start && bytes + size > PACKET_BYTES) {
-        socket.emit(FRAME_EVENT, ...frames.slice(start, i));
+        socket.emit(SOCKETIO_EVENT, ...frames.slice(start, i));
         start = i;
         bytes = 0;
       }
       bytes += size;
     }
-    socket.emit(FRAME_EVENT, ...frames.slice(start));
+    socket.emit(SOCKETIO_EVENT, ...frames.slice(start));
   };
 
   close(): void {

@@ -1,4 +1,14 @@
-import { type ClientFrame, RtError, decodeServerFrame, encodeFrame, isErrorCode } from '@rt/protocol';
+import {
+  type ClientFrame,
+  RtError,
+  SSE_PATH,
+  SSE_PING_EVENT,
+  SSE_SESSION_EVENT,
+  type SseSessionInfo,
+  decodeServerFrame,
+  encodeFrame,
+  isErrorCode,
+} from '@rt/protocol';
 import type { ClientTransport, TransportContext, TransportEvents, TransportFactory } from './transport.js';
 
 /** The part of the `EventSource` API this transport uses (browsers', the `eventsource` package's, a React Native polyfill's). */
@@ -18,12 +28,6 @@ type EventSourceClass = new (
   url: string,
   init?: { withCredentials?: boolean; fetch?: typeof fetch },
 ) => EventSourceLike;
-
-/** What the `session` event tells: the POST URL (relative to the stream's) and the heartbeat interval. */
-interface SessionInfo {
-  url: string;
-  heartbeatMs: number;
-}
 
 /** The `RtError` of a refused request, from its `{ error: { code, message } }` body. */
 async function refusalOf(res: Response): Promise<RtError | undefined> {
@@ -88,7 +92,7 @@ class SseTransport implements ClientTransport {
     // refusal's JSON body tells why (a native EventSource shows neither).
     const ownFetch = this.context.EventSource === undefined && fetchImpl !== undefined;
     const viaHeader = ownFetch && token !== undefined;
-    const streamUrl = `${url}${prefix}/sse?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
+    const streamUrl = `${url}${prefix}${SSE_PATH}?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
     let refusal: RtError | undefined;
     const init = ownFetch
       ? {
@@ -119,10 +123,10 @@ class SseTransport implements ClientTransport {
           `sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`,
           e.code,
         );
-      source.addEventListener('session', (e) => {
-        let info: SessionInfo;
+      source.addEventListener(SSE_SESSION_EVENT, (e) => {
+        let info: SseSessionInfo;
         try {
-          info = JSON.parse(e.data) as SessionInfo;
+          info = JSON.parse(e.data) as SseSessionInfo;
         } catch {
           return fail('sse: the session event is not JSON');
         }
@@ -134,7 +138,7 @@ class SseTransport implements ClientTransport {
         resolve();
       });
     });
-    source.addEventListener('ping', this.alive);
+    source.addEventListener(SSE_PING_EVENT, this.alive);
     source.onmessage = (e) => {
       this.alive();
       for (const line of e.data.split('\n')) {

@@ -1,7 +1,6 @@
-import type { ClientFrame, ServerFrame } from '@rt/protocol';
+import type { ClientFrame, ServerFrame, TransportName } from '@rt/protocol';
 
-/** The transports rt speaks, in the default order of preference. */
-export type TransportName = 'websocket' | 'sse' | 'polling';
+export type { TransportName };
 
 /** What a transport needs to open: where, with which credentials, and the runtime's globals. */
 export interface TransportContext {

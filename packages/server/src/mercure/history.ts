@@ -16,8 +16,16 @@
  *   Unknown: nothing is replayed and the header says `earliest`, so the subscriber knows to
  *   fetch the resource again (as the reference hub does).
  */
-import type { Engine, StoredMessage } from '../engines/engine.js';
+import type { Position, Recovery, StoredMessage } from '../ops/types.js';
 import { Update, parsePositionId } from './update.js';
+
+/** Where the hub reads history from: the operations core, as a trusted bridge. */
+export interface RootHistory {
+  /** The current epoch. */
+  epoch(): string;
+  /** Every topic's messages after `from`, in publish order. */
+  recover(from: Position): Promise<Recovery>;
+}
 
 /** What a reconnecting subscriber gets. */
 export interface LookBack {
@@ -29,11 +37,11 @@ export interface LookBack {
 }
 
 /** Finds what to replay after `lastEventId`. */
-export async function lookBack(engine: Engine, lastEventId: string, rtPrivate: boolean): Promise<LookBack> {
+export async function lookBack(engine: RootHistory, lastEventId: string, rtPrivate: boolean): Promise<LookBack> {
   const ep = engine.epoch();
   const position = lastEventId === 'earliest' ? undefined : parsePositionId(lastEventId);
   const after = position && position.ep === ep ? position.off : 0;
-  const recovery = await engine.recover('', ep, after);
+  const recovery = await engine.recover({ ep, off: after });
   const toUpdates = (messages: StoredMessage[]): Update[] => messages.map((m) => new Update(m, ep, rtPrivate));
   if (lastEventId === 'earliest')
     return { updates: toUpdates(recovery.messages), header: 'earliest', upTo: recovery.off };
@@ -47,9 +55,9 @@ export async function lookBack(engine: Engine, lastEventId: string, rtPrivate: b
 }
 
 /** The id of the last update in history (`earliest` when there is none): the subscriptions API's `lastEventID`. */
-export async function lastEventId(engine: Engine): Promise<string> {
+export async function lastEventId(engine: RootHistory): Promise<string> {
   const ep = engine.epoch();
-  const recovery = await engine.recover('', ep, 0);
+  const recovery = await engine.recover({ ep, off: 0 });
   const last = recovery.messages[recovery.messages.length - 1];
   return last ? new Update(last, ep).id : 'earliest';
 }

@@ -4,19 +4,21 @@
  * history. See `topics.ts` for the topic mapping, `history.ts` for reconnection,
  * `tokens.ts` for authorization.
  */
+import type { SessionlessConnections } from '../metrics/source.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
-import type { Broker } from '../broker.js';
-import type { StoredMessage } from '../engines/engine.js';
+import type { TransportHost } from '../transports/host.js';
+import type { Caller, StoredMessage } from '../ops/types.js';
 import { readBody } from '../http.js';
-import type { Transport } from '../transports/index.js';
-import { lastEventId, lookBack } from './history.js';
+import { headerValue } from '../policy/handshake.js';
+import type { Transport } from '../transports/host.js';
+import { type RootHistory, lastEventId, lookBack } from './history.js';
 import { type ResolvedMercureOptions, resolveMercureOptions } from './options.js';
 import { parseUpdateForm } from './publish.js';
 import { type Selector, SelectorCache, SelectorIndex, coversAll, matchesAny } from './selectors.js';
 import { MercureSubscriber } from './subscriber.js';
 import { SUBSCRIPTIONS_PATH, answerSubscriptions, parseSubscriptionsPath, subscriptionDoc } from './subscriptions.js';
-import { type MercureGrant, TokenVerifier, findToken } from './tokens.js';
+import { type MercureGrant, TokenVerifier, mercureToken } from './tokens.js';
 import { mercureToRtTopic } from './topics.js';
 import { Update, uuidV7Urn } from './update.js';
 
@@ -34,21 +36,25 @@ const SSE_HEADERS: Readonly<Record<string, string>> = {
 /** Where subscription events are stored and routed in rt (they are private: rt sessions never see them). */
 const EVENTS_RT_TOPIC = mercureToRtTopic(SUBSCRIPTIONS_PATH);
 
+/** The hub as a caller of the operations core: it checks its own tokens first. */
+const HUB: Caller = { identity: null, trusted: 'mercure' };
+
 /**
  * The Mercure hub. It is part of {@link defaultTransports} and stays inert (no route) unless
  * the broker's `mercure` option is set, because `/.well-known/mercure` may belong to the
  * host application or to another hub.
  */
 export class MercureTransport implements Transport {
-  private broker!: Broker;
+  private broker!: TransportHost;
   private options!: ResolvedMercureOptions;
   private publishers!: TokenVerifier;
   private subscriberKeys!: TokenVerifier;
   private readonly selectors = new SelectorCache();
   private readonly subscribers = new SelectorIndex<MercureSubscriber>();
   private untap: (() => void) | undefined;
+  private history!: RootHistory;
 
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     if (broker.options.mercure === false) return;
     this.broker = broker;
     // rt restricts who may subscribe to what: rt's messages count as private for Mercure.
@@ -89,6 +95,7 @@ export class MercureTransport implements Transport {
       }
     }
     this.untap = broker.tap((message) => this.deliver(message));
+    this.history = { epoch: () => broker.ops.epoch(), recover: (from) => broker.ops.historyOfAll(HUB, from) };
   }
 
   attach(): void {}
@@ -99,13 +106,17 @@ export class MercureTransport implements Transport {
   }
 
   /** Subscribers connected to this node. */
+  sessionless(): SessionlessConnections[] {
+    return [{ door: 'mercure', transport: 'sse', count: this.subscribers.size }];
+  }
+
   get size(): number {
     return this.subscribers.size;
   }
 
   private deliver(message: StoredMessage): void {
     if (this.subscribers.size === 0) return;
-    const update = new Update(message, this.broker.engine.epoch(), this.options.rtMessages === 'private');
+    const update = new Update(message, this.broker.ops.epoch(), this.options.rtMessages === 'private');
     for (const subscriber of this.subscribers.candidates(update.topics)) subscriber.offer(update);
   }
 
@@ -115,7 +126,9 @@ export class MercureTransport implements Transport {
     if (grant === null && !this.options.anonymous) throw new RtError('unauthorized', 'a subscriber token is required');
     await this.broker.whenReady();
     const lastEventID =
-      headerValue(req, 'last-event-id') ?? url.searchParams.get('lastEventID') ?? url.searchParams.get('last_event_id');
+      headerValue(req.headers, 'last-event-id') ??
+      url.searchParams.get('lastEventID') ??
+      url.searchParams.get('last_event_id');
     const subscriber = new MercureSubscriber(res, selectors, grant, {
       heartbeatMs: this.options.heartbeatMs,
       maxBufferedBytes: this.options.maxBufferedBytes,
@@ -127,7 +140,7 @@ export class MercureTransport implements Transport {
     this.subscribers.add(subscriber);
     try {
       // Every node with Mercure subscribers receives every message (idempotent while listened).
-      await this.broker.engine.listen('');
+      await this.broker.ops.watchAll(HUB);
     } catch (e) {
       this.subscribers.delete(subscriber);
       throw e;
@@ -137,7 +150,7 @@ export class MercureTransport implements Transport {
     let upTo = 0;
     if (lastEventID !== null) {
       try {
-        const found = await lookBack(this.broker.engine, lastEventID, this.options.rtMessages === 'private');
+        const found = await lookBack(this.history, lastEventID, this.options.rtMessages === 'private');
         replay = found.updates;
         upTo = found.upTo;
         headers['last-event-id'] = found.header;
@@ -155,7 +168,7 @@ export class MercureTransport implements Transport {
 
   private remove(subscriber: MercureSubscriber): void {
     if (!this.subscribers.delete(subscriber)) return;
-    if (this.subscribers.size === 0) void Promise.resolve(this.broker.engine.unlisten('')).catch(() => undefined);
+    if (this.subscribers.size === 0) this.broker.ops.unwatchAll();
     if (this.options.subscriptions && !this.broker.isClosing) this.announce(subscriber, false);
   }
 
@@ -164,12 +177,13 @@ export class MercureTransport implements Transport {
     for (const topic of new Set(subscriber.selectors.map((s) => s.value))) {
       const doc = subscriptionDoc(subscriber, topic, active, true);
       const data = JSON.stringify(doc);
-      this.broker.engine
-        .publish(EVENTS_RT_TOPIC, data, JSON.stringify(data), undefined, {
-          id: uuidV7Urn(),
-          topics: [doc.id],
-          private: true,
-        })
+      this.broker.ops
+        .publish(
+          HUB,
+          EVENTS_RT_TOPIC,
+          { data, dataText: JSON.stringify(data) },
+          { meta: { id: uuidV7Urn(), topics: [doc.id], private: true } },
+        )
         .catch((e: unknown) => this.broker.logger.warn({ err: e }, 'mercure: could not publish a subscription event'));
     }
   }
@@ -180,7 +194,7 @@ export class MercureTransport implements Transport {
   }
 
   private async publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-    const found = findToken(req, url, this.options.cookieName);
+    const found = mercureToken(req, url, this.options.cookieName);
     if (!found) throw new RtError('unauthorized', 'a publisher token is required');
     const grant = await this.publishers.verify(found.token);
     if (found.from === 'cookie') this.checkPublishOrigin(req);
@@ -192,12 +206,17 @@ export class MercureTransport implements Transport {
     const update = parseUpdateForm(body.toString('utf8'), {
       maxTopics: this.options.maxTopics,
       maxPayloadBytes: limits.maxPayloadBytes,
-      topic: this.broker.frameLimits.topic,
+      topic: { maxLength: limits.maxTopicLength, maxDepth: limits.maxTopicDepth },
     });
     if (!coversAll(grant.publish, update.topics))
       throw new RtError('forbidden', 'the token\'s "mercure.publish" claim does not cover every topic of the update');
     await this.broker.whenReady();
-    await this.broker.engine.publish(update.rtTopic, update.data, JSON.stringify(update.data), undefined, update.meta);
+    await this.broker.ops.publish(
+      HUB,
+      update.rtTopic,
+      { data: update.data, dataText: JSON.stringify(update.data) },
+      { meta: update.meta },
+    );
     const id = update.meta.id!;
     res.writeHead(200, {
       ...this.cors(req),
@@ -216,28 +235,28 @@ export class MercureTransport implements Transport {
     if (!matchesAny(grant.subscribe, [url.pathname]))
       throw new RtError('forbidden', 'the token\'s "mercure.subscribe" claim does not cover this URL');
     await this.broker.whenReady();
-    const last = await lastEventId(this.broker.engine);
+    const last = await lastEventId(this.history);
     answerSubscriptions(req, res, url.pathname, query, this.subscribers, last, this.cors(req));
   }
 
   /** Verifies the request's token, if any (`null`: none). */
   private async grant(req: IncomingMessage, url: URL, verifier: TokenVerifier): Promise<MercureGrant | null> {
-    const found = findToken(req, url, this.options.cookieName);
+    const found = mercureToken(req, url, this.options.cookieName);
     return found ? verifier.verify(found.token) : null;
   }
 
   /** CSRF: a cookie-authenticated publish must come from an allowed origin (or the hub's own). */
   private checkPublishOrigin(req: IncomingMessage): void {
-    let origin = headerValue(req, 'origin');
-    const referer = headerValue(req, 'referer');
-    if (origin === null && referer !== null) {
+    let origin = headerValue(req.headers, 'origin');
+    const referer = headerValue(req.headers, 'referer');
+    if (origin === undefined && referer !== undefined) {
       try {
         origin = new URL(referer).origin;
       } catch {
-        origin = null;
+        origin = undefined;
       }
     }
-    if (origin === null)
+    if (origin === undefined)
       throw new RtError('forbidden', 'a cookie-authenticated publish needs an Origin or Referer header');
     const allowed = this.options.publishOrigins;
     let sameHost = false;
@@ -256,8 +275,8 @@ export class MercureTransport implements Transport {
    * none (CORS off, as the reference hub).
    */
   private cors(req: IncomingMessage): Record<string, string> {
-    const origin = headerValue(req, 'origin');
-    if (origin === null) return {};
+    const origin = headerValue(req.headers, 'origin');
+    if (origin === undefined) return {};
     const listed = this.options.corsOrigins;
     const allowed =
       listed.length > 0
@@ -296,9 +315,4 @@ export class MercureTransport implements Transport {
     res.writeHead(httpStatus(code), headers);
     res.end(text);
   }
-}
-
-function headerValue(req: IncomingMessage, name: string): string | null {
-  const value = req.headers[name];
-  return typeof value === 'string' ? value : Array.isArray(value) ? (value[0] ?? null) : null;
 }

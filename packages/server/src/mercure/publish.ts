@@ -3,7 +3,7 @@
  * reference hub checks it, turned into an rt message with its Mercure attributes.
  */
 import { RtError, type TopicLimits, topicProblem, utf8Length } from '@rt/protocol';
-import type { MessageMeta } from '../engines/engine.js';
+import type { MessageMeta } from '../ops/types.js';
 import { mercureToRtTopic, mercureTopicProblem } from './topics.js';
 import { uuidV7Urn } from './update.js';
 

@@ -25,7 +25,7 @@ import { templateRegex } from './uri-template.js';
 import { UrlPatternError, compileUrlPattern } from './url-pattern.js';
 
 /** Longest selector, in characters (longer: 400 for a subscriber, equality only in a token). */
-export const MAX_SELECTOR_LENGTH = 2048;
+const MAX_SELECTOR_LENGTH = 2048;
 /** Most selectors of one subscribe request that are templates or URL patterns (the rest are cheap). */
 export const MAX_PATTERN_SELECTORS = 100;
 

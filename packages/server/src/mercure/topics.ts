@@ -33,7 +33,7 @@
 import { hasDotSegment } from '@rt/protocol';
 
 /** Longest Mercure topic (canonical or alternate) a publish may carry, in characters. */
-export const MAX_MERCURE_TOPIC_LENGTH = 2048;
+const MAX_MERCURE_TOPIC_LENGTH = 2048;
 
 /** Why a Mercure topic of a publish is refused, or `null` (its rt form is checked apart). */
 export function mercureTopicProblem(topic: string): string | null {

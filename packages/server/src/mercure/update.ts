@@ -14,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { bytesToBase64, isBinary } from '@rt/protocol';
-import type { StoredMessage } from '../engines/engine.js';
+import type { StoredMessage } from '../ops/types.js';
 import { parseEventId } from '../transports/sse-plain.js';
 import { type SseEvent, formatEvent } from '../transports/sse-stream.js';
 import { rtToMercureTopic } from './topics.js';
@@ -69,7 +69,7 @@ export class Update {
  * The Mercure id of an rt message that has none of its own: `#` and the id rt's plain SSE
  * endpoint gives the same message (`<epoch>-<offset>`).
  */
-export function positionId(epoch: string, off: number): string {
+function positionId(epoch: string, off: number): string {
   return `#${epoch}-${off}`;
 }
 

@@ -11,9 +11,9 @@
  */
 
 /** Most expressions in one template; more makes the template invalid (it then matches by equality only). */
-export const MAX_TEMPLATE_EXPRESSIONS = 16;
+const MAX_TEMPLATE_EXPRESSIONS = 16;
 /** Most variables in one expression. */
-export const MAX_EXPRESSION_VARIABLES = 8;
+const MAX_EXPRESSION_VARIABLES = 8;
 /** Longest prefix modifier honoured (`{var:N}`); a longer one matches like `{var}`. */
 const MAX_PREFIX = 1000;
 

@@ -48,7 +48,7 @@ function parsePort(text: string, where: string): number {
 }
 
 /** Parses one `allowOrigin` entry; throws a `TypeError` naming it when it is malformed. */
-export function parseOriginRule(text: string): OriginRule | 'any' {
+function parseOriginRule(text: string): OriginRule | 'any' {
   const rule = text.trim().toLowerCase();
   if (rule === '*') return 'any';
   const m = /^(?:([^:/]+):\/\/)?(\[[^\]]*\]|[^:/]+)(?::([^:/]+))?$/.exec(rule);

@@ -281,9 +281,4 @@ export class Policy {
     );
     return false;
   }
-
-  /** True when `allows` never waits (no `authorize` hook): the broker then keeps frame handling synchronous. */
-  get synchronous(): boolean {
-    return this.options.authorize === undefined;
-  }
 }

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RtError, type JsonValue, type Payload } from '@rt/protocol';
-import type { Broker } from '../broker.js';
+import type { TransportHost } from './host.js';
+import type { Caller } from '../ops/types.js';
 import type { Identity } from '../session.js';
 import { bodyPayload, readBody, sendError, sendFailure, sendJson } from '../http.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 
 /**
  * Publishing from backends in any language, and the health check:
@@ -16,7 +17,9 @@ import type { Transport } from './index.js';
  *   while the engine cannot serve (Redis unreachable).
  *
  * An `Idempotency-Key` header makes a retried POST safe: within the dedupe window the broker
- * publishes once and answers every retry with the first offset.
+ * publishes once and answers every retry with the first offset. Keys are scoped to the
+ * publisher (its token's subject), the operation and the topic: no other caller's key can
+ * suppress a publish.
  *
  * Both answer `200 {"ok": true, "off": N}` or an error status with `{"error": {code, message}}`.
  * Publishing is authenticated and authorized like a connection's `pub` (a token in
@@ -24,19 +27,18 @@ import type { Transport } from './index.js';
  * authenticates), unless `httpPublish` is `'open'`.
  */
 export class HttpPublishTransport implements Transport {
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     const prefix = broker.options.prefix;
     broker.addRoute('POST', `${prefix}/publish`, (req, res, url) => this.publish(broker, req, res, url));
     broker.addRoute('OPTIONS', `${prefix}/publish`, (req, res) => void broker.cors(req, res, 'POST, OPTIONS'));
     broker.addRoute('GET', `${prefix}/health`, (_req, res) => {
-      const stats = broker.stats();
       // 503 while the engine cannot serve (Redis unreachable): load balancers route new clients elsewhere.
-      const health = broker.engine.health?.() ?? { ok: true };
+      const health = broker.health();
       sendJson(res, health.ok ? 200 : 503, {
         status: health.ok ? 'ok' : 'degraded',
-        engine: stats.engine,
+        engine: health.engine,
         ...(health.detail !== undefined ? { engineStatus: health.detail } : {}),
-        sessions: stats.sessions,
+        sessions: health.sessions,
       });
     });
   }
@@ -45,7 +47,7 @@ export class HttpPublishTransport implements Transport {
 
   async close(): Promise<void> {}
 
-  private async publish(broker: Broker, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  private async publish(broker: TransportHost, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     broker.cors(req, res, 'POST, OPTIONS');
     if (broker.options.httpPublish === false) {
       sendError(res, 'forbidden', 'HTTP publishing is disabled on this broker');
@@ -79,12 +81,13 @@ export class HttpPublishTransport implements Transport {
         topic = envelope.topic;
         data = envelope.data;
       }
-      if (!open) await broker.authorize(identity, 'pub', topic);
       const key = req.headers['idempotency-key'];
       if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 128)) {
         throw new RtError('bad_frame', 'Idempotency-Key must be 1 to 128 characters');
       }
-      const { off } = await broker.publish(topic, data, key === undefined ? {} : { key });
+      // `open`: anyone may publish, as the application would; else authorized like a connection's `pub`.
+      const caller: Caller = open ? { identity: null, trusted: 'http' } : { identity };
+      const { off } = await broker.ops.publish(caller, topic, { data }, key === undefined ? {} : { key });
       sendJson(res, 200, { ok: true, off });
     } catch (e) {
       sendFailure(res, e);

@@ -2,9 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import sirv from 'sirv';
-import type { Broker } from '../broker.js';
+import type { TransportHost } from './host.js';
 import { sendError } from '../http.js';
-import type { Transport } from './index.js';
+import type { Transport } from './host.js';
 
 const MINIMAL_PAGE = `<!doctype html><meta charset="utf-8"><title>rt broker</title>
 <h1>rt broker</h1><p>The broker is running. Connect with <code>@rt/client</code>:</p>
@@ -37,7 +37,7 @@ function clientBundles(): Map<string, string> {
  * servers the broker owns (`listen()`); an application that embeds the broker keeps its `/`.
  */
 export class PlaygroundTransport implements Transport {
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     if (broker.options.mode !== 'development') return;
     for (const [name, path] of clientBundles()) {
       broker.addRoute('GET', `${broker.options.prefix}/${name}`, (_req, res) => {
@@ -49,15 +49,16 @@ export class PlaygroundTransport implements Transport {
     const dir = broker.options.playground;
     if (dir && existsSync(dir)) {
       const serve = sirv(dir, { dev: true, single: false });
-      broker.fallback = (req, res) =>
-        serve(req, res, () => sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`));
+      broker.setFallback((req, res) =>
+        serve(req, res, () => sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`)),
+      );
     } else {
-      broker.fallback = (req, res) => {
+      broker.setFallback((req, res) => {
         if (req.url === '/' || req.url === '/index.html') {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
           res.end(MINIMAL_PAGE);
         } else sendError(res, 'not_found', `nothing at ${req.url ?? '/'}`);
-      };
+      });
     }
   }
 

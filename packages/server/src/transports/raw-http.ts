@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Broker } from '../broker.js';
+import type { TransportHost } from './host.js';
 import { bodyPayload, readBody, sendFailure, sendJson } from '../http.js';
-import type { Outgoing } from '../outgoing.js';
-import type { Wire } from '../session.js';
+import type { Caller } from '../ops/types.js';
 import { admitRequest } from './handshake.js';
-import { OnBehalf } from './on-behalf.js';
 
 /** The raw endpoints, Mercury's names. */
 export type RawKind = 'bus' | 'sub' | 'pub' | 'push' | 'pull';
@@ -30,27 +28,17 @@ export function rawTarget(pathname: string, prefix: string): { kind: RawKind; to
   return { kind: rest.slice(0, slash) as RawKind, topic };
 }
 
-/** A one-request session's wire: it only takes the answer. */
-class AnswerWire implements Wire {
-  readonly transport = 'http';
-  constructor(private readonly onBehalf: OnBehalf) {}
-  write(batch: readonly Outgoing[]): void {
-    for (const out of batch) this.onBehalf.take(out);
-  }
-  close(): void {}
-}
-
 /**
  * Mercury's HTTP side of the raw endpoints: `POST {rawPrefix}/pub/<topic>`, `/bus/<topic>` and
  * `/push/<topic>` with the payload as the body (`application/octet-stream`: bytes; anything else:
- * UTF-8 text, byte-exact), answering `200 {"ok": true}`. Each request is admitted by
- * {@link Broker.admit} and runs as a one-frame session through {@link Broker.handle}, so
- * authorization and limits apply; a bus message from HTTP reaches every peer. A `GET` of a raw
+ * UTF-8 text, byte-exact), answering `200` with an empty body, as Mercury does. Each request is admitted by
+ * {@link TransportHost.admit} and carried out by the operations core, so authorization and
+ * limits apply; a bus message from HTTP reaches every peer. A `GET` of a raw
  * path without a WebSocket upgrade gets 426.
  */
 export class RawHttp {
   constructor(
-    private readonly broker: Broker,
+    private readonly broker: TransportHost,
     private readonly prefix: string,
   ) {}
 
@@ -80,20 +68,18 @@ export class RawHttp {
     const broker = this.broker;
     broker.cors(req, res, 'POST, OPTIONS');
     const topic = rawTarget(url.pathname, this.prefix)?.topic ?? '';
-    const onBehalf = new OnBehalf(broker);
-    let session: ReturnType<typeof broker.openSession> | undefined;
     try {
-      const identity = await admitRequest(broker, 'http', req, url);
-      const data = bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes));
-      session = broker.openSession(new AnswerWire(onBehalf));
-      session.identity = identity;
-      const ok = await onBehalf.request(session, { t: kind, topic, data });
-      sendJson(res, 200, ok.off === undefined ? { ok: true } : { ok: true, off: ok.off });
+      const caller: Caller = { identity: await admitRequest(broker, 'http', req, url) };
+      const data = { data: bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes)) };
+      const ops = broker.ops;
+      if (kind === 'pub') await ops.publish(caller, topic, data);
+      else await (kind === 'bus' ? ops.sendBus(caller, topic, data) : ops.push(caller, topic, data));
+      // As Mercury: 200 with an empty body (`POST {prefix}/publish` is the one that answers JSON).
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
     } catch (e) {
       if (!res.headersSent) req.resume();
       sendFailure(res, e);
-    } finally {
-      if (session) broker.closeSession(session);
     }
   }
 }

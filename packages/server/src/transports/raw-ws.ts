@@ -1,13 +1,14 @@
 import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus, topicProblem } from '@rt/protocol';
-import type { Broker } from '../broker.js';
+import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus } from '@rt/protocol';
+import type { Caller } from '../ops/types.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
+import { barePayload } from './bare.js';
 import { admitRequest } from './handshake.js';
-import type { Transport } from './index.js';
-import { OnBehalf, barePayload } from './on-behalf.js';
+import type { TransportHost } from './host.js';
+import type { Transport } from './host.js';
 import { RawHttp, rawTarget, type RawKind } from './raw-http.js';
 
 /** WebSocket close codes for operations a raw socket cannot be answered about in-band. */
@@ -23,17 +24,17 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
 /** A raw socket's wire: bare payloads as text or binary frames; jobs are acknowledged once written. */
 class RawWire implements Wire {
   readonly transport = 'raw';
+  readonly door = 'raw-ws';
   ws: WebSocket | undefined;
   private early: [string | Uint8Array, (() => void) | undefined][] = [];
 
   constructor(
-    private readonly onBehalf: OnBehalf,
     private readonly ack: (id: string) => void,
+    readonly remote?: string,
   ) {}
 
   write(batch: readonly Outgoing[]): void {
     for (const out of batch) {
-      if (this.onBehalf.take(out)) continue;
       const f = out.frame;
       if (f.t === 'msg' || f.t === 'bus') this.deliver(barePayload(f.data));
       else if (f.t === 'job') this.deliver(barePayload(f.data), () => this.ack(f.id));
@@ -75,9 +76,6 @@ class RawWire implements Wire {
   }
 }
 
-/** The frame a raw socket's handshake sends on its behalf (bus joins, sub subscribes, pull pulls). */
-const ON_OPEN: Partial<Record<RawKind, 'join' | 'sub' | 'pull'>> = { bus: 'join', sub: 'sub', pull: 'pull' };
-
 /**
  * Mercury-compatible raw WebSocket endpoints for clients without the SDK, at
  * `{rawPrefix}/bus/<topic>`, `/sub/<topic>`, `/pub/<topic>`, `/push/<topic>`, `/pull/<topic>`
@@ -89,18 +87,18 @@ const ON_OPEN: Partial<Record<RawKind, 'join' | 'sub' | 'pull'>> = { bus: 'join'
  * - `sub`: receives the messages of the topic and its descendants; `pub`: publishes, receives nothing;
  * - `push`: each frame goes to one puller; `pull`: receives one job at a time, acknowledged once written.
  *
- * Every operation goes through {@link Broker.handle}, so authorization and limits apply as for
+ * Every operation goes through the operations core, so authorization and limits apply as for
  * SDK clients: a refused handshake gets the HTTP status, a refused frame closes the socket
  * (1008 forbidden, 1009 too large, 1013 queue full). `POST` of a body to `/pub`, `/bus` and
  * `/push` does the same over HTTP (see {@link RawHttp}).
  */
 export class RawWsTransport implements Transport {
-  private broker!: Broker;
+  private broker!: TransportHost;
   private wss: WebSocketServer | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
   private readonly alive = new WeakSet<WebSocket>();
 
-  setup(broker: Broker): void {
+  setup(broker: TransportHost): void {
     this.broker = broker;
     if (broker.options.rawPrefix === false) return;
     new RawHttp(broker, broker.options.rawPrefix).routes();
@@ -156,21 +154,20 @@ export class RawWsTransport implements Transport {
     } catch (e) {
       return refuse(socket, e);
     }
-    const onBehalf = new OnBehalf(broker);
-    const wire = new RawWire(onBehalf, (id) => void onBehalf.request(session, { t: 'ack', id }).catch(() => undefined));
+    const ops = broker.ops;
+    const wire = new RawWire(
+      (id) => void ops.settle(caller, 'ack', id).catch(() => undefined),
+      req.socket.remoteAddress,
+    );
     const session = broker.openSession(wire);
     session.identity = identity;
-    socket.once('close', () => {
-      broker.closeSession(session);
-      onBehalf.fail();
-    });
+    const caller: Caller = { identity, session };
+    socket.once('close', () => broker.closeSession(session));
     try {
-      const problem = topicProblem(topic, broker.frameLimits.topic);
-      if (problem !== null) throw new RtError('invalid_topic', problem);
-      const op = ON_OPEN[kind];
-      if (op === 'pull') await onBehalf.request(session, { t: 'pull', topic, prefetch: 1 });
-      else if (op) await onBehalf.request(session, { t: op, topic });
-      else await broker.authorizeOp(session, kind === 'pub' ? 'pub' : 'push', topic);
+      if (kind === 'bus') await ops.join(caller, topic);
+      else if (kind === 'sub') await ops.subscribe(caller, { topics: [topic] });
+      else if (kind === 'pull') await ops.pull(caller, topic, 1);
+      else await ops.check(caller, kind, topic);
     } catch (e) {
       broker.closeSession(session);
       return refuse(socket, e);
@@ -188,8 +185,13 @@ export class RawWsTransport implements Transport {
           : raw.toString('utf8');
         this.alive.add(ws);
         if (kind === 'sub' || kind === 'pull') return; // receive-only sockets
-        const frame = kind === 'bus' ? { t: 'bus' as const, topic, data } : { t: kind, topic, data };
-        onBehalf.request(session, frame).then(
+        const done =
+          kind === 'bus'
+            ? ops.sendBus(caller, topic, { data })
+            : kind === 'pub'
+              ? ops.publish(caller, topic, { data })
+              : ops.push(caller, topic, { data });
+        done.then(
           () => {
             if (echo && kind === 'bus') wire.deliver(barePayload(data));
           },

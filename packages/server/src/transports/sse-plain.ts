@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ByeFrame, GapReason, Payload } from '@rt/protocol';
-import type { Broker } from '../broker.js';
-import type { StoredMessage } from '../engines/engine.js';
 import { sendFailure } from '../http.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
-import { OnBehalf, barePayload } from './on-behalf.js';
+import { barePayload } from './bare.js';
+import type { TransportHost } from './host.js';
 import { SseStream, formatEvent } from './sse-stream.js';
 
 /** A stream position, as plain SSE event ids spell it: `<epoch>-<offset>`. */
@@ -43,13 +42,15 @@ function messageEvent(data: Payload, id: string): string {
  */
 class PlainSseWire implements Wire {
   readonly transport = 'sse';
+  readonly door = 'sse-plain';
   private ep = '';
   private last = -1;
 
-  constructor(
-    private readonly stream: SseStream,
-    private readonly onBehalf: OnBehalf,
-  ) {}
+  constructor(private readonly stream: SseStream) {}
+
+  get remote(): string | undefined {
+    return this.stream.remote;
+  }
 
   /** Starts sending from `position` (events before it are dropped). */
   start(position: Position): void {
@@ -77,9 +78,8 @@ class PlainSseWire implements Wire {
   write(batch: readonly Outgoing[]): void {
     let text = '';
     for (const out of batch) {
-      if (this.onBehalf.take(out)) continue;
       const f = out.frame;
-      if (this.last < 0) continue; // not started: only answers come before the stream opens
+      if (this.last < 0) continue; // not started: nothing is written before the stream opens
       if (f.t === 'msg') text += this.message(f.data, f.off);
       else if (f.t === 'gap') text += this.gap(f.topic, f.reason);
       else if (f.t === 'err') text += `: error ${f.code}: ${f.message.replace(/[\r\n]+/g, ' ')}\n\n`;
@@ -110,21 +110,22 @@ class PlainSseWire implements Wire {
 
 /**
  * Plain SSE for clients without the SDK: `GET {prefix}/sse?topic=a&topic=b` streams every
- * message of those topics and their descendants. Each subscription goes through
- * {@link Broker.handle} (so authorization and limits apply; a refusal is the HTTP status of
- * the answer, before the stream starts).
+ * message of those topics and their descendants. The subscription is the operations core's
+ * (so authorization, limits and private filtering apply as for SDK clients; a refusal is the
+ * HTTP status of the answer, before the stream starts).
  *
  * - `event: ready` opens the stream; its id is the position the stream continues from.
  * - A message's `data` is the payload: a string as it is (line breaks as separate `data:` lines),
  *   any other JSON value as JSON text, bytes as base64 in an `event: binary`.
  * - Its `id` is `<epoch>-<offset>`. `Last-Event-ID` (sent by `EventSource` when it reconnects)
  *   or `?lastEventId=` on the first request replays what the topics received after that id from
- *   the broker's history, then goes on live, with nothing lost or sent twice. What cannot be
- *   replayed is said by an `event: gap` with `{"topic", "reason"}` data.
+ *   the broker's history, then goes on live, with nothing lost or sent twice. The replay is
+ *   written in chunks within the outbound bound, like live messages. What cannot be replayed
+ *   is said by an `event: gap` with `{"topic", "reason"}` data.
  * - `: ping` comments keep idle proxies from closing the stream.
  */
 export async function plainStream(
-  broker: Broker,
+  broker: TransportHost,
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
@@ -137,48 +138,31 @@ export async function plainStream(
     url.searchParams.get('lastEventId') ??
     url.searchParams.get('lastEventID') ??
     undefined;
+  const since = lastId === undefined ? undefined : parseEventId(lastId);
   const stream = new SseStream(req, res);
-  const onBehalf = new OnBehalf(broker);
-  const wire = new PlainSseWire(stream, onBehalf);
+  const wire = new PlainSseWire(stream);
   const session = broker.openSession(wire);
   session.identity = identity;
-  stream.onClose(() => {
-    broker.closeSession(session);
-    onBehalf.fail();
-  });
-  // Live messages wait until the replay (or the starting position) is sent.
-  session.hold();
+  stream.onClose(() => broker.closeSession(session));
   try {
-    await Promise.all(topics.map((topic) => onBehalf.request(session, { t: 'sub', topic })));
+    await broker.ops.subscribe(
+      { identity, session },
+      {
+        topics,
+        // An id that is no position (or none): from the start of the current epoch's history.
+        ...(since === undefined ? {} : { from: since ?? { ep: '', off: 0 } }),
+        before: (now) => {
+          // Messages at or before the position the stream starts from are not sent again.
+          wire.start(since && now.ep === since.ep ? since : now);
+          if (res.destroyed) return;
+          stream.open(broker.options.sseRetryMs, broker.options.heartbeatMs);
+          stream.write(formatEvent({ event: 'ready', id: wire.id, data: JSON.stringify({ topics }) }));
+        },
+      },
+    );
   } catch (e) {
     broker.closeSession(session);
-    return sendFailure(res, e);
-  }
-  try {
-    const since = lastId === undefined ? undefined : parseEventId(lastId);
-    let replay: StoredMessage[] = [];
-    const gaps: [string, GapReason][] = [];
-    if (since === undefined) wire.start(await broker.engine.position());
-    else {
-      const asked = since ?? { ep: '', off: 0 };
-      const recoveries = await Promise.all(topics.map((t) => broker.engine.recover(t, asked.ep, asked.off)));
-      const now = recoveries[0]!;
-      const sameEpoch = since !== null && now.ep === since.ep;
-      wire.start(sameEpoch ? since : now);
-      const byOff = new Map<number, StoredMessage>();
-      recoveries.forEach((r, i) => {
-        if (r.gap) gaps.push([topics[i]!, r.gap]);
-        for (const m of r.messages) byOff.set(m.off, m);
-      });
-      replay = [...byOff.values()].sort((a, b) => a.off - b.off);
-    }
-    if (res.destroyed) return;
-    stream.open(broker.options.sseRetryMs, broker.options.heartbeatMs);
-    let text = formatEvent({ event: 'ready', id: wire.id, data: JSON.stringify({ topics }) });
-    for (const [topic, reason] of gaps) text += wire.gap(topic, reason);
-    for (const m of replay) text += wire.message(m.data, m.off);
-    stream.write(text);
-  } finally {
-    session.release();
+    if (!res.headersSent) sendFailure(res, e);
+    else stream.end();
   }
 }

@@ -38,6 +38,11 @@ export class SseStream {
     readonly res: ServerResponse,
   ) {}
 
+  /** The peer's address, for logs. */
+  get remote(): string | undefined {
+    return this.req.socket.remoteAddress;
+  }
+
   /** Writes the status line, the headers, a first comment and `retry:`; then a heartbeat every `heartbeatMs`. */
   open(retryMs: number, heartbeatMs: number, ping: () => string = () => ': ping\n\n'): void {
     this.req.socket.setNoDelay(true);

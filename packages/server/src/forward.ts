@@ -5,9 +5,9 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ForwardedRequest, ForwardedResponse, Forwarding } from '../engines/engine.js';
-import { readBody } from '../http.js';
-import type { Logger } from '../options.js';
+import type { ForwardedRequest, ForwardedResponse, Forwarding } from './ops/types.js';
+import { readBody } from './http.js';
+import type { Logger } from './options.js';
 
 /** Marks a request one node forwarded to another, so it is never forwarded again. */
 const FORWARDED_HEADER = 'x-rt-forwarded';

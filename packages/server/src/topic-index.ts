@@ -18,7 +18,7 @@ const node = (): TrieNode => ({ children: undefined, sessions: undefined });
  * so a publish to `a/b/c` visits three nodes, not every subscription; bus joins sit in a map
  * of exact topics.
  */
-export class Hub {
+export class TopicIndex {
   private readonly root = node();
   private readonly buses = new Map<string, Set<Session>>();
   private stamp = 0;
@@ -131,10 +131,5 @@ export class Hub {
       reached++;
     }
     return reached;
-  }
-
-  /** Peers joined to exactly `topic` on this node. */
-  peers(topic: string): ReadonlySet<Session> {
-    return this.buses.get(topic) ?? new Set();
   }
 }

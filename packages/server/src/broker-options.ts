@@ -10,6 +10,7 @@ import {
   resolveAdmin,
   resolveMetrics,
 } from './metrics/options.js';
+import type { TlsOptions } from './http2.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -126,6 +127,12 @@ export interface BrokerOptions {
    * `{ token }` is given; `false` turns it off.
    */
   admin?: AdminOptions | boolean;
+  /**
+   * Serve HTTPS from `listen()`: HTTP/2 over TLS, and HTTP/1.1 for clients without HTTP/2
+   * (`allowHTTP1`, default true; WebSocket needs it). To embed, pass your own
+   * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
+   */
+  tls?: TlsOptions;
 }
 
 /** Options with every default filled in. */
@@ -154,6 +161,7 @@ export interface ResolvedOptions {
   metrics: ResolvedMetricsOptions;
   /** Admin page options, `false` when off. */
   admin: ResolvedAdminOptions;
+  tls: TlsOptions | undefined;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -221,5 +229,6 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     mercure: options.mercure === true ? {} : options.mercure || false,
     metrics: resolveMetrics(options.metrics, mode),
     admin: resolveAdmin(options.admin, mode),
+    tls: options.tls,
   };
 }

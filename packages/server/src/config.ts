@@ -5,6 +5,7 @@ import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { MercureOptions } from './mercure/options.js';
 import type { AdminOptions, MetricsOptions } from './metrics/options.js';
+import type { TlsOptions } from './http2.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -33,6 +34,8 @@ export interface CliConfig {
   metrics?: MetricsOptions | boolean;
   /** The admin page (see `BrokerOptions.admin`). */
   admin?: AdminOptions | boolean;
+  /** HTTPS with HTTP/2 (certificate and key already read from their files; see `BrokerOptions.tls`). */
+  tls?: TlsOptions;
 }
 
 /** Flags as parsed by the command line. */
@@ -59,6 +62,9 @@ export interface CliFlags {
   metricsListen?: string;
   metricsToken?: string;
   adminToken?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  allowHttp1?: string | boolean;
 }
 
 /**
@@ -221,6 +227,40 @@ function operationsFrom<T extends object>(
   return value;
 }
 
+/** Where the TLS settings come from, as file paths (and whether HTTP/1.1 is served too). */
+interface TlsFiles {
+  cert?: string;
+  key?: string;
+  allowHTTP1?: boolean;
+}
+
+/** Reads the certificate and key files: both or neither. */
+function tlsFrom(files: TlsFiles, cwd: string): TlsOptions | undefined {
+  if (files.cert === undefined && files.key === undefined) return undefined;
+  if (files.cert === undefined || files.key === undefined)
+    throw new Error('TLS needs both a certificate (--tls-cert, RT_TLS_CERT) and a key (--tls-key, RT_TLS_KEY)');
+  const tls: TlsOptions = {
+    cert: readKey(files.cert, cwd, 'the TLS certificate'),
+    key: readKey(files.key, cwd, 'the TLS key'),
+  };
+  if (files.allowHTTP1 !== undefined) tls.allowHTTP1 = files.allowHTTP1;
+  return tls;
+}
+
+/** Reads the `tls` object of rt.config.json: `{ "cert": file, "key": file, "allowHTTP1": bool }`. */
+function tlsFromJson(value: unknown, file: string): TlsFiles {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${file}: "tls" must be an object { "cert": file, "key": file, "allowHTTP1"?: bool }`);
+  const json = value as Record<string, unknown>;
+  const out: TlsFiles = {};
+  for (const name of ['cert', 'key'] as const) {
+    if (typeof json[name] === 'string') out[name] = json[name];
+    else if (json[name] !== undefined) throw new Error(`${file}: "tls.${name}" must be a file name`);
+  }
+  if (json.allowHTTP1 !== undefined) out.allowHTTP1 = bool(json.allowHTTP1, `${file}: "tls.allowHTTP1"`);
+  return out;
+}
+
 function redisUrl(value: unknown, where: string): string {
   if (typeof value === 'string' && /^rediss?:\/\/[^\s]*$/.test(value)) return value;
   throw new Error(`${where}: expected a Redis URL such as redis://127.0.0.1:6379, got ${JSON.stringify(value)}`);
@@ -254,12 +294,13 @@ export function developmentWarning(config: Pick<CliConfig, 'mode' | 'listen'>): 
  * and one `RT_<LIMIT>` per limit (e.g. `RT_MAX_PAYLOAD_BYTES`), `RT_ALLOW_ORIGIN`, `RT_JWT_KEY`
  * (or `RT_JWT_PUBLISHER_KEY` and `RT_JWT_SUBSCRIBER_KEY`; `…_FILE` to read a PEM file),
  * `RT_JWT_ALGORITHMS`, `RT_JWT_ISSUER`, `RT_JWT_AUDIENCE`, `RT_ALLOW_ANONYMOUS`,
- * `RT_HTTP_PUBLISH`, then flags. Throws with a clear message on a bad value.
+ * `RT_HTTP_PUBLISH`, `RT_TLS_CERT`, `RT_TLS_KEY` (files), `RT_TLS_ALLOW_HTTP1`, then flags. Throws with a clear message on a bad value.
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
   let modeGiven = false;
   const file = flags.config ? resolve(cwd, flags.config) : resolve(cwd, 'rt.config.json');
+  let tls: TlsFiles = {};
   if (flags.config && !existsSync(file)) throw new Error(`config file ${file} does not exist`);
   if (existsSync(file)) {
     let json: Record<string, unknown>;
@@ -295,6 +336,7 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     if (json.metrics !== undefined)
       config.metrics = tokenOptions(json.metrics, `${file}: "metrics"`, ['token', 'listen']);
     if (json.admin !== undefined) config.admin = tokenOptions(json.admin, `${file}: "admin"`, ['token']);
+    if (json.tls !== undefined) tls = tlsFromJson(json.tls, file);
     if (json.mercure !== undefined) {
       if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null))
         throw new Error(`${file}: "mercure" must be true, false or an object`);
@@ -357,5 +399,13 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (flags.logLevel) config.logLevel = flags.logLevel;
   if (flags.redis) config.redis = redisUrl(flags.redis, '--redis');
   if (flags.redisPrefix) config.redisPrefix = flags.redisPrefix;
+  if (env.RT_TLS_CERT) tls.cert = env.RT_TLS_CERT;
+  if (env.RT_TLS_KEY) tls.key = env.RT_TLS_KEY;
+  if (env.RT_TLS_ALLOW_HTTP1) tls.allowHTTP1 = bool(env.RT_TLS_ALLOW_HTTP1, 'RT_TLS_ALLOW_HTTP1');
+  if (flags.tlsCert) tls.cert = flags.tlsCert;
+  if (flags.tlsKey) tls.key = flags.tlsKey;
+  if (flags.allowHttp1 !== undefined) tls.allowHTTP1 = bool(flags.allowHttp1, '--allow-http1');
+  const served = tlsFrom(tls, cwd);
+  if (served) config.tls = served;
   return config;
 }

@@ -1,4 +1,5 @@
 import { pino } from 'pino';
+import { redacting } from './policy/redact.js';
 import type { Engine } from './engines/engine.js';
 import type { MercureOptions } from './mercure/options.js';
 import type { TlsOptions } from './http2.js';
@@ -200,9 +201,12 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   const slowConsumer = options.slowConsumer ?? 'drop';
   if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect')
     throw new TypeError('slowConsumer must be "drop" or "disconnect"');
-  const logger = isLogger(options.logger)
-    ? options.logger
-    : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' });
+  // Every line goes through the redactor: tokens, cookies and session URLs never reach a log.
+  const logger = redacting(
+    isLogger(options.logger)
+      ? options.logger
+      : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' }),
+  );
   return {
     engine: options.engine ?? defaultEngine(),
     limits,

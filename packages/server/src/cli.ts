@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { createBroker } from './broker.js';
-import { type CliFlags, loadConfig } from './config.js';
+import { type CliFlags, developmentWarning, loadConfig } from './config.js';
 import { redis } from './engines/redis/index.js';
 
 /** The repository's example app, when the broker runs from a checkout. */
@@ -20,6 +20,8 @@ const SHUTDOWN_LIMIT_MS = 10_000;
 async function runBroker(flags: CliFlags): Promise<void> {
   const config = loadConfig(flags, process.env, process.cwd());
   const logger = pino({ name: 'rt', level: config.logLevel });
+  const warning = developmentWarning(config);
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
   const playground = config.playground ?? defaultPlayground();
   const broker = createBroker({
     mode: config.mode,
@@ -74,7 +76,10 @@ export async function main(argv: string[]): Promise<void> {
     .command('broker')
     .description('run a broker (bus, pub/sub, push/pull over WebSocket, SSE and long-polling)')
     .option('-l, --listen <url>', 'where to listen, e.g. http://*:4000 or http://127.0.0.1:0 (default http://*:4000)')
-    .option('-m, --mode <mode>', 'development (serves the example app at /) or production (default development)')
+    .option(
+      '-m, --mode <mode>',
+      'development (serves the example app at /) or production (default: development on a loopback address, else production; NODE_ENV=production selects production)',
+    )
     .option('-c, --config <file>', 'JSON config file (default ./rt.config.json when present)')
     .option('--playground <dir>', 'folder served at / in development mode')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')

@@ -266,6 +266,28 @@ function redisUrl(value: unknown, where: string): string {
   throw new Error(`${where}: expected a Redis URL such as redis://127.0.0.1:6379, got ${JSON.stringify(value)}`);
 }
 
+/** True when `listen` (`http://host:port`) names a loopback host: `localhost`, `127.x.x.x` or `[::1]`. */
+export function isLoopbackListen(listen: string): boolean {
+  const host = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^:/]*)/i.exec(listen.trim())?.[1]?.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || (host !== undefined && /^127(?:\.\d{1,3}){3}$/.test(host));
+}
+
+/**
+ * The warning `rt broker` prints when it serves development mode (the example app, anything
+ * open that development allows) on an address other machines can reach; `undefined` otherwise.
+ */
+export function developmentWarning(config: Pick<CliConfig, 'mode' | 'listen'>): string | undefined {
+  if (config.mode !== 'development' || isLoopbackListen(config.listen)) return undefined;
+  const bar = '!'.repeat(78);
+  return [
+    bar,
+    `!! rt broker: DEVELOPMENT MODE on ${config.listen}, an address other machines can reach.`,
+    '!! It serves the example app and development defaults to anyone who can connect.',
+    '!! Use --mode production (or NODE_ENV=production) on a server; keep development on 127.0.0.1.',
+    bar,
+  ].join('\n');
+}
+
 /**
  * Reads the configuration: defaults, then `rt.config.json` in `cwd` (or `--config FILE`),
  * then `RT_LISTEN`, `RT_MODE`, `RT_PLAYGROUND`, `RT_LOG_LEVEL`, `RT_REDIS_URL`, `RT_REDIS_PREFIX`
@@ -276,6 +298,7 @@ function redisUrl(value: unknown, where: string): string {
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
+  let modeGiven = false;
   const file = flags.config ? resolve(cwd, flags.config) : resolve(cwd, 'rt.config.json');
   let tls: TlsFiles = {};
   if (flags.config && !existsSync(file)) throw new Error(`config file ${file} does not exist`);
@@ -287,7 +310,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
     }
     if (typeof json.listen === 'string') config.listen = json.listen;
-    if (json.mode !== undefined) config.mode = mode(json.mode, file);
+    if (json.mode !== undefined) {
+      config.mode = mode(json.mode, file);
+      modeGiven = true;
+    }
     if (typeof json.playground === 'string') config.playground = resolve(cwd, json.playground);
     if (typeof json.logLevel === 'string') config.logLevel = json.logLevel;
     if (json.redis !== undefined) config.redis = redisUrl(json.redis, file);
@@ -318,7 +344,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     }
   }
   if (env.RT_LISTEN) config.listen = env.RT_LISTEN;
-  if (env.RT_MODE) config.mode = mode(env.RT_MODE, 'RT_MODE');
+  if (env.RT_MODE) {
+    config.mode = mode(env.RT_MODE, 'RT_MODE');
+    modeGiven = true;
+  }
   if (env.RT_PLAYGROUND) config.playground = resolve(cwd, env.RT_PLAYGROUND);
   if (env.RT_LOG_LEVEL) config.logLevel = env.RT_LOG_LEVEL;
   if (env.RT_REDIS_URL) config.redis = redisUrl(env.RT_REDIS_URL, 'RT_REDIS_URL');
@@ -359,7 +388,13 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (mercure !== undefined) config.mercure = mercure;
   if (flags.listen) config.listen = flags.listen;
   if (flags.mercure && !config.mercure) config.mercure = true;
-  if (flags.mode) config.mode = mode(flags.mode, '--mode');
+  if (flags.mode) {
+    config.mode = mode(flags.mode, '--mode');
+    modeGiven = true;
+  }
+  // Production unless asked otherwise, except on a loopback address without NODE_ENV=production.
+  if (!modeGiven)
+    config.mode = env.NODE_ENV !== 'production' && isLoopbackListen(config.listen) ? 'development' : 'production';
   if (flags.playground) config.playground = resolve(cwd, flags.playground);
   if (flags.logLevel) config.logLevel = flags.logLevel;
   if (flags.redis) config.redis = redisUrl(flags.redis, '--redis');

@@ -87,6 +87,9 @@ export class RedisServer implements AsyncDisposable {
     this.child = undefined;
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      // Referenced again while we wait: an unref'd child's exit keeps no event loop alive, and the
+      // wait would end with the test still pending (in an `after` hook, as the loop drains).
+      child.ref();
       child.kill('SIGKILL');
       await exited;
     }

@@ -7,6 +7,7 @@ import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
+import { socketIoCors } from '../policy/cors.js';
 
 /** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
 const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } })
@@ -232,8 +233,8 @@ export class SocketIoTransport implements Transport {
       transports: ['polling', 'websocket'],
       maxHttpBufferSize: maxBatchBytes(broker.limits.maxPayloadBytes),
       destroyUpgrade: false,
-      // CORS answers follow `allowOrigin` (every origin when it is not set).
-      cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
+      // CORS answers follow `allowOrigin`: credentials for listed origins only.
+      cors: socketIoCors(broker.policy),
       // A peer that vanished without a word is found within heartbeatMs + pingTimeoutMs, so
       // what it held (pulled jobs) goes to others.
       pingInterval: broker.options.heartbeatMs,

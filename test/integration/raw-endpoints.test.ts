@@ -92,6 +92,7 @@ describe('raw endpoints', () => {
     assert.deepEqual(child.got.items, [], 'a bus is exactly one topic');
     const post = await fetch(`${b.url}/bus/room`, { method: 'POST', body: 'posted ✓' });
     assert.equal(post.status, 200);
+    assert.equal(await post.text(), '', 'an empty body, as Mercury answers');
     await Promise.all([quietPeer.got.until(3), echoing.got.until(4), sdkGot.until(3)]);
     assert.equal(quietPeer.got.items[2], 'posted ✓');
     for (const s of [quietPeer, echoing, child]) s.ws.close();
@@ -116,6 +117,7 @@ describe('raw endpoints', () => {
     for (let i = 0; i < 3; i++) await sdk.topic('jobs').push(`sdk-${i}`);
     const post = await fetch(`${b.url}/push/jobs`, { method: 'POST', body: 'posted' });
     assert.equal(post.status, 200);
+    assert.equal(await post.text(), '', 'an empty body, as Mercury answers');
     await pulled.until(10);
     await quiet();
     assert.equal(pulled.items.length, 10, 'nothing twice');
@@ -145,12 +147,13 @@ describe('raw endpoints', () => {
     for (const s of [r1, r2, pusher, only]) s.ws.close();
   });
 
-  it('HTTP POST /pub answers 200, keeps text byte-exact and bytes as bytes, and refuses what it must', async () => {
+  it('HTTP POST /pub answers 200 with an empty body (as Mercury), keeps text byte-exact and bytes as bytes, and refuses what it must', async () => {
     await using b = await startBroker({ authorize: (_id, op, topic) => !topic.startsWith('secret') || op === 'sub' });
     const sub = await raw(b.url, '/sub/p');
     const ok = await fetch(`${b.url}/pub/p/1`, { method: 'POST', body: TEXT });
     assert.equal(ok.status, 200);
-    assert.equal(((await ok.json()) as { ok: boolean }).ok, true);
+    assert.equal(ok.headers.get('content-length'), '0');
+    assert.equal(await ok.text(), '', 'an empty body, as Mercury answers');
     assert.equal(
       (
         await fetch(`${b.url}/pub/p`, {
@@ -172,6 +175,10 @@ describe('raw endpoints', () => {
       200,
     );
     assert.deepEqual(await sub.got.until(3), [TEXT, [...BYTES], '{"a":1}']);
+    // rt's own HTTP publish keeps its JSON answer.
+    const publish = await fetch(`${b.url}/rt/publish?topic=other`, { method: 'POST', body: 'rt' });
+    assert.equal(publish.status, 200);
+    assert.equal(((await publish.json()) as { ok: boolean }).ok, true);
     const cases: [string, RequestInit, number, string][] = [
       ['/pub/secret/x', { method: 'POST', body: 'x' }, 403, 'forbidden'],
       ['/pub/a//b', { method: 'POST', body: 'x' }, 400, 'invalid_topic'],

@@ -27,18 +27,7 @@ class CountingEngine extends MemoryEngine {
 
 for (const transport of TRANSPORTS) {
   describe(`work queues over ${transport}`, () => {
-    // Known bug, long-polling only (about 1 run in 5): when another polling client is
-    // SIGKILLed, a job the broker has written to this client's engine.io connection (its
-    // session queue is empty, the job is in flight for it) sometimes never reaches the
-    // client's handler, so the job stays held. Not root-caused yet; the test still runs and
-    // reports, with every assertion, but does not fail the suite on polling until it is fixed.
-    const knownBug =
-      transport === 'polling'
-        ? 'long-polling: a job written to a polling client is sometimes lost when another polling client dies (see the comment above)'
-        : false;
-    it('a puller process killed mid-work: every job acknowledged exactly once in the end, none lost', {
-      todo: knownBug,
-    }, async () => {
+    it('a puller process killed mid-work: every job acknowledged exactly once in the end, none lost', async () => {
       const engine = new CountingEngine();
       await using b = await startBroker({ engine });
       await using c = clients(b.url, transport);
@@ -84,6 +73,12 @@ for (const transport of TRANSPORTS) {
         const interrupted = working()!;
         child.kill('SIGKILL');
         await once(child, 'exit');
+        // Found dead at once: its socket (WebSocket, SSE stream, the last poll's connection) closed.
+        await condition(
+          () => local.some(([n]) => n === interrupted),
+          5000,
+          `job ${interrupted} redelivered within 5 s of the kill`,
+        );
 
         await condition(
           () => engine.acks.size === total,

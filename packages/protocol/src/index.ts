@@ -5,7 +5,7 @@
  */
 export { ErrorCodes, RtError, httpStatus, isErrorCode } from './codes.js';
 export type { ErrorCode } from './codes.js';
-export { DEFAULT_TOPIC_LIMITS, ancestry, covers, isValidTopic, topicProblem } from './topics.js';
+export { DEFAULT_TOPIC_LIMITS, ancestry, covers, hasDotSegment, isValidTopic, topicProblem } from './topics.js';
 export type { TopicLimits } from './topics.js';
 export {
   DEFAULT_FRAME_LIMITS,
@@ -17,6 +17,8 @@ export {
 } from './frames.js';
 export type {
   AckFrame,
+  AdvertisedLimits,
+  BrokerInfo,
   BusFrame,
   CheckedPayload,
   BusSendFrame,
@@ -29,6 +31,7 @@ export type {
   FrameProblem,
   GapFrame,
   GapReason,
+  HelloFrame,
   JobFrame,
   JoinFrame,
   JsonValue,
@@ -48,3 +51,12 @@ export type {
   UnsubFrame,
 } from './frames.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
+export {
+  SOCKETIO_EVENT,
+  SOCKETIO_PATH,
+  SSE_PATH,
+  SSE_PING_EVENT,
+  SSE_SESSION_EVENT,
+  maxBatchBytes,
+} from './wire.js';
+export type { SseSessionInfo, TransportName } from './wire.js';

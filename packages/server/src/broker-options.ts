@@ -1,6 +1,16 @@
 import { pino } from 'pino';
+import { redacting } from './policy/redact.js';
 import type { Engine } from './engines/engine.js';
 import type { MercureOptions } from './mercure/options.js';
+import type { TlsOptions } from './http2.js';
+import {
+  type AdminOptions,
+  type MetricsOptions,
+  type ResolvedAdminOptions,
+  type ResolvedMetricsOptions,
+  resolveAdmin,
+  resolveMetrics,
+} from './metrics/options.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -73,9 +83,16 @@ export interface BrokerOptions {
    * Interval of keep-alive traffic, in ms: comment lines on SSE streams (so proxies keep them
    * open), `ping` events SDK clients watch to detect a stalled stream, and pings on raw
    * WebSocket and socket.io connections: a socket.io connection that answers none for about
-   * two intervals is closed (its pulled jobs go to other pullers). Default 15,000.
+   * `pingTimeoutMs` after a ping is closed (its pulled jobs go to other pullers). Default 15,000.
    */
   heartbeatMs?: number;
+  /**
+   * How long a socket.io peer (WebSocket or long-polling) may take to answer a ping, in ms: a
+   * peer gone silent is found within `heartbeatMs + pingTimeoutMs`, and its session closed
+   * (20 s with the defaults). A long-polling peer whose last poll's TCP connection closes with
+   * no new poll is found within 1 s. Default `min(5000, heartbeatMs)`.
+   */
+  pingTimeoutMs?: number;
   /** The SSE `retry:` a plain `EventSource` waits before it reconnects, in ms. Default 2,000. */
   sseRetryMs?: number;
   /**
@@ -100,6 +117,22 @@ export interface BrokerOptions {
    * Mercure publishing (there is no key to check publishers against).
    */
   mercure?: MercureOptions | boolean;
+  /**
+   * Serve HTTPS from `listen()`: HTTP/2 over TLS, and HTTP/1.1 for clients without HTTP/2
+   * (`allowHTTP1`, default true; WebSocket needs it). To embed, pass your own
+   * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
+   */
+  tls?: TlsOptions;
+  /**
+   * Prometheus metrics at `{prefix}/metrics` (see `README.md`, Operations). Off by default;
+   * `{ token }` or `{ listen }` turns them on protected; `true` (development mode only) open.
+   */
+  metrics?: MetricsOptions | boolean;
+  /**
+   * The admin page at `{prefix}/admin`: on in development mode, off in production unless
+   * `{ token }` is given; `false` turns it off.
+   */
+  admin?: AdminOptions | boolean;
 }
 
 /** Options with every default filled in. */
@@ -118,11 +151,17 @@ export interface ResolvedOptions {
   authorize: Authorize | undefined;
   httpPublish: boolean | 'open';
   heartbeatMs: number;
+  pingTimeoutMs: number;
   sseRetryMs: number;
   rawPrefix: string | false;
   slowConsumer: SlowConsumerPolicy;
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
+  tls: TlsOptions | undefined;
+  /** Metrics options, `false` when off. */
+  metrics: ResolvedMetricsOptions;
+  /** Admin page options, `false` when off. */
+  admin: ResolvedAdminOptions;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -150,6 +189,9 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   if (!Number.isFinite(heartbeatMs) || heartbeatMs < 100)
     throw new TypeError('heartbeatMs must be a number of ms, at least 100');
+  const pingTimeoutMs = options.pingTimeoutMs ?? Math.min(5000, heartbeatMs);
+  if (!Number.isFinite(pingTimeoutMs) || pingTimeoutMs < 100)
+    throw new TypeError('pingTimeoutMs must be a number of ms, at least 100');
   const sseRetryMs = options.sseRetryMs ?? 2000;
   if (!Number.isSafeInteger(sseRetryMs) || sseRetryMs < 0)
     throw new TypeError('sseRetryMs must be a non-negative integer');
@@ -159,9 +201,12 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   const slowConsumer = options.slowConsumer ?? 'drop';
   if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect')
     throw new TypeError('slowConsumer must be "drop" or "disconnect"');
-  const logger = isLogger(options.logger)
-    ? options.logger
-    : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' });
+  // Every line goes through the redactor: tokens, cookies and session URLs never reach a log.
+  const logger = redacting(
+    isLogger(options.logger)
+      ? options.logger
+      : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' }),
+  );
   return {
     engine: options.engine ?? defaultEngine(),
     limits,
@@ -177,9 +222,13 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     authorize: options.authorize,
     httpPublish,
     heartbeatMs,
+    pingTimeoutMs,
     sseRetryMs,
     rawPrefix,
     slowConsumer,
     mercure: options.mercure === true ? {} : options.mercure || false,
+    tls: options.tls,
+    metrics: resolveMetrics(options.metrics, mode),
+    admin: resolveAdmin(options.admin, mode),
   };
 }

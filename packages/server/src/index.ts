@@ -15,6 +15,7 @@ export { Broker, createBroker, parseListen } from './broker.js';
 export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
 export type { Limits, Logger } from './options.js';
+export type { TlsOptions } from './http2.js';
 export type {
   ActionContext,
   ActionHandler,
@@ -42,11 +43,13 @@ export type {
   EngineStats,
   Job,
   MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,
 } from './engines/engine.js';
-export type { Identity, TransportName } from './session.js';
+export type { Identity } from './session.js';
+export type { TransportName } from '@rt/protocol';
 export {
   MERCURE_PATH,
   MercureTransport,

@@ -1,9 +1,9 @@
-import { type ByeFrame, type GapFrame, ancestry, covers } from '@rt/protocol';
+import { type ByeFrame, type GapFrame, type TransportName, ancestry, covers } from '@rt/protocol';
 import { Outgoing } from './outgoing.js';
 import type { PullerHandle } from './engines/engine.js';
 
-/** The name of the transport a session came in on. */
-export type TransportName = 'websocket' | 'polling' | 'sse' | 'raw' | (string & {});
+/** The name of the transport a session came in on: an SDK {@link TransportName}, `raw` (Mercury's endpoints), or another door's. */
+type WireTransport = TransportName | 'raw' | (string & {});
 
 /**
  * What a transport gives a session: a way to write frames to one connection and to close
@@ -11,7 +11,11 @@ export type TransportName = 'websocket' | 'polling' | 'sse' | 'raw' | (string & 
  */
 export interface Wire {
   /** The transport's name, as `client.transport` reports it. */
-  readonly transport: TransportName;
+  readonly transport: WireTransport;
+  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`, `raw-http`), for metrics and logs. */
+  readonly door?: string;
+  /** The peer's address (`ip` or `ip:port`), for logs. */
+  readonly remote?: string;
   /** Writes frames, in order. Called with every frame that is waiting, so a wire can batch them into one write. */
   write(batch: readonly Outgoing[]): void;
   /** Closes the connection, after sending `bye` when the transport can. */
@@ -47,6 +51,8 @@ export interface Outbound {
   dropped(session: Session, frames: number): void;
   /** The session gave up on its peer: the broker drops the connection. */
   giveUp(session: Session): void;
+  /** The session wrote `batch` to its wire (for metrics). */
+  wrote?(session: Session, batch: readonly Outgoing[]): void;
 }
 
 const UNBOUNDED: Outbound = {
@@ -323,6 +329,7 @@ export class Session {
     this.pending = [];
     this.pendingBytes = 0;
     this.wire.write(batch);
+    this.outbound.wrote?.(this, batch);
   }
 
   /** Frames queued and not yet written. */

@@ -132,9 +132,4 @@ export class TopicIndex {
     }
     return reached;
   }
-
-  /** Peers joined to exactly `topic` on this node. */
-  peers(topic: string): ReadonlySet<Session> {
-    return this.buses.get(topic) ?? new Set();
-  }
 }

@@ -1,4 +1,14 @@
-import { type ClientFrame, RtError, decodeServerFrame, encodeFrame, isErrorCode } from '@rt/protocol';
+import {
+  type ClientFrame,
+  RtError,
+  SSE_PATH,
+  SSE_PING_EVENT,
+  SSE_SESSION_EVENT,
+  type SseSessionInfo,
+  decodeServerFrame,
+  encodeFrame,
+  isErrorCode,
+} from '@rt/protocol';
 import type { ClientTransport, TransportContext, TransportEvents, TransportFactory } from './transport.js';
 
 /** The part of the `EventSource` API this transport uses (browsers', the `eventsource` package's, a React Native polyfill's). */
@@ -19,12 +29,6 @@ type EventSourceClass = new (
   init?: { withCredentials?: boolean; fetch?: typeof fetch },
 ) => EventSourceLike;
 
-/** What the `session` event tells: the POST URL (relative to the stream's) and the heartbeat interval. */
-interface SessionInfo {
-  url: string;
-  heartbeatMs: number;
-}
-
 /** The `RtError` of a refused request, from its `{ error: { code, message } }` body. */
 async function refusalOf(res: Response): Promise<RtError | undefined> {
   try {
@@ -44,9 +48,10 @@ const isNode = (): boolean => typeof process !== 'undefined' && typeof process.v
  * never download it (they have `EventSource`).
  */
 async function nodeEventSource(): Promise<EventSourceClass> {
-  const mod = (await import('eventsource')) as unknown as { EventSource?: EventSourceClass };
-  if (!mod.EventSource) throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
-  return mod.EventSource;
+  const mod: { EventSource?: unknown } = await import('eventsource');
+  if (typeof mod.EventSource !== 'function')
+    throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
+  return mod.EventSource as EventSourceClass;
 }
 
 /**
@@ -80,7 +85,7 @@ class SseTransport implements ClientTransport {
   ) {}
 
   async open(): Promise<void> {
-    const { url, prefix, token, openTimeoutMs } = this.context;
+    const { url, prefix, token, openTimeoutMs, headers: extra } = this.context;
     const EventSource = (this.context.EventSource as EventSourceClass | undefined) ?? (await nodeEventSource());
     if (this.closed) throw new Error('sse: closed while opening');
     const fetchImpl = this.context.fetch;
@@ -88,13 +93,14 @@ class SseTransport implements ClientTransport {
     // refusal's JSON body tells why (a native EventSource shows neither).
     const ownFetch = this.context.EventSource === undefined && fetchImpl !== undefined;
     const viaHeader = ownFetch && token !== undefined;
-    const streamUrl = `${url}${prefix}/sse?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
+    const streamUrl = `${url}${prefix}${SSE_PATH}?frames=1${token !== undefined && !viaHeader ? `&token=${encodeURIComponent(token)}` : ''}`;
     let refusal: RtError | undefined;
     const init = ownFetch
       ? {
           fetch: (async (input, options) => {
             const headers = {
               ...(options?.headers as Record<string, string>),
+              ...extra,
               ...(viaHeader ? { authorization: `Bearer ${token}` } : {}),
             };
             const res = await fetchImpl(input, { ...options, headers });
@@ -119,10 +125,10 @@ class SseTransport implements ClientTransport {
           `sse: the stream did not open${e.code !== undefined ? ` (HTTP ${e.code})` : ''}${e.message ? `: ${e.message}` : ''}`,
           e.code,
         );
-      source.addEventListener('session', (e) => {
-        let info: SessionInfo;
+      source.addEventListener(SSE_SESSION_EVENT, (e) => {
+        let info: SseSessionInfo;
         try {
-          info = JSON.parse(e.data) as SessionInfo;
+          info = JSON.parse(e.data) as SseSessionInfo;
         } catch {
           return fail('sse: the session event is not JSON');
         }
@@ -134,7 +140,7 @@ class SseTransport implements ClientTransport {
         resolve();
       });
     });
-    source.addEventListener('ping', this.alive);
+    source.addEventListener(SSE_PING_EVENT, this.alive);
     source.onmessage = (e) => {
       this.alive();
       for (const line of e.data.split('\n')) {
@@ -178,7 +184,7 @@ class SseTransport implements ClientTransport {
       const res = await this.context.fetch(this.postUrl, {
         method: 'POST',
         // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
-        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        headers: { ...this.context.headers, 'content-type': 'text/plain;charset=UTF-8' },
         body: `[${parts.join(',')}]`,
       });
       await res.body?.cancel().catch(() => undefined);

@@ -1,7 +1,6 @@
-import type { ClientFrame, ServerFrame } from '@rt/protocol';
+import type { ClientFrame, ServerFrame, TransportName } from '@rt/protocol';
 
-/** The transports rt speaks, in the default order of preference. */
-export type TransportName = 'websocket' | 'sse' | 'polling';
+export type { TransportName };
 
 /** What a transport needs to open: where, with which credentials, and the runtime's globals. */
 export interface TransportContext {
@@ -11,6 +10,8 @@ export interface TransportContext {
   prefix: string;
   /** The token to present, if any (already resolved for this attempt). */
   token: string | undefined;
+  /** HTTP headers to send where the runtime lets the transport (Node, React Native; not a browser's WebSocket/EventSource). */
+  headers?: Record<string, string> | undefined;
   /** How long opening may take before the transport counts as failed, in ms. */
   openTimeoutMs: number;
   /** Runtime globals, injectable (React Native, tests, Node). */

@@ -36,6 +36,19 @@ export interface MessageMeta {
   private?: boolean;
 }
 
+/** Options of {@link Engine.publish}. */
+export interface PublishOptions {
+  /** The payload's JSON text, when not binary and already known (saves encoding it again). */
+  dataText?: string;
+  /**
+   * An idempotency key (engines that {@link Engine.dedupes}): a publish with a key seen within
+   * `dedupeTtlMs` is not carried out again and resolves with the first one's offset.
+   */
+  key?: string;
+  /** Kept with the message and delivered with it (see {@link MessageMeta}). */
+  meta?: MessageMeta;
+}
+
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
 export interface BusMessage {
   topic: string;
@@ -87,6 +100,22 @@ export interface EngineStats {
   redelivered: number;
   /** Publishes and pushes an engine that remembers idempotency keys ({@link Engine.dedupes}) did not carry out again. */
   deduplicated?: number;
+  /** Jobs waiting for a puller, all topics together (engines that know it cheaply). */
+  queued?: number;
+  /** Topics with a history kept for recovery, and the messages those histories hold (engines that know it cheaply). */
+  historyTopics?: number;
+  historyMessages?: number;
+}
+
+/** One work queue as the admin page shows it. */
+export interface QueueDepth {
+  topic: string;
+  /** Jobs waiting for a puller. */
+  waiting: number;
+  /** Pullers of the topic on this node. */
+  pullers: number;
+  /** Jobs handed to this node's pullers and not yet acknowledged. */
+  inflight: number;
 }
 
 /** What the broker gives its engine: where to deliver what arrives for this node. */
@@ -100,8 +129,16 @@ export interface EngineHost {
    * with a `gap` (reason `epoch`) so they know messages may be missing.
    */
   epochChanged?(ep: string): void;
+  /**
+   * Messages of `topic` may not have reached this node and cannot be replayed (e.g. its
+   * pub/sub connection was down longer than history reaches back): the subscribers of exactly
+   * `topic` on this node are told with a `gap` (`ep`/`off`: the position now).
+   */
+  missed?(topic: string, reason: GapReason, ep: string, off: number): void;
   /** Where the engine logs (connection trouble, recoveries). */
   logger?: Logger;
+  /** How long one command to the engine's backend took, in seconds (for the latency histogram). */
+  commandTime?(seconds: number): void;
 }
 
 /** Whether an engine can serve operations now (`GET /rt/health` reports it). */
@@ -186,11 +223,9 @@ export interface Engine {
   readonly dedupes?: boolean;
   /**
    * Stores `data` in the history of `topic`, of its ancestors and of the root `''`, and fans it
-   * out; resolves when accepted. With `key` (an engine that {@link Engine.dedupes}): a publish
-   * with a key seen within `dedupeTtlMs` is not carried out again and resolves with the first
-   * one's offset. `meta` is kept with the message and delivered with it (see {@link MessageMeta}).
+   * out; resolves when accepted (see {@link PublishOptions} for `dataText`, `key`, `meta`).
    */
-  publish(topic: string, data: Payload, dataText?: string, key?: string, meta?: MessageMeta): Promise<StoredMessage>;
+  publish(topic: string, data: Payload, options?: PublishOptions): Promise<StoredMessage>;
   /**
    * This node has subscribers of `topic` (called for each new subscription; idempotent while
    * listened). Resolves once messages published from then on will be delivered; rejects (e.g.
@@ -237,4 +272,12 @@ export interface Engine {
   readonly forwarding?: Forwarding;
   /** Whether the engine can serve operations now. Engines that cannot fail (memory) may leave it out. */
   health?(): EngineHealth;
+  /**
+   * Readiness, deeper than {@link health}: the backend answers now and this node's
+   * subscriptions to it are re-established after a reconnect (`GET /rt/readyz`). Without it,
+   * {@link health} decides.
+   */
+  ready?(): Promise<EngineHealth>;
+  /** The work queues this engine knows of, with their depth (for the admin page; optional). */
+  queueDepths?(): QueueDepth[];
 }

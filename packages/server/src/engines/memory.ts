@@ -6,8 +6,9 @@ import type {
   EngineLimits,
   EngineStats,
   Job,
-  MessageMeta,
+  PublishOptions,
   PullerHandle,
+  QueueDepth,
   Recovery,
   StoredMessage,
 } from './engine.js';
@@ -94,13 +95,8 @@ export class MemoryEngine implements Engine {
     return this.ep;
   }
 
-  async publish(
-    topic: string,
-    data: Payload,
-    dataText?: string,
-    _key?: string,
-    meta?: MessageMeta,
-  ): Promise<StoredMessage> {
+  async publish(topic: string, data: Payload, options: PublishOptions = {}): Promise<StoredMessage> {
+    const { dataText, meta } = options;
     const message: StoredMessage = { topic, data, off: ++this.off };
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;
@@ -204,7 +200,20 @@ export class MemoryEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { ...this.counters };
+    let queued = 0;
+    for (const queue of this.queues.values()) queued += queue.waiting.length;
+    let historyMessages = 0;
+    for (const history of this.histories.values()) historyMessages += history.entries.length;
+    return { ...this.counters, queued, historyTopics: this.histories.size, historyMessages };
+  }
+
+  queueDepths(): QueueDepth[] {
+    return [...this.queues].map(([topic, queue]) => ({
+      topic,
+      waiting: queue.waiting.length,
+      pullers: queue.pullers.length,
+      inflight: queue.pullers.reduce((sum, p) => sum + p.inflight.size, 0),
+    }));
   }
 
   /**

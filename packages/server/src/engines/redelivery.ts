@@ -1,5 +1,5 @@
 /** How long a nacked job waits before it goes back to the puller that failed it, at most. */
-export const MAX_REDELIVERY_DELAY_MS = 10_000;
+const MAX_REDELIVERY_DELAY_MS = 10_000;
 
 /**
  * The wait before attempt `attempt + 1` of a job goes back to the puller that failed it:

@@ -27,7 +27,7 @@ export interface SubscriptionDoc {
 }
 
 /** Go's `url.QueryEscape`, as the reference hub escapes path segments (a space becomes `+`). */
-export function queryEscape(value: string): string {
+function queryEscape(value: string): string {
   return encodeURIComponent(value)
     .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%20/g, '+');
@@ -42,7 +42,7 @@ function queryUnescape(value: string): string | undefined {
 }
 
 /** The topic of a subscription's events and the `id` of its document. */
-export function subscriptionId(topic: string, subscriber: string): string {
+function subscriptionId(topic: string, subscriber: string): string {
   return `${SUBSCRIPTIONS_PATH}/${queryEscape(topic)}/${queryEscape(subscriber)}`;
 }
 

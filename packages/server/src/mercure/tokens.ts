@@ -15,7 +15,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { JWTPayload } from 'jose';
 import { RtError } from '@rt/protocol';
-import { parseCookies } from '../policy/handshake.js';
+import { bearerToken, headerValue, parseCookies } from '../policy/handshake.js';
 import { type JwtKey, JwtVerifier } from '../policy/jwt.js';
 import type { SelectorCache, Selector, SelectorKind } from './selectors.js';
 
@@ -41,15 +41,15 @@ const AUTHORIZATION_DETAIL = 'https://mercure.rocks/authorization-detail';
 const DRAFT08_COOKIE = '__Secure-mercure_access_token';
 
 /**
- * Finds the request's token. Returns `undefined` when there is none; throws `unauthorized`
+ * Finds the request's Mercure token (sources and order above; rt's own are `findToken`'s, in the policy layer). Returns `undefined` when there is none; throws `unauthorized`
  * when an `Authorization` header is present but is not `Bearer <token>`.
  */
-export function findToken(req: IncomingMessage, url: URL, cookieName: string): FoundToken | undefined {
-  const header = req.headers.authorization;
+export function mercureToken(req: IncomingMessage, url: URL, cookieName: string): FoundToken | undefined {
+  const header = headerValue(req.headers, 'authorization');
   if (header !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new RtError('unauthorized', 'the Authorization header must be "Bearer <token>"');
-    return { token: m[1]!, from: 'header' };
+    const token = bearerToken(header);
+    if (token === undefined) throw new RtError('unauthorized', 'the Authorization header must be "Bearer <token>"');
+    return { token, from: 'header' };
   }
   const query = url.searchParams.get('authorization');
   if (query !== null) return { token: query, from: 'query' };

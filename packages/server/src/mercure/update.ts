@@ -69,7 +69,7 @@ export class Update {
  * The Mercure id of an rt message that has none of its own: `#` and the id rt's plain SSE
  * endpoint gives the same message (`<epoch>-<offset>`).
  */
-export function positionId(epoch: string, off: number): string {
+function positionId(epoch: string, off: number): string {
   return `#${epoch}-${off}`;
 }
 

@@ -11,7 +11,7 @@ import { messageOutgoing } from '../outgoing.js';
 import type { Session } from '../session.js';
 
 /** How long a replay waits for a peer that takes nothing before the slow-consumer policy applies, in ms. */
-export const REPLAY_STALL_MS = 5000;
+const REPLAY_STALL_MS = 5000;
 
 /**
  * Queues `messages` (a recovery of `topic` up to offset `upTo`) on `session` in chunks within

@@ -5,7 +5,6 @@
 import type { Identity, Session } from '../session.js';
 
 export type {
-  BusMessage,
   ForwardedRequest,
   ForwardedResponse,
   Forwarding,

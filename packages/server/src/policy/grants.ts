@@ -33,7 +33,7 @@ export function grantSide(op: ClientOp): keyof Grants | undefined {
 }
 
 /** True when `entries` (a grant list) covers `topic`: one entry is `*`, the topic itself, or an ancestor. */
-export function grantCovers(entries: readonly string[] | undefined, topic: string): boolean {
+function grantCovers(entries: readonly string[] | undefined, topic: string): boolean {
   if (!entries) return false;
   for (const entry of entries) if (entry === '*' || covers(entry, topic)) return true;
   return false;

@@ -17,6 +17,11 @@ export function headerValue(headers: Handshake['headers'], name: string): string
   return first === undefined || first === '' ? undefined : first;
 }
 
+/** The token of an `Authorization: Bearer <token>` header value; `undefined` when it is not of that form. */
+export function bearerToken(authorization: string): string | undefined {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+}
+
 /** Parses a `Cookie` header into name → value (values URI-decoded when they can be). */
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -50,10 +55,8 @@ export function findToken(
 ): string | undefined {
   if (handshake.token !== undefined && handshake.token !== '') return handshake.token;
   const authorization = headerValue(handshake.headers, 'authorization');
-  if (authorization !== undefined) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (m) return m[1];
-  }
+  const bearer = authorization === undefined ? undefined : bearerToken(authorization);
+  if (bearer !== undefined) return bearer;
   const query = handshake.query.get('access_token') ?? handshake.query.get('token');
   if (query !== null && query !== '') return query;
   const cookie = cookies[cookieName];

@@ -9,12 +9,7 @@ import type { Identity } from '../session.js';
  * POST), with the token it presents: `Authorization: Bearer`, then the `access_token` or
  * `token` query parameter, then the token cookie (`rt_token` unless `tokenCookie` says otherwise).
  */
-export function requestHandshake(
-  transport: string,
-  req: IncomingMessage,
-  url: URL,
-  tokenCookie = 'rt_token',
-): Handshake {
+function requestHandshake(transport: string, req: IncomingMessage, url: URL, tokenCookie = 'rt_token'): Handshake {
   const handshake: Handshake = { transport, headers: req.headers, query: url.searchParams };
   const token = findToken(handshake, parseCookies(req.headers.cookie), tokenCookie);
   return token === undefined ? handshake : { ...handshake, token };

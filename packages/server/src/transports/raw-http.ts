@@ -31,7 +31,7 @@ export function rawTarget(pathname: string, prefix: string): { kind: RawKind; to
 /**
  * Mercury's HTTP side of the raw endpoints: `POST {rawPrefix}/pub/<topic>`, `/bus/<topic>` and
  * `/push/<topic>` with the payload as the body (`application/octet-stream`: bytes; anything else:
- * UTF-8 text, byte-exact), answering `200 {"ok": true}`. Each request is admitted by
+ * UTF-8 text, byte-exact), answering `200` with an empty body, as Mercury does. Each request is admitted by
  * {@link TransportHost.admit} and carried out by the operations core, so authorization and
  * limits apply; a bus message from HTTP reaches every peer. A `GET` of a raw
  * path without a WebSocket upgrade gets 426.
@@ -72,13 +72,11 @@ export class RawHttp {
       const caller: Caller = { identity: await admitRequest(broker, 'http', req, url) };
       const data = { data: bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes)) };
       const ops = broker.ops;
-      if (kind === 'pub') {
-        const { off } = await ops.publish(caller, topic, data);
-        sendJson(res, 200, { ok: true, off });
-        return;
-      }
-      await (kind === 'bus' ? ops.sendBus(caller, topic, data) : ops.push(caller, topic, data));
-      sendJson(res, 200, { ok: true });
+      if (kind === 'pub') await ops.publish(caller, topic, data);
+      else await (kind === 'bus' ? ops.sendBus(caller, topic, data) : ops.push(caller, topic, data));
+      // As Mercury: 200 with an empty body (`POST {prefix}/publish` is the one that answers JSON).
+      res.writeHead(200, { 'content-length': '0' });
+      res.end();
     } catch (e) {
       if (!res.headersSent) req.resume();
       sendFailure(res, e);

@@ -1,15 +1,13 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { Server as SocketIoServer, type Socket } from 'socket.io';
 import WebSocket from 'ws';
-import { type ByeFrame, type ErrorCode, RtError } from '@rt/protocol';
+import { type ByeFrame, type ErrorCode, RtError, SOCKETIO_EVENT, SOCKETIO_PATH, maxBatchBytes } from '@rt/protocol';
 import type { TransportHost } from './host.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
-
-/** The socket.io event that carries rt frames, both ways. */
-export const FRAME_EVENT = 'f';
+import { socketIoCors } from '../policy/cors.js';
 
 /** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
 const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } })
@@ -46,7 +44,7 @@ class BatchEncoder {
       let texts = '';
       for (const out of batch) texts += ',' + out.text();
       this.batch = batch;
-      this.packet = `2["${FRAME_EVENT}"${texts}]`;
+      this.packet = `2["${SOCKETIO_EVENT}"${texts}]`;
       this.options = {};
       this.framed = false;
     }
@@ -82,6 +80,12 @@ class SocketIoWire implements Wire {
     return this.socket.conn.transport.name;
   }
 
+  readonly door = 'socket.io';
+
+  get remote(): string {
+    return this.socket.handshake.address;
+  }
+
   write(batch: readonly Outgoing[]): void {
     const conn = this.socket.conn as Socket['conn'] & { write(data: string, options: PacketOptions): void };
     if (!batch.some((out) => out.binary)) {
@@ -92,16 +96,16 @@ class SocketIoWire implements Wire {
     let texts = '';
     for (const out of batch) {
       if (out.binary) {
-        if (texts) conn.write(`2["${FRAME_EVENT}"${texts}]`, {});
+        if (texts) conn.write(`2["${SOCKETIO_EVENT}"${texts}]`, {});
         texts = '';
-        this.socket.emit(FRAME_EVENT, out.frame);
+        this.socket.emit(SOCKETIO_EVENT, out.frame);
       } else texts += ',' + out.text();
     }
-    if (texts) conn.write(`2["${FRAME_EVENT}"${texts}]`, {});
+    if (texts) conn.write(`2["${SOCKETIO_EVENT}"${texts}]`, {});
   }
 
   close(bye?: ByeFrame): void {
-    if (bye) this.socket.emit(FRAME_EVENT, bye);
+    if (bye) this.socket.emit(SOCKETIO_EVENT, bye);
     this.socket.disconnect(true);
   }
 
@@ -157,22 +161,53 @@ interface ConnectionData {
  */
 function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
   const { broker, session } = this.data as ConnectionData;
-  if (event === FRAME_EVENT) {
+  if (event === SOCKETIO_EVENT) {
     for (const frame of frames) broker.handleFrame(session, frame);
   } else {
     session.send(
       new Outgoing({
         t: 'err',
         code: 'unknown_op',
-        message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${FRAME_EVENT}"`,
+        message: `unknown socket.io event "${String(event).slice(0, 32)}": rt frames travel on "${SOCKETIO_EVENT}"`,
       }),
     );
   }
 }
 
-function onDisconnect(this: Socket): void {
+/** How long a long-polling session waits for a new poll once the TCP connection of its last poll closed, in ms. */
+const POLLER_GONE_MS = 1000;
+
+/**
+ * A long-polling peer that dies between two polls (a killed process) leaves no poll for the
+ * broker to see break: only the missed ping would tell, after `heartbeatMs + pingTimeoutMs`.
+ * Its last poll's TCP connection closes though: when no poll arrived within
+ * {@link POLLER_GONE_MS} of that (none answered since, none waiting), the session is closed.
+ * (Polls another node forwarded are left out: their connection is the forwarder's.)
+ */
+function closeWhenPollerGone(conn: Socket['conn']): void {
+  const polling = conn.transport;
+  const watched = new WeakSet<object>();
+  let polls = 0;
+  polling.on('headers', (_headers: unknown, req: IncomingMessage) => {
+    if (req.method !== 'GET') return;
+    polls++;
+    if (req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket)) return;
+    watched.add(req.socket);
+    req.socket.once('close', () => {
+      const before = polls;
+      setTimeout(() => {
+        // `writable`: a poll is waiting for data; `polls`: one was answered since. Either way the peer is alive.
+        const gone = polls === before && !polling.writable;
+        // Closed at once (`discard`): an orderly close would wait for a poll that never comes.
+        if (gone && conn.transport === polling && conn.readyState === 'open' && !conn.upgrading) conn.close(true);
+      }, POLLER_GONE_MS).unref();
+    });
+  });
+}
+
+function onDisconnect(this: Socket, reason: string): void {
   const { broker, session } = this.data as ConnectionData;
-  broker.closeSession(session);
+  broker.closeSession(session, reason);
 }
 
 /**
@@ -193,21 +228,21 @@ export class SocketIoTransport implements Transport {
   attach(server: HttpServer): void {
     const broker = this.broker;
     if (this.io) {
-      this.io.engine.attach(server, { path: `${broker.options.prefix}/socket.io/`, destroyUpgrade: false });
+      this.io.engine.attach(server, { path: `${broker.options.prefix}${SOCKETIO_PATH}/`, destroyUpgrade: false });
       return;
     }
     const io = new SocketIoServer(server, {
-      path: `${broker.options.prefix}/socket.io`,
+      path: `${broker.options.prefix}${SOCKETIO_PATH}`,
       serveClient: false,
       transports: ['polling', 'websocket'],
-      maxHttpBufferSize: broker.limits.maxPayloadBytes * 4 + 64 * 1024,
+      maxHttpBufferSize: maxBatchBytes(broker.limits.maxPayloadBytes),
       destroyUpgrade: false,
-      // CORS answers follow `allowOrigin` (every origin when it is not set).
-      cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
-      // A peer that vanished without a word (long-polling has no socket to break) is found
-      // within two heartbeats, so what it held (pulled jobs) goes to others.
+      // CORS answers follow `allowOrigin`: credentials for listed origins only.
+      cors: socketIoCors(broker.policy),
+      // A peer that vanished without a word is found within heartbeatMs + pingTimeoutMs, so
+      // what it held (pulled jobs) goes to others.
       pingInterval: broker.options.heartbeatMs,
-      pingTimeout: broker.options.heartbeatMs,
+      pingTimeout: broker.options.pingTimeoutMs,
     });
     this.io = io;
     const forwarding = broker.forwarding;
@@ -246,6 +281,7 @@ export class SocketIoTransport implements Transport {
       const polling = socket.conn.transport as unknown as { closeTimeout?: number };
       if (typeof polling.closeTimeout === 'number')
         polling.closeTimeout = Math.min(polling.closeTimeout, broker.options.heartbeatMs);
+      if (socket.conn.transport.name === 'polling') closeWhenPollerGone(socket.conn);
       const session = broker.openSession(new SocketIoWire(socket, this.encoder));
       const data = socket.data as ConnectionData;
       session.identity = data.identity ?? null;
@@ -270,7 +306,7 @@ export class SocketIoTransport implements Transport {
    */
   readonly foreign: ForeignCheck = {
     connectionOf: (_req, url) =>
-      url.pathname === `${this.broker.options.prefix}/socket.io/` ? url.searchParams.get('sid') : null,
+      url.pathname === `${this.broker.options.prefix}${SOCKETIO_PATH}/` ? url.searchParams.get('sid') : null,
     isLocal: (id) =>
       this.io !== undefined && id in (this.io.engine as unknown as { clients: Record<string, unknown> }).clients,
     unknown: (res) => {

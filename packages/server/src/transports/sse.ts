@@ -1,6 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type ByeFrame, RtError } from '@rt/protocol';
+import {
+  type ByeFrame,
+  RtError,
+  SSE_PATH,
+  SSE_PING_EVENT,
+  SSE_SESSION_EVENT,
+  type SseSessionInfo,
+  maxBatchBytes,
+} from '@rt/protocol';
 import type { TransportHost } from './host.js';
 import { readBody, sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
@@ -20,9 +28,14 @@ const TOKEN_BYTES = 24;
  */
 class SseFrameWire implements Wire {
   readonly transport = 'sse';
+  readonly door = 'sse';
   private seq = 0;
 
   constructor(private readonly stream: SseStream) {}
+
+  get remote(): string | undefined {
+    return this.stream.remote;
+  }
 
   write(batch: readonly Outgoing[]): void {
     let data = '';
@@ -65,7 +78,7 @@ export class SseTransport implements Transport {
 
   setup(broker: TransportHost): void {
     this.broker = broker;
-    const base = `${broker.options.prefix}/sse`;
+    const base = `${broker.options.prefix}${SSE_PATH}`;
     broker.addRoute('GET', base, (req, res, url) => this.open(req, res, url));
     broker.addRoute('POST', `${base}/*`, (req, res, url) => this.post(req, res, url.pathname.slice(base.length + 1)));
     broker.addRoute('OPTIONS', `${base}/*`, (req, res) => void broker.cors(req, res, 'POST, OPTIONS'));
@@ -76,7 +89,7 @@ export class SseTransport implements Transport {
   /** No sticky sessions needed: a POST for a stream another node holds is forwarded to that node. */
   readonly foreign: ForeignCheck = {
     connectionOf: (req, url) => {
-      const base = `${this.broker.options.prefix}/sse/`;
+      const base = `${this.broker.options.prefix}${SSE_PATH}/`;
       return req.method === 'POST' && url.pathname.startsWith(base) ? url.pathname.slice(base.length) : null;
     },
     isLocal: (token) => this.byToken.has(token),
@@ -120,14 +133,9 @@ export class SseTransport implements Transport {
       broker.closeSession(session);
     });
     const heartbeatMs = broker.options.heartbeatMs;
-    stream.open(broker.options.sseRetryMs, heartbeatMs, () => formatEvent({ event: 'ping', data: '1' }));
-    stream.write(
-      formatEvent({
-        event: 'session',
-        id: '0',
-        data: JSON.stringify({ url: `sse/${token}`, session: session.id, heartbeatMs }),
-      }),
-    );
+    stream.open(broker.options.sseRetryMs, heartbeatMs, () => formatEvent({ event: SSE_PING_EVENT, data: '1' }));
+    const info: SseSessionInfo = { url: `${SSE_PATH.slice(1)}/${token}`, session: session.id, heartbeatMs };
+    stream.write(formatEvent({ event: SSE_SESSION_EVENT, id: '0', data: JSON.stringify(info) }));
   }
 
   private async post(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
@@ -150,7 +158,7 @@ export class SseTransport implements Transport {
     let frames: unknown[];
     try {
       // A batch of frames, each with a payload of at most maxPayloadBytes (base64 adds a third).
-      const body = await readBody(req, this.broker.limits.maxPayloadBytes * 4 + 64 * 1024);
+      const body = await readBody(req, maxBatchBytes(this.broker.limits.maxPayloadBytes));
       frames = parseBatch(body.toString('utf8'));
     } catch (e) {
       return sendFailure(res, e);

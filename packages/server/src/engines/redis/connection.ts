@@ -32,8 +32,8 @@ export function reconnectDelay(attempt: number): number {
 /**
  * The engine's two connections to Redis: `cmd` for commands and scripts, `sub` for pub/sub.
  * Neither queues commands while disconnected (an operation then fails at once with
- * `unavailable` instead of hanging); both reconnect by themselves with backoff, and `sub`
- * subscribes again to its channels when it is back.
+ * `unavailable` instead of hanging); both reconnect by themselves with backoff. `sub` does not
+ * subscribe again by itself: the engine does, then catches up on what it missed.
  */
 export class Connections {
   readonly cmd: Redis;
@@ -47,6 +47,7 @@ export class Connections {
     url: string,
     private readonly logger: Logger,
     private readonly onReady: () => void,
+    private readonly commandTime: ((seconds: number) => void) | undefined = undefined,
   ) {
     const options: RedisOptions = {
       lazyConnect: true,
@@ -56,7 +57,8 @@ export class Connections {
       retryStrategy: (attempt) => reconnectDelay(attempt),
     };
     this.cmd = new Redis(url, { ...options, connectionName: 'rt' });
-    this.sub = new Redis(url, { ...options, connectionName: 'rt-sub' });
+    // The engine subscribes again itself after a reconnect (and catches up on what it missed meanwhile).
+    this.sub = new Redis(url, { ...options, connectionName: 'rt-sub', autoResubscribe: false });
     for (const [name, conn] of [
       ['commands', this.cmd],
       ['pub/sub', this.sub],
@@ -112,6 +114,7 @@ export class Connections {
       buffers
         ? this.cmd.callBuffer(cmd, first, keys.length, ...keys, ...args)
         : this.cmd.call(cmd, first, keys.length, ...keys, ...args);
+    const started = this.commandTime ? performance.now() : 0;
     try {
       return await call('EVALSHA', script.sha);
     } catch (error) {
@@ -123,6 +126,8 @@ export class Connections {
         }
       }
       throw unavailable(error);
+    } finally {
+      this.commandTime?.((performance.now() - started) / 1000);
     }
   }
 

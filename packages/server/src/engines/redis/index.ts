@@ -7,7 +7,7 @@ import type {
   EngineHost,
   EngineLimits,
   EngineStats,
-  MessageMeta,
+  PublishOptions,
   PullerHandle,
   Recovery,
   StoredMessage,
@@ -72,9 +72,25 @@ export class RedisEngine implements Engine {
   private ep = '';
   /** The epoch this node proposes should Redis have none (it lost its data); replaced once used. */
   private nextEpoch = randomId();
-  /** The newest message delivered on this node: the same message on several channels is delivered once. */
+  /**
+   * The newest message delivered on this node: the same message on several channels is
+   * delivered once, and after the pub/sub connection was down the node catches up from here.
+   */
   private lastOff = 0;
   private lastEp = '';
+  /**
+   * True while the pub/sub connection is up and subscribed to every channel this node
+   * listens to. A publish is accepted only then: this node's own subscribers hear it.
+   */
+  private subscribed = false;
+  /**
+   * Topic messages held back while {@link holds} > 0 (a channel being subscribed, a catch-up
+   * running); delivered in order once the last hold is released.
+   */
+  private held: [string, Buffer][] | undefined;
+  private holds = 0;
+  /** The resume in progress (resumes run one after the other). */
+  private resuming: Promise<void> = Promise.resolve();
   /** Channels this node subscribes to, with the subscription in progress or done. */
   private readonly channels = new Map<string, Promise<void>>();
   private readonly counters: EngineStats = {
@@ -94,7 +110,7 @@ export class RedisEngine implements Engine {
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;
     this.logger = host.logger ?? quietLogger;
-    const conns = new Connections(this.url, this.logger, () => void this.resume());
+    const conns = new Connections(this.url, this.logger, () => void this.resume(), host.commandTime?.bind(host));
     this.conns = conns;
     const p = this.prefix;
     this.queues = new RedisQueues(
@@ -121,8 +137,11 @@ export class RedisEngine implements Engine {
     conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) =>
       this.onChannel(channel.toString('utf8'), message),
     );
+    conns.sub.on('close', () => {
+      this.subscribed = false;
+    });
     await conns.connect(this.options.connectTimeoutMs ?? 5000);
-    await this.subscribe(this.forwarder.channel).catch(() => undefined);
+    await this.resuming;
     this.queues.start(this.options.sweepMs ?? 1000);
   }
 
@@ -150,17 +169,39 @@ export class RedisEngine implements Engine {
       : { ok: false, detail: `Redis is unreachable: ${down}` };
   }
 
+  /**
+   * Ready when both connections are up, the pub/sub connection is subscribed again to every
+   * channel this node listens to (a publish is accepted only then), and Redis answers a
+   * `PING` on each connection within 2 s.
+   */
+  async ready(): Promise<EngineHealth> {
+    const health = this.health();
+    if (!health.ok || !this.conns) return health;
+    if (!this.subscribed) return { ok: false, detail: 'Redis is back; subscribing again' };
+    const conns = this.conns;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.all([conns.cmd.ping(), conns.sub.ping()]),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer to PING within 2 s')), 2000);
+        }),
+      ]);
+    } catch (error) {
+      return { ok: false, detail: `Redis is unreachable: ${error instanceof Error ? error.message : String(error)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.subscribed ? this.health() : { ok: false, detail: 'Redis is back; subscribing again' };
+  }
+
   stats(): EngineStats {
     return { ...this.counters };
   }
 
-  async publish(
-    topic: string,
-    data: Payload,
-    dataText?: string,
-    key?: string,
-    meta?: MessageMeta,
-  ): Promise<StoredMessage> {
+  async publish(topic: string, data: Payload, options: PublishOptions = {}): Promise<StoredMessage> {
+    const { dataText, key, meta } = options;
+    if (!this.subscribed) throw unavailable(new Error('the pub/sub connection is not subscribed (yet)'));
     // '' is the root: its history holds every topic's messages and its channel carries them all
     // (for listen('') and recover(''), used by the Mercure hub).
     const topics = ['', ...ancestry(topic)];
@@ -270,9 +311,16 @@ export class RedisEngine implements Engine {
     return this.prefix + name;
   }
 
+  /**
+   * Subscribes to a channel once. Topic messages are held back from before the SUBSCRIBE until
+   * the turn after it is answered: messages that arrive with its answer would otherwise reach
+   * the broker before the code awaiting {@link listen} ran (e.g. a subscription about to hold
+   * its session for a replay would get them first, and the client would then drop the replay).
+   */
   private subscribe(channel: string): Promise<void> {
     let done = this.channels.get(channel);
     if (!done) {
+      this.hold();
       done = this.conns!.sub.subscribe(channel).then(
         () => undefined,
         (error: unknown) => {
@@ -280,9 +328,24 @@ export class RedisEngine implements Engine {
           throw unavailable(error);
         },
       );
+      void done.catch(() => undefined).finally(() => setImmediate(() => this.release()));
       this.channels.set(channel, done);
     }
     return done;
+  }
+
+  /** Holds topic messages back (see {@link held}). */
+  private hold(): void {
+    this.holds++;
+    this.held ??= [];
+  }
+
+  /** Releases a hold; the last one delivers what was held, in order. */
+  private release(): void {
+    if (--this.holds > 0) return;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [channel, message] of held) this.onChannel(channel, message);
   }
 
   private async unsubscribe(channel: string): Promise<void> {
@@ -294,7 +357,8 @@ export class RedisEngine implements Engine {
   private onChannel(channel: string, message: Buffer): void {
     try {
       const rest = channel.slice(this.prefix.length);
-      if (rest.startsWith('c:')) {
+      if (rest.startsWith('c:') && this.held) this.held.push([channel, message]);
+      else if (rest.startsWith('c:')) {
         const [offText, ep, start] = splitHeader(message);
         const off = Number(offText);
         if (ep === this.lastEp && off <= this.lastOff) return; // already delivered through another ancestor's channel
@@ -332,15 +396,77 @@ export class RedisEngine implements Engine {
     if (had !== '') this.host.epochChanged?.(ep);
   }
 
-  /** Redis is reachable (again): learn the epoch, renew the heartbeat, read waiting jobs. */
-  private async resume(): Promise<void> {
+  /** Redis is reachable (again): resumes once the resumes before are done. */
+  private resume(): void {
+    this.resuming = this.resuming.then(() => this.resumeNow());
+  }
+
+  /**
+   * Learns the epoch, subscribes again to every channel this node listens to and catches up on
+   * what was published meanwhile, renews the heartbeat and reads waiting jobs.
+   */
+  private async resumeNow(): Promise<void> {
+    if (!this.conns!.up) return;
     try {
-      await this.position();
+      const now = await this.position();
+      if (this.lastEp === '') {
+        this.lastEp = now.ep;
+        this.lastOff = now.off;
+      }
+      if (!this.subscribed) await this.resubscribe();
       if (this.forwarder) await this.subscribe(this.forwarder.channel);
       await this.queues!.beat();
       this.queues!.resume();
     } catch (error) {
       this.logger.warn({ err: (error as Error).message }, 'resuming after Redis reconnected failed');
+    }
+  }
+
+  /**
+   * After the pub/sub connection was down: subscribes to every channel again, then delivers
+   * from history what the listened topics published since the last message this node
+   * delivered (in offset order, each once), then what arrived live meanwhile. A topic whose
+   * history does not reach back gets a `history` gap; an epoch change the `epoch` gap (and the
+   * new epoch's messages). Should the catch-up fail, every listened topic gets a gap.
+   */
+  private async resubscribe(): Promise<void> {
+    const channels = [...this.channels.keys()];
+    const topicPrefix = this.key('c:');
+    const topics = channels.filter((c) => c.startsWith(topicPrefix)).map((c) => c.slice(topicPrefix.length));
+    this.hold();
+    try {
+      if (channels.length > 0) await this.conns!.sub.subscribe(...channels);
+      this.subscribed = true;
+      const from = { ep: this.lastEp, off: this.lastOff };
+      try {
+        const missed = new Map<number, StoredMessage>();
+        let ep = from.ep;
+        for (const topic of topics) {
+          const recovery = await this.recover(topic, from.ep, from.off);
+          ep = recovery.ep;
+          if (recovery.gap === 'history') this.host.missed?.(topic, 'history', recovery.ep, recovery.off);
+          for (const m of recovery.messages) missed.set(m.off, m);
+        }
+        if (ep !== this.lastEp) {
+          this.lastEp = ep;
+          this.lastOff = 0;
+        }
+        for (const m of [...missed.values()].sort((a, b) => a.off - b.off)) {
+          if (m.off <= this.lastOff) continue;
+          this.lastOff = m.off;
+          this.host.deliverMessage(m);
+        }
+        if (missed.size > 0)
+          this.logger.info({ messages: missed.size }, 'caught up on messages published while pub/sub was down');
+      } catch (error) {
+        this.logger.warn(
+          { err: (error as Error).message },
+          'could not catch up after pub/sub reconnected: subscribers are told of the gap',
+        );
+        for (const topic of topics) this.host.missed?.(topic, 'history', this.ep, 0);
+      }
+    } finally {
+      this.release();
     }
   }
 }

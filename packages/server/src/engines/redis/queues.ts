@@ -4,7 +4,7 @@ import { Alarm, redeliveryDelay } from '../redelivery.js';
 import type { Logger } from '../../options.js';
 import { decodeJob, encodeJob } from './codec.js';
 import { type Connections, Script } from './connection.js';
-import { ACK, DEFER, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
+import { ACK, DEFER, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
 
 const push = new Script(PUSH);
 const take = new Script(TAKE);
@@ -50,11 +50,11 @@ const HEARTBEAT_MS = 3000;
  * Push/pull over Redis streams with one consumer group per topic (`rt`) and one consumer per
  * node: a job is read by exactly one node, which hands it to one of its pullers (taking
  * turns); it stays pending until the puller acknowledges it. A puller that leaves puts its
- * jobs back (to another local puller with room first, else at the end of the queue for every
- * node). A nack hands the job to another local puller with room, else keeps it pending and
+ * jobs back (to another local puller with room first, else first in line for every node). A nack hands the job to another local puller with room, else keeps it pending and
  * puts it in the topic's delayed set: any other puller on any node takes it at once (first in
  * line), the failing puller only after `redeliveryDelayMs`, doubled per delivery up to 10 s.
- * A node that dies stops renewing its heartbeat and the survivors put its pending jobs back.
+ * A node that dies stops renewing its heartbeat and the survivors put its pending jobs back,
+ * first in line.
  * Jobs wait in Redis while no node has a puller. Each job carries its delivery count
  * (`attempt`) through all of this.
  */
@@ -222,7 +222,12 @@ export class RedisQueues {
           [key],
           jobs.map((j) => j.id),
         );
-      else await this.conns.run(requeue, [key], [this.names.notify(topic), ...jobs.flatMap((j) => [j.id, j.attempt])]);
+      else
+        await this.conns.run(
+          requeue,
+          [key, this.names.delayed(topic)],
+          [this.names.notify(topic), ...jobs.flatMap((j) => [j.id, j.attempt])],
+        );
     } catch (error) {
       this.backlog.push({ topic, op, jobs });
       this.logger.warn(
@@ -362,10 +367,10 @@ export class RedisQueues {
       const fields = c as (string | number)[];
       const name = String(fields[fields.indexOf('name') + 1]);
       // A consumer whose heartbeat expired: its pending jobs go back, and the consumer goes.
-      if (name === this.nodeId) continue;
+      if (name === this.nodeId || name === PARKED) continue;
       const n = (await this.conns.run(
         reclaim,
-        [key, this.names.node(name)],
+        [key, this.names.node(name), this.names.delayed(topic)],
         [this.names.notify(topic), name],
       )) as number;
       if (n > 0) {

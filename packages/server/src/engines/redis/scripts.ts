@@ -13,9 +13,11 @@
  *   (one consumer per node); an entry holds the job (`m`) and, when it went back to the
  *   queue, the deliveries it had before (`a`); `P qn:<topic>`: the channel that tells nodes a
  *   job is waiting;
- * - `P qd:<topic>`: nacked jobs waiting out their redelivery delay, a sorted set scored by the
- *   time (Redis clock, ms) from which the puller that failed them may have them back; each
- *   member is `<entry id> <deliveries so far> <failing puller>`, the entry stays pending;
+ * - `P qd:<topic>`: jobs that go before new entries, a sorted set: nacked jobs waiting out
+ *   their redelivery delay, scored by the time (Redis clock, ms) from which the puller that
+ *   failed them may have them back, and jobs given back (puller or node gone), scored 0 and
+ *   held by the consumer `~parked`; each member is `<entry id> <deliveries so far> <failing
+ *   puller or ->`, the entry stays pending;
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
@@ -73,11 +75,14 @@ return {ep, off, 0}`;
  * Recovery. KEYS: epoch, off, the topic's history stream. ARGV: a new epoch, the client's
  * epoch, its offset, history ttl (ms), most entries to return. Returns
  * `{ep, off, gap, off1, body1, off2, body2, ...}` where `gap` is '', 'epoch' or 'history'.
+ * From another epoch (Redis lost its data since), what the current epoch published is
+ * returned with the gap `epoch`, as the memory engine does.
  */
 export const RECOVER = `${ENSURE_EPOCH}
 local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
-if ep ~= ARGV[2] then return {ep, cur, 'epoch'} end
 local from = tonumber(ARGV[3])
+local epoch = ep ~= ARGV[2]
+if epoch then from = 0 end
 local t = redis.call('TIME')
 local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4])
 local out = {ep, cur, ''}
@@ -98,7 +103,7 @@ if first then
   local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
   if #last > 0 and tonumber(string.match(last[1][1], '^(%d+)')) > from then lost = true end
 end
-if lost then out[3] = 'history' end
+if epoch then out[3] = 'epoch' elseif lost then out[3] = 'history' end
 return out`;
 
 /** The current position. KEYS: epoch, off. ARGV: a new epoch. Returns `{ep, off}`. */
@@ -206,44 +211,56 @@ redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('PUBLISH', ARGV[1], '1')
 return 1`;
 
+/** The consumer that holds jobs given back (first in line) until a node takes them: it never dies. */
+export const PARKED = '~parked';
+
 /**
- * Puts jobs back at the end of the queue for any node's pullers (a puller gone, a job no
- * puller could take). KEYS: the queue stream. ARGV: the notify channel, then pairs of job id
- * and deliveries so far. Returns how many went back (jobs Redis lost meanwhile cannot go back).
+ * Puts jobs back first in line for any node's pullers (a puller gone, a job no puller could
+ * take): each stays pending, moves to the consumer {@link PARKED}, and enters the delayed set
+ * due at once (score 0, so ahead of every nacked job and of every new entry, which TAKE reads
+ * after the delayed set). KEYS: the queue stream, its delayed set. ARGV: the notify channel,
+ * then pairs of job id and deliveries so far. Returns how many went back (jobs Redis lost
+ * meanwhile cannot go back).
  */
 export const REQUEUE = `
 local n = 0
 for i = 2, #ARGV, 2 do
-  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #e > 0 then
-    redis.call('XADD', KEYS[1], '*', 'm', e[1][2][2], 'a', ARGV[i + 1])
+  local claimed = redis.call('XCLAIM', KEYS[1], 'rt', '${PARKED}', 0, ARGV[i], 'JUSTID')
+  if #claimed > 0 then
+    redis.call('ZADD', KEYS[2], 0, ARGV[i] .. ' ' .. ARGV[i + 1] .. ' -')
     n = n + 1
   end
-  pcall(redis.call, 'XACK', KEYS[1], 'rt', ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
 end
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
 
 /**
- * Gives back the jobs a dead node held (its delayed ones too: their members in the delayed
- * set find nothing to claim). KEYS: the queue stream, the dead node's heartbeat. ARGV: the
- * notify channel, the dead consumer. Returns how many went back (0 when the node is alive).
+ * Gives back the jobs a dead node held, first in line (as {@link REQUEUE}: to the consumer
+ * {@link PARKED}, due at once in the delayed set); its nacked jobs already in the delayed set
+ * keep their place there. KEYS: the queue stream, the dead node's heartbeat, the delayed set.
+ * ARGV: the notify channel, the dead consumer. Returns how many went back (0 when the node is alive).
  */
 export const RECLAIM = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local delayed = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  delayed[string.match(member, '^(%S+)')] = true
+end
 local n = 0
 local held = redis.call('XPENDING', KEYS[1], 'rt', '-', '+', 1000, ARGV[2])
 for _, p in ipairs(held) do
   local e = redis.call('XRANGE', KEYS[1], p[1], p[1])
   if #e > 0 then
-    local fields = e[1][2]
-    ${PRIOR}
-    redis.call('XADD', KEYS[1], '*', 'm', fields[2], 'a', prior + p[4])
+    redis.call('XCLAIM', KEYS[1], 'rt', '${PARKED}', 0, p[1], 'JUSTID')
+    if not delayed[p[1]] then
+      local fields = e[1][2]
+      ${PRIOR}
+      redis.call('ZADD', KEYS[3], 0, p[1] .. ' ' .. (prior + p[4]) .. ' -')
+    end
     n = n + 1
+  else
+    redis.call('XACK', KEYS[1], 'rt', p[1])
   end
-  redis.call('XACK', KEYS[1], 'rt', p[1])
-  redis.call('XDEL', KEYS[1], p[1])
 end
 if #held < 1000 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'rt', ARGV[2]) end
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end

@@ -37,7 +37,7 @@ function raw(
 
 const ALLOWED = 'http://www.example.com:3000';
 
-/** The transports that speak socket.io (SSE and the raw endpoints: security-endpoints.test.ts). */
+/** The transports that speak socket.io (SSE and the raw endpoints: endpoints.test.ts). */
 const SOCKET_IO = ['websocket', 'polling'] as const;
 
 for (const transport of SOCKET_IO) {

@@ -333,12 +333,15 @@ async function stalledSseFrames(b: TestBroker, topic: string, from: string): Pro
   const res = await fetch(`${b.url}/rt/sse?frames=1`, { signal: abort.signal });
   const reader = res.body!.getReader();
   let text = '';
-  while (!/event: session\ndata: (.*)\n/.test(text)) {
+  const session = /event: session\n(?:id: .*\n)?data: (.*)\n/;
+  const started = Date.now();
+  while (!session.test(text)) {
+    if (Date.now() - started > 10_000) throw new Error('no session event within 10 s');
     const { value, done } = await reader.read();
     if (done) throw new Error('the stream ended');
     text += new TextDecoder().decode(value);
   }
-  const { url } = JSON.parse(/event: session\ndata: (.*)\n/.exec(text)![1]!) as { url: string };
+  const { url } = JSON.parse(session.exec(text)![1]!) as { url: string };
   const ep = from.slice(0, from.lastIndexOf('-'));
   await post(`${b.url}/rt/${url}`, JSON.stringify({ t: 'sub', ref: 1, topic, ep, off: 0 }), {}).catch((e: unknown) => {
     if (!(e instanceof Refused && e.code === 204)) throw e;

@@ -12,7 +12,7 @@ type WireTransport = TransportName | 'raw' | (string & {});
 export interface Wire {
   /** The transport's name, as `client.transport` reports it. */
   readonly transport: WireTransport;
-  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`, `raw-http`), for metrics and logs. */
+  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`), for metrics and logs. */
   readonly door?: string;
   /** The peer's address (`ip` or `ip:port`), for logs. */
   readonly remote?: string;

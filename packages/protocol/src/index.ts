@@ -17,6 +17,8 @@ export {
 } from './frames.js';
 export type {
   AckFrame,
+  AdvertisedLimits,
+  BrokerInfo,
   BusFrame,
   CheckedPayload,
   BusSendFrame,
@@ -29,6 +31,7 @@ export type {
   FrameProblem,
   GapFrame,
   GapReason,
+  HelloFrame,
   JobFrame,
   JoinFrame,
   JsonValue,

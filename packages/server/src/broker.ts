@@ -1,9 +1,11 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { type FrameLimits, type Payload, maxBatchBytes } from '@rt/protocol';
 import type { Engine, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
 import { HttpFront, refuseUnclaimedUpgrade } from './front.js';
+import { type AnyServer, closeServer, createServerFor, http1View, isHttp2, trackServer } from './http2.js';
 import { OpsCounters } from './metrics/counters.js';
 import { Monitor } from './metrics/index.js';
 import type { MonitorSource } from './metrics/source.js';
@@ -87,7 +89,7 @@ export class Broker {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly transports: Transport[];
   private readonly servers: HttpServer[] = [];
-  private readonly ownServers = new Set<HttpServer>();
+  private readonly ownServers = new Set<AnyServer>();
   private readonly ready: Promise<void>;
   private closing = false;
 
@@ -127,7 +129,14 @@ export class Broker {
       this.logger,
       this.counters,
     );
-    this.frames = new FrameDoor(this.ops, frameLimits, this.logger, this.counters);
+    const { maxPayloadBytes, maxSubscriptions, maxTopicLength, maxTopicDepth, pushQueueSize } = this.limits;
+    this.frames = new FrameDoor(this.ops, frameLimits, this.logger, this.counters, {
+      maxPayloadBytes,
+      maxSubscriptions,
+      maxTopicLength,
+      maxTopicDepth,
+      pushQueueSize,
+    });
     this.ready = this.engine.start(
       {
         deliverMessage: (m) => this.deliverMessage(m),
@@ -210,10 +219,12 @@ export class Broker {
 
   /**
    * Embeds the broker in an existing Node HTTP server (the one Express, Fastify or Koa
-   * listen on): rt answers its own paths and upgrades, and passes every other request on.
+   * listen on), or in an `http2.createSecureServer({ allowHTTP1: true })`: rt answers its own
+   * paths and upgrades, and passes every other request on.
    */
-  attach(server: HttpServer): this {
+  attach(server: HttpServer | Http2SecureServer): this {
     if (this.closing) throw new Error('broker is closed');
+    if (isHttp2(server)) return this.attach(http1View(server));
     this.front.attach(server);
     for (const transport of this.transports) transport.attach(server);
     this.front.stickyFree(
@@ -232,7 +243,8 @@ export class Broker {
    */
   async listen(url: string | number = 'http://*:4000'): Promise<ListenAddress> {
     const { host, port } = parseListen(url);
-    const server = createServer();
+    const server = createServerFor(this.options.tls);
+    trackServer(server);
     this.ownServers.add(server);
     this.attach(server);
     server.on('upgrade', refuseUnclaimedUpgrade);
@@ -247,7 +259,7 @@ export class Broker {
     const actual = (server.address() as AddressInfo).port;
     const shown = host === '*' ? 'localhost' : host;
     this.logger.info({ port: actual, host }, 'rt broker listening');
-    return { port: actual, host, url: `http://${shown}:${actual}` };
+    return { port: actual, host, url: `${this.options.tls ? 'https' : 'http'}://${shown}:${actual}` };
   }
 
   /** Resolves once the engine is started (`listen()` already waits for it). */
@@ -265,21 +277,7 @@ export class Broker {
     for (const server of this.ownServers) server.close();
     this.registry.closeAll();
     await Promise.all([...this.transports.map((t) => t.close()), this.monitor.close()]);
-    await Promise.all(
-      [...this.ownServers].map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.closeIdleConnections();
-            const timer = setTimeout(() => server.closeAllConnections(), 2000);
-            timer.unref();
-            server.close(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-            if (!server.listening) resolve();
-          }),
-      ),
-    );
+    await Promise.all([...this.ownServers].map(closeServer));
     await this.ready.catch(() => undefined);
     await this.engine.close();
   }

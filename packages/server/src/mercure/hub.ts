@@ -146,6 +146,8 @@ export class MercureTransport implements Transport {
       throw e;
     }
     const headers: Record<string, string> = { ...SSE_HEADERS, ...this.cors(req) };
+    // HTTP/2 has no connection-specific headers (RFC 9113 §8.2.2).
+    if (req.httpVersionMajor >= 2) delete headers.connection;
     let replay: Update[] = [];
     let upTo = 0;
     if (lastEventID !== null) {

@@ -1,5 +1,6 @@
 import { type OpsCounters, doorOf } from '../metrics/counters.js';
 import {
+  type AdvertisedLimits,
   type ClientFrame,
   type ErrorCode,
   type FrameLimits,
@@ -40,6 +41,8 @@ export class FrameDoor {
     private readonly limits: FrameLimits,
     private readonly logger: Logger,
     private readonly counters?: OpsCounters,
+    /** What `hello` answers: the limits a client enforces locally. */
+    private readonly advertised?: AdvertisedLimits,
   ) {}
 
   /** Handles one frame from a session: JSON text or a decoded object. */
@@ -75,6 +78,9 @@ export class FrameDoor {
     const done = (): Outgoing => ok(frame.ref);
     const data = (d: { data: Payload }) => (dataText === undefined ? { data: d.data } : { data: d.data, dataText });
     switch (frame.t) {
+      case 'hello':
+        // The client's handshake and liveness probe: answered at once, with the limits.
+        return Promise.resolve(ok(frame.ref, this.advertised ? { data: { limits: { ...this.advertised } } } : {}));
       case 'sub': {
         const from = frame.ep !== undefined && frame.off !== undefined ? { ep: frame.ep, off: frame.off } : undefined;
         // The answer goes out after the replay and before the live messages held meanwhile.

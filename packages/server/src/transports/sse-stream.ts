@@ -51,7 +51,8 @@ export class SseStream {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
+      // HTTP/2 has no connection-specific headers (RFC 9113 §8.2.2): Node would warn and drop it.
+      ...(this.req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
     });
     this.res.write(`: rt\nretry: ${retryMs}\n\n`);
     this.timer = setInterval(() => this.write(ping()), heartbeatMs);

@@ -8,18 +8,13 @@
  * Only `react-native` itself is not installed: its `InitializeCore` (run before the app's main
  * module) is left out, and the test sets up the globals it would.
  */
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
 import { getDefaultConfig, mergeConfig } from '@react-native/metro-config';
 import { loadConfig, runBuild } from 'metro';
 import { ROOT } from '../helpers/index.ts';
-
-const run = promisify(execFile);
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+import { packedApp } from './packed-app.ts';
 const require = createRequire(join(ROOT, 'package.json'));
 const version = (pkg: string): string => (require(`${pkg}/package.json`) as { version: string }).version;
 
@@ -75,43 +70,15 @@ export function hermesc(): string {
 
 /** Packs, installs and bundles the app for `platform` (a release build: not dev, not minified). */
 export async function buildMetroApp(platform: 'android' | 'ios' = 'android'): Promise<MetroApp> {
-  const dir = await mkdtemp(join(tmpdir(), 'rt-metro-'));
-  const app = join(dir, 'app');
-  await mkdir(app);
+  const installed = await packedApp({
+    react: version('react'),
+    // Renders the hooks without react-native (whose renderer needs a device).
+    'react-test-renderer': version('react'),
+    // Every React Native app has it (the template lists it): Babel's helpers.
+    '@babel/runtime': version('@babel/runtime'),
+  });
+  const app = installed.dir;
   try {
-    const { stdout } = await run(
-      NPM,
-      [
-        'pack',
-        '--json',
-        '--pack-destination',
-        dir,
-        ...['protocol', 'client', 'react'].flatMap((p) => ['-w', `packages/${p}`]),
-      ],
-      { cwd: ROOT },
-    );
-    const packed = JSON.parse(stdout) as { name: string; filename: string }[];
-    const tarball = (name: string): string => `file:${join(dir, packed.find((p) => p.name === name)!.filename)}`;
-    await writeFile(
-      join(app, 'package.json'),
-      JSON.stringify({
-        name: 'rt-react-native-app',
-        private: true,
-        dependencies: {
-          '@rt/protocol': tarball('@rt/protocol'),
-          '@rt/client': tarball('@rt/client'),
-          '@rt/react': tarball('@rt/react'),
-          react: version('react'),
-          // Renders the hooks without react-native (whose renderer needs a device).
-          'react-test-renderer': version('react'),
-          // Every React Native app has it (the template lists it): Babel's helpers.
-          '@babel/runtime': version('@babel/runtime'),
-        },
-      }),
-    );
-    await run(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
-      cwd: app,
-    });
     await writeFile(join(app, 'index.js'), ENTRY);
 
     // Metro's own runtime (its `require` polyfill, React Native's console and error guard) comes
@@ -131,7 +98,7 @@ export async function buildMetroApp(platform: 'android' | 'ios' = 'android'): Pr
       }),
     );
     // Metro writes `<out>.js` (and the source map beside it).
-    const bundleFile = join(dir, `index.${platform}.js`);
+    const bundleFile = join(app, `index.${platform}.js`);
     const started = Date.now();
     const result = await runBuild(config, {
       entry: 'index.js',
@@ -151,10 +118,10 @@ export async function buildMetroApp(platform: 'android' | 'ios' = 'android'): Pr
       code: result.code,
       modules: map.sources,
       bundleMs,
-      [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }),
+      [Symbol.asyncDispose]: () => installed[Symbol.asyncDispose](),
     };
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await installed[Symbol.asyncDispose]();
     throw error;
   }
 }

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { redacting } from './policy/redact.js';
 import type { Engine } from './engines/engine.js';
 import type { MercureOptions } from './mercure/options.js';
+import type { TlsOptions } from './http2.js';
 import {
   type AdminOptions,
   type MetricsOptions,
@@ -10,7 +11,6 @@ import {
   resolveAdmin,
   resolveMetrics,
 } from './metrics/options.js';
-import type { TlsOptions } from './http2.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -118,6 +118,12 @@ export interface BrokerOptions {
    */
   mercure?: MercureOptions | boolean;
   /**
+   * Serve HTTPS from `listen()`: HTTP/2 over TLS, and HTTP/1.1 for clients without HTTP/2
+   * (`allowHTTP1`, default true; WebSocket needs it). To embed, pass your own
+   * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
+   */
+  tls?: TlsOptions;
+  /**
    * Prometheus metrics at `{prefix}/metrics` (see `README.md`, Operations). Off by default;
    * `{ token }` or `{ listen }` turns them on protected; `true` (development mode only) open.
    */
@@ -127,12 +133,6 @@ export interface BrokerOptions {
    * `{ token }` is given; `false` turns it off.
    */
   admin?: AdminOptions | boolean;
-  /**
-   * Serve HTTPS from `listen()`: HTTP/2 over TLS, and HTTP/1.1 for clients without HTTP/2
-   * (`allowHTTP1`, default true; WebSocket needs it). To embed, pass your own
-   * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
-   */
-  tls?: TlsOptions;
 }
 
 /** Options with every default filled in. */
@@ -157,11 +157,11 @@ export interface ResolvedOptions {
   slowConsumer: SlowConsumerPolicy;
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
+  tls: TlsOptions | undefined;
   /** Metrics options, `false` when off. */
   metrics: ResolvedMetricsOptions;
   /** Admin page options, `false` when off. */
   admin: ResolvedAdminOptions;
-  tls: TlsOptions | undefined;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -227,8 +227,8 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     rawPrefix,
     slowConsumer,
     mercure: options.mercure === true ? {} : options.mercure || false,
+    tls: options.tls,
     metrics: resolveMetrics(options.metrics, mode),
     admin: resolveAdmin(options.admin, mode),
-    tls: options.tls,
   };
 }

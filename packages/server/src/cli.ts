@@ -36,9 +36,9 @@ async function runBroker(flags: CliFlags): Promise<void> {
     ...(config.allowAnonymous !== undefined ? { allowAnonymous: config.allowAnonymous } : {}),
     ...(config.httpPublish !== undefined ? { httpPublish: config.httpPublish } : {}),
     ...(config.mercure !== undefined ? { mercure: config.mercure } : {}),
+    ...(config.tls ? { tls: config.tls } : {}),
     ...(config.metrics !== undefined ? { metrics: config.metrics } : {}),
     ...(config.admin !== undefined ? { admin: config.admin } : {}),
-    ...(config.tls ? { tls: config.tls } : {}),
   });
   // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
   let stopping = false;
@@ -105,13 +105,13 @@ export async function main(argv: string[]): Promise<void> {
       '--mercure',
       'serve a Mercure hub at /.well-known/mercure (keys: RT_MERCURE_KEY, or "mercure" in rt.config.json)',
     )
+    .option('--tls-cert <file>', 'serve HTTPS with HTTP/2: the certificate chain (PEM); needs --tls-key')
+    .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
+    .option('--allow-http1 [bool]', 'with TLS, also serve HTTP/1.1 (WebSocket needs it) (default true)')
     .option('--metrics', 'Prometheus metrics at /rt/metrics (development mode; in production give a token or address)')
     .option('--metrics-listen <url>', 'serve the metrics on their own address, e.g. http://127.0.0.1:9464')
     .option('--metrics-token <token>', 'bearer token Prometheus must send (prefer RT_METRICS_TOKEN: flags show in ps)')
     .option('--admin-token <token>', 'token of the admin page /rt/admin (needed in production; prefer RT_ADMIN_TOKEN)')
-    .option('--tls-cert <file>', 'serve HTTPS with HTTP/2: the certificate chain (PEM); needs --tls-key')
-    .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
-    .option('--allow-http1 [bool]', 'with TLS, also serve HTTP/1.1 (WebSocket needs it) (default true)')
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

@@ -4,8 +4,8 @@ import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { MercureOptions } from './mercure/options.js';
-import type { AdminOptions, MetricsOptions } from './metrics/options.js';
 import type { TlsOptions } from './http2.js';
+import type { AdminOptions, MetricsOptions } from './metrics/options.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -30,12 +30,12 @@ export interface CliConfig {
   redisPrefix?: string;
   /** The Mercure hub: off unless set (see `BrokerOptions.mercure`). */
   mercure?: MercureOptions | boolean;
+  /** HTTPS with HTTP/2 (certificate and key already read from their files; see `BrokerOptions.tls`). */
+  tls?: TlsOptions;
   /** Prometheus metrics: off unless set (see `BrokerOptions.metrics`). */
   metrics?: MetricsOptions | boolean;
   /** The admin page (see `BrokerOptions.admin`). */
   admin?: AdminOptions | boolean;
-  /** HTTPS with HTTP/2 (certificate and key already read from their files; see `BrokerOptions.tls`). */
-  tls?: TlsOptions;
 }
 
 /** Flags as parsed by the command line. */
@@ -58,13 +58,13 @@ export interface CliFlags {
   redis?: string;
   redisPrefix?: string;
   mercure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  allowHttp1?: string | boolean;
   metrics?: boolean;
   metricsListen?: string;
   metricsToken?: string;
   adminToken?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  allowHttp1?: string | boolean;
 }
 
 /**
@@ -196,37 +196,6 @@ function jwtFrom(
   }
 }
 
-/** Reads `metrics` or `admin` from rt.config.json: true, false, or an object of string settings among `keys`. */
-function tokenOptions(value: unknown, where: string, keys: readonly string[]): boolean | Record<string, string> {
-  if (typeof value === 'boolean') return value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new Error(`${where} must be true, false or an object`);
-  const out: Record<string, string> = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!keys.includes(key)) throw new Error(`${where}: unknown setting "${key}" (known: ${keys.join(', ')})`);
-    if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string`);
-    out[key] = v;
-  }
-  return out;
-}
-
-/**
- * Applies `RT_METRICS*` / `RT_ADMIN*` variables and flags over the config file's value, in
- * order: `on` (true/false) turns it on or off, any other entry sets that option (and turns it on).
- */
-function operationsFrom<T extends object>(
-  base: boolean | T | undefined,
-  entries: [keyof T | 'on', string | boolean | undefined][],
-): boolean | T | undefined {
-  let value = base;
-  for (const [key, v] of entries) {
-    if (v === undefined || v === '') continue;
-    if (key === 'on') value = v === false ? false : typeof value === 'object' ? value : true;
-    else value = { ...(typeof value === 'object' ? value : {}), [key]: String(v) } as T;
-  }
-  return value;
-}
-
 /** Where the TLS settings come from, as file paths (and whether HTTP/1.1 is served too). */
 interface TlsFiles {
   cert?: string;
@@ -259,6 +228,37 @@ function tlsFromJson(value: unknown, file: string): TlsFiles {
   }
   if (json.allowHTTP1 !== undefined) out.allowHTTP1 = bool(json.allowHTTP1, `${file}: "tls.allowHTTP1"`);
   return out;
+}
+
+/** Reads `metrics` or `admin` from rt.config.json: true, false, or an object of string settings among `keys`. */
+function tokenOptions(value: unknown, where: string, keys: readonly string[]): boolean | Record<string, string> {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${where} must be true, false or an object`);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!keys.includes(key)) throw new Error(`${where}: unknown setting "${key}" (known: ${keys.join(', ')})`);
+    if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * Applies `RT_METRICS*` / `RT_ADMIN*` variables and flags over the config file's value, in
+ * order: `on` (true/false) turns it on or off, any other entry sets that option (and turns it on).
+ */
+function operationsFrom<T extends object>(
+  base: boolean | T | undefined,
+  entries: [keyof T | 'on', string | boolean | undefined][],
+): boolean | T | undefined {
+  let value = base;
+  for (const [key, v] of entries) {
+    if (v === undefined || v === '') continue;
+    if (key === 'on') value = v === false ? false : typeof value === 'object' ? value : true;
+    else value = { ...(typeof value === 'object' ? value : {}), [key]: String(v) } as T;
+  }
+  return value;
 }
 
 function redisUrl(value: unknown, where: string): string {
@@ -333,10 +333,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       } else config.allowAnonymous = bool(json.allowAnonymous, `${file}: "allowAnonymous"`);
     }
     if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
+    if (json.tls !== undefined) tls = tlsFromJson(json.tls, file);
     if (json.metrics !== undefined)
       config.metrics = tokenOptions(json.metrics, `${file}: "metrics"`, ['token', 'listen']);
     if (json.admin !== undefined) config.admin = tokenOptions(json.admin, `${file}: "admin"`, ['token']);
-    if (json.tls !== undefined) tls = tlsFromJson(json.tls, file);
     if (json.mercure !== undefined) {
       if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null))
         throw new Error(`${file}: "mercure" must be true, false or an object`);

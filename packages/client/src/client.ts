@@ -248,7 +248,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       },
       slowMs: this.options.openTimeoutMs,
       onSlow: (frame) => this.onSlow(frame),
-      onAnswer: (_frame, ms) => this.onAnswer(ms),
+      onAnswer: (frame, ms) => this.onAnswer(frame, ms),
     });
     const wanted = options.transports ?? DEFAULT_ORDER;
     const context = this.context(undefined);
@@ -641,10 +641,27 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** A request waited `openTimeoutMs`: probe; a slow probe means the connection is degraded. */
   private onSlow(frame: ClientFrame): void {
-    if (frame.t !== 'hello') {
-      this.probe();
-      return;
-    }
+    if (frame.t === 'hello') this.degrade();
+    else this.probe();
+  }
+
+  /**
+   * An answer came. One that took `openTimeoutMs` or longer makes the state `degraded` (not a
+   * `call`'s: an action may take its time); while `degraded`, two prompt ones in a row make it
+   * `open` again.
+   */
+  private onAnswer(frame: ClientFrame, ms: number): void {
+    const slow = ms >= this.options.openTimeoutMs;
+    if (slow && frame.t !== 'call') this.degrade();
+    if (this.stateValue !== 'degraded' || frame.t === 'call') return;
+    this.prompt = slow ? 0 : this.prompt + 1;
+    if (this.prompt < 2) return;
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = undefined;
+    this.setState('open', 'answers come promptly again');
+  }
+
+  private degrade(): void {
     if (this.stateValue !== 'open') return;
     this.prompt = 0;
     this.setState(
@@ -653,16 +670,6 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     );
     clearInterval(this.degradedTimer);
     this.degradedTimer = setInterval(() => this.probe(), this.options.openTimeoutMs);
-  }
-
-  /** An answer came: while `degraded`, two prompt ones in a row make the state `open` again. */
-  private onAnswer(ms: number): void {
-    if (this.stateValue !== 'degraded') return;
-    this.prompt = ms < this.options.openTimeoutMs ? this.prompt + 1 : 0;
-    if (this.prompt < 2) return;
-    clearInterval(this.degradedTimer);
-    this.degradedTimer = undefined;
-    this.setState('open', 'answers come promptly again');
   }
 
   /** Reconnects now with the backoff reset (reconnect(), back in the foreground, back online). */

@@ -18,6 +18,8 @@ export const ErrorCodes = {
   invalid_topic: 400,
   /** The payload is larger than the broker's `maxPayloadBytes`. */
   payload_too_large: 413,
+  /** The payload fails the topic's schema (typed topics, `defineTopics`): refused by the client. */
+  invalid_payload: 400,
   /** The connection holds as many subscriptions (or bus joins, or pullers) as it may. */
   too_many_subscriptions: 429,
   /** A push found the topic's waiting queue full. */

@@ -1,3 +1,4 @@
+import { type OpsCounters, doorOf } from '../metrics/counters.js';
 import {
   type AdvertisedLimits,
   type ClientFrame,
@@ -39,6 +40,7 @@ export class FrameDoor {
     private readonly ops: Operations,
     private readonly limits: FrameLimits,
     private readonly logger: Logger,
+    private readonly counters?: OpsCounters,
     /** What `hello` answers: the limits a client enforces locally. */
     private readonly advertised?: AdvertisedLimits,
   ) {}
@@ -53,6 +55,7 @@ export class FrameDoor {
       return;
     }
     const { frame, dataText } = parsed;
+    this.counters?.frameIn(session.wire, frame, dataText);
     const caller: Caller = { identity: session.identity, session };
     this.run(caller, frame, dataText).then(
       (answer) => {
@@ -60,7 +63,8 @@ export class FrameDoor {
       },
       (e: unknown) => {
         if (e instanceof RtError && e.code === 'connection_lost') return;
-        if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
+        if (!(e instanceof RtError))
+          this.logger.error({ err: e, op: frame.t, conn: session.id, door: doorOf(session.wire) }, 'operation failed');
         const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
         session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
       },

@@ -209,8 +209,10 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
           one.topic('home').subscribe((data, meta) => parent.push([meta.topic, plain(data)])).ready,
           one.topic('home/kitchen').subscribe((data, meta) => child.push([meta.topic, plain(data)])).ready,
         ]);
-        await two.topic('home/kitchen/temp').publish({ c: 21 });
-        await two.topic('home/garden').publish({ c: 12 });
+        // Objects made in the app's realm, as an app's are.
+        const made = (js: string): { c: number } => vm.runInContext(`(${js})`, context) as { c: number };
+        await two.topic('home/kitchen/temp').publish(made('{ c: 21 }'));
+        await two.topic('home/garden').publish(made('{ c: 12 }'));
         await two.topic('homer').publish('not a child');
         await b.broker.publish('home/kitchen', 'from the server');
         await parent.until(3, 10_000);
@@ -234,7 +236,7 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
         busOne.on('message', ({ data }) => heardByOne.push(plain(data)));
         busTwo.on('message', ({ data }) => heardByTwo.push(plain(data)));
         await Promise.all([busOne.ready, busTwo.ready]);
-        await busOne.send({ text: 'hi' });
+        await busOne.send(vm.runInContext("({ text: 'hi' })", context) as { text: string });
         await heardByTwo.until(1, 10_000, 'the bus message');
         await quiet();
         assert.deepEqual([heardByOne.items, heardByTwo.items], [[], [{ text: 'hi' }]]);

@@ -114,6 +114,8 @@ export class BrokerProcess implements AsyncDisposable {
   }
 
   async start(): Promise<this> {
+    // A restart must not find the last run's "listening on" line.
+    this.output = '';
     const child = spawn(
       process.execPath,
       [this.bin, 'broker', '-l', `http://127.0.0.1:${this.port}`, '--log-level', 'warn', ...this.args],

@@ -42,8 +42,11 @@ export function payloadProblem(data: unknown): string | null {
       }
       continue;
     }
-    const proto: unknown = Object.getPrototypeOf(object);
-    if (proto !== Object.prototype && proto !== null) return `${path} is ${kindOf(object)}: ${advice(object)}`;
+    // Plain: made by `{}` or `Object.create(null)`, in this realm or another (a vm context, an
+    // iframe), whose Object.prototype is another object with no prototype of its own.
+    const proto: object | null = Object.getPrototypeOf(object);
+    if (proto !== null && Object.getPrototypeOf(proto) !== null)
+      return `${path} is ${kindOf(object)}: ${advice(object)}`;
     if (Object.getOwnPropertySymbols(object).length > 0) return `${path} has symbol keys, which JSON drops`;
     const entries = Object.entries(object);
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -80,8 +83,8 @@ function scalarProblem(value: unknown, path: string): string | null | undefined 
 }
 
 function kindOf(object: object): string {
-  const name = object.constructor?.name;
-  return name ? `a ${name}` : 'an object with a custom prototype';
+  const name: unknown = object.constructor?.name;
+  return typeof name === 'string' && name !== '' ? `a ${name}` : 'an object with a custom prototype';
 }
 
 function advice(object: object): string {

@@ -25,20 +25,17 @@ export function brokerAddress(url: unknown): BrokerAddress {
       'invalid_url',
       `connect() needs the broker's URL, e.g. http://127.0.0.1:4000 (got ${describe(url)})`,
     );
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  const scheme = parsed ? SCHEMES[parsed.protocol] : undefined;
-  if (!parsed || !scheme) {
+  // Parsed by hand: React Native's URL cannot read a URL's parts.
+  const m = /^([a-z][a-z\d+.-]*):\/\/([^/?#\s]+)([^?#\s]*)([?#]\S*)?$/i.exec(url.trim());
+  const scheme = m ? SCHEMES[`${m[1]!.toLowerCase()}:`] : undefined;
+  if (!m || !scheme) {
     const hint =
       /^[\w.-]+(:\d+)?(\/|$)/.test(url) || /^\[[\d:a-f]+\](:\d+)?/i.test(url) ? ` (did you mean http://${url}?)` : '';
-    const why = parsed ? `its scheme "${parsed.protocol}" is not http:, https:, ws: or wss:` : 'it is not a URL';
+    const why = m ? `its scheme "${m[1]}:" is not http:, https:, ws: or wss:` : 'it is not a URL';
     throw new RtError('invalid_url', `cannot connect to "${url}": ${why}${hint}`);
   }
-  return { origin: `${scheme}//${parsed.host}`, path: parsed.pathname.replace(/\/+$/, '') };
+  const host = m[2]!.replace(/^[^@]*@/, '');
+  return { origin: `${scheme}//${host}`, path: m[3]!.replace(/\/+$/, '') };
 }
 
 function describe(value: unknown): string {

@@ -4,8 +4,8 @@ import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { MercureOptions } from './mercure/options.js';
-import type { AdminOptions, MetricsOptions } from './metrics/options.js';
 import type { TlsOptions } from './http2.js';
+import type { AdminOptions, MetricsOptions } from './metrics/options.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -30,12 +30,12 @@ export interface CliConfig {
   redisPrefix?: string;
   /** The Mercure hub: off unless set (see `BrokerOptions.mercure`). */
   mercure?: MercureOptions | boolean;
+  /** HTTPS with HTTP/2 (certificate and key already read from their files; see `BrokerOptions.tls`). */
+  tls?: TlsOptions;
   /** Prometheus metrics: off unless set (see `BrokerOptions.metrics`). */
   metrics?: MetricsOptions | boolean;
   /** The admin page (see `BrokerOptions.admin`). */
   admin?: AdminOptions | boolean;
-  /** HTTPS with HTTP/2 (certificate and key already read from their files; see `BrokerOptions.tls`). */
-  tls?: TlsOptions;
 }
 
 /** Flags as parsed by the command line. */
@@ -58,13 +58,13 @@ export interface CliFlags {
   redis?: string;
   redisPrefix?: string;
   mercure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  allowHttp1?: string | boolean;
   metrics?: boolean;
   metricsListen?: string;
   metricsToken?: string;
   adminToken?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  allowHttp1?: string | boolean;
 }
 
 /**
@@ -196,37 +196,6 @@ function jwtFrom(
   }
 }
 
-/** Reads `metrics` or `admin` from rt.config.json: true, false, or an object of string settings among `keys`. */
-function tokenOptions(value: unknown, where: string, keys: readonly string[]): boolean | Record<string, string> {
-  if (typeof value === 'boolean') return value;
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    throw new Error(`${where} must be true, false or an object`);
-  const out: Record<string, string> = {};
-  for (const [key, v] of Object.entries(value)) {
-    if (!keys.includes(key)) throw new Error(`${where}: unknown setting "${key}" (known: ${keys.join(', ')})`);
-    if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string`);
-    out[key] = v;
-  }
-  return out;
-}
-
-/**
- * Applies `RT_METRICS*` / `RT_ADMIN*` variables and flags over the config file's value, in
- * order: `on` (true/false) turns it on or off, any other entry sets that option (and turns it on).
- */
-function operationsFrom<T extends object>(
-  base: boolean | T | undefined,
-  entries: [keyof T | 'on', string | boolean | undefined][],
-): boolean | T | undefined {
-  let value = base;
-  for (const [key, v] of entries) {
-    if (v === undefined || v === '') continue;
-    if (key === 'on') value = v === false ? false : typeof value === 'object' ? value : true;
-    else value = { ...(typeof value === 'object' ? value : {}), [key]: String(v) } as T;
-  }
-  return value;
-}
-
 /** Where the TLS settings come from, as file paths (and whether HTTP/1.1 is served too). */
 interface TlsFiles {
   cert?: string;
@@ -261,9 +230,62 @@ function tlsFromJson(value: unknown, file: string): TlsFiles {
   return out;
 }
 
+/** Reads `metrics` or `admin` from rt.config.json: true, false, or an object of string settings among `keys`. */
+function tokenOptions(value: unknown, where: string, keys: readonly string[]): boolean | Record<string, string> {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${where} must be true, false or an object`);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!keys.includes(key)) throw new Error(`${where}: unknown setting "${key}" (known: ${keys.join(', ')})`);
+    if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * Applies `RT_METRICS*` / `RT_ADMIN*` variables and flags over the config file's value, in
+ * order: `on` (true/false) turns it on or off, any other entry sets that option (and turns it on).
+ */
+function operationsFrom<T extends object>(
+  base: boolean | T | undefined,
+  entries: [keyof T | 'on', string | boolean | undefined][],
+): boolean | T | undefined {
+  let value = base;
+  for (const [key, v] of entries) {
+    if (v === undefined || v === '') continue;
+    if (key === 'on') value = v === false ? false : typeof value === 'object' ? value : true;
+    else value = { ...(typeof value === 'object' ? value : {}), [key]: String(v) } as T;
+  }
+  return value;
+}
+
 function redisUrl(value: unknown, where: string): string {
   if (typeof value === 'string' && /^rediss?:\/\/[^\s]*$/.test(value)) return value;
   throw new Error(`${where}: expected a Redis URL such as redis://127.0.0.1:6379, got ${JSON.stringify(value)}`);
+}
+
+/** True when `listen` (`http://host:port`) names a loopback host: `localhost`, `127.x.x.x` or `[::1]`. */
+export function isLoopbackListen(listen: string): boolean {
+  const host = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^:/]*)/i.exec(listen.trim())?.[1]?.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || (host !== undefined && /^127(?:\.\d{1,3}){3}$/.test(host));
+}
+
+/**
+ * The warning `rt broker` prints when it serves development mode (the example app, anything
+ * open that development allows) on an address other machines can reach; `undefined` otherwise.
+ */
+export function developmentWarning(config: Pick<CliConfig, 'mode' | 'listen'>): string | undefined {
+  if (config.mode !== 'development' || isLoopbackListen(config.listen)) return undefined;
+  const bar = '!'.repeat(78);
+  return [
+    bar,
+    `!! rt broker: DEVELOPMENT MODE on ${config.listen}, an address other machines can reach.`,
+    '!! It serves the example app and development defaults to anyone who can connect.',
+    '!! Use --mode production (or NODE_ENV=production) on a server; keep development on 127.0.0.1.',
+    bar,
+  ].join('\n');
 }
 
 /**
@@ -276,6 +298,7 @@ function redisUrl(value: unknown, where: string): string {
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
+  let modeGiven = false;
   const file = flags.config ? resolve(cwd, flags.config) : resolve(cwd, 'rt.config.json');
   let tls: TlsFiles = {};
   if (flags.config && !existsSync(file)) throw new Error(`config file ${file} does not exist`);
@@ -287,7 +310,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
     }
     if (typeof json.listen === 'string') config.listen = json.listen;
-    if (json.mode !== undefined) config.mode = mode(json.mode, file);
+    if (json.mode !== undefined) {
+      config.mode = mode(json.mode, file);
+      modeGiven = true;
+    }
     if (typeof json.playground === 'string') config.playground = resolve(cwd, json.playground);
     if (typeof json.logLevel === 'string') config.logLevel = json.logLevel;
     if (json.redis !== undefined) config.redis = redisUrl(json.redis, file);
@@ -307,10 +333,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       } else config.allowAnonymous = bool(json.allowAnonymous, `${file}: "allowAnonymous"`);
     }
     if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
+    if (json.tls !== undefined) tls = tlsFromJson(json.tls, file);
     if (json.metrics !== undefined)
       config.metrics = tokenOptions(json.metrics, `${file}: "metrics"`, ['token', 'listen']);
     if (json.admin !== undefined) config.admin = tokenOptions(json.admin, `${file}: "admin"`, ['token']);
-    if (json.tls !== undefined) tls = tlsFromJson(json.tls, file);
     if (json.mercure !== undefined) {
       if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null))
         throw new Error(`${file}: "mercure" must be true, false or an object`);
@@ -318,7 +344,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     }
   }
   if (env.RT_LISTEN) config.listen = env.RT_LISTEN;
-  if (env.RT_MODE) config.mode = mode(env.RT_MODE, 'RT_MODE');
+  if (env.RT_MODE) {
+    config.mode = mode(env.RT_MODE, 'RT_MODE');
+    modeGiven = true;
+  }
   if (env.RT_PLAYGROUND) config.playground = resolve(cwd, env.RT_PLAYGROUND);
   if (env.RT_LOG_LEVEL) config.logLevel = env.RT_LOG_LEVEL;
   if (env.RT_REDIS_URL) config.redis = redisUrl(env.RT_REDIS_URL, 'RT_REDIS_URL');
@@ -359,7 +388,13 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (mercure !== undefined) config.mercure = mercure;
   if (flags.listen) config.listen = flags.listen;
   if (flags.mercure && !config.mercure) config.mercure = true;
-  if (flags.mode) config.mode = mode(flags.mode, '--mode');
+  if (flags.mode) {
+    config.mode = mode(flags.mode, '--mode');
+    modeGiven = true;
+  }
+  // Production unless asked otherwise, except on a loopback address without NODE_ENV=production.
+  if (!modeGiven)
+    config.mode = env.NODE_ENV !== 'production' && isLoopbackListen(config.listen) ? 'development' : 'production';
   if (flags.playground) config.playground = resolve(cwd, flags.playground);
   if (flags.logLevel) config.logLevel = flags.logLevel;
   if (flags.redis) config.redis = redisUrl(flags.redis, '--redis');

@@ -180,22 +180,26 @@ const POLLER_GONE_MS = 1000;
 /**
  * A long-polling peer that dies between two polls (a killed process) leaves no poll for the
  * broker to see break: only the missed ping would tell, after `heartbeatMs + pingTimeoutMs`.
- * Its last poll's TCP connection closes though: when no new poll arrived within
- * {@link POLLER_GONE_MS} of that, the session is closed. (Polls another node forwarded are
- * left out: their connection is the forwarder's, not the peer's.)
+ * Its last poll's TCP connection closes though: when no poll arrived within
+ * {@link POLLER_GONE_MS} of that (none answered since, none waiting), the session is closed.
+ * (Polls another node forwarded are left out: their connection is the forwarder's.)
  */
 function closeWhenPollerGone(conn: Socket['conn']): void {
   const polling = conn.transport;
   const watched = new WeakSet<object>();
+  let polls = 0;
   polling.on('headers', (_headers: unknown, req: IncomingMessage) => {
-    if (req.method !== 'GET' || req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket)) return;
+    if (req.method !== 'GET') return;
+    polls++;
+    if (req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket)) return;
     watched.add(req.socket);
     req.socket.once('close', () => {
+      const before = polls;
       setTimeout(() => {
-        // `writable`: a poll is waiting for data, so the peer is alive.
+        // `writable`: a poll is waiting for data; `polls`: one was answered since. Either way the peer is alive.
+        const gone = polls === before && !polling.writable;
         // Closed at once (`discard`): an orderly close would wait for a poll that never comes.
-        if (conn.transport === polling && conn.readyState === 'open' && !conn.upgrading && !polling.writable)
-          conn.close(true);
+        if (gone && conn.transport === polling && conn.readyState === 'open' && !conn.upgrading) conn.close(true);
       }, POLLER_GONE_MS).unref();
     });
   });

@@ -16,6 +16,8 @@ export interface SseEvent {
 export interface SseReader extends AsyncDisposable {
   response: Response;
   events: Collector<SseEvent>;
+  /** Resolves when the stream ended (the server closed it, or `close()`). */
+  ended: Promise<void>;
   /** Events only (comments left out). */
   messages(): SseEvent[];
   close(): void;
@@ -49,10 +51,11 @@ export async function readSse(url: string, headers: Record<string, string> = {})
   const abort = new AbortController();
   const response = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: abort.signal });
   const events = new Collector<SseEvent>();
+  let ended: Promise<void> = Promise.resolve();
   if (response.ok && response.body) {
     const decoder = new TextDecoder();
     let buffer = '';
-    void (async () => {
+    ended = (async () => {
       try {
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           buffer += decoder.decode(chunk, { stream: true });
@@ -69,6 +72,7 @@ export async function readSse(url: string, headers: Record<string, string> = {})
   const reader: SseReader = {
     response,
     events,
+    ended,
     messages: () => events.items.filter((e) => e.comment === undefined),
     close: () => abort.abort(),
     async [Symbol.asyncDispose]() {

@@ -4,8 +4,10 @@ import {
   type GapFrame,
   type JobFrame,
   type MsgFrame,
+  type Pace,
   type Payload,
   type ServerFrame,
+  type SubFrame,
   RtError,
   ancestry,
   topicProblem,
@@ -16,6 +18,7 @@ import {
   Bus,
   type JobHandler,
   type MessageHandler,
+  type MessageMeta,
   Puller,
   type PullOptions,
   Subscription,
@@ -91,6 +94,8 @@ interface Wanted {
   off?: number;
   /** Confirmed by the broker on the current connection. */
   confirmed: boolean;
+  /** The pace asked for (see `Topic.subscribe`). */
+  pace?: Pace;
 }
 
 const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
@@ -426,7 +431,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         if (w.off !== undefined && frame.off <= w.off) continue;
         w.off = frame.off;
       }
-      const meta = frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
+      const meta: MessageMeta =
+        frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
+      if (frame.skipped !== undefined) meta.skipped = frame.skipped;
       for (const sub of w.subs) sub.deliver(frame.data, meta);
     }
   }
@@ -480,7 +487,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   // ---- TopicHost: what topic handles call -------------------------------------------------
 
   /** @internal */
-  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined): Subscription<T> {
+  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T> {
     const sub = new Subscription<T>(topic, handler, this);
     let w = this.wanted.get(topic);
     if (w) {
@@ -489,16 +496,18 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       return sub;
     }
     w = { topic, subs: new Set([sub as unknown as Subscription<never>]), confirmed: false };
+    if (pace !== undefined) w.pace = pace;
     this.wanted.set(topic, w);
     if (this.stateValue === 'open') void this.sendSub(w);
     return sub;
   }
 
   private sendSub(w: Wanted): Promise<Outcome> {
-    const frame: ClientFrame =
+    const frame: SubFrame =
       w.ep !== undefined && w.off !== undefined
         ? { t: 'sub', ref: 0, topic: w.topic, ep: w.ep, off: w.off }
         : { t: 'sub', ref: 0, topic: w.topic };
+    if (w.pace !== undefined) frame.pace = w.pace;
     return this.request(frame, true).then(
       (answer) => {
         if (this.wanted.get(w.topic) !== w || answer.t !== 'ok') return 'done';

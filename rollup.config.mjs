@@ -20,15 +20,16 @@ const manifest = (name) => require(join(pkgDir(name), 'package.json'));
 const workspaceSources = {
   name: 'rt-workspace-sources',
   resolveId(id) {
-    const m = /^@rt\/(protocol|client|server)$/.exec(id);
+    const m = /^@rt\/(protocol|client|server|react)$/.exec(id);
     return m ? join(pkgDir(m[1]), 'src', 'index.ts') : null;
   },
 };
 
 const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
-/** Dependencies stay imports in the library builds (npm installs them). */
+/** Dependencies and peer dependencies stay imports in the library builds (npm installs them). */
 function external(name) {
-  const deps = Object.keys(manifest(name).dependencies ?? {});
+  const { dependencies = {}, peerDependencies = {} } = manifest(name);
+  const deps = [...Object.keys(dependencies), ...Object.keys(peerDependencies)];
   return (id) => builtins.has(id) || deps.some((d) => id === d || id.startsWith(`${d}/`));
 }
 
@@ -133,5 +134,6 @@ export default [
   ...library('protocol', ['index']),
   ...library('client', ['index']),
   ...library('server', ['index', 'cli']),
+  ...library('react', ['index']),
   ...browser,
 ];

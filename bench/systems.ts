@@ -8,7 +8,7 @@ export interface System {
   /** Name in the results, e.g. `rt/websocket`. */
   name: string;
   /** Server process: bench/servers/<server>.ts. */
-  server: 'rt' | 'socketio' | 'ws' | 'sse';
+  server: 'rt' | 'rt-metrics' | 'socketio' | 'ws' | 'sse';
   /** Client adapter: bench/clients/<adapter>.ts. */
   adapter: 'rt' | 'socketio' | 'ws' | 'sse';
   /** The adapter's transport. */
@@ -27,12 +27,20 @@ const rt = (transport: string, skip?: System['skip']): System => ({
   ...(skip ? { skip } : {}),
 });
 const NO_QUEUE = 'no work queue in this baseline';
+const FAN_OUT_ONLY = 'the metrics cost is compared on fan-out';
 
 /** Every system, in run order. rt over SSE joins when @rt/client has an SSE transport. */
 export const SYSTEMS: System[] = [
   rt('websocket'),
   { name: 'socket.io/websocket', server: 'socketio', adapter: 'socketio', transport: 'websocket' },
   { name: 'ws', server: 'ws', adapter: 'ws', transport: 'websocket', skip: { 'push/pull': NO_QUEUE } },
+  {
+    name: 'rt/websocket+metrics',
+    server: 'rt-metrics',
+    adapter: 'rt',
+    transport: 'websocket',
+    skip: { hierarchy: FAN_OUT_ONLY, 'push/pull': FAN_OUT_ONLY, 'round trip': FAN_OUT_ONLY, idle: FAN_OUT_ONLY },
+  },
   rt('polling', { idle: 'idle memory is compared over WebSocket' }),
   {
     name: 'socket.io/polling',
@@ -62,4 +70,9 @@ export const COMPARISONS: Comparison[] = [
   { rt: 'rt/websocket', baseline: 'ws', title: 'rt over WebSocket vs plain `ws` broadcast' },
   { rt: 'rt/polling', baseline: 'socket.io/polling', title: 'rt over long-polling vs plain socket.io (polling)' },
   { rt: 'rt/sse', baseline: 'sse', title: 'rt over SSE vs a minimal SSE server' },
+  {
+    rt: 'rt/websocket+metrics',
+    baseline: 'rt/websocket',
+    title: 'rt with Prometheus metrics on (scraped every second) vs off',
+  },
 ];

@@ -1,6 +1,6 @@
 // The rt playground: one page per pattern, a transport switch, the connection state and a
 // live log. Uses the client's own browser bundle, served by `rt broker` in development mode.
-import { connect } from '/rt/rt-client.browser.mjs';
+import { connect, shareRole } from '/rt/rt-client.browser.mjs';
 import { createLog } from './log.js';
 import { chatView } from './views/chat.js';
 import { pubsubView } from './views/pubsub.js';
@@ -10,15 +10,29 @@ const LABELS = { websocket: 'WebSocket', sse: 'SSE', polling: 'Long-polling' };
 const $ = (selector) => document.querySelector(selector);
 const log = createLog($('#log'));
 const stateView = $('#state');
+const shareView = $('#share');
 const select = $('#transport');
 const views = [chatView(), pubsubView(), jobsView()];
 
 /** Everything started for the current transport, stopped when it changes. */
 let running = { clients: [], stops: [] };
 
+/**
+ * Which tab leads: the tabs of this browser (and the workers of each) share one connection to
+ * the broker, held by one of them; when it closes, another takes over.
+ */
+const ROLES = {
+  leader: 'this tab leads: it holds the connection',
+  follower: 'through the leading tab',
+  own: 'own connection',
+};
+
 function showState(state, detail = '') {
   stateView.dataset.state = state;
   stateView.textContent = detail ? `${state} · ${detail}` : state;
+  const role = shareRole(window.playground?.client) ?? 'own';
+  shareView.dataset.role = role;
+  shareView.textContent = ROLES[role];
   // Lets the views show what waits for the connection (e.g. subscriptions to restore).
   document.body.dataset.connection = state;
 }
@@ -43,6 +57,8 @@ function start(transport) {
     running = { clients, stops: [] };
     return;
   }
+  // For experiments in the browser console: `playground.client.topic('x').publish(1)`.
+  window.playground = { client: main };
   showState('connecting', LABELS[transport]);
   let dropped = false;
   const offState = main.on('state', ({ from, to, reason }) => {
@@ -55,8 +71,6 @@ function start(transport) {
   });
   // While reconnecting, a failed attempt is expected: the client tries again with backoff.
   const offError = main.on('error', ({ error }) => log(main.state === 'open' ? 'error' : 'retry', error.message));
-  // For experiments in the browser console: `playground.client.topic('x').publish(1)`.
-  window.playground = { client: main };
   const ctx = { main, open, log };
   running = { clients, stops: [offState, offError, ...views.map((view) => view.start(ctx))] };
 }

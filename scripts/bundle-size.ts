@@ -13,15 +13,19 @@ export const CLIENT_DIST = join(fileURLToPath(new URL('..', import.meta.url)), '
 
 /**
  * The budget of `rt-client.min.js` (every dependency bundled). With the WebSocket, SSE and
- * long-polling transports it measures 59.4 KiB minified / 18.3 KiB gzip: 41 KiB (69%) is
- * socket.io-client with engine.io and their parsers, 18 KiB is rt (client and protocol). The
- * budget leaves about 11% (6.6 KiB minified, 2.2 KiB gzip) for client features still to come.
+ * long-polling transports, cross-tab sharing and the truthful client it measures about 90 KiB
+ * minified / 27 KiB gzip: about 41 KiB of it is socket.io-client with engine.io and their parsers,
+ * the rest is rt (client and protocol). Cross-tab sharing (the leader's multiplexer and the tab
+ * transport) is 11.6 KiB minified / 2.5 KiB gzip; telling the truth (payload checks with
+ * where-and-why messages, URL rules, error causes, the hello round trip, `degraded`,
+ * `unauthorized`, lifecycle, advertised limits, retried interests) 12 KiB / 3 KiB gzip. The
+ * budget leaves about 5% for what comes next.
  * What it is there to catch: a dependency that creeps into the browser build, such as an
  * `EventSource` polyfill (the `eventsource` package alone adds 8.4 KiB / 3.4 KiB gzip, for
  * what browsers have built in) or a second copy of socket.io. Crossing it should be a
  * decision, not an accident.
  */
-export const BUDGET = { file: 'rt-client.min.js', minBytes: 66 * 1024, gzipBytes: 20.5 * 1024 };
+export const BUDGET = { file: 'rt-client.min.js', minBytes: 96 * 1024, gzipBytes: 28 * 1024 };
 
 /** One bundle's sizes, and its bytes by source package. */
 export interface BundleSize {

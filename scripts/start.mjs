@@ -45,8 +45,11 @@ if (sources > lastBuild()) {
 }
 
 const args = process.argv.slice(2);
+// The example app is development mode: asked for explicitly, so HOST=0.0.0.0 still serves it (with a warning).
 const flags =
-  args.length > 0 ? args : ['-l', `http://${process.env.HOST ?? '127.0.0.1'}:${process.env.PORT ?? '4000'}`];
+  args.length > 0
+    ? args
+    : ['-l', `http://${process.env.HOST ?? '127.0.0.1'}:${process.env.PORT ?? '4000'}`, '--mode', 'development'];
 const child = spawn(process.execPath, ['packages/server/bin/rt.mjs', 'broker', ...flags], { stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -99,6 +99,15 @@ const TARGETS: Target[] = [
     atLeast: true,
     what: 'long-polling fan-out >= 1.0x socket.io polling',
   },
+  {
+    rt: 'rt/websocket+metrics',
+    baseline: 'rt/websocket',
+    scenario: 'fan-out',
+    metric: 'msgsPerSec',
+    limit: 0.95,
+    atLeast: true,
+    what: 'metrics on cost < 5% fan-out throughput',
+  },
 ];
 
 const find = (results: Result[], system: string, scenario: string, kase: string): Result | undefined =>

@@ -1,4 +1,5 @@
-// Push/pull: a producer pushes jobs, several workers (one connection each) take turns, and
+// Push/pull: a producer pushes jobs, several workers (a client each; the clients of every tab
+// share the leading tab's connection, which hands each job to one of them) take turns, and
 // each job is acknowledged when its handler finishes, or sent back when it fails. Workers
 // report progress on `jobs/status/<window>` (pub/sub), so a job taken by a worker of another
 // window shows up in the window that pushed it.

@@ -44,14 +44,17 @@ export interface TestBrowser extends AsyncDisposable {
   page(label: string, viewport?: { width: number; height: number }): Promise<Page>;
 }
 
-/** Launches Chromium; playwright gives each launch a new, empty `--user-data-dir` of its own. */
-export async function launchChromium(): Promise<TestBrowser> {
+/**
+ * Launches Chromium; playwright gives each launch a new, empty `--user-data-dir` of its own.
+ * `args` adds flags (e.g. `--ignore-certificate-errors` for a test's self-signed certificate).
+ */
+export async function launchChromium(args: readonly string[] = []): Promise<TestBrowser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium), as .ci/run does`,
     );
   }
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...FLAGS, ...args] });
   const errors: string[] = [];
   return {
     browser,

@@ -1,26 +1,31 @@
 // Runs inside the test pages (plain JS): one rt client, and what it received, for the test to
 // drive with page.evaluate('harness.…') and read back. Uses the global `rt` of either bundle.
 window.harness = (() => {
-  const got = { sub: [], bus: [], job: [], states: [] };
+  const got = { sub: [], bus: [], job: [], held: [], gaps: [], states: [] };
   const buses = new Map();
   let client;
   return {
     got,
-    start(transport) {
+    start(transport, options = {}) {
       client = rt.connect(location.origin, {
         transports: [transport],
         reconnect: { initialDelayMs: 100, maxDelayMs: 400 },
+        ...options,
       });
       client.on('state', ({ to }) => got.states.push(to));
       return client.ready();
     },
     state: () => client.state,
+    // This tab's part in the connection its browser context shares: leader, follower, or own.
+    role: () => rt.shareRole(client) ?? 'own',
     // A round trip: once answered, what the client re-sent first thing on open (subscriptions,
     // joins, pullers) is in place on the broker, since a connection's frames are handled in order.
     barrier: () => client.call('__barrier__').catch(() => undefined),
     transport: () => client.transport,
     subscribe(topic) {
-      return client.topic(topic).subscribe((data, meta) => got.sub.push([topic, meta.topic, data])).ready;
+      const sub = client.topic(topic).subscribe((data, meta) => got.sub.push([topic, meta.topic, data]));
+      sub.on('gap', (gap) => got.gaps.push(gap));
+      return sub.ready;
     },
     publish: (topic, data) => client.topic(topic).publish(data),
     join(topic) {
@@ -32,6 +37,13 @@ window.harness = (() => {
     send: (topic, data) => buses.get(topic).send(data),
     pull(topic) {
       return client.topic(topic).pull((data) => void got.job.push(data)).ready;
+    },
+    // A puller whose handler never finishes: its jobs stay held until the page goes away.
+    hold(topic) {
+      return client.topic(topic).pull((data) => {
+        got.held.push(data);
+        return new Promise(() => {});
+      }).ready;
     },
     push: (topic, data) => client.topic(topic).push(data),
   };

@@ -106,11 +106,16 @@ export class BrokerProcess implements AsyncDisposable {
     private readonly bin: string = RT_BIN,
   ) {}
 
+  /** `https` once the broker said it serves TLS (`--tls-cert`). */
+  scheme = 'http';
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.scheme}://127.0.0.1:${this.port}`;
   }
 
   async start(): Promise<this> {
+    // A restart must not find the last run's "listening on" line.
+    this.output = '';
     const child = spawn(
       process.execPath,
       [this.bin, 'broker', '-l', `http://127.0.0.1:${this.port}`, '--log-level', 'warn', ...this.args],
@@ -124,9 +129,10 @@ export class BrokerProcess implements AsyncDisposable {
     const started = new Promise<void>((resolve, reject) => {
       child.stdout!.on('data', (d: Buffer) => {
         this.output += d.toString();
-        const m = /listening on http:\/\/[^:]+:(\d+)/.exec(this.output);
+        const m = /listening on (https?):\/\/[^:]+:(\d+)/.exec(this.output);
         if (m) {
-          this.port = Number(m[1]);
+          this.scheme = m[1]!;
+          this.port = Number(m[2]);
           resolve();
         }
       });

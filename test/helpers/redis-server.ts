@@ -4,7 +4,7 @@
  * developer's data stays where it is, and tests that kill Redis cannot disturb one another.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +113,12 @@ export class RedisServer implements AsyncDisposable {
       if (Date.now() > until) throw new Error(`redis-server on port ${this.port} did not answer within 10 s`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Kills the process and deletes its data files, so that {@link restart} comes back empty (as a Redis without AOF). */
+  async killAndWipe(): Promise<void> {
+    await this.kill();
+    for (const file of readdirSync(this.dir)) rmSync(join(this.dir, file), { recursive: true, force: true });
   }
 
   /** Kills the process and removes its directory. */

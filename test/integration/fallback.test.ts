@@ -3,7 +3,7 @@
  * ends on SSE; with SSE refused or held back too, on long-polling; every pattern works there,
  * and the transport that worked is tried first on reconnect.
  */
-import { createServer } from 'node:http';
+import { type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,14 +42,14 @@ const cases: [string, ProxyOptions, TransportName, RegExp[], boolean][] = [
     'refuses WebSocket upgrades: the client ends on SSE',
     { refuseWebSocket: true },
     'sse',
-    [/^websocket did not open/],
+    [/^websocket to http:\/\/127\.0\.0\.1:\d+\/rt did not open: .*403/],
     true,
   ],
   [
     'refuses WebSocket and SSE: the client ends on long-polling',
     { refuseWebSocket: true, sse: 'refuse' },
     'polling',
-    [/^websocket did not open/, /^sse did not open.*502/],
+    [/^websocket to \S+ did not open: .*403/, /^sse to \S+ did not open.*502/],
     true,
   ],
   // Every client made here waits openTimeoutMs for the held-back stream; the patterns over polling
@@ -58,7 +58,7 @@ const cases: [string, ProxyOptions, TransportName, RegExp[], boolean][] = [
     'refuses WebSocket and buffers SSE: the stalled stream fails within openTimeoutMs, the client ends on long-polling',
     { refuseWebSocket: true, sse: 'stall' },
     'polling',
-    [/^websocket did not open/, /^sse did not open: sse: no session within 1500 ms/],
+    [/^websocket to \S+ did not open: .*403/, /^sse to \S+ did not open: sse: no session within 1500 ms/],
     false,
   ],
 ];
@@ -115,11 +115,25 @@ describe('transport fallback', () => {
 
 describe('sse stall detection', () => {
   it('closes an open stream that goes silent for twice the heartbeat interval, and reconnects', async () => {
-    // A broker stand-in whose stream opens, announces a 100 ms heartbeat, then goes silent.
+    // A broker stand-in whose stream opens, announces a 100 ms heartbeat, answers the client's
+    // hello (the round trip that makes a connection open), then goes silent.
     let streams = 0;
+    const open = new Map<string, ServerResponse>();
     const server = createServer((req, res) => {
+      const post = /^\/rt\/sse\/(t\d+)$/.exec(req.url ?? '');
+      if (req.method === 'POST' && post) {
+        let body = '';
+        req.on('data', (d: Buffer) => (body += d.toString()));
+        req.on('end', () => {
+          for (const frame of JSON.parse(body) as { t: string; ref: number }[])
+            if (frame.t === 'hello') open.get(post[1]!)?.write(`data: {"t":"ok","ref":${frame.ref}}\n\n`);
+          res.writeHead(204).end();
+        });
+        return;
+      }
       if (!req.url?.startsWith('/rt/sse?frames=1')) return void res.writeHead(404).end();
       streams++;
+      open.set(`t${streams}`, res);
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(`event: session\ndata: {"url":"sse/t${streams}","heartbeatMs":100}\n\n`);
     });

@@ -40,13 +40,22 @@ describe('Policy', () => {
       handshake({ authorization: `Bearer ${t}` }),
       handshake({}, `access_token=${t}`),
       handshake({}, `token=${t}`),
-      handshake({ cookie: `other=1; session_jwt=${t}` }),
     ]) {
       assert.equal(((await policy.admit(h)) as { sub: string }).sub, 'u1');
     }
+    // A cookie counts only with an explicit allowOrigin list (test/security/cors-cookies.test.ts).
+    const listed = new Policy({ jwt: { key: SECRET }, tokenCookie: 'session_jwt', allowOrigin: 'example.com' }, silent);
+    const fromPage = handshake({ origin: 'https://example.com', cookie: `other=1; session_jwt=${t}` });
+    assert.equal(((await listed.admit(fromPage)) as { sub: string }).sub, 'u1');
     // The first source found wins: a bad header is not rescued by a good cookie.
     assert.equal(
-      (await refusal(policy.admit(handshake({ authorization: 'Bearer bad', cookie: `session_jwt=${t}` })))).code,
+      (
+        await refusal(
+          listed.admit(
+            handshake({ origin: 'https://example.com', authorization: 'Bearer bad', cookie: `session_jwt=${t}` }),
+          ),
+        )
+      ).code,
       'unauthorized',
     );
   });

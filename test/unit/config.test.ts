@@ -11,7 +11,8 @@ describe('CLI configuration', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rt-config-'));
     assert.deepEqual(loadConfig({}, {}, dir), {
       listen: 'http://*:4000',
-      mode: 'development',
+      // Production outside loopback (test/security/production-default.test.ts).
+      mode: 'production',
       logLevel: 'info',
       limits: {},
     });

@@ -1,22 +1,38 @@
 import {
+  type AdvertisedLimits,
   type ClientFrame,
   type ErrorCode,
   type GapFrame,
   type JobFrame,
   type MsgFrame,
+  type OkFrame,
   type Pace,
   type Payload,
   type ServerFrame,
-  type SubFrame,
   RtError,
   ancestry,
+  checkPayload,
   topicProblem,
 } from '@rt/protocol';
 import { type BackoffOptions, backoffDelay } from './backoff.js';
 import { Emitter } from './emitter.js';
 import {
+  type BusSink,
+  type Handle,
+  type Interest,
+  type InterestKind,
+  Interests,
+  type PullerSink,
+  type SubscriptionSink,
+} from './interests.js';
+import type { Lifecycle, LifecycleEvent } from './lifecycle.js';
+import { browserLifecycle } from './lifecycle-browser.js';
+import { payloadProblem } from './payload.js';
+import { RequestQueue } from './requests.js';
+import {
   Bus,
   type JobHandler,
+  type JobMeta,
   type MessageHandler,
   type MessageMeta,
   Puller,
@@ -26,9 +42,30 @@ import {
   type TopicHost,
 } from './topic.js';
 import type { ClientTransport, TransportContext, TransportFactory, TransportName } from './transports/transport.js';
+import { type BrokerAddress, brokerAddress } from './url.js';
 
-/** The state of a client's connection. */
-export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
+/**
+ * The state of a client's connection:
+ * - `connecting`: the first attempt (and its retries) before the first open;
+ * - `open`: connected, and a round trip to the broker worked;
+ * - `degraded`: connected, but answers take longer than `openTimeoutMs` (a browser with every
+ *   connection to the host in use, e.g. many tabs on SSE or long-polling; a slow proxy). Back
+ *   to `open` when answers come promptly again; `reconnecting` when they stop;
+ * - `reconnecting`: the connection dropped or stalled; retrying with backoff;
+ * - `suspended`: disconnected on purpose while the app is in the background (past
+ *   `backgroundGraceMs`) or the device is offline; reconnects at once when that ends;
+ * - `unauthorized`: the broker refused the credentials and `auth` gave no new ones; stays so
+ *   until `reconnect()`;
+ * - `closed`: for good (`close()`, `reconnect: false`, `maxAttempts`, or a `bye`).
+ */
+export type ConnectionState =
+  | 'connecting'
+  | 'open'
+  | 'degraded'
+  | 'reconnecting'
+  | 'suspended'
+  | 'unauthorized'
+  | 'closed';
 
 /** Events of a {@link Client}. */
 export interface ClientEvents {
@@ -36,8 +73,13 @@ export interface ClientEvents {
   state: { from: ConnectionState; to: ConnectionState; reason?: string };
   /** A transport opened (also after a reconnect or a fallback). */
   transport: { name: TransportName };
-  /** Something failed that no promise reports: a transport that would not open, a resubscribe the broker refused. */
-  error: { error: Error };
+  /**
+   * Something failed that no promise reports: a transport that would not open (once per
+   * distinct cause, not per retry), a subscription, join or puller the broker refused, or one
+   * it could not take now (`unavailable`: then `topic` and `retryInMs` say which and when it is
+   * tried again). With no listener, the first one is logged once (see `logErrors`).
+   */
+  error: { error: Error; topic?: string; retryInMs?: number };
   /**
    * After each open (the first and every reconnect), once the broker has confirmed every
    * subscription, bus join and puller the client re-established: from here on, nothing the app
@@ -75,30 +117,62 @@ export interface ConnectOptions {
   EventSource?: unknown;
   /** `fetch` to use instead of the global one. */
   fetch?: typeof fetch;
-}
-
-interface Pending {
-  frame: ClientFrame;
-  resolve: (frame: ServerFrame) => void;
-  reject: (error: RtError) => void;
-  timer?: ReturnType<typeof setTimeout>;
-  /** Internal requests (resubscribes) are not queued while offline: they are replayed on open. */
-  internal: boolean;
-}
-
-/** The client's record of one subscribed topic: its local subscriptions and its position. */
-interface Wanted {
-  topic: string;
-  subs: Set<Subscription<never>>;
-  ep?: string;
-  off?: number;
-  /** Confirmed by the broker on the current connection. */
-  confirmed: boolean;
-  /** The pace asked for (see `Topic.subscribe`). */
-  pace?: Pace;
+  /**
+   * HTTP headers sent with every connection attempt (and SSE's POSTs): `Origin` for a broker's
+   * `allowOrigin`, a cookie, a custom auth header. Node and React Native only: a browser's
+   * WebSocket and EventSource cannot send headers (use `auth`, which travels in the handshake).
+   */
+  headers?: Record<string, string>;
+  /**
+   * What tells the client the app went to the background or the device offline. Default: the
+   * browser's `visibilitychange` and `online`/`offline` where they exist, nothing elsewhere;
+   * React Native apps pass an `AppState`/`NetInfo` adapter. `false`: none.
+   */
+  lifecycle?: Lifecycle | false;
+  /**
+   * How long the connection stays open while the app is in the background, in ms; past it the
+   * client disconnects (`suspended`) and reconnects, with recovery, on `foreground`.
+   * `Infinity`: never. Default 60,000.
+   */
+  backgroundGraceMs?: number;
+  /** Log the first connection failure once (`console.warn`) when nothing listens to `error`. Default true. */
+  logErrors?: boolean;
 }
 
 const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
+
+/**
+ * Which state may follow which. `connecting` is the first attempt; `reconnecting` every later
+ * one; `closed` is final.
+ */
+const TRANSITIONS: Readonly<Record<ConnectionState, readonly ConnectionState[]>> = {
+  connecting: ['open', 'suspended', 'unauthorized', 'closed'],
+  open: ['degraded', 'reconnecting', 'suspended', 'unauthorized', 'closed'],
+  degraded: ['open', 'reconnecting', 'suspended', 'unauthorized', 'closed'],
+  reconnecting: ['open', 'suspended', 'unauthorized', 'closed'],
+  suspended: ['connecting', 'reconnecting', 'closed'],
+  unauthorized: ['connecting', 'reconnecting', 'closed'],
+  closed: [],
+};
+
+/** Refusals of a subscription, join or puller worth trying again: the broker could not take it now. */
+const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['unavailable', 'shutting_down', 'timeout', 'internal']);
+
+/** The handshake in progress on a transport that opened: its `hello` and the answer awaited. */
+interface Handshake {
+  transport: ClientTransport;
+  frame(frame: ServerFrame): void;
+  fail(error: Error): void;
+}
+
+/** The re-establishing after one open: what is still unconfirmed, and the counts `restored` reports. */
+interface Restoring {
+  outstanding: Set<Interest>;
+  subscriptions: number;
+  buses: number;
+  pullers: number;
+  refused: number;
+}
 
 /**
  * An rt client: one connection (over the best transport available), typed topic handles,
@@ -108,25 +182,46 @@ const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
  */
 export class Client extends Emitter<ClientEvents> implements TopicHost {
   private stateValue: ConnectionState = 'connecting';
-  private transportValue: ClientTransport | undefined;
+  /** The transport of the open connection. */
+  private current: ClientTransport | undefined;
   private readonly factories: TransportFactory[];
   private preferred = 0;
-  private nextRef = 1;
-  private readonly pending = new Map<number, Pending>();
-  private queue: Pending[] = [];
-  private readonly wanted = new Map<string, Wanted>();
-  private readonly buses = new Map<string, Set<Bus<never>>>();
-  private readonly pullers = new Map<string, Puller<never>>();
+  private readonly requests: RequestQueue;
+  private readonly interests = new Interests();
+  private restoring: Restoring | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped whenever a connection attempt must stop (a newer one began, or the client closed). */
   private generation = 0;
+  /** Why the client closed: what `ready()` and every later call reject with. */
+  private closeError: RtError | undefined;
+  /** Why the last connection attempt failed (reported when the client gives up). */
+  private lastFailure: RtError | undefined;
   /** Why the broker said it would close the connection (`bye` with `reconnect`), until it does. */
   private farewell: string | undefined;
   /** This client's random id: with a counter, the idempotency key of each publish and push. */
   private readonly keyPrefix = randomId();
   private keys = 0;
+  private readonly address: BrokerAddress;
+  private handshaking: Handshake | undefined;
+  /** What the broker advertised in its answer to `hello` (undefined for a broker that predates it). */
+  private limits: AdvertisedLimits | undefined;
+  private probing = false;
+  /** While `degraded`: probes every `openTimeoutMs`, and how many in a row came back promptly. */
+  private degradedTimer: ReturnType<typeof setInterval> | undefined;
+  private prompt = 0;
+  /** The message of the last connection failure reported, so that a retry failing alike is not reported again. */
+  private lastReported: string | undefined;
+  private warned = false;
+  private everOpened = false;
+  /** Why the client is `unauthorized`: what calls reject with meanwhile. */
+  private authError: RtError | undefined;
+  private background = false;
+  private offline = false;
+  private graceTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopLifecycle: (() => void) | undefined;
   private readonly options: Required<
-    Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix'>
+    Pick<ConnectOptions, 'openTimeoutMs' | 'requestTimeoutMs' | 'queueLimit' | 'prefix' | 'backgroundGraceMs'>
   > &
     ConnectOptions;
 
@@ -138,7 +233,25 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     available: Record<TransportName, TransportFactory | undefined>,
   ) {
     super();
-    this.options = { openTimeoutMs: 5000, requestTimeoutMs: 10_000, queueLimit: 1000, prefix: '/rt', ...options };
+    this.address = brokerAddress(url);
+    this.options = {
+      openTimeoutMs: 5000,
+      requestTimeoutMs: 10_000,
+      queueLimit: 1000,
+      prefix: '/rt',
+      backgroundGraceMs: 60_000,
+      ...options,
+    };
+    this.requests = new RequestQueue({
+      requestTimeoutMs: this.options.requestTimeoutMs,
+      queueLimit: this.options.queueLimit,
+      onTimeout: (frame) => {
+        if (frame.t !== 'hello') this.probe();
+      },
+      slowMs: this.options.openTimeoutMs,
+      onSlow: (frame) => this.onSlow(frame),
+      onAnswer: (_frame, ms) => this.onAnswer(ms),
+    });
     const wanted = options.transports ?? DEFAULT_ORDER;
     const context = this.context(undefined);
     this.factories = wanted
@@ -150,6 +263,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         `none of the transports ${wanted.map((t) => (typeof t === 'string' ? t : t.name)).join(', ')} can run here`,
       );
     }
+    const lifecycle = options.lifecycle === undefined ? browserLifecycle() : options.lifecycle || undefined;
+    this.stopLifecycle = lifecycle?.subscribe((event) => this.onLifecycle(event));
     void this.open();
   }
 
@@ -158,9 +273,14 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     return this.stateValue;
   }
 
+  /** True while connected (`open` or `degraded`). */
+  private get connected(): boolean {
+    return this.stateValue === 'open' || this.stateValue === 'degraded';
+  }
+
   /** The transport in use, or `undefined` while not connected. */
   get transport(): TransportName | undefined {
-    return this.stateValue === 'open' ? this.transportValue?.name : undefined;
+    return this.connected ? this.current?.name : undefined;
   }
 
   /** A typed handle on `name`. Throws `invalid_topic` for a topic that breaks the topic rules. */
@@ -172,18 +292,33 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** Calls an action on the broker and resolves with its result. */
   async call<R = unknown>(name: string, payload: Payload = null): Promise<R> {
-    const answer = await this.request({ t: 'call', ref: 0, name, data: payload });
-    return (answer.t === 'ok' ? answer.data : undefined) as R;
+    const answer = await this.send({ t: 'call', ref: 0, name, data: payload });
+    return answer.data as R;
   }
 
-  /** Resolves when the client is open (at once if it is). Rejects if it closes first. */
+  /**
+   * Reconnects now, with the backoff reset: after `unauthorized` (with fresh credentials from
+   * `auth`), when the app knows the network is back, or to leave a connection it distrusts.
+   * Subscriptions recover what they missed. Does nothing once closed.
+   */
+  reconnect(): void {
+    if (this.stateValue === 'closed') return;
+    this.reconnectNow('reconnect() was called');
+  }
+
+  /**
+   * Resolves when the client is open (at once if it is). Rejects if it closes first, with why:
+   * `closed` after `close()`, or the last connection failure (e.g. `unavailable` with the
+   * network error) when it gave up.
+   */
   ready(): Promise<void> {
-    if (this.stateValue === 'open') return Promise.resolve();
-    if (this.stateValue === 'closed') return Promise.reject(new RtError('closed', 'the client is closed'));
+    if (this.connected) return Promise.resolve();
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
     return new Promise((resolve, reject) => {
       const off = this.on('state', ({ to }) => {
         if (to === 'open') resolve();
-        else if (to === 'closed') reject(new RtError('closed', 'the client closed before it connected'));
+        else if (to === 'closed' || to === 'unauthorized') reject(this.refusal());
         else return;
         off();
       });
@@ -193,7 +328,36 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** Closes the connection for good. Calls still waiting reject with `closed`. */
   close(): void {
     if (this.stateValue === 'closed') return;
-    this.shutdown('closed', 'the client was closed');
+    this.shutdown(new RtError('closed', 'the client was closed'));
+  }
+
+  /** Why calls fail at once now (closed, or unauthorized), if they do. */
+  private refusal(): RtError | undefined {
+    return this.closeError ?? (this.stateValue === 'unauthorized' ? this.authError : undefined);
+  }
+
+  /** A request from the app: refused at once when closed or unauthorized, queued while disconnected. */
+  private request(frame: ClientFrame): Promise<OkFrame> {
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
+    return this.requests.request(frame);
+  }
+
+  /** A call carrying `data`: refused locally if JSON cannot carry it or it is larger than the broker takes. */
+  private send(frame: ClientFrame & { data: Payload }): Promise<OkFrame> {
+    const problem = payloadProblem(frame.data);
+    if (problem !== null) return Promise.reject(new RtError('bad_payload', problem));
+    const tooLarge = this.oversized(frame);
+    if (tooLarge) return Promise.reject(tooLarge);
+    return this.request(frame);
+  }
+
+  /** `payload_too_large` for a frame whose payload is larger than the broker advertised. */
+  private oversized(frame: ClientFrame): RtError | undefined {
+    if (!this.limits || !('data' in frame)) return undefined;
+    const checked = checkPayload(frame.data, this.limits.maxPayloadBytes);
+    if (checked.ok) return undefined;
+    return new RtError(checked.code, `${checked.message} (the broker's maxPayloadBytes): not sent`);
   }
 
   // ---- connection lifecycle -------------------------------------------------------------
@@ -201,6 +365,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private setState(to: ConnectionState, reason?: string): void {
     const from = this.stateValue;
     if (from === to) return;
+    if (!TRANSITIONS[from].includes(to)) throw new Error(`rt client: no transition from ${from} to ${to}`);
     this.stateValue = to;
     this.emit('state', reason === undefined ? { from, to } : { from, to, reason });
   }
@@ -208,9 +373,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private context(token: string | undefined): TransportContext {
     const g = globalThis as Record<string, unknown>;
     return {
-      url: this.url.replace(/^ws(s?):/, 'http$1:').replace(/\/+$/, ''),
-      prefix: this.options.prefix,
+      url: this.address.origin,
+      prefix: `${this.address.path}${this.options.prefix}`,
       token,
+      headers: this.options.headers,
       openTimeoutMs: this.options.openTimeoutMs,
       WebSocket: this.options.WebSocket ?? g.WebSocket,
       EventSource: this.options.EventSource ?? g.EventSource,
@@ -224,14 +390,18 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     return typeof auth === 'function' ? await auth() : auth;
   }
 
-  /** One connection attempt: each transport in turn, the last one that worked first. */
-  private async open(): Promise<void> {
+  /**
+   * One connection attempt: each transport in turn, the last one that worked first. A transport
+   * counts as open once a `hello` round trip worked. A refusal of the credentials stops the
+   * attempt: `auth` is asked once more, and without a new token the client is `unauthorized`.
+   */
+  private async open(given?: { token: string | undefined }): Promise<void> {
     const generation = ++this.generation;
     let token: string | undefined;
     try {
-      token = await this.token();
+      token = given ? given.token : await this.token();
     } catch (error) {
-      this.emit('error', { error: new RtError('unauthorized', 'the auth function failed', { cause: error }) });
+      this.report(new RtError('unauthorized', `the auth function failed: ${describe(error)}`, { cause: error }));
       return this.retry(generation);
     }
     const n = this.factories.length;
@@ -239,12 +409,16 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       if (generation !== this.generation) return;
       const index = (this.preferred + i) % n;
       const factory = this.factories[index]!;
-      const transport = factory.create(this.context(token), {
+      const context = this.context(token);
+      const where = `${context.url}${context.prefix}`;
+      const transport = factory.create(context, {
         frame: (frame) => {
-          if (this.transportValue === transport) this.onFrame(frame);
+          if (this.current === transport) this.onFrame(frame);
+          else if (this.handshaking?.transport === transport) this.handshaking.frame(frame);
         },
         close: (reason) => {
-          if (this.transportValue === transport) this.onDisconnect(reason);
+          if (this.current === transport) this.onDisconnect(reason);
+          else if (this.handshaking?.transport === transport) this.handshaking.fail(new Error(reason));
         },
       });
       try {
@@ -253,18 +427,23 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         await withDeadline(
           transport.open(),
           this.options.openTimeoutMs + OPEN_GRACE_MS,
-          `${factory.name} did not open within ${this.options.openTimeoutMs} ms`,
+          `did not open within ${this.options.openTimeoutMs} ms`,
         );
+        if (generation !== this.generation) throw new Error('superseded');
+        await this.handshake(transport);
       } catch (error) {
         transport.close();
+        if (generation !== this.generation) return;
         // A refusal (origin, credentials) keeps its code, so the app can tell it from a network failure.
-        const code =
-          error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden')
-            ? error.code
-            : 'unavailable';
-        this.emit('error', {
-          error: new RtError(code, `${factory.name} did not open: ${describe(error)}`, { cause: error }),
-        });
+        const refused = error instanceof RtError && (error.code === 'unauthorized' || error.code === 'forbidden');
+        const failure = new RtError(
+          refused ? error.code : 'unavailable',
+          `${factory.name} to ${where} did not open: ${describe(error)}`,
+          { cause: error },
+        );
+        this.lastFailure = failure;
+        if (refused) return this.refused(failure, token, given !== undefined, generation);
+        this.report(failure);
         continue;
       }
       if (generation !== this.generation) {
@@ -272,140 +451,387 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         return;
       }
       this.preferred = index;
-      this.transportValue = transport;
-      this.farewell = undefined;
-      this.attempt = 0;
-      this.setState('open');
-      this.emit('transport', { name: factory.name });
-      this.replay();
+      this.opened(transport);
       return;
     }
     this.retry(generation);
+  }
+
+  /**
+   * The `hello` round trip on a transport that opened: proves frames travel both ways (a
+   * browser out of connections to the host opens an SSE stream whose POSTs never leave), and
+   * brings the broker's limits. A broker that predates `hello` answers `unknown_op`: as good.
+   */
+  private handshake(transport: ClientTransport): Promise<void> {
+    const ref = this.requests.nextRef();
+    const ms = this.options.openTimeoutMs;
+    const answered = new Promise<void>((resolve, reject) => {
+      this.handshaking = {
+        transport,
+        frame: (frame) => {
+          if (frame.t === 'bye') reject(new RtError(byeCode(frame.code), frame.message));
+          if ((frame.t !== 'ok' && frame.t !== 'err') || frame.ref !== ref) return;
+          if (frame.t === 'err' && frame.code !== 'unknown_op') {
+            reject(new RtError(frame.code, frame.message));
+            return;
+          }
+          this.limits = frame.t === 'ok' ? advertisedLimits(frame.data) : undefined;
+          resolve();
+        },
+        fail: reject,
+      };
+      transport.send({ t: 'hello', ref });
+    });
+    return withDeadline(
+      answered,
+      ms,
+      `opened, but no answer to a first request within ${ms} ms: frames do not get through (a proxy that buffers, or a browser with every connection to this host in use by other tabs)`,
+    ).finally(() => {
+      this.handshaking = undefined;
+    });
+  }
+
+  /** A transport opened: re-establish what the app wants, then send what waited. */
+  private opened(transport: ClientTransport): void {
+    this.current = transport;
+    this.farewell = undefined;
+    this.attempt = 0;
+    this.lastReported = undefined;
+    this.everOpened = true;
+    this.requests.attach((frame) => transport.send(frame));
+    this.setState('open');
+    this.emit('transport', { name: transport.name });
+    const all = this.interests.all();
+    const restoring: Restoring = {
+      outstanding: new Set(all),
+      subscriptions: all.filter((i) => i.kind === 'sub').length,
+      buses: all.filter((i) => i.kind === 'join').length,
+      pullers: all.filter((i) => i.kind === 'pull').length,
+      refused: 0,
+    };
+    this.restoring = restoring;
+    for (const interest of all) this.establish(interest);
+    this.requests.flush((frame) => this.oversized(frame));
+    // Emitted after the listeners of `open` ran, even when nothing needed re-establishing.
+    queueMicrotask(() => this.restoredStep(restoring));
+  }
+
+  /** Reports a connection failure on `error`, once per distinct cause; with no listener, logs the first once. */
+  private report(error: RtError): void {
+    if (error.message === this.lastReported) return;
+    this.lastReported = error.message;
+    this.emitError({ error });
+  }
+
+  private emitError(event: ClientEvents['error']): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', event);
+      return;
+    }
+    if (this.warned || this.options.logErrors === false) return;
+    this.warned = true;
+    console.warn(
+      `rt client: ${event.error.message} (logged once; listen to the client's "error" event, or pass logErrors: false)`,
+    );
+  }
+
+  /** The broker refused the credentials: ask `auth` once more; without a new token, stop. */
+  private async refused(
+    error: RtError,
+    token: string | undefined,
+    retried: boolean,
+    generation: number,
+  ): Promise<void> {
+    if (!retried && typeof this.options.auth === 'function') {
+      let fresh: string | undefined;
+      try {
+        fresh = await this.token();
+      } catch {
+        fresh = undefined;
+      }
+      if (generation !== this.generation) return;
+      if (fresh !== undefined && fresh !== token) return this.open({ token: fresh });
+    }
+    if (generation !== this.generation) return;
+    this.authError = error;
+    this.report(error);
+    this.requests.failAll(error);
+    for (const interest of this.interests.all()) for (const handle of interest.handles) handle.settle(error);
+    this.setState('unauthorized', error.message);
   }
 
   private retry(generation: number): void {
     if (generation !== this.generation || this.stateValue === 'closed') return;
     const reconnect = this.options.reconnect;
     if (reconnect === false || this.attempt >= (reconnect?.maxAttempts ?? Infinity)) {
-      this.shutdown('closed', 'could not connect');
+      const last = this.lastFailure;
+      const attempts = this.attempt + 1;
+      this.shutdown(
+        new RtError(
+          last?.code ?? 'unavailable',
+          `could not connect (${attempts} attempt${attempts > 1 ? 's' : ''}): ${last?.message ?? 'no transport opened'}`,
+          { cause: last },
+        ),
+      );
       return;
     }
     const delay = backoffDelay(this.attempt++, reconnect?.initialDelayMs ?? 250, reconnect?.maxDelayMs ?? 10_000);
     this.timer = setTimeout(() => void this.open(), delay);
   }
 
+  /** Forgets the open connection: interests need re-establishing, requests in flight resend or reject. */
+  private detach(): void {
+    this.current = undefined;
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = undefined;
+    this.restoring = undefined;
+    for (const interest of this.interests.all()) {
+      interest.confirmed = false;
+      interest.cancelRetry();
+    }
+    // Keyed publishes and pushes go again once reconnected; other requests in flight reject.
+    this.requests.detach();
+  }
+
   private onDisconnect(transportReason: string): void {
     const reason = this.farewell ?? transportReason;
     this.farewell = undefined;
-    this.transportValue = undefined;
-    for (const w of this.wanted.values()) w.confirmed = false;
-    // Publishes and pushes carry an idempotency key: they are sent again, first and in their
-    // order, once reconnected, and the broker carries out each only once. Any other request
-    // sent and unanswered has an unknown outcome, so say so rather than guess.
-    const resend: Pending[] = [];
-    for (const [ref, p] of this.pending) {
-      if (p.timer) clearTimeout(p.timer);
-      this.pending.delete(ref);
-      if ((p.frame.t === 'pub' || p.frame.t === 'push') && p.frame.key !== undefined) resend.push(p);
-      else p.reject(new RtError('connection_lost', `the connection dropped before "${p.frame.t}" was answered`));
-    }
-    this.queue = [...resend, ...this.queue];
+    this.detach();
     if (this.options.reconnect === false) {
-      this.shutdown('closed', reason);
+      this.shutdown(new RtError('connection_lost', `the connection dropped (and reconnect is off): ${reason}`));
       return;
     }
     this.setState('reconnecting', reason);
     this.retry(this.generation);
   }
 
-  private shutdown(to: 'closed', reason: string): void {
-    this.generation++;
-    if (this.timer) clearTimeout(this.timer);
-    const transport = this.transportValue;
-    this.transportValue = undefined;
-    transport?.close();
-    const error = new RtError('closed', `the client is closed: ${reason}`);
-    for (const p of [...this.pending.values(), ...this.queue]) {
-      if (p.timer) clearTimeout(p.timer);
-      p.reject(error);
-    }
-    this.pending.clear();
-    this.queue = [];
-    this.setState(to, reason);
+  /** Drops the connection the client no longer trusts (and tells nobody on the transport). */
+  private lose(transport: ClientTransport, reason: string): void {
+    if (this.current !== transport) return;
+    transport.close();
+    this.onDisconnect(reason);
   }
 
-  /** After every (re)connect: re-establish what the app wants, then send what waited. */
-  private replay(): void {
-    const transport = this.transportValue;
-    const subs = [...this.wanted.values()].map((w) => this.sendSub(w));
-    const buses = [...this.buses].map(([topic, set]) => this.sendJoin(topic, set));
-    const pullers = [...this.pullers.values()].map((puller) => this.sendPull(puller));
-    const queued = this.queue;
-    this.queue = [];
-    for (const p of queued) this.transmit(p);
-    void Promise.all([...subs, ...buses, ...pullers]).then((outcomes) => {
-      // Only when this connection is still the one that is open: a drop midway replays again.
-      if (this.transportValue !== transport || this.stateValue !== 'open' || outcomes.includes('lost')) return;
-      const refused = outcomes.filter((o) => o === 'refused').length;
-      this.emit('restored', { subscriptions: subs.length, buses: buses.length, pullers: pullers.length, refused });
-    });
-  }
-
-  // ---- requests -------------------------------------------------------------------------
-
-  private request(frame: ClientFrame, internal = false): Promise<ServerFrame> {
-    return new Promise((resolve, reject) => {
-      const p: Pending = { frame, resolve, reject, internal };
-      if (this.stateValue === 'closed') reject(new RtError('closed', 'the client is closed'));
-      else if (this.transportValue && this.stateValue === 'open') this.transmit(p);
-      else if (internal) {
-        // Replayed on open from the wanted state; nothing to queue.
-        reject(new RtError('connection_lost', 'not connected'));
-      } else if (this.queue.length >= this.options.queueLimit) {
-        reject(
-          new RtError('queue_overflow', `${this.options.queueLimit} calls are already waiting for the connection`),
+  /**
+   * Is the connection alive? One `hello` answers that, sent when a request waited
+   * `openTimeoutMs` (slow) or timed out, and every `openTimeoutMs` while `degraded`. A probe
+   * slow too makes the state `degraded`; a probe with no answer within `requestTimeoutMs` means
+   * the connection is starved or stalled: it is dropped, and the next attempt begins with the
+   * next transport.
+   */
+  private probe(): void {
+    const transport = this.current;
+    if (!transport || this.probing) return;
+    this.probing = true;
+    const ms = this.options.requestTimeoutMs;
+    this.requests.request({ t: 'hello', ref: 0 }, 'reject', ms).then(
+      () => {
+        this.probing = false;
+      },
+      (error: RtError) => {
+        this.probing = false;
+        // Any answer (even `unknown_op` from an older broker) proves the connection alive.
+        if (error.code !== 'timeout') return;
+        this.preferred = (this.preferred + 1) % this.factories.length;
+        this.lose(
+          transport,
+          `${transport.name}: requests get no answer (not even a probe within ${ms} ms): the connection is stalled or starved`,
         );
-      } else this.queue.push(p);
-    });
+      },
+    );
   }
 
-  private transmit(p: Pending): void {
-    const ref = this.nextRef++;
-    p.frame = { ...p.frame, ref };
-    this.pending.set(ref, p);
-    p.timer = setTimeout(() => {
-      if (this.pending.delete(ref))
-        p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${this.options.requestTimeoutMs} ms`));
-    }, this.options.requestTimeoutMs);
-    this.transportValue!.send(p.frame);
+  /** A request waited `openTimeoutMs`: probe; a slow probe means the connection is degraded. */
+  private onSlow(frame: ClientFrame): void {
+    if (frame.t !== 'hello') {
+      this.probe();
+      return;
+    }
+    if (this.stateValue !== 'open') return;
+    this.prompt = 0;
+    this.setState(
+      'degraded',
+      `answers take over ${this.options.openTimeoutMs} ms: the connection is starved (a browser with every connection to this host in use, e.g. several tabs on SSE or long-polling) or a proxy delays it`,
+    );
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = setInterval(() => this.probe(), this.options.openTimeoutMs);
   }
+
+  /** An answer came: while `degraded`, two prompt ones in a row make the state `open` again. */
+  private onAnswer(ms: number): void {
+    if (this.stateValue !== 'degraded') return;
+    this.prompt = ms < this.options.openTimeoutMs ? this.prompt + 1 : 0;
+    if (this.prompt < 2) return;
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = undefined;
+    this.setState('open', 'answers come promptly again');
+  }
+
+  /** Reconnects now with the backoff reset (reconnect(), back in the foreground, back online). */
+  private reconnectNow(reason: string): void {
+    clearTimeout(this.timer);
+    this.attempt = 0;
+    this.lastReported = undefined;
+    const transport = this.current;
+    if (transport) {
+      this.detach();
+      transport.close();
+    }
+    this.setState(this.everOpened ? 'reconnecting' : 'connecting', reason);
+    void this.open();
+  }
+
+  /** Disconnects on purpose (background, offline) until {@link reconnectNow}. */
+  private suspend(reason: string): void {
+    if (this.stateValue === 'closed' || this.stateValue === 'unauthorized' || this.stateValue === 'suspended') return;
+    this.generation++;
+    clearTimeout(this.timer);
+    const transport = this.current;
+    if (transport) {
+      this.detach();
+      transport.close();
+    }
+    this.setState('suspended', reason);
+  }
+
+  private onLifecycle(event: LifecycleEvent): void {
+    switch (event) {
+      case 'background':
+        this.background = true;
+        clearTimeout(this.graceTimer);
+        if (Number.isFinite(this.options.backgroundGraceMs))
+          this.graceTimer = setTimeout(() => this.suspend('in the background'), this.options.backgroundGraceMs);
+        return;
+      case 'offline':
+        this.offline = true;
+        this.suspend('offline');
+        return;
+      case 'foreground':
+        this.background = false;
+        clearTimeout(this.graceTimer);
+        break;
+      case 'online':
+        this.offline = false;
+        break;
+    }
+    // Back: at once, unless still offline or suspended in the background (unauthorized waits for reconnect()).
+    if (this.offline || this.stateValue === 'closed' || this.stateValue === 'unauthorized') return;
+    if (this.background && this.stateValue === 'suspended') return;
+    if (!this.connected) this.reconnectNow(`${event}: reconnecting now`);
+  }
+
+  /** Closes for good: every request, and every `ready` not yet settled, rejects with `error`. */
+  private shutdown(error: RtError): void {
+    this.generation++;
+    clearTimeout(this.timer);
+    clearTimeout(this.graceTimer);
+    clearInterval(this.degradedTimer);
+    this.stopLifecycle?.();
+    const transport = this.current;
+    this.current = undefined;
+    this.restoring = undefined;
+    this.closeError = error;
+    transport?.close();
+    this.requests.failAll(error);
+    for (const interest of this.interests.all()) {
+      interest.cancelRetry();
+      for (const handle of interest.handles) handle.settle(error);
+    }
+    this.setState('closed', error.message);
+  }
+
+  // ---- interests: subscriptions, bus joins, pullers -----------------------------------------
+
+  /**
+   * Asks the broker for `interest`; on its answer, settles the handles. A refusal for good
+   * (`forbidden`, `invalid_topic`…) ends them; one the broker could not take now
+   * (`unavailable`…) is tried again with backoff until it is accepted.
+   */
+  private establish(interest: Interest): void {
+    interest.cancelRetry();
+    this.requests.request(interest.establish(), 'reject').then(
+      (answer) => {
+        if (!this.interests.holds(interest)) return;
+        interest.accept(answer);
+        this.settled(interest, false);
+      },
+      (error: RtError) => {
+        // Offline: it is established again on the next open.
+        if (isOffline(error) || !this.interests.holds(interest)) return;
+        if (TRANSIENT.has(error.code)) {
+          const reconnect = this.options.reconnect;
+          const retryInMs = backoffDelay(
+            interest.attempt++,
+            reconnect ? (reconnect.initialDelayMs ?? 250) : 250,
+            reconnect ? (reconnect.maxDelayMs ?? 10_000) : 10_000,
+          );
+          const transport = this.current;
+          interest.retry = setTimeout(() => {
+            interest.retry = undefined;
+            if (this.current === transport && this.interests.holds(interest)) this.establish(interest);
+          }, retryInMs);
+          this.emitError({
+            error: new RtError(
+              error.code,
+              `"${interest.kind}" of "${interest.topic}" not established yet: ${error.message}; retrying in ${retryInMs} ms`,
+              { cause: error },
+            ),
+            topic: interest.topic,
+            retryInMs,
+          });
+          return;
+        }
+        this.interests.drop(interest);
+        for (const handle of interest.handles) handle.refuse(error);
+        this.emitError({ error, topic: interest.topic });
+        this.settled(interest, true);
+      },
+    );
+  }
+
+  /** `interest` was confirmed or refused: one step closer to `restored`. */
+  private settled(interest: Interest, refused: boolean): void {
+    const restoring = this.restoring;
+    if (!restoring?.outstanding.delete(interest)) return;
+    if (refused) restoring.refused++;
+    this.restoredStep(restoring);
+  }
+
+  private restoredStep(restoring: Restoring): void {
+    if (this.restoring !== restoring || restoring.outstanding.size > 0) return;
+    this.restoring = undefined;
+    const { subscriptions, buses, pullers, refused } = restoring;
+    this.emit('restored', { subscriptions, buses, pullers, refused });
+  }
+
+  /** Removes `handle` from its interest; when it was the last, tears the interest down on the broker. */
+  private async release(kind: InterestKind, topic: string, handle: Handle): Promise<void> {
+    const interest = this.interests.release(kind, topic, handle);
+    if (!interest) return;
+    this.settled(interest, false);
+    if (this.requests.connected) await this.requests.request(interest.teardown(), 'reject').catch(ignoreOffline);
+  }
+
+  // ---- frames from the broker ---------------------------------------------------------------
 
   private onFrame(frame: ServerFrame): void {
     switch (frame.t) {
       case 'ok':
       case 'err': {
-        if (frame.ref === undefined) {
-          this.emit('error', {
-            error: new RtError(
-              frame.t === 'err' ? frame.code : 'internal',
-              frame.t === 'err' ? frame.message : 'unexpected answer',
-            ),
-          });
-          return;
-        }
-        const p = this.pending.get(frame.ref);
-        if (!p) return;
-        this.pending.delete(frame.ref);
-        if (p.timer) clearTimeout(p.timer);
-        if (frame.t === 'ok') p.resolve(frame);
-        else p.reject(new RtError(frame.code, frame.message));
+        if (this.requests.answer(frame) || frame.ref !== undefined) return;
+        this.emit('error', {
+          error: new RtError(
+            frame.t === 'err' ? frame.code : 'internal',
+            frame.t === 'err' ? frame.message : 'unexpected answer',
+          ),
+        });
         return;
       }
       case 'msg':
         this.onMessage(frame);
         return;
       case 'bus':
-        for (const bus of this.buses.get(frame.topic) ?? []) bus.deliver(frame.data);
+        for (const bus of this.interests.join(frame.topic)?.handles ?? []) bus.deliver(frame.data);
         return;
       case 'job':
         this.onJob(frame);
@@ -416,7 +842,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       case 'bye':
         // With `reconnect`, the broker closes the connection next; the reconnect that follows
         // asks `auth` again, so an expired token (`token_expired`) is replaced by a fresh one.
-        if (!frame.reconnect) this.shutdown('closed', frame.message);
+        if (!frame.reconnect) this.shutdown(new RtError(byeCode(frame.code), frame.message));
         else this.farewell = `${frame.code}: ${frame.message}`;
         return;
     }
@@ -424,56 +850,56 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   private onMessage(frame: MsgFrame): void {
     for (const topic of ancestry(frame.topic)) {
-      const w = this.wanted.get(topic);
-      if (!w) continue;
+      const interest = this.interests.sub(topic);
+      if (!interest) continue;
       if (frame.off !== undefined) {
         // Already seen (a recovery replay that overlaps live delivery): drop the duplicate.
-        if (w.off !== undefined && frame.off <= w.off) continue;
-        w.off = frame.off;
+        if (interest.off !== undefined && frame.off <= interest.off) continue;
+        interest.off = frame.off;
       }
       const meta: MessageMeta =
         frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
       if (frame.skipped !== undefined) meta.skipped = frame.skipped;
-      for (const sub of w.subs) sub.deliver(frame.data, meta);
+      for (const sub of interest.handles) sub.deliver(frame.data, meta);
     }
   }
 
   private onGap(frame: GapFrame): void {
+    const event = { topic: frame.topic, reason: frame.reason };
     if (frame.bus) {
-      for (const bus of this.buses.get(frame.topic) ?? []) bus.gap({ topic: frame.topic, reason: frame.reason });
+      for (const bus of this.interests.join(frame.topic)?.handles ?? []) bus.gap(event);
       return;
     }
-    const w = this.wanted.get(frame.topic);
-    if (!w) return;
-    if (frame.ep !== undefined && frame.ep !== w.ep) {
-      w.ep = frame.ep;
-      delete w.off;
+    const interest = this.interests.sub(frame.topic);
+    if (!interest) return;
+    if (frame.ep !== undefined && frame.ep !== interest.ep) {
+      interest.ep = frame.ep;
+      interest.off = undefined;
     }
     // An overflow gap's `off` is the last message dropped: continue after it, so that a later
     // recovery does not bring back what the app was told is gone.
-    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === w.ep)
-      w.off = Math.max(w.off ?? 0, frame.off);
-    for (const sub of w.subs) sub.gap({ topic: frame.topic, reason: frame.reason });
+    if (frame.reason === 'overflow' && frame.off !== undefined && frame.ep === interest.ep)
+      interest.off = Math.max(interest.off ?? 0, frame.off);
+    for (const sub of interest.handles) sub.gap(event);
   }
 
   private onJob(frame: JobFrame): void {
-    const puller = this.pullers.get(frame.topic);
     const answer = (t: 'ack' | 'nack'): void => {
       // The job may have been requeued meanwhile (the connection dropped): nothing to do then.
-      this.request({ t, ref: 0, id: frame.id }, true).catch(() => undefined);
+      this.requests.request({ t, ref: 0, id: frame.id }, 'reject').catch(() => undefined);
     };
+    const [puller] = this.interests.pull(frame.topic)?.handles ?? [];
     if (!puller?.isActive) {
       answer('nack');
       return;
     }
+    const meta: JobMeta =
+      frame.attempt === undefined
+        ? { id: frame.id, topic: frame.topic }
+        : { id: frame.id, topic: frame.topic, attempt: frame.attempt };
     let result: unknown;
     try {
-      result = puller.handler(
-        frame.data as never,
-        frame.attempt === undefined
-          ? { id: frame.id, topic: frame.topic }
-          : { id: frame.id, topic: frame.topic, attempt: frame.attempt },
-      );
+      result = puller.run(frame.data, meta);
     } catch {
       answer('nack');
       return;
@@ -486,69 +912,50 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   // ---- TopicHost: what topic handles call -------------------------------------------------
 
+  /** Adds a handle to its interest: a new interest is established now (when open), a shared one settles the handle when confirmed. */
+  private want(interest: Interest, created: boolean, handle: Handle): void {
+    if (!created) {
+      if (interest.confirmed) handle.settle();
+      return;
+    }
+    const max = this.limits?.maxSubscriptions;
+    if (max !== undefined && this.interests.size > max) {
+      // The broker would refuse it: say so here, without a round trip.
+      this.interests.drop(interest);
+      handle.refuse(
+        new RtError(
+          'too_many_subscriptions',
+          `a connection may hold ${max} subscriptions, joins and pullers (the broker's maxSubscriptions)`,
+        ),
+      );
+      return;
+    }
+    if (this.requests.connected) this.establish(interest);
+  }
+
   /** @internal */
   subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T> {
     const sub = new Subscription<T>(topic, handler, this);
-    let w = this.wanted.get(topic);
-    if (w) {
-      w.subs.add(sub as unknown as Subscription<never>);
-      if (w.confirmed) sub.settle();
-      return sub;
-    }
-    w = { topic, subs: new Set([sub as unknown as Subscription<never>]), confirmed: false };
-    if (pace !== undefined) w.pace = pace;
-    this.wanted.set(topic, w);
-    if (this.stateValue === 'open') void this.sendSub(w);
+    const { interest, created } = this.interests.addSub(topic, sub);
+    // One pace per topic: the first subscription's.
+    if (created && pace !== undefined) interest.pace = pace;
+    this.want(interest, created, sub);
     return sub;
   }
 
-  private sendSub(w: Wanted): Promise<Outcome> {
-    const frame: SubFrame =
-      w.ep !== undefined && w.off !== undefined
-        ? { t: 'sub', ref: 0, topic: w.topic, ep: w.ep, off: w.off }
-        : { t: 'sub', ref: 0, topic: w.topic };
-    if (w.pace !== undefined) frame.pace = w.pace;
-    return this.request(frame, true).then(
-      (answer) => {
-        if (this.wanted.get(w.topic) !== w || answer.t !== 'ok') return 'done';
-        if (answer.ep !== undefined && answer.off !== undefined) {
-          // Messages may have arrived before the answer: keep the furthest position seen.
-          if (w.ep === undefined || answer.ep === w.ep) w.off = Math.max(w.off ?? answer.off, answer.off);
-          else w.off = answer.off;
-          w.ep = answer.ep;
-        }
-        w.confirmed = true;
-        for (const sub of w.subs) sub.settle();
-        return 'done';
-      },
-      (error: RtError) => {
-        if (isOffline(error)) return 'lost';
-        if (this.wanted.get(w.topic) !== w) return 'done';
-        this.wanted.delete(w.topic);
-        for (const sub of w.subs) sub.fail(error);
-        this.emit('error', { error });
-        return 'refused';
-      },
-    );
-  }
-
   /** @internal */
-  async unsubscribe(sub: Subscription<never>): Promise<void> {
-    const w = this.wanted.get(sub.topic);
-    if (!w?.subs.delete(sub) || w.subs.size > 0) return;
-    this.wanted.delete(sub.topic);
-    if (this.stateValue === 'open')
-      await this.request({ t: 'unsub', ref: 0, topic: sub.topic }, true).catch(ignoreOffline);
+  unsubscribe(sub: SubscriptionSink & { readonly topic: string }): Promise<void> {
+    return this.release('sub', sub.topic, sub);
   }
 
   /** @internal */
   async publish(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
+    await this.send({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
   }
 
   /** @internal */
   async push(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
+    await this.send({ t: 'push', ref: 0, topic, data, key: this.nextKey() });
   }
 
   private nextKey(): string {
@@ -557,89 +964,65 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T> {
-    if (this.pullers.has(topic))
+    if (this.interests.pull(topic))
       throw new RtError('bad_frame', `this client already pulls "${topic}": stop() that puller first`);
     const prefetch = options.prefetch ?? 1;
     if (!Number.isInteger(prefetch) || prefetch < 1)
       throw new RtError('bad_frame', 'prefetch must be a positive integer');
     const puller = new Puller<T>(topic, handler, prefetch, this);
-    this.pullers.set(topic, puller as unknown as Puller<never>);
-    if (this.stateValue === 'open') void this.sendPull(puller as unknown as Puller<never>);
+    const { interest, created } = this.interests.addPull(topic, puller);
+    this.want(interest, created, puller);
     return puller;
   }
 
-  private sendPull(puller: Puller<never>): Promise<Outcome> {
-    return this.request({ t: 'pull', ref: 0, topic: puller.topic, prefetch: puller.prefetch }, true).then(
-      () => {
-        puller.settle();
-        return 'done';
-      },
-      (error: RtError) => {
-        if (isOffline(error)) return 'lost';
-        if (this.pullers.get(puller.topic) === puller) this.pullers.delete(puller.topic);
-        puller.settle(error);
-        this.emit('error', { error });
-        return 'refused';
-      },
-    );
-  }
-
   /** @internal */
-  async stopPulling(puller: Puller<never>): Promise<void> {
-    if (this.pullers.get(puller.topic) !== puller) return;
-    this.pullers.delete(puller.topic);
-    if (this.stateValue === 'open')
-      await this.request({ t: 'unpull', ref: 0, topic: puller.topic }, true).catch(ignoreOffline);
+  stopPulling(puller: PullerSink & { readonly topic: string }): Promise<void> {
+    return this.release('pull', puller.topic, puller);
   }
 
   /** @internal */
   bus<T>(topic: string): Bus<T> {
     const bus = new Bus<T>(topic, this);
-    let set = this.buses.get(topic);
-    if (set) {
-      set.add(bus as unknown as Bus<never>);
-      if (this.stateValue === 'open') void this.sendJoin(topic, new Set([bus as unknown as Bus<never>]));
-      return bus;
-    }
-    set = new Set([bus as unknown as Bus<never>]);
-    this.buses.set(topic, set);
-    if (this.stateValue === 'open') void this.sendJoin(topic, set);
+    const { interest, created } = this.interests.addJoin(topic, bus);
+    this.want(interest, created, bus);
     return bus;
-  }
-
-  private sendJoin(topic: string, buses: ReadonlySet<Bus<never>>): Promise<Outcome> {
-    return this.request({ t: 'join', ref: 0, topic }, true).then(
-      () => {
-        for (const bus of buses) bus.settle();
-        return 'done';
-      },
-      (error: RtError) => {
-        if (isOffline(error)) return 'lost';
-        this.buses.delete(topic);
-        for (const bus of buses) bus.settle(error);
-        this.emit('error', { error });
-        return 'refused';
-      },
-    );
   }
 
   /** @internal */
   async busSend(topic: string, data: Payload): Promise<void> {
-    await this.request({ t: 'bus', ref: 0, topic, data });
+    await this.send({ t: 'bus', ref: 0, topic, data });
   }
 
   /** @internal */
-  async busLeave(bus: Bus<never>): Promise<void> {
-    const set = this.buses.get(bus.topic);
-    if (!set?.delete(bus) || set.size > 0) return;
-    this.buses.delete(bus.topic);
-    if (this.stateValue === 'open')
-      await this.request({ t: 'leave', ref: 0, topic: bus.topic }, true).catch(ignoreOffline);
+  busLeave(bus: BusSink & { readonly topic: string }): Promise<void> {
+    return this.release('join', bus.topic, bus);
   }
 }
 
-/** How re-establishing one subscription, join or puller ended. */
-type Outcome = 'done' | 'refused' | 'lost';
+/** The limits in a `hello` answer's `data`, if it has them. */
+function advertisedLimits(data: unknown): AdvertisedLimits | undefined {
+  if (typeof data !== 'object' || data === null || !('limits' in data)) return undefined;
+  const limits: unknown = data.limits;
+  if (typeof limits !== 'object' || limits === null || !('maxPayloadBytes' in limits)) return undefined;
+  const max = limits.maxPayloadBytes;
+  if (typeof max !== 'number' || !(max > 0)) return undefined;
+  const number = (key: keyof AdvertisedLimits): number => {
+    const value: unknown = (limits as Record<string, unknown>)[key];
+    return typeof value === 'number' && value > 0 ? value : Infinity;
+  };
+  return {
+    maxPayloadBytes: max,
+    maxSubscriptions: number('maxSubscriptions'),
+    maxTopicLength: number('maxTopicLength'),
+    maxTopicDepth: number('maxTopicDepth'),
+    pushQueueSize: number('pushQueueSize'),
+  };
+}
+
+/** The error code a `bye` closes the client with. */
+function byeCode(code: ErrorCode | 'restart' | 'token_expired'): ErrorCode {
+  return code === 'restart' ? 'shutting_down' : code === 'token_expired' ? 'unauthorized' : code;
+}
 
 /** True for the errors that mean "the connection went", not "the broker refused". */
 function isOffline(error: RtError): boolean {

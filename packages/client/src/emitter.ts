@@ -25,6 +25,11 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
     return off;
   }
 
+  /** How many listeners `event` has. */
+  listenerCount<K extends keyof Events>(event: K): number {
+    return this.listeners.get(event)?.size ?? 0;
+  }
+
   /** Removes a listener. */
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
     this.listeners.get(event)?.delete(listener as Listener<never>);

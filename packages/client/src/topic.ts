@@ -1,24 +1,12 @@
-import type { GapReason, Pace, Payload } from '@rt/protocol';
+import type { Pace, Payload } from '@rt/protocol';
 import { Emitter } from './emitter.js';
+import type { BusSink, PullerSink, SubscriptionSink } from './interests.js';
+import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
-/** Where a message came from, beside its payload. */
-export interface MessageMeta {
-  /** The topic it was published on (a descendant of the subscribed topic, or the topic itself). */
-  topic: string;
-  /** Its position in the broker's history (used for recovery). */
-  off?: number;
-  /** With a paced subscription: how many messages the broker skipped (replaced or dropped) before this one. */
-  skipped?: number;
-}
+export type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
 /** A subscription handler. */
 export type MessageHandler<T> = (data: T, meta: MessageMeta) => void;
-
-/** Messages were lost: the app should refetch the state it derives from this topic. */
-export interface GapEvent {
-  topic: string;
-  reason: GapReason;
-}
 
 /** Events of a {@link Subscription}. */
 export interface SubscriptionEvents {
@@ -30,7 +18,7 @@ export interface SubscriptionEvents {
 
 /** What the client does for a subscription (implemented by the client). */
 export interface SubscriptionHost {
-  unsubscribe(sub: Subscription<never>): Promise<void>;
+  unsubscribe(sub: SubscriptionSink & { readonly topic: string }): Promise<void>;
 }
 
 /**
@@ -38,8 +26,14 @@ export interface SubscriptionHost {
  * order; survives reconnects (it is re-established, and missed messages recovered, by the
  * client). Also an async iterator of payloads.
  */
-export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> implements AsyncIterable<T> {
-  /** Settles when the broker has confirmed the subscription (or refused it). */
+export class Subscription<T = unknown>
+  extends Emitter<SubscriptionEvents>
+  implements AsyncIterable<T>, SubscriptionSink
+{
+  /**
+   * Settles when the broker has confirmed the subscription; rejects when it refused it, or when
+   * the client closed or was refused its credentials first.
+   */
   readonly ready: Promise<void>;
   /** @internal */ settle!: (error?: Error) => void;
   private active = true;
@@ -71,7 +65,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   unsubscribe(): Promise<void> {
     if (!this.active) return Promise.resolve();
     this.end();
-    return this.host.unsubscribe(this as unknown as Subscription<never>);
+    return this.host.unsubscribe(this);
   }
 
   /** @internal Delivers a message to this subscription. */
@@ -91,7 +85,7 @@ export class Subscription<T = unknown> extends Emitter<SubscriptionEvents> imple
   }
 
   /** @internal The broker refused the subscription. */
-  fail(error: Error): void {
+  refuse(error: Error): void {
     this.end();
     this.settle(error);
     this.emit('error', { error });
@@ -129,20 +123,22 @@ export interface BusEvents<T> {
   message: { data: T; topic: string };
   /** Bus messages were lost: this connection could not keep up (reason `overflow`). */
   gap: GapEvent;
+  /** The broker refused the join (e.g. `forbidden`); the bus is left. */
+  error: { error: Error };
 }
 
 /** What the client does for a bus (implemented by the client). */
 export interface BusHost {
   busSend(topic: string, data: Payload): Promise<void>;
-  busLeave(bus: Bus<never>): Promise<void>;
+  busLeave(bus: BusSink & { readonly topic: string }): Promise<void>;
 }
 
 /**
  * A bus joined on one topic: `send` reaches every OTHER peer joined to exactly this topic;
  * `message` events bring theirs. The join survives reconnects.
  */
-export class Bus<T = unknown> extends Emitter<BusEvents<T>> {
-  /** Settles when the broker has confirmed the join. */
+export class Bus<T = unknown> extends Emitter<BusEvents<T>> implements BusSink {
+  /** Settles when the broker has confirmed the join; rejects like `Subscription.ready`. */
   readonly ready: Promise<void>;
   /** @internal */ settle!: (error?: Error) => void;
   private joined = true;
@@ -168,7 +164,14 @@ export class Bus<T = unknown> extends Emitter<BusEvents<T>> {
   leave(): Promise<void> {
     if (!this.joined) return Promise.resolve();
     this.joined = false;
-    return this.host.busLeave(this as unknown as Bus<never>);
+    return this.host.busLeave(this);
+  }
+
+  /** @internal The broker refused the join. */
+  refuse(error: Error): void {
+    this.joined = false;
+    this.settle(error);
+    this.emit('error', { error });
   }
 
   /** @internal */
@@ -180,18 +183,6 @@ export class Bus<T = unknown> extends Emitter<BusEvents<T>> {
   gap(event: GapEvent): void {
     if (this.joined) this.emit('gap', event);
   }
-}
-
-/** A pulled work item's details. */
-export interface JobMeta {
-  /** The job id (stable across redeliveries: use it to make work idempotent). */
-  id: string;
-  topic: string;
-  /**
-   * Deliveries of this job so far, this one included: more than 1 means an earlier attempt
-   * failed or was lost. Undefined when the broker's engine does not count them (redis).
-   */
-  attempt?: number;
 }
 
 /**
@@ -208,12 +199,12 @@ export interface PullOptions {
 
 /** What the client does for a puller (implemented by the client). */
 export interface PullerHost {
-  stopPulling(puller: Puller<never>): Promise<void>;
+  stopPulling(puller: PullerSink & { readonly topic: string }): Promise<void>;
 }
 
 /** A puller of a topic's work queue. Survives reconnects. */
-export class Puller<T = unknown> {
-  /** Settles when the broker has confirmed the puller. */
+export class Puller<T = unknown> implements PullerSink {
+  /** Settles when the broker has confirmed the puller; rejects like `Subscription.ready`. */
   readonly ready: Promise<void>;
   /** @internal */ settle!: (error?: Error) => void;
   private active = true;
@@ -221,7 +212,7 @@ export class Puller<T = unknown> {
   /** @internal */
   constructor(
     readonly topic: string,
-    /** @internal */ readonly handler: JobHandler<T>,
+    private readonly handler: JobHandler<T>,
     readonly prefetch: number,
     private readonly host: PullerHost,
   ) {
@@ -240,7 +231,18 @@ export class Puller<T = unknown> {
   stop(): Promise<void> {
     if (!this.active) return Promise.resolve();
     this.active = false;
-    return this.host.stopPulling(this as unknown as Puller<never>);
+    return this.host.stopPulling(this);
+  }
+
+  /** @internal Runs the handler on a job; what it returns (or throws) decides ack or nack. */
+  run(data: Payload, meta: JobMeta): unknown {
+    return this.handler(data as T, meta);
+  }
+
+  /** @internal The broker refused the puller. */
+  refuse(error: Error): void {
+    this.active = false;
+    this.settle(error);
   }
 }
 

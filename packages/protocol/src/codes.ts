@@ -5,12 +5,21 @@
 export const ErrorCodes = {
   /** The frame could not be parsed or has fields of the wrong type. */
   bad_frame: 400,
+  /**
+   * A payload JSON cannot carry faithfully (BigInt, a cycle, a function, `undefined`, `NaN`, a
+   * `Map`…): refused by the client before anything is sent.
+   */
+  bad_payload: 400,
+  /** `connect()` was given a URL it cannot use (not http(s)/ws(s), or not a URL at all). */
+  invalid_url: 400,
   /** The frame's `t` names no operation the broker knows. */
   unknown_op: 400,
   /** The topic breaks the topic rules (see `validateTopic`). */
   invalid_topic: 400,
   /** The payload is larger than the broker's `maxPayloadBytes`. */
   payload_too_large: 413,
+  /** The payload fails the topic's schema (typed topics, `defineTopics`): refused by the client. */
+  invalid_payload: 400,
   /** The connection holds as many subscriptions (or bus joins, or pullers) as it may. */
   too_many_subscriptions: 429,
   /** A push found the topic's waiting queue full. */

@@ -129,8 +129,39 @@ export interface CallFrame {
   data: Payload;
 }
 
+/**
+ * The client's handshake, sent first on every connection and again as a liveness probe: the
+ * broker answers `ok` with {@link BrokerInfo} as `data`. The round trip proves that frames
+ * travel both ways (a browser whose connection pool is exhausted opens an SSE stream but never
+ * sends its POSTs). A broker that predates it answers `err` `unknown_op`, which proves as much.
+ */
+export interface HelloFrame {
+  t: 'hello';
+  ref: Ref;
+}
+
+/** The limits a broker advertises in its answer to `hello`, so that a client refuses an oversized call locally. */
+export interface AdvertisedLimits {
+  /** Largest payload in bytes (UTF-8 JSON, or raw bytes). */
+  maxPayloadBytes: number;
+  /** Subscriptions, bus joins and pullers one connection may hold, together. */
+  maxSubscriptions: number;
+  /** Longest topic in characters. */
+  maxTopicLength: number;
+  /** Most segments in a topic. */
+  maxTopicDepth: number;
+  /** Pushes that may wait per topic before a push is refused with `queue_full`. */
+  pushQueueSize: number;
+}
+
+/** What the broker's `ok` to `hello` carries as `data`. */
+export interface BrokerInfo {
+  limits: AdvertisedLimits;
+}
+
 /** Every frame a client may send. */
 export type ClientFrame =
+  | HelloFrame
   | SubFrame
   | UnsubFrame
   | PubFrame
@@ -249,6 +280,7 @@ export interface FrameProblem {
 }
 
 const OPS: ReadonlySet<string> = new Set<ClientOp>([
+  'hello',
   'sub',
   'unsub',
   'pub',

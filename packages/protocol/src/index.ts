@@ -5,7 +5,7 @@
  */
 export { ErrorCodes, RtError, httpStatus, isErrorCode } from './codes.js';
 export type { ErrorCode } from './codes.js';
-export { DEFAULT_TOPIC_LIMITS, ancestry, covers, isValidTopic, topicProblem } from './topics.js';
+export { DEFAULT_TOPIC_LIMITS, ancestry, covers, hasDotSegment, isValidTopic, topicProblem } from './topics.js';
 export type { TopicLimits } from './topics.js';
 export {
   DEFAULT_FRAME_LIMITS,
@@ -20,6 +20,8 @@ export {
 } from './frames.js';
 export type {
   AckFrame,
+  AdvertisedLimits,
+  BrokerInfo,
   BusFrame,
   CheckedPayload,
   BusSendFrame,
@@ -32,6 +34,7 @@ export type {
   FrameProblem,
   GapFrame,
   GapReason,
+  HelloFrame,
   JobFrame,
   JoinFrame,
   JsonValue,

@@ -3,7 +3,10 @@
  *
  * - segments are non-empty: no leading, trailing or doubled `/`;
  * - a segment is made of Unicode letters, digits and marks, and of `- _ . ~ : @ ! $ & ' ( ) + , ; = %`;
- *   `.` and `..` alone are not segments (they would be folded away by URL normalisation);
+ * - no dot segments in any encoding: a segment must not be `.` or `..`, nor become one (or
+ *   hold one between `/` or `\`) once its `%XX` escapes are decoded, however many times
+ *   (`%2E%2E`, `.%2e`, `%252E%252E`, `x%2F..`): URL resolution would fold them away, so a
+ *   grant on `users/42` would reach `users/42/%2E%2E/7`, which is `users/7` as a URL;
  * - `*`, `#`, `?`, whitespace and control characters are not allowed (they are reserved
  *   for patterns and URLs);
  * - at most {@link DEFAULT_TOPIC_LIMITS}.maxLength characters and `.maxDepth` segments
@@ -37,10 +40,28 @@ export function topicProblem(topic: unknown, limits: TopicLimits = DEFAULT_TOPIC
   if (segments.length > limits.maxDepth) return `topic has more than ${limits.maxDepth} segments`;
   for (const segment of segments) {
     if (segment === '') return `topic "${topic}" has an empty segment (leading, trailing or doubled "/")`;
-    if (segment === '.' || segment === '..') return `topic "${topic}" has a "${segment}" segment`;
+    if (hasDotSegment(segment)) return `topic "${topic}" has a dot segment ("." or "..", perhaps %-encoded)`;
     if (!SEGMENT.test(segment)) return `topic segment "${segment}" has a character that is not allowed`;
   }
   return null;
+}
+
+const ESCAPE = /%([0-9A-Fa-f]{2})/g;
+
+/**
+ * True when `text`, or what it becomes after decoding its `%XX` escapes once or more, has a
+ * `.` or `..` segment between `/` or `\` separators (or at either end): `..`, `%2E%2E`,
+ * `a/%2e/b`, `%252E%252E`, `x%2F..%2Fy`. Used on rt topic segments and on Mercure topics.
+ */
+export function hasDotSegment(text: string): boolean {
+  let current = text;
+  for (;;) {
+    for (const piece of current.split(/[/\\]/)) if (piece === '.' || piece === '..') return true;
+    if (!current.includes('%')) return false;
+    const decoded = current.replace(ESCAPE, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    if (decoded === current) return false;
+    current = decoded;
+  }
 }
 
 /** True when `topic` is a valid topic under `limits`. */

@@ -1,6 +1,16 @@
 import { pino } from 'pino';
+import { redacting } from './policy/redact.js';
 import type { Engine } from './engines/engine.js';
 import type { MercureOptions } from './mercure/options.js';
+import type { TlsOptions } from './http2.js';
+import {
+  type AdminOptions,
+  type MetricsOptions,
+  type ResolvedAdminOptions,
+  type ResolvedMetricsOptions,
+  resolveAdmin,
+  resolveMetrics,
+} from './metrics/options.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -107,6 +117,22 @@ export interface BrokerOptions {
    * Mercure publishing (there is no key to check publishers against).
    */
   mercure?: MercureOptions | boolean;
+  /**
+   * Serve HTTPS from `listen()`: HTTP/2 over TLS, and HTTP/1.1 for clients without HTTP/2
+   * (`allowHTTP1`, default true; WebSocket needs it). To embed, pass your own
+   * `http2.createSecureServer({ allowHTTP1: true, ... })` to `attach()` instead.
+   */
+  tls?: TlsOptions;
+  /**
+   * Prometheus metrics at `{prefix}/metrics` (see `README.md`, Operations). Off by default;
+   * `{ token }` or `{ listen }` turns them on protected; `true` (development mode only) open.
+   */
+  metrics?: MetricsOptions | boolean;
+  /**
+   * The admin page at `{prefix}/admin`: on in development mode, off in production unless
+   * `{ token }` is given; `false` turns it off.
+   */
+  admin?: AdminOptions | boolean;
 }
 
 /** Options with every default filled in. */
@@ -131,6 +157,11 @@ export interface ResolvedOptions {
   slowConsumer: SlowConsumerPolicy;
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
+  tls: TlsOptions | undefined;
+  /** Metrics options, `false` when off. */
+  metrics: ResolvedMetricsOptions;
+  /** Admin page options, `false` when off. */
+  admin: ResolvedAdminOptions;
 }
 
 function isLogger(value: unknown): value is Logger {
@@ -170,9 +201,12 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   const slowConsumer = options.slowConsumer ?? 'drop';
   if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect')
     throw new TypeError('slowConsumer must be "drop" or "disconnect"');
-  const logger = isLogger(options.logger)
-    ? options.logger
-    : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' });
+  // Every line goes through the redactor: tokens, cookies and session URLs never reach a log.
+  const logger = redacting(
+    isLogger(options.logger)
+      ? options.logger
+      : pino({ name: 'rt', level: options.logger?.level ?? process.env.RT_LOG_LEVEL ?? 'warn' }),
+  );
   return {
     engine: options.engine ?? defaultEngine(),
     limits,
@@ -193,5 +227,8 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     rawPrefix,
     slowConsumer,
     mercure: options.mercure === true ? {} : options.mercure || false,
+    tls: options.tls,
+    metrics: resolveMetrics(options.metrics, mode),
+    admin: resolveAdmin(options.admin, mode),
   };
 }

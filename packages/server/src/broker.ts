@@ -1,9 +1,14 @@
-import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { type FrameLimits, type Payload, maxBatchBytes } from '@rt/protocol';
 import type { Engine, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
 import { HttpFront, refuseUnclaimedUpgrade } from './front.js';
+import { type AnyServer, closeServer, createServerFor, http1View, isHttp2, trackServer } from './http2.js';
+import { OpsCounters } from './metrics/counters.js';
+import { Monitor } from './metrics/index.js';
+import type { MonitorSource } from './metrics/source.js';
 import { Operations } from './ops/operations.js';
 import type { Caller } from './ops/types.js';
 import { type ActionHandler, type BrokerOptions, type ResolvedOptions, resolveOptions } from './broker-options.js';
@@ -73,7 +78,10 @@ export class Broker {
   readonly engine: Engine;
   /** Origin rules, authentication and authorization. */
   readonly policy: Policy;
+  /** Counters for metrics and the admin page beyond {@link stats} (see `metrics/counters.ts`). */
+  readonly counters = new OpsCounters();
   private readonly front: HttpFront;
+  private readonly monitor: Monitor;
   private readonly ops: Operations;
   private readonly registry: SessionRegistry;
   private readonly frames: FrameDoor;
@@ -81,7 +89,7 @@ export class Broker {
   private readonly actions = new Map<string, ActionHandler>();
   private readonly transports: Transport[];
   private readonly servers: HttpServer[] = [];
-  private readonly ownServers = new Set<HttpServer>();
+  private readonly ownServers = new Set<AnyServer>();
   private readonly ready: Promise<void>;
   private closing = false;
 
@@ -111,9 +119,24 @@ export class Broker {
       limits: this.limits,
       actions: this.actions,
       ready: engineStarted,
+      counters: this.counters,
     });
-    this.registry = new SessionRegistry(this.ops, this.policy, this.limits, this.options.slowConsumer, this.logger);
-    this.frames = new FrameDoor(this.ops, frameLimits, this.logger);
+    this.registry = new SessionRegistry(
+      this.ops,
+      this.policy,
+      this.limits,
+      this.options.slowConsumer,
+      this.logger,
+      this.counters,
+    );
+    const { maxPayloadBytes, maxSubscriptions, maxTopicLength, maxTopicDepth, pushQueueSize } = this.limits;
+    this.frames = new FrameDoor(this.ops, frameLimits, this.logger, this.counters, {
+      maxPayloadBytes,
+      maxSubscriptions,
+      maxTopicLength,
+      maxTopicDepth,
+      pushQueueSize,
+    });
     this.ready = this.engine.start(
       {
         deliverMessage: (m) => this.deliverMessage(m),
@@ -121,6 +144,7 @@ export class Broker {
         epochChanged: (ep) => this.registry.epochChanged(ep),
         missed: (topic, reason, ep, off) => this.registry.missed(topic, reason, ep, off),
         logger: this.logger,
+        commandTime: (seconds) => this.counters.commandObserver?.(seconds),
       },
       this.limits,
     );
@@ -128,6 +152,35 @@ export class Broker {
     this.ready.catch((e: unknown) => this.logger.error({ err: e }, 'engine failed to start'));
     const host = this.host();
     for (const transport of this.transports) transport.setup(host);
+    this.monitor = new Monitor(this.monitorSource());
+  }
+
+  /** What the probes, metrics and admin page read: a narrow view, never the engine itself. */
+  private monitorSource(): MonitorSource {
+    const broker = this;
+    const engine = this.engine;
+    return {
+      prefix: this.options.prefix,
+      mode: this.options.mode,
+      metrics: this.options.metrics,
+      admin: this.options.admin,
+      logger: this.logger,
+      counters: this.counters,
+      get isClosing() {
+        return broker.closing;
+      },
+      whenReady: () => this.ready,
+      addRoute: (method, path, handler) => this.front.addRoute(method, path, handler),
+      stats: () => {
+        const { queued, historyTopics, historyMessages } = engine.stats();
+        return { ...this.stats(), queued, historyTopics, historyMessages };
+      },
+      sessions: () => this.registry.all,
+      sessionless: () => this.transports.flatMap((t) => t.sessionless?.() ?? []),
+      health: () => engine.health?.() ?? { ok: true },
+      ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine.health?.() ?? { ok: true })),
+      queues: () => engine.queueDepths?.(),
+    };
   }
 
   /** The narrow interface transports get: never the engine, never this whole class. */
@@ -153,7 +206,7 @@ export class Broker {
         this.front.fallback = handler;
       },
       openSession: (wire) => this.registry.open(wire),
-      closeSession: (session) => this.registry.close(session),
+      closeSession: (session, reason) => this.registry.close(session, reason),
       handleFrame: (session, input) => this.frames.handle(session, input),
       tap: (listener) => this.tap(listener),
       health: () => ({
@@ -166,10 +219,12 @@ export class Broker {
 
   /**
    * Embeds the broker in an existing Node HTTP server (the one Express, Fastify or Koa
-   * listen on): rt answers its own paths and upgrades, and passes every other request on.
+   * listen on), or in an `http2.createSecureServer({ allowHTTP1: true })`: rt answers its own
+   * paths and upgrades, and passes every other request on.
    */
-  attach(server: HttpServer): this {
+  attach(server: HttpServer | Http2SecureServer): this {
     if (this.closing) throw new Error('broker is closed');
+    if (isHttp2(server)) return this.attach(http1View(server));
     this.front.attach(server);
     for (const transport of this.transports) transport.attach(server);
     this.front.stickyFree(
@@ -188,7 +243,8 @@ export class Broker {
    */
   async listen(url: string | number = 'http://*:4000'): Promise<ListenAddress> {
     const { host, port } = parseListen(url);
-    const server = createServer();
+    const server = createServerFor(this.options.tls);
+    trackServer(server);
     this.ownServers.add(server);
     this.attach(server);
     server.on('upgrade', refuseUnclaimedUpgrade);
@@ -203,7 +259,7 @@ export class Broker {
     const actual = (server.address() as AddressInfo).port;
     const shown = host === '*' ? 'localhost' : host;
     this.logger.info({ port: actual, host }, 'rt broker listening');
-    return { port: actual, host, url: `http://${shown}:${actual}` };
+    return { port: actual, host, url: `${this.options.tls ? 'https' : 'http'}://${shown}:${actual}` };
   }
 
   /** Resolves once the engine is started (`listen()` already waits for it). */
@@ -220,22 +276,8 @@ export class Broker {
     this.closing = true;
     for (const server of this.ownServers) server.close();
     this.registry.closeAll();
-    await Promise.all(this.transports.map((t) => t.close()));
-    await Promise.all(
-      [...this.ownServers].map(
-        (server) =>
-          new Promise<void>((resolve) => {
-            server.closeIdleConnections();
-            const timer = setTimeout(() => server.closeAllConnections(), 2000);
-            timer.unref();
-            server.close(() => {
-              clearTimeout(timer);
-              resolve();
-            });
-            if (!server.listening) resolve();
-          }),
-      ),
-    );
+    await Promise.all([...this.transports.map((t) => t.close()), this.monitor.close()]);
+    await Promise.all([...this.ownServers].map(closeServer));
     await this.ready.catch(() => undefined);
     await this.engine.close();
   }
@@ -309,7 +351,10 @@ export class Broker {
    * own refusal (HTTP status, socket.io connect error).
    */
   admit(handshake: Handshake): Promise<Identity> {
-    return this.policy.admit(handshake);
+    return this.policy.admit(handshake).catch((e: unknown) => {
+      this.counters.refusedHandshake(e);
+      throw e;
+    });
   }
 
   /** True while `close()` runs or after: transports refuse new connections. */

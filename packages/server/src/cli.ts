@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { pino } from 'pino';
 import { createBroker } from './broker.js';
-import { type CliFlags, loadConfig } from './config.js';
+import { type CliFlags, developmentWarning, loadConfig } from './config.js';
 import { redis } from './engines/redis/index.js';
 
 /** The repository's example app, when the broker runs from a checkout. */
@@ -20,6 +20,8 @@ const SHUTDOWN_LIMIT_MS = 10_000;
 async function runBroker(flags: CliFlags): Promise<void> {
   const config = loadConfig(flags, process.env, process.cwd());
   const logger = pino({ name: 'rt', level: config.logLevel });
+  const warning = developmentWarning(config);
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
   const playground = config.playground ?? defaultPlayground();
   const broker = createBroker({
     mode: config.mode,
@@ -34,6 +36,9 @@ async function runBroker(flags: CliFlags): Promise<void> {
     ...(config.allowAnonymous !== undefined ? { allowAnonymous: config.allowAnonymous } : {}),
     ...(config.httpPublish !== undefined ? { httpPublish: config.httpPublish } : {}),
     ...(config.mercure !== undefined ? { mercure: config.mercure } : {}),
+    ...(config.tls ? { tls: config.tls } : {}),
+    ...(config.metrics !== undefined ? { metrics: config.metrics } : {}),
+    ...(config.admin !== undefined ? { admin: config.admin } : {}),
   });
   // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
   let stopping = false;
@@ -71,7 +76,10 @@ export async function main(argv: string[]): Promise<void> {
     .command('broker')
     .description('run a broker (bus, pub/sub, push/pull over WebSocket, SSE and long-polling)')
     .option('-l, --listen <url>', 'where to listen, e.g. http://*:4000 or http://127.0.0.1:0 (default http://*:4000)')
-    .option('-m, --mode <mode>', 'development (serves the example app at /) or production (default development)')
+    .option(
+      '-m, --mode <mode>',
+      'development (serves the example app at /) or production (default: development on a loopback address, else production; NODE_ENV=production selects production)',
+    )
     .option('-c, --config <file>', 'JSON config file (default ./rt.config.json when present)')
     .option('--playground <dir>', 'folder served at / in development mode')
     .option('--log-level <level>', 'trace, debug, info, warn, error or silent (default info)')
@@ -97,6 +105,13 @@ export async function main(argv: string[]): Promise<void> {
       '--mercure',
       'serve a Mercure hub at /.well-known/mercure (keys: RT_MERCURE_KEY, or "mercure" in rt.config.json)',
     )
+    .option('--tls-cert <file>', 'serve HTTPS with HTTP/2: the certificate chain (PEM); needs --tls-key')
+    .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
+    .option('--allow-http1 [bool]', 'with TLS, also serve HTTP/1.1 (WebSocket needs it) (default true)')
+    .option('--metrics', 'Prometheus metrics at /rt/metrics (development mode; in production give a token or address)')
+    .option('--metrics-listen <url>', 'serve the metrics on their own address, e.g. http://127.0.0.1:9464')
+    .option('--metrics-token <token>', 'bearer token Prometheus must send (prefer RT_METRICS_TOKEN: flags show in ps)')
+    .option('--admin-token <token>', 'token of the admin page /rt/admin (needed in production; prefer RT_ADMIN_TOKEN)')
     .addHelpText('after', '\nSettings come from rt.config.json, then RT_* environment variables, then flags.')
     .action((flags: CliFlags) => runBroker(flags));
   await program.parseAsync(argv, { from: 'user' });

@@ -4,6 +4,8 @@ import { DEFAULT_LIMITS, type Limits } from './options.js';
 import { type Grants, grantsProblem } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
 import type { MercureOptions } from './mercure/options.js';
+import type { TlsOptions } from './http2.js';
+import type { AdminOptions, MetricsOptions } from './metrics/options.js';
 
 /** What `rt broker` runs with, merged from `rt.config.json`, `RT_*` variables and flags (later wins). */
 export interface CliConfig {
@@ -28,6 +30,12 @@ export interface CliConfig {
   redisPrefix?: string;
   /** The Mercure hub: off unless set (see `BrokerOptions.mercure`). */
   mercure?: MercureOptions | boolean;
+  /** HTTPS with HTTP/2 (certificate and key already read from their files; see `BrokerOptions.tls`). */
+  tls?: TlsOptions;
+  /** Prometheus metrics: off unless set (see `BrokerOptions.metrics`). */
+  metrics?: MetricsOptions | boolean;
+  /** The admin page (see `BrokerOptions.admin`). */
+  admin?: AdminOptions | boolean;
 }
 
 /** Flags as parsed by the command line. */
@@ -50,6 +58,13 @@ export interface CliFlags {
   redis?: string;
   redisPrefix?: string;
   mercure?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  allowHttp1?: string | boolean;
+  metrics?: boolean;
+  metricsListen?: string;
+  metricsToken?: string;
+  adminToken?: string;
 }
 
 /**
@@ -181,9 +196,96 @@ function jwtFrom(
   }
 }
 
+/** Where the TLS settings come from, as file paths (and whether HTTP/1.1 is served too). */
+interface TlsFiles {
+  cert?: string;
+  key?: string;
+  allowHTTP1?: boolean;
+}
+
+/** Reads the certificate and key files: both or neither. */
+function tlsFrom(files: TlsFiles, cwd: string): TlsOptions | undefined {
+  if (files.cert === undefined && files.key === undefined) return undefined;
+  if (files.cert === undefined || files.key === undefined)
+    throw new Error('TLS needs both a certificate (--tls-cert, RT_TLS_CERT) and a key (--tls-key, RT_TLS_KEY)');
+  const tls: TlsOptions = {
+    cert: readKey(files.cert, cwd, 'the TLS certificate'),
+    key: readKey(files.key, cwd, 'the TLS key'),
+  };
+  if (files.allowHTTP1 !== undefined) tls.allowHTTP1 = files.allowHTTP1;
+  return tls;
+}
+
+/** Reads the `tls` object of rt.config.json: `{ "cert": file, "key": file, "allowHTTP1": bool }`. */
+function tlsFromJson(value: unknown, file: string): TlsFiles {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${file}: "tls" must be an object { "cert": file, "key": file, "allowHTTP1"?: bool }`);
+  const json = value as Record<string, unknown>;
+  const out: TlsFiles = {};
+  for (const name of ['cert', 'key'] as const) {
+    if (typeof json[name] === 'string') out[name] = json[name];
+    else if (json[name] !== undefined) throw new Error(`${file}: "tls.${name}" must be a file name`);
+  }
+  if (json.allowHTTP1 !== undefined) out.allowHTTP1 = bool(json.allowHTTP1, `${file}: "tls.allowHTTP1"`);
+  return out;
+}
+
+/** Reads `metrics` or `admin` from rt.config.json: true, false, or an object of string settings among `keys`. */
+function tokenOptions(value: unknown, where: string, keys: readonly string[]): boolean | Record<string, string> {
+  if (typeof value === 'boolean') return value;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new Error(`${where} must be true, false or an object`);
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!keys.includes(key)) throw new Error(`${where}: unknown setting "${key}" (known: ${keys.join(', ')})`);
+    if (typeof v !== 'string') throw new Error(`${where}: "${key}" must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/**
+ * Applies `RT_METRICS*` / `RT_ADMIN*` variables and flags over the config file's value, in
+ * order: `on` (true/false) turns it on or off, any other entry sets that option (and turns it on).
+ */
+function operationsFrom<T extends object>(
+  base: boolean | T | undefined,
+  entries: [keyof T | 'on', string | boolean | undefined][],
+): boolean | T | undefined {
+  let value = base;
+  for (const [key, v] of entries) {
+    if (v === undefined || v === '') continue;
+    if (key === 'on') value = v === false ? false : typeof value === 'object' ? value : true;
+    else value = { ...(typeof value === 'object' ? value : {}), [key]: String(v) } as T;
+  }
+  return value;
+}
+
 function redisUrl(value: unknown, where: string): string {
   if (typeof value === 'string' && /^rediss?:\/\/[^\s]*$/.test(value)) return value;
   throw new Error(`${where}: expected a Redis URL such as redis://127.0.0.1:6379, got ${JSON.stringify(value)}`);
+}
+
+/** True when `listen` (`http://host:port`) names a loopback host: `localhost`, `127.x.x.x` or `[::1]`. */
+export function isLoopbackListen(listen: string): boolean {
+  const host = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^:/]*)/i.exec(listen.trim())?.[1]?.toLowerCase();
+  return host === 'localhost' || host === '[::1]' || (host !== undefined && /^127(?:\.\d{1,3}){3}$/.test(host));
+}
+
+/**
+ * The warning `rt broker` prints when it serves development mode (the example app, anything
+ * open that development allows) on an address other machines can reach; `undefined` otherwise.
+ */
+export function developmentWarning(config: Pick<CliConfig, 'mode' | 'listen'>): string | undefined {
+  if (config.mode !== 'development' || isLoopbackListen(config.listen)) return undefined;
+  const bar = '!'.repeat(78);
+  return [
+    bar,
+    `!! rt broker: DEVELOPMENT MODE on ${config.listen}, an address other machines can reach.`,
+    '!! It serves the example app and development defaults to anyone who can connect.',
+    '!! Use --mode production (or NODE_ENV=production) on a server; keep development on 127.0.0.1.',
+    bar,
+  ].join('\n');
 }
 
 /**
@@ -192,11 +294,13 @@ function redisUrl(value: unknown, where: string): string {
  * and one `RT_<LIMIT>` per limit (e.g. `RT_MAX_PAYLOAD_BYTES`), `RT_ALLOW_ORIGIN`, `RT_JWT_KEY`
  * (or `RT_JWT_PUBLISHER_KEY` and `RT_JWT_SUBSCRIBER_KEY`; `…_FILE` to read a PEM file),
  * `RT_JWT_ALGORITHMS`, `RT_JWT_ISSUER`, `RT_JWT_AUDIENCE`, `RT_ALLOW_ANONYMOUS`,
- * `RT_HTTP_PUBLISH`, then flags. Throws with a clear message on a bad value.
+ * `RT_HTTP_PUBLISH`, `RT_TLS_CERT`, `RT_TLS_KEY` (files), `RT_TLS_ALLOW_HTTP1`, then flags. Throws with a clear message on a bad value.
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
+  let modeGiven = false;
   const file = flags.config ? resolve(cwd, flags.config) : resolve(cwd, 'rt.config.json');
+  let tls: TlsFiles = {};
   if (flags.config && !existsSync(file)) throw new Error(`config file ${file} does not exist`);
   if (existsSync(file)) {
     let json: Record<string, unknown>;
@@ -206,7 +310,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       throw new Error(`${file} is not valid JSON: ${(e as Error).message}`);
     }
     if (typeof json.listen === 'string') config.listen = json.listen;
-    if (json.mode !== undefined) config.mode = mode(json.mode, file);
+    if (json.mode !== undefined) {
+      config.mode = mode(json.mode, file);
+      modeGiven = true;
+    }
     if (typeof json.playground === 'string') config.playground = resolve(cwd, json.playground);
     if (typeof json.logLevel === 'string') config.logLevel = json.logLevel;
     if (json.redis !== undefined) config.redis = redisUrl(json.redis, file);
@@ -226,6 +333,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       } else config.allowAnonymous = bool(json.allowAnonymous, `${file}: "allowAnonymous"`);
     }
     if (json.httpPublish !== undefined) config.httpPublish = httpPublish(json.httpPublish, `${file}: "httpPublish"`);
+    if (json.tls !== undefined) tls = tlsFromJson(json.tls, file);
+    if (json.metrics !== undefined)
+      config.metrics = tokenOptions(json.metrics, `${file}: "metrics"`, ['token', 'listen']);
+    if (json.admin !== undefined) config.admin = tokenOptions(json.admin, `${file}: "admin"`, ['token']);
     if (json.mercure !== undefined) {
       if (typeof json.mercure !== 'boolean' && (typeof json.mercure !== 'object' || json.mercure === null))
         throw new Error(`${file}: "mercure" must be true, false or an object`);
@@ -233,7 +344,10 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     }
   }
   if (env.RT_LISTEN) config.listen = env.RT_LISTEN;
-  if (env.RT_MODE) config.mode = mode(env.RT_MODE, 'RT_MODE');
+  if (env.RT_MODE) {
+    config.mode = mode(env.RT_MODE, 'RT_MODE');
+    modeGiven = true;
+  }
   if (env.RT_PLAYGROUND) config.playground = resolve(cwd, env.RT_PLAYGROUND);
   if (env.RT_LOG_LEVEL) config.logLevel = env.RT_LOG_LEVEL;
   if (env.RT_REDIS_URL) config.redis = redisUrl(env.RT_REDIS_URL, 'RT_REDIS_URL');
@@ -255,14 +369,43 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
   if (flags.allowOrigin) config.allowOrigin = list(flags.allowOrigin);
   if (flags.allowAnonymous !== undefined) config.allowAnonymous = bool(flags.allowAnonymous, '--allow-anonymous');
   if (flags.httpPublish) config.httpPublish = httpPublish(flags.httpPublish, '--http-publish');
+  config.metrics = operationsFrom(config.metrics, [
+    ['on', env.RT_METRICS ? bool(env.RT_METRICS, 'RT_METRICS') : undefined],
+    ['listen', env.RT_METRICS_LISTEN],
+    ['token', env.RT_METRICS_TOKEN],
+    ['on', flags.metrics],
+    ['listen', flags.metricsListen],
+    ['token', flags.metricsToken],
+  ]);
+  config.admin = operationsFrom(config.admin, [
+    ['on', env.RT_ADMIN ? bool(env.RT_ADMIN, 'RT_ADMIN') : undefined],
+    ['token', env.RT_ADMIN_TOKEN],
+    ['token', flags.adminToken],
+  ]);
+  if (config.metrics === undefined) delete config.metrics;
+  if (config.admin === undefined) delete config.admin;
   const mercure = mercureFromEnv(env, config.mercure);
   if (mercure !== undefined) config.mercure = mercure;
   if (flags.listen) config.listen = flags.listen;
   if (flags.mercure && !config.mercure) config.mercure = true;
-  if (flags.mode) config.mode = mode(flags.mode, '--mode');
+  if (flags.mode) {
+    config.mode = mode(flags.mode, '--mode');
+    modeGiven = true;
+  }
+  // Production unless asked otherwise, except on a loopback address without NODE_ENV=production.
+  if (!modeGiven)
+    config.mode = env.NODE_ENV !== 'production' && isLoopbackListen(config.listen) ? 'development' : 'production';
   if (flags.playground) config.playground = resolve(cwd, flags.playground);
   if (flags.logLevel) config.logLevel = flags.logLevel;
   if (flags.redis) config.redis = redisUrl(flags.redis, '--redis');
   if (flags.redisPrefix) config.redisPrefix = flags.redisPrefix;
+  if (env.RT_TLS_CERT) tls.cert = env.RT_TLS_CERT;
+  if (env.RT_TLS_KEY) tls.key = env.RT_TLS_KEY;
+  if (env.RT_TLS_ALLOW_HTTP1) tls.allowHTTP1 = bool(env.RT_TLS_ALLOW_HTTP1, 'RT_TLS_ALLOW_HTTP1');
+  if (flags.tlsCert) tls.cert = flags.tlsCert;
+  if (flags.tlsKey) tls.key = flags.tlsKey;
+  if (flags.allowHttp1 !== undefined) tls.allowHTTP1 = bool(flags.allowHttp1, '--allow-http1');
+  const served = tlsFrom(tls, cwd);
+  if (served) config.tls = served;
   return config;
 }

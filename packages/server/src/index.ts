@@ -15,6 +15,7 @@ export { Broker, createBroker, parseListen } from './broker.js';
 export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
 export { DEFAULT_LIMITS } from './options.js';
 export type { Limits, Logger } from './options.js';
+export type { TlsOptions } from './http2.js';
 export type {
   ActionContext,
   ActionHandler,

@@ -5,6 +5,7 @@
  */
 import type { GapReason } from '@rt/protocol';
 import { Outgoing } from './outgoing.js';
+import { type OpsCounters, doorOf } from './metrics/counters.js';
 import type { Operations } from './ops/operations.js';
 import type { Limits, Logger } from './options.js';
 import type { Policy } from './policy/policy.js';
@@ -28,6 +29,8 @@ export class SessionRegistry {
   private readonly sessions = new Set<Session>();
   private readonly expiries = new Map<Session, ReturnType<typeof setTimeout>>();
   private readonly outbound: Outbound;
+  /** Why the broker is closing a session, set before it closes the wire (whose transport reports its own reason). */
+  private readonly endings = new WeakMap<Session, string>();
 
   constructor(
     private readonly ops: Operations,
@@ -35,6 +38,7 @@ export class SessionRegistry {
     limits: Limits,
     slowConsumer: SlowConsumerPolicy,
     private readonly logger: Logger,
+    private readonly counters: OpsCounters,
   ) {
     this.flusher = new Flusher((flushable, error) => {
       this.logger.error({ err: error }, 'a connection failed to write: closing it');
@@ -47,14 +51,18 @@ export class SessionRegistry {
       dropped: (session, frames) => {
         if (this.counts.outboundDropped === 0)
           this.logger.warn(
-            { session: session.id, frames },
+            { conn: session.id, door: doorOf(session.wire), frames },
             'a connection cannot keep up: dropping its oldest messages',
           );
         this.counts.outboundDropped += frames;
       },
       giveUp: (session) => {
         this.counts.slowDisconnects++;
-        this.logger.warn({ session: session.id }, 'a connection cannot keep up: disconnecting it');
+        this.logger.warn(
+          { conn: session.id, door: doorOf(session.wire) },
+          'a connection cannot keep up: disconnecting it',
+        );
+        this.endings.set(session, 'slow_consumer');
         this.drop(session, {
           t: 'bye',
           code: 'slow_consumer',
@@ -62,6 +70,7 @@ export class SessionRegistry {
           reconnect: true,
         });
       },
+      wrote: (session, batch) => this.counters.wrote(session.wire, batch),
     };
   }
 
@@ -82,12 +91,38 @@ export class SessionRegistry {
     const session = new Session(wire, this.flusher, this.outbound);
     session.onIdentity = (s) => this.armExpiry(s);
     this.sessions.add(session);
+    this.counters.open(wire);
+    this.logger.info(
+      { conn: session.id, door: doorOf(wire), transport: wire.transport, remote: wire.remote },
+      'connection opened',
+    );
     return session;
   }
 
-  /** Ends a session: its subscriptions, bus joins and pullers go; jobs it held go to other pullers. */
-  close(session: Session): void {
+  /** The open sessions (read-only: for metrics and the admin page). */
+  get all(): ReadonlySet<Session> {
+    return this.sessions;
+  }
+
+  /**
+   * Ends a session: its subscriptions, bus joins and pullers go; jobs it held go to other
+   * pullers. `reason` (the transport's; the registry's own, `slow_consumer`, `token_expired`
+   * or `shutdown`, wins) goes to the log line.
+   */
+  close(session: Session, reason = 'closed'): void {
     if (!this.sessions.delete(session)) return;
+    const wire = session.wire;
+    this.counters.close(wire);
+    this.logger.info(
+      {
+        conn: session.id,
+        door: doorOf(wire),
+        transport: wire.transport,
+        remote: wire.remote,
+        reason: this.endings.get(session) ?? reason,
+      },
+      'connection closed',
+    );
     session.closed = true;
     const expiry = this.expiries.get(session);
     if (expiry) clearTimeout(expiry);
@@ -101,7 +136,7 @@ export class SessionRegistry {
       if (session.wire.destroy) session.wire.destroy();
       else session.wire.close(bye);
     } catch (e) {
-      this.logger.warn({ err: e, session: session.id }, 'closing a connection failed');
+      this.logger.warn({ err: e, conn: session.id, door: doorOf(session.wire) }, 'closing a connection failed');
     }
     this.close(session);
   }
@@ -113,6 +148,7 @@ export class SessionRegistry {
     for (const session of [...this.sessions]) {
       // Whatever was accepted for this connection goes out before the goodbye.
       session.flush(true);
+      this.endings.set(session, 'shutdown');
       session.wire.close(bye);
       this.close(session);
     }
@@ -151,6 +187,7 @@ export class SessionRegistry {
           return;
         }
         session.flush();
+        this.endings.set(session, 'token_expired');
         session.wire.close({
           t: 'bye',
           code: 'token_expired',

@@ -13,6 +13,10 @@ type WireTransport = TransportName | 'raw' | (string & {});
 export interface Wire {
   /** The transport's name, as `client.transport` reports it. */
   readonly transport: WireTransport;
+  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`, `raw-http`), for metrics and logs. */
+  readonly door?: string;
+  /** The peer's address (`ip` or `ip:port`), for logs. */
+  readonly remote?: string;
   /** Writes frames, in order. Called with every frame that is waiting, so a wire can batch them into one write. */
   write(batch: readonly Outgoing[]): void;
   /** Closes the connection, after sending `bye` when the transport can. */
@@ -48,6 +52,8 @@ export interface Outbound {
   dropped(session: Session, frames: number): void;
   /** The session gave up on its peer: the broker drops the connection. */
   giveUp(session: Session): void;
+  /** The session wrote `batch` to its wire (for metrics). */
+  wrote?(session: Session, batch: readonly Outgoing[]): void;
 }
 
 const UNBOUNDED: Outbound = {
@@ -460,6 +466,7 @@ export class Session {
     this.pending = [];
     this.pendingBytes = 0;
     this.wire.write(batch);
+    this.outbound.wrote?.(this, batch);
   }
 
   /** Frames queued and not yet written. */

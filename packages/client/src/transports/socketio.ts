@@ -40,7 +40,7 @@ class SocketIoTransport implements ClientTransport {
   ) {}
 
   open(): Promise<void> {
-    const { url, prefix, token, openTimeoutMs } = this.context;
+    const { url, prefix, token, openTimeoutMs, headers } = this.context;
     const socket = io(url, {
       path: `${prefix}${SOCKETIO_PATH}`,
       transports: [this.name === 'websocket' ? 'websocket' : 'polling'],
@@ -49,6 +49,7 @@ class SocketIoTransport implements ClientTransport {
       forceNew: true,
       timeout: openTimeoutMs,
       ...(token !== undefined ? { auth: { token } } : {}),
+      ...(headers ? { extraHeaders: headers } : {}),
     });
     this.socket = socket;
     socket.on(SOCKETIO_EVENT, (...frames: unknown[]) => {
@@ -73,12 +74,13 @@ class SocketIoTransport implements ClientTransport {
         });
         resolve();
       });
-      socket.once('connect_error', (error: Error & { data?: { code?: unknown } }) => {
+      socket.once('connect_error', (error: ConnectError) => {
         socket.off('disconnect', early);
         socket.close();
         // The broker refused the handshake (origin, credentials): keep its code.
         const code = error.data?.code;
-        reject(isErrorCode(code) ? new RtError(code, error.message) : error);
+        if (isErrorCode(code)) reject(new RtError(code, error.message));
+        else void explain(error, `${url}${prefix}/socket.io/`, this.context.fetch).then(reject);
       });
     });
   }
@@ -121,6 +123,39 @@ class SocketIoTransport implements ClientTransport {
     const socket = this.socket;
     this.socket = undefined;
     socket?.close();
+  }
+}
+
+/** What socket.io-client reports when it cannot connect: engine.io's TransportError, or the broker's refusal. */
+type ConnectError = Error & { data?: { code?: unknown }; description?: unknown; context?: unknown };
+
+/**
+ * The underlying reason of a socket.io connection failure, which socket.io words as
+ * "websocket error" or "xhr poll error": the network error (`connect ECONNREFUSED …`, DNS, TLS)
+ * or the HTTP status and body. Where engine.io keeps none (XHR polling reports status 0), one
+ * `fetch` of the handshake URL finds the network error.
+ */
+async function explain(error: ConnectError, url: string, fetchImpl: typeof fetch | undefined): Promise<Error> {
+  const cause = (why: string): Error => new Error(`${error.message}: ${why}`, { cause: error });
+  const d = error.description;
+  if (d instanceof Error) return cause(d.message);
+  if (typeof d === 'object' && d !== null && 'message' in d && typeof d.message === 'string' && d.message !== '')
+    return cause(d.message);
+  const ctx = error.context;
+  const body =
+    typeof ctx === 'object' && ctx !== null && 'responseText' in ctx && typeof ctx.responseText === 'string'
+      ? ctx.responseText.slice(0, 200)
+      : '';
+  if (typeof d === 'number' && d > 0) return cause(`HTTP ${d}${body ? ` ${body}` : ''}`);
+  if (!fetchImpl) return error;
+  try {
+    const res = await fetchImpl(`${url}?EIO=4&transport=polling`, { signal: AbortSignal.timeout(2000) });
+    const text = await res.text().catch(() => '');
+    return res.ok ? error : cause(`HTTP ${res.status} ${text.slice(0, 200)}`);
+  } catch (e) {
+    const inner =
+      e instanceof Error && e.cause instanceof Error ? e.cause.message : e instanceof Error ? e.message : '';
+    return inner ? cause(inner) : error;
   }
 }
 

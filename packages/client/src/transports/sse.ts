@@ -48,9 +48,10 @@ const isNode = (): boolean => typeof process !== 'undefined' && typeof process.v
  * never download it (they have `EventSource`).
  */
 async function nodeEventSource(): Promise<EventSourceClass> {
-  const mod = (await import('eventsource')) as unknown as { EventSource?: EventSourceClass };
-  if (!mod.EventSource) throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
-  return mod.EventSource;
+  const mod: { EventSource?: unknown } = await import('eventsource');
+  if (typeof mod.EventSource !== 'function')
+    throw new Error('sse: this runtime has no EventSource (pass one as options.EventSource)');
+  return mod.EventSource as EventSourceClass;
 }
 
 /**
@@ -84,7 +85,7 @@ class SseTransport implements ClientTransport {
   ) {}
 
   async open(): Promise<void> {
-    const { url, prefix, token, openTimeoutMs } = this.context;
+    const { url, prefix, token, openTimeoutMs, headers: extra } = this.context;
     const EventSource = (this.context.EventSource as EventSourceClass | undefined) ?? (await nodeEventSource());
     if (this.closed) throw new Error('sse: closed while opening');
     const fetchImpl = this.context.fetch;
@@ -99,6 +100,7 @@ class SseTransport implements ClientTransport {
           fetch: (async (input, options) => {
             const headers = {
               ...(options?.headers as Record<string, string>),
+              ...extra,
               ...(viaHeader ? { authorization: `Bearer ${token}` } : {}),
             };
             const res = await fetchImpl(input, { ...options, headers });
@@ -182,7 +184,7 @@ class SseTransport implements ClientTransport {
       const res = await this.context.fetch(this.postUrl, {
         method: 'POST',
         // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
-        headers: { 'content-type': 'text/plain;charset=UTF-8' },
+        headers: { ...this.context.headers, 'content-type': 'text/plain;charset=UTF-8' },
         body: `[${parts.join(',')}]`,
       });
       await res.body?.cancel().catch(() => undefined);

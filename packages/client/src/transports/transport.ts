@@ -10,6 +10,8 @@ export interface TransportContext {
   prefix: string;
   /** The token to present, if any (already resolved for this attempt). */
   token: string | undefined;
+  /** HTTP headers to send where the runtime lets the transport (Node, React Native; not a browser's WebSocket/EventSource). */
+  headers?: Record<string, string> | undefined;
   /** How long opening may take before the transport counts as failed, in ms. */
   openTimeoutMs: number;
   /** Runtime globals, injectable (React Native, tests, Node). */

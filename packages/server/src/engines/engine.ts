@@ -100,6 +100,22 @@ export interface EngineStats {
   redelivered: number;
   /** Publishes and pushes an engine that remembers idempotency keys ({@link Engine.dedupes}) did not carry out again. */
   deduplicated?: number;
+  /** Jobs waiting for a puller, all topics together (engines that know it cheaply). */
+  queued?: number;
+  /** Topics with a history kept for recovery, and the messages those histories hold (engines that know it cheaply). */
+  historyTopics?: number;
+  historyMessages?: number;
+}
+
+/** One work queue as the admin page shows it. */
+export interface QueueDepth {
+  topic: string;
+  /** Jobs waiting for a puller. */
+  waiting: number;
+  /** Pullers of the topic on this node. */
+  pullers: number;
+  /** Jobs handed to this node's pullers and not yet acknowledged. */
+  inflight: number;
 }
 
 /** What the broker gives its engine: where to deliver what arrives for this node. */
@@ -121,6 +137,8 @@ export interface EngineHost {
   missed?(topic: string, reason: GapReason, ep: string, off: number): void;
   /** Where the engine logs (connection trouble, recoveries). */
   logger?: Logger;
+  /** How long one command to the engine's backend took, in seconds (for the latency histogram). */
+  commandTime?(seconds: number): void;
 }
 
 /** Whether an engine can serve operations now (`GET /rt/health` reports it). */
@@ -254,4 +272,12 @@ export interface Engine {
   readonly forwarding?: Forwarding;
   /** Whether the engine can serve operations now. Engines that cannot fail (memory) may leave it out. */
   health?(): EngineHealth;
+  /**
+   * Readiness, deeper than {@link health}: the backend answers now and this node's
+   * subscriptions to it are re-established after a reconnect (`GET /rt/readyz`). Without it,
+   * {@link health} decides.
+   */
+  ready?(): Promise<EngineHealth>;
+  /** The work queues this engine knows of, with their depth (for the admin page; optional). */
+  queueDepths?(): QueueDepth[];
 }

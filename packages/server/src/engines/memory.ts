@@ -8,6 +8,7 @@ import type {
   Job,
   PublishOptions,
   PullerHandle,
+  QueueDepth,
   Recovery,
   StoredMessage,
 } from './engine.js';
@@ -199,7 +200,20 @@ export class MemoryEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { ...this.counters };
+    let queued = 0;
+    for (const queue of this.queues.values()) queued += queue.waiting.length;
+    let historyMessages = 0;
+    for (const history of this.histories.values()) historyMessages += history.entries.length;
+    return { ...this.counters, queued, historyTopics: this.histories.size, historyMessages };
+  }
+
+  queueDepths(): QueueDepth[] {
+    return [...this.queues].map(([topic, queue]) => ({
+      topic,
+      waiting: queue.waiting.length,
+      pullers: queue.pullers.length,
+      inflight: queue.pullers.reduce((sum, p) => sum + p.inflight.size, 0),
+    }));
   }
 
   /**

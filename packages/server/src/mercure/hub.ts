@@ -4,6 +4,7 @@
  * history. See `topics.ts` for the topic mapping, `history.ts` for reconnection,
  * `tokens.ts` for authorization.
  */
+import type { SessionlessConnections } from '../metrics/source.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, RtError, httpStatus } from '@rt/protocol';
 import type { TransportHost } from '../transports/host.js';
@@ -14,7 +15,7 @@ import type { Transport } from '../transports/host.js';
 import { type RootHistory, lastEventId, lookBack } from './history.js';
 import { type ResolvedMercureOptions, resolveMercureOptions } from './options.js';
 import { parseUpdateForm } from './publish.js';
-import { type Selector, SelectorCache, coversAll, matchesAny } from './selectors.js';
+import { type Selector, SelectorCache, SelectorIndex, coversAll, matchesAny } from './selectors.js';
 import { MercureSubscriber } from './subscriber.js';
 import { SUBSCRIPTIONS_PATH, answerSubscriptions, parseSubscriptionsPath, subscriptionDoc } from './subscriptions.js';
 import { type MercureGrant, TokenVerifier, mercureToken } from './tokens.js';
@@ -49,7 +50,7 @@ export class MercureTransport implements Transport {
   private publishers!: TokenVerifier;
   private subscriberKeys!: TokenVerifier;
   private readonly selectors = new SelectorCache();
-  private readonly subscribers = new Set<MercureSubscriber>();
+  private readonly subscribers = new SelectorIndex<MercureSubscriber>();
   private untap: (() => void) | undefined;
   private history!: RootHistory;
 
@@ -105,6 +106,10 @@ export class MercureTransport implements Transport {
   }
 
   /** Subscribers connected to this node. */
+  sessionless(): SessionlessConnections[] {
+    return [{ door: 'mercure', transport: 'sse', count: this.subscribers.size }];
+  }
+
   get size(): number {
     return this.subscribers.size;
   }
@@ -112,7 +117,7 @@ export class MercureTransport implements Transport {
   private deliver(message: StoredMessage): void {
     if (this.subscribers.size === 0) return;
     const update = new Update(message, this.broker.ops.epoch(), this.options.rtMessages === 'private');
-    for (const subscriber of this.subscribers) subscriber.offer(update);
+    for (const subscriber of this.subscribers.candidates(update.topics)) subscriber.offer(update);
   }
 
   private async subscribe(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -141,6 +146,8 @@ export class MercureTransport implements Transport {
       throw e;
     }
     const headers: Record<string, string> = { ...SSE_HEADERS, ...this.cors(req) };
+    // HTTP/2 has no connection-specific headers (RFC 9113 §8.2.2).
+    if (req.httpVersionMajor >= 2) delete headers.connection;
     let replay: Update[] = [];
     let upTo = 0;
     if (lastEventID !== null) {
@@ -185,17 +192,7 @@ export class MercureTransport implements Transport {
 
   /** The selectors of a subscribe request: `topic` (draft-07), `match` and `match_urlpattern` (draft-08). */
   private requestedSelectors(url: URL): Selector[] {
-    const selectors: Selector[] = [];
-    for (const [name, value] of url.searchParams) {
-      if (name === 'topic') selectors.push(this.selectors.get(value));
-      else if (name === 'match') selectors.push(this.selectors.get(value, 'exact'));
-      else if (name === 'match_urlpattern') selectors.push(this.selectors.get(value, 'urlpattern'));
-      else if (name.startsWith('match')) throw new RtError('bad_frame', `unknown selector parameter "${name}"`);
-    }
-    if (selectors.length === 0) throw new RtError('bad_frame', 'Missing "topic" parameter.');
-    if (selectors.length > this.options.maxTopics)
-      throw new RtError('bad_frame', `at most ${this.options.maxTopics} topic selectors per request`);
-    return selectors;
+    return this.selectors.fromQuery(url.searchParams, this.options.maxTopics);
   }
 
   private async publish(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -276,8 +273,8 @@ export class MercureTransport implements Transport {
 
   /**
    * CORS headers for an allowed `Origin` (credentials allowed, so never `*` itself): those of
-   * `corsOrigins`; without it, those of rt's `allowOrigin` when set; else none (CORS off, as
-   * the reference hub).
+   * `corsOrigins`; without it, those rt's `allowOrigin` lists (its `*` does not count); else
+   * none (CORS off, as the reference hub).
    */
   private cors(req: IncomingMessage): Record<string, string> {
     const origin = headerValue(req.headers, 'origin');
@@ -286,7 +283,7 @@ export class MercureTransport implements Transport {
     const allowed =
       listed.length > 0
         ? listed.includes('*') || listed.includes(origin)
-        : this.broker.policy.origins !== undefined && this.broker.policy.allowsOrigin(origin);
+        : this.broker.policy.origins?.lists(origin) === true;
     if (!allowed) return {};
     return { 'access-control-allow-origin': origin, 'access-control-allow-credentials': 'true', vary: 'Origin' };
   }

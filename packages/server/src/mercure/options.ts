@@ -6,9 +6,8 @@
 import type { JwtKey } from '../policy/jwt.js';
 
 /**
- * A key that verifies JWTs, as rt's own `jwt` option takes it: an HMAC secret (a string or
- * bytes: HS256/384/512), a PEM public key or certificate (RS*, PS*, ES*, EdDSA, as the key's
- * type fits), or a Node `KeyObject`.
+ * A key that verifies JWTs, as rt's own `jwt` option takes it (see `JwtKey`): an HMAC secret,
+ * a PEM public key or certificate, a JWK, a JWK Set, a JWKS URL, or a Node `KeyObject`.
  */
 export type MercureKey = JwtKey;
 
@@ -94,11 +93,12 @@ function checkKey(key: unknown, name: string): MercureKey | undefined {
   if (
     (typeof key === 'string' && key.length > 0) ||
     key instanceof Uint8Array ||
-    (typeof key === 'object' && key !== null && 'asymmetricKeyType' in key)
+    (typeof key === 'object' && key !== null)
   ) {
+    // What kind of key it is, and whether it reads, is the JWT verifier's to say.
     return key as MercureKey;
   }
-  throw new TypeError(`mercure.${name} must be a secret, a PEM public key or a KeyObject`);
+  throw new TypeError(`mercure.${name} must be a secret, a PEM key, a JWK, a JWK Set, a JWKS URL or a KeyObject`);
 }
 
 function nonNegative(value: unknown, name: string, fallback: number): number {

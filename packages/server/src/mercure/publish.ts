@@ -4,7 +4,7 @@
  */
 import { RtError, type TopicLimits, topicProblem, utf8Length } from '@rt/protocol';
 import type { MessageMeta } from '../ops/types.js';
-import { mercureToRtTopic } from './topics.js';
+import { mercureToRtTopic, mercureTopicProblem } from './topics.js';
 import { uuidV7Urn } from './update.js';
 
 /** A checked update, ready for the engine. */
@@ -38,6 +38,10 @@ export function parseUpdateForm(
     throw new RtError('bad_frame', `an update may have ${limits.maxTopics} topics at most`);
   if (topics.some((t) => t.includes(RESERVED)))
     throw new RtError('forbidden', `topics containing "${RESERVED}" are reserved for the hub`);
+  for (const topic of topics) {
+    const problem = mercureTopicProblem(topic);
+    if (problem !== null) throw new RtError('bad_frame', problem);
+  }
   const id = form.get('id');
   if (id !== null) {
     if (id.startsWith('#')) throw new RtError('bad_frame', 'the id must not start with "#"');

@@ -31,6 +31,10 @@ export class MercureSubscriber {
   /** While true, live updates wait (a replay from history goes first). */
   private replaying = true;
   private held: Update[] = [];
+  /** The replay still to write (entries are let go of once written), and the position it reaches. */
+  private replay: (Update | undefined)[] = [];
+  private replayAt = 0;
+  private upTo = 0;
   private pending = '';
   private heartbeat: ReturnType<typeof setTimeout> | undefined;
   private expiry: ReturnType<typeof setTimeout> | undefined;
@@ -68,13 +72,43 @@ export class MercureSubscriber {
   /**
    * Sends the headers (and a `:` comment, flushed at once so `EventSource.onopen` fires), then
    * the replay, then the live updates that arrived meanwhile and came after position `upTo`.
+   * The replay is written in chunks of about `maxBufferedBytes`, the next once the socket
+   * drained: a subscriber that does not read holds at most about that much of it here, and is
+   * cut off when it has not drained within `dispatchTimeoutMs`.
    */
   start(headers: Record<string, string>, replay: readonly Update[], upTo: number): void {
     if (this.closed) return;
     this.res.writeHead(200, headers);
     this.res.write(':\n\n');
-    for (const update of replay) if (this.wants(update)) this.pending += update.sse();
-    for (const update of this.held) if (update.off > upTo) this.pending += update.sse();
+    this.replay = replay.filter((update) => this.wants(update));
+    this.upTo = upTo;
+    this.pumpReplay();
+  }
+
+  /** Writes the replay chunk by chunk, then goes live. */
+  private pumpReplay(): void {
+    const { maxBufferedBytes, dispatchTimeoutMs } = this.settings;
+    while (this.replayAt < this.replay.length) {
+      if (this.closed) return;
+      let chunk = '';
+      while (this.replayAt < this.replay.length && chunk.length < maxBufferedBytes) {
+        chunk += this.replay[this.replayAt]!.sse();
+        this.replay[this.replayAt++] = undefined;
+      }
+      const flowing = this.res.write(chunk);
+      if (!flowing || this.res.writableLength > maxBufferedBytes) {
+        const stall = setTimeout(() => this.cut(), dispatchTimeoutMs);
+        stall.unref();
+        this.res.once('drain', () => {
+          clearTimeout(stall);
+          this.pumpReplay();
+        });
+        return;
+      }
+    }
+    if (this.closed) return;
+    this.replay = [];
+    for (const update of this.held) if (update.off > this.upTo) this.pending += update.sse();
     this.held = [];
     this.replaying = false;
     if (this.pending) this.flush();
@@ -122,6 +156,7 @@ export class MercureSubscriber {
     clearTimeout(this.expiry);
     clearTimeout(this.stall);
     this.held = [];
+    this.replay = [];
     this.pending = '';
     if (!this.res.writableEnded) this.res.end();
     this.settings.onClose(this);

@@ -16,6 +16,12 @@
  *    becomes a lone `%`.
  * 3. The segments are joined with `/`.
  *
+ * Dot segments: a Mercure topic with a `.` or `..` segment in any encoding (`a/../b`,
+ * `a/%2E%2E/b`, `a\..\b`; see `hasDotSegment` in `@rt/protocol`) maps to an rt topic
+ * that has one too, and rt topics never do: such a topic is refused in both directions (a
+ * Mercure publish gets 400 for any of its topics, an rt publish gets `invalid_topic`), so a
+ * grant can never be bypassed by a path that URL resolution folds into another one.
+ *
  * `rtToMercureTopic` undoes it, so `rtToMercureTopic(mercureToRtTopic(t)) === t` for every string `t`. A topic
  * that is already a valid rt topic without `%` and without a leading `scheme:` segment maps
  * to itself (`chat/room1`, `urn:isbn:123`, `books/1`). Mercure selectors are not mapped: they
@@ -23,6 +29,18 @@
  * topic limits (`maxTopicLength`, `maxTopicDepth`); a publish whose canonical topic does not
  * gets a 400.
  */
+
+import { hasDotSegment } from '@rt/protocol';
+
+/** Longest Mercure topic (canonical or alternate) a publish may carry, in characters. */
+const MAX_MERCURE_TOPIC_LENGTH = 2048;
+
+/** Why a Mercure topic of a publish is refused, or `null` (its rt form is checked apart). */
+export function mercureTopicProblem(topic: string): string | null {
+  if (topic.length > MAX_MERCURE_TOPIC_LENGTH) return `the topic is longer than ${MAX_MERCURE_TOPIC_LENGTH} characters`;
+  if (hasDotSegment(topic)) return `the topic "${topic}" has a dot segment ("." or "..", perhaps %-encoded)`;
+  return null;
+}
 
 const SCHEME_PREFIX = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([\s\S]*)$/;
 const SCHEME_SEGMENT = /^[A-Za-z][A-Za-z0-9+.-]*:$/;

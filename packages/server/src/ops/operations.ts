@@ -5,6 +5,7 @@
  * hierarchy), payload and topic limits, idempotency scoped to the caller, private messages
  * kept from rt callers live and on replay, bounded replays, and the counters of `stats()`.
  */
+import { OpsCounters } from '../metrics/counters.js';
 import {
   type ClientOp,
   type Pace,
@@ -86,6 +87,8 @@ export interface OperationsDeps {
   actions: ReadonlyMap<string, ActionHandler>;
   /** Resolves once the engine started. */
   ready: Promise<void>;
+  /** Counters for metrics (refused operations, settled jobs). */
+  counters?: OpsCounters;
 }
 
 /**
@@ -116,10 +119,6 @@ function lost(): RtError {
   return new RtError('connection_lost', 'the connection closed');
 }
 
-function forbidden(op: ClientOp, topic: string): RtError {
-  return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
-}
-
 /** The typed in-process operations every door calls. */
 export class Operations {
   private readonly engine: Engine;
@@ -133,6 +132,7 @@ export class Operations {
   private readonly dedupe: Dedupe<{ off?: number }>;
   private readonly topicLimits: { maxLength: number; maxDepth: number };
   readonly counts: OperationCounts = { replayDropped: 0 };
+  private readonly counters: OpsCounters;
 
   constructor(deps: OperationsDeps) {
     this.engine = deps.engine;
@@ -140,12 +140,19 @@ export class Operations {
     this.policy = deps.policy;
     this.limits = deps.limits;
     this.actions = deps.actions;
+    this.counters = deps.counters ?? new OpsCounters();
     this.ready = deps.ready.then(() => {
       this.started = true;
     });
     this.ready.catch(() => undefined);
     this.dedupe = new Dedupe(this.limits.dedupeTtlMs, this.limits.dedupeSize);
     this.topicLimits = { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth };
+  }
+
+  /** The refusal of `op` on `topic`, counted. */
+  private forbidden(op: ClientOp, topic: string): RtError {
+    this.counters.refusedOperation();
+    return new RtError('forbidden', `not allowed to ${op} on "${topic}"`);
   }
 
   /** Publishes and pushes answered from memory instead of being carried out again. */
@@ -214,9 +221,9 @@ export class Operations {
       const problem = topicProblem(topic, this.topicLimits);
       if (problem !== null) return { result: Promise.reject(new RtError('invalid_topic', problem)) };
       const verdict = caller.trusted ? true : this.policy.allows(caller.identity, op, topic, session);
-      if (verdict === false) return { result: Promise.reject(forbidden(op, topic)) };
+      if (verdict === false) return { result: Promise.reject(this.forbidden(op, topic)) };
       if (verdict !== true)
-        waits.push(verdict.then((allowed) => (allowed ? true : Promise.reject(forbidden(op, topic)))));
+        waits.push(verdict.then((allowed) => (allowed ? true : Promise.reject(this.forbidden(op, topic)))));
     }
     if (waits.length === 0) return { result: run() };
     let result!: Promise<T>;
@@ -506,6 +513,7 @@ export class Operations {
         if (puller.inflight.has(id)) {
           if (op === 'ack') await this.engine.ack(puller, id);
           else await this.engine.nack(puller, id);
+          this.counters[op === 'ack' ? 'acked' : 'nacked']++;
           return;
         }
       }

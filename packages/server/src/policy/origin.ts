@@ -78,8 +78,30 @@ function parseOriginRule(text: string): OriginRule | 'any' {
   return out;
 }
 
+/** Parses a `Host` header (`host[:port]`); `undefined` when it is not one. */
+export function parseHost(header: string): { host: string; port: number | undefined } | undefined {
+  const m = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(header.trim().toLowerCase());
+  if (!m || !validHost(m[1]!)) return undefined;
+  return { host: m[1]!, port: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+/**
+ * True when a DNS rebinding attack cannot produce this `Host`: an IP address (a browser sends
+ * the name it resolved, never the address, when a page uses a name) or `localhost`.
+ */
+export function isRebindingProof(host: string): boolean {
+  return (
+    /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host) || IPV6.test(host) || host === 'localhost' || host.endsWith('.localhost')
+  );
+}
+
+/** The port of an origin with this scheme when it names none. */
+export function defaultPort(scheme: string): number | undefined {
+  return DEFAULT_PORTS[scheme];
+}
+
 /** Parses an `Origin` header (`scheme://host[:port]`, nothing else); `undefined` when it is not one (`null`, paths, user info). */
-function parseOrigin(header: string): Origin | undefined {
+export function parseOrigin(header: string): Origin | undefined {
   const m = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(header.trim().toLowerCase());
   if (!m) return undefined;
   const [, scheme = '', host = '', portText] = m;
@@ -109,6 +131,8 @@ function hostMatches(rule: OriginRule['host'], host: string): boolean {
 export class OriginPolicy {
   private readonly rules: OriginRule[] = [];
   private readonly anything: boolean;
+  /** True when some entry is not `*`: an explicit list of origins. */
+  readonly hasList: boolean;
 
   /** Compiles `allowOrigin`; throws a `TypeError` on a malformed entry. */
   constructor(allowOrigin: string | readonly string[]) {
@@ -123,11 +147,19 @@ export class OriginPolicy {
       else this.rules.push(rule);
     }
     this.anything = anything;
+    this.hasList = this.rules.length > 0;
   }
 
   /** True when a request with this `Origin` header may come in (`undefined`: the request had none). */
   allows(header: string | undefined): boolean {
-    if (this.anything) return true;
+    return this.anything || this.lists(header);
+  }
+
+  /**
+   * True when this `Origin` is allowed by an entry other than `*`: such origins, and only
+   * they, get credentialed CORS answers and may authenticate with a cookie.
+   */
+  lists(header: string | undefined): boolean {
     if (header === undefined) return false;
     const origin = parseOrigin(header);
     if (!origin) return false;

@@ -4,7 +4,7 @@ import type { Identity, Session } from '../session.js';
 import { type Grants, grantSide, grantsAllow, grantsProblem } from './grants.js';
 import { type Handshake, findToken, headerValue, parseCookies } from './handshake.js';
 import { JwtVerifier, type JwtOptions } from './jwt.js';
-import { OriginPolicy } from './origin.js';
+import { OriginPolicy, defaultPort, isRebindingProof, parseHost, parseOrigin } from './origin.js';
 
 /** What an {@link Authenticate} hook gets: the handshake, its cookies, the token found, and what the JWT said. */
 export interface AuthRequest extends Handshake {
@@ -49,16 +49,38 @@ export interface PolicyOptions {
 
 /**
  * True when a browser says the request comes from a page of the broker's own origin, which
- * no other site can make it do: an `Origin` naming the request's own `Host`, or no `Origin`
+ * no other site can make it do: an `Origin` whose scheme is `http` or `https` and whose host
+ * and port are the request's `Host` (a missing port is the scheme's default), or no `Origin`
  * (browsers leave it out of same-origin GETs, such as long-polling and `EventSource`) with
- * `Sec-Fetch-Site: same-origin`.
+ * `Sec-Fetch-Site: same-origin`. The `Host` itself must be one a DNS rebinding attack cannot
+ * send (an IP address or `localhost`) or one `allowOrigin` lists: `evil.net` resolving to the
+ * broker's address makes a page of `http://evil.net:4000` same-origin with `Host: evil.net:4000`.
  */
-function sameOrigin(handshake: Handshake, origin: string | undefined): boolean {
-  const host = headerValue(handshake.headers, 'host')?.toLowerCase();
-  if (origin === undefined) return headerValue(handshake.headers, 'sec-fetch-site') === 'same-origin';
+function sameOrigin(handshake: Handshake, origin: string | undefined, origins: OriginPolicy | undefined): boolean {
+  const hostHeader = headerValue(handshake.headers, 'host');
+  const host = hostHeader === undefined ? undefined : parseHost(hostHeader);
   if (host === undefined) return false;
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/]+)$/.exec(origin.toLowerCase());
-  return m !== null && m[1] === host;
+  const trusted = (scheme: string): boolean =>
+    isRebindingProof(host.host) ||
+    (origins?.lists(`${scheme}://${host.host}${host.port === undefined ? '' : `:${host.port}`}`) ?? false);
+  if (origin === undefined)
+    return headerValue(handshake.headers, 'sec-fetch-site') === 'same-origin' && (trusted('http') || trusted('https'));
+  const o = parseOrigin(origin);
+  if (o === undefined || (o.scheme !== 'http' && o.scheme !== 'https')) return false;
+  return o.host === host.host && o.port === (host.port ?? defaultPort(o.scheme)) && trusted(o.scheme);
+}
+
+/** Where `findToken` found `token`: the transport's channel, the header, the query or the cookie. */
+function tokenSource(
+  handshake: Handshake,
+  token: string,
+  cookie: string | undefined,
+): 'channel' | 'header' | 'query' | 'cookie' {
+  const authorization = headerValue(handshake.headers, 'authorization');
+  if (authorization !== undefined && /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1] === token) return 'header';
+  if ((handshake.query.get('access_token') ?? handshake.query.get('token')) === token) return 'query';
+  // A transport that read the cookie itself passes it as its channel's token: still a cookie.
+  return cookie === token ? 'cookie' : 'channel';
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -115,9 +137,7 @@ export class Policy {
     const problem = this.originProblem(handshake);
     if (problem !== undefined) return this.refuse(handshake, problem);
     const cookies = parseCookies(headerValue(handshake.headers, 'cookie'));
-    const token = this.authenticates
-      ? findToken(handshake, cookies, this.options.tokenCookie ?? 'rt_token')
-      : undefined;
+    const token = this.authenticates ? this.acceptedToken(handshake, cookies) : undefined;
     let identity: Identity = null;
     if (token !== undefined && this.jwt) {
       try {
@@ -156,6 +176,53 @@ export class Policy {
   }
 
   /**
+   * The token of a handshake, if it came where it may: an HTTP request (`transport` `http`:
+   * `POST {prefix}/publish`, `POST /pub/…`) only in `Authorization: Bearer`; a cookie only
+   * when `allowOrigin` lists origins (not just `*`) and the request's `Origin`, if any, is one
+   * of them or the broker's own (else any site a user visits could act with the user's
+   * cookie). A token found elsewhere is ignored (the `authenticate` hook still sees the
+   * request's cookies and query).
+   */
+  private acceptedToken(handshake: Handshake, cookies: Record<string, string>): string | undefined {
+    const cookieName = this.options.tokenCookie ?? 'rt_token';
+    const token = findToken(handshake, cookies, cookieName);
+    if (token === undefined) return undefined;
+    const from = tokenSource(handshake, token, cookies[cookieName]);
+    if (handshake.transport === 'http' && from !== 'header') {
+      this.logger.debug(
+        { transport: handshake.transport, from },
+        'ignored a token: HTTP requests authenticate with Authorization: Bearer only',
+      );
+      return undefined;
+    }
+    if (from === 'cookie' && !this.cookieAllowed(handshake)) {
+      this.logger.debug({ transport: handshake.transport }, 'ignored a token cookie: cookies need an allowOrigin list');
+      return undefined;
+    }
+    return token;
+  }
+
+  /** True when a cookie may authenticate this handshake (see {@link acceptedToken}). */
+  private cookieAllowed(handshake: Handshake): boolean {
+    const origins = this.origins;
+    if (origins === undefined || !origins.hasList) return false;
+    const origin = headerValue(handshake.headers, 'origin');
+    return origin === undefined || origins.lists(origin) || sameOrigin(handshake, origin, origins);
+  }
+
+  /**
+   * The CORS answer to a request from `origin`: origins listed in `allowOrigin` get their
+   * own origin back with credentials; any other origin gets `*` without credentials when
+   * `allowOrigin` is unset or has `*` (token-authenticated requests work, cookies are never
+   * sent), and nothing otherwise.
+   */
+  corsFor(origin: string | undefined): { origin: string; credentials: boolean } | undefined {
+    if (origin === undefined) return undefined;
+    if (this.origins?.lists(origin)) return { origin, credentials: true };
+    return this.allowsOrigin(origin) ? { origin: '*', credentials: false } : undefined;
+  }
+
+  /**
    * Why the handshake's `Origin` is refused by `allowOrigin`, or `undefined` when it may come
    * in. The broker's own origin always may; so may an HTTP request (`transport` `http`)
    * without `Origin`: browsers send `Origin` on every POST, so it is no cross-site request
@@ -165,7 +232,7 @@ export class Policy {
     const origin = headerValue(handshake.headers, 'origin');
     if (
       (handshake.transport === 'http' && origin === undefined) ||
-      sameOrigin(handshake, origin) ||
+      sameOrigin(handshake, origin, this.origins) ||
       this.allowsOrigin(origin)
     )
       return undefined;

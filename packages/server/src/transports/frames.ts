@@ -1,4 +1,6 @@
+import { type OpsCounters, doorOf } from '../metrics/counters.js';
 import {
+  type AdvertisedLimits,
   type ClientFrame,
   type ErrorCode,
   type FrameLimits,
@@ -38,6 +40,9 @@ export class FrameDoor {
     private readonly ops: Operations,
     private readonly limits: FrameLimits,
     private readonly logger: Logger,
+    private readonly counters?: OpsCounters,
+    /** What `hello` answers: the limits a client enforces locally. */
+    private readonly advertised?: AdvertisedLimits,
   ) {}
 
   /** Handles one frame from a session: JSON text or a decoded object. */
@@ -50,6 +55,7 @@ export class FrameDoor {
       return;
     }
     const { frame, dataText } = parsed;
+    this.counters?.frameIn(session.wire, frame, dataText);
     const caller: Caller = { identity: session.identity, session };
     this.run(caller, frame, dataText).then(
       (answer) => {
@@ -57,7 +63,8 @@ export class FrameDoor {
       },
       (e: unknown) => {
         if (e instanceof RtError && e.code === 'connection_lost') return;
-        if (!(e instanceof RtError)) this.logger.error({ err: e, op: frame.t }, 'operation failed');
+        if (!(e instanceof RtError))
+          this.logger.error({ err: e, op: frame.t, conn: session.id, door: doorOf(session.wire) }, 'operation failed');
         const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
         session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
       },
@@ -71,6 +78,9 @@ export class FrameDoor {
     const done = (): Outgoing => ok(frame.ref);
     const data = (d: { data: Payload }) => (dataText === undefined ? { data: d.data } : { data: d.data, dataText });
     switch (frame.t) {
+      case 'hello':
+        // The client's handshake and liveness probe: answered at once, with the limits.
+        return Promise.resolve(ok(frame.ref, this.advertised ? { data: { limits: { ...this.advertised } } } : {}));
       case 'sub': {
         const from = frame.ep !== undefined && frame.off !== undefined ? { ep: frame.ep, off: frame.off } : undefined;
         // The answer goes out after the replay and before the live messages held meanwhile.

@@ -8,6 +8,7 @@ import type { ForeignCheck } from '../forward.js';
 import type { Limits, Logger } from '../options.js';
 import type { Handshake } from '../policy/handshake.js';
 import type { Policy } from '../policy/policy.js';
+import type { SessionlessConnections } from '../metrics/source.js';
 import type { Flusher, Identity, Session, Wire } from '../session.js';
 
 /**
@@ -26,6 +27,8 @@ export interface Transport {
    * sessions). The transport claims its connection ids with `host.forwarding`.
    */
   readonly foreign?: ForeignCheck;
+  /** Connections this door holds outside sessions (the Mercure hub's subscribers), for metrics and the admin page. */
+  sessionless?(): SessionlessConnections[];
 }
 
 /** Whether the broker can serve now, for health checks. */
@@ -67,7 +70,8 @@ export interface TransportHost {
   /** Answers requests nobody took on servers rt owns (the playground). */
   setFallback(handler: (req: IncomingMessage, res: ServerResponse) => void): void;
   openSession(wire: Wire): Session;
-  closeSession(session: Session): void;
+  /** Closes `session`; `reason` (the transport's, e.g. socket.io's `transport close`) goes to the log line. */
+  closeSession(session: Session, reason?: string): void;
   /** Hands one SDK frame (JSON text or a decoded object) of `session` to the frame door. */
   handleFrame(session: Session, input: unknown): void;
   /** Sees every message the engine delivers to this node, private ones included (the Mercure hub). */

@@ -25,10 +25,14 @@ const CLOSE_CODES: Partial<Record<ErrorCode, number>> = {
 /** A raw socket's wire: bare payloads as text or binary frames; jobs are acknowledged once written. */
 class RawWire implements Wire {
   readonly transport = 'raw';
+  readonly door = 'raw-ws';
   ws: WebSocket | undefined;
   private early: [string | Uint8Array, (() => void) | undefined][] = [];
 
-  constructor(private readonly ack: (id: string) => void) {}
+  constructor(
+    private readonly ack: (id: string) => void,
+    readonly remote?: string,
+  ) {}
 
   write(batch: readonly Outgoing[]): void {
     for (const out of batch) {
@@ -152,7 +156,10 @@ export class RawWsTransport implements Transport {
       return refuse(socket, e);
     }
     const ops = broker.ops;
-    const wire = new RawWire((id) => void ops.settle(caller, 'ack', id).catch(() => undefined));
+    const wire = new RawWire(
+      (id) => void ops.settle(caller, 'ack', id).catch(() => undefined),
+      req.socket.remoteAddress,
+    );
     const session = broker.openSession(wire);
     session.identity = identity;
     const caller: Caller = { identity, session };

@@ -7,6 +7,7 @@ import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
+import { socketIoCors } from '../policy/cors.js';
 
 /** `ws`'s frame builder, used as socket.io itself does to encode a broadcast's WebSocket frame once. */
 const frameOf = (WebSocket as unknown as { Sender?: { frame?: (data: Buffer, options: FrameOptions) => Buffer[] } })
@@ -77,6 +78,12 @@ class SocketIoWire implements Wire {
 
   get transport(): string {
     return this.socket.conn.transport.name;
+  }
+
+  readonly door = 'socket.io';
+
+  get remote(): string {
+    return this.socket.handshake.address;
   }
 
   write(batch: readonly Outgoing[]): void {
@@ -173,30 +180,34 @@ const POLLER_GONE_MS = 1000;
 /**
  * A long-polling peer that dies between two polls (a killed process) leaves no poll for the
  * broker to see break: only the missed ping would tell, after `heartbeatMs + pingTimeoutMs`.
- * Its last poll's TCP connection closes though: when no new poll arrived within
- * {@link POLLER_GONE_MS} of that, the session is closed. (Polls another node forwarded are
- * left out: their connection is the forwarder's, not the peer's.)
+ * Its last poll's TCP connection closes though: when no poll arrived within
+ * {@link POLLER_GONE_MS} of that (none answered since, none waiting), the session is closed.
+ * (Polls another node forwarded are left out: their connection is the forwarder's.)
  */
 function closeWhenPollerGone(conn: Socket['conn']): void {
   const polling = conn.transport;
   const watched = new WeakSet<object>();
+  let polls = 0;
   polling.on('headers', (_headers: unknown, req: IncomingMessage) => {
-    if (req.method !== 'GET' || req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket)) return;
+    if (req.method !== 'GET') return;
+    polls++;
+    if (req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket)) return;
     watched.add(req.socket);
     req.socket.once('close', () => {
+      const before = polls;
       setTimeout(() => {
-        // `writable`: a poll is waiting for data, so the peer is alive.
+        // `writable`: a poll is waiting for data; `polls`: one was answered since. Either way the peer is alive.
+        const gone = polls === before && !polling.writable;
         // Closed at once (`discard`): an orderly close would wait for a poll that never comes.
-        if (conn.transport === polling && conn.readyState === 'open' && !conn.upgrading && !polling.writable)
-          conn.close(true);
+        if (gone && conn.transport === polling && conn.readyState === 'open' && !conn.upgrading) conn.close(true);
       }, POLLER_GONE_MS).unref();
     });
   });
 }
 
-function onDisconnect(this: Socket): void {
+function onDisconnect(this: Socket, reason: string): void {
   const { broker, session } = this.data as ConnectionData;
-  broker.closeSession(session);
+  broker.closeSession(session, reason);
 }
 
 /**
@@ -226,8 +237,8 @@ export class SocketIoTransport implements Transport {
       transports: ['polling', 'websocket'],
       maxHttpBufferSize: maxBatchBytes(broker.limits.maxPayloadBytes),
       destroyUpgrade: false,
-      // CORS answers follow `allowOrigin` (every origin when it is not set).
-      cors: { origin: (origin, answer) => answer(null, broker.policy.allowsOrigin(origin)), credentials: true },
+      // CORS answers follow `allowOrigin`: credentials for listed origins only.
+      cors: socketIoCors(broker.policy),
       // A peer that vanished without a word is found within heartbeatMs + pingTimeoutMs, so
       // what it held (pulled jobs) goes to others.
       pingInterval: broker.options.heartbeatMs,

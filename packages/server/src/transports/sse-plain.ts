@@ -43,10 +43,15 @@ function messageEvent(data: Payload, id: string): string {
  */
 class PlainSseWire implements Wire {
   readonly transport = 'sse';
+  readonly door = 'sse-plain';
   private ep = '';
   private last = -1;
 
   constructor(private readonly stream: SseStream) {}
+
+  get remote(): string | undefined {
+    return this.stream.remote;
+  }
 
   /** Starts sending from `position` (events before it are dropped). */
   start(position: Position): void {

@@ -38,6 +38,11 @@ export class SseStream {
     readonly res: ServerResponse,
   ) {}
 
+  /** The peer's address, for logs. */
+  get remote(): string | undefined {
+    return this.req.socket.remoteAddress;
+  }
+
   /** Writes the status line, the headers, a first comment and `retry:`; then a heartbeat every `heartbeatMs`. */
   open(retryMs: number, heartbeatMs: number, ping: () => string = () => ': ping\n\n'): void {
     this.req.socket.setNoDelay(true);
@@ -46,7 +51,8 @@ export class SseStream {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       'x-accel-buffering': 'no',
-      connection: 'keep-alive',
+      // HTTP/2 has no connection-specific headers (RFC 9113 §8.2.2): Node would warn and drop it.
+      ...(this.req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
     });
     this.res.write(`: rt\nretry: ${retryMs}\n\n`);
     this.timer = setInterval(() => this.write(ping()), heartbeatMs);

@@ -28,9 +28,14 @@ const TOKEN_BYTES = 24;
  */
 class SseFrameWire implements Wire {
   readonly transport = 'sse';
+  readonly door = 'sse';
   private seq = 0;
 
   constructor(private readonly stream: SseStream) {}
+
+  get remote(): string | undefined {
+    return this.stream.remote;
+  }
 
   write(batch: readonly Outgoing[]): void {
     let data = '';

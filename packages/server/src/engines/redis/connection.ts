@@ -47,6 +47,7 @@ export class Connections {
     url: string,
     private readonly logger: Logger,
     private readonly onReady: () => void,
+    private readonly commandTime: ((seconds: number) => void) | undefined = undefined,
   ) {
     const options: RedisOptions = {
       lazyConnect: true,
@@ -113,6 +114,7 @@ export class Connections {
       buffers
         ? this.cmd.callBuffer(cmd, first, keys.length, ...keys, ...args)
         : this.cmd.call(cmd, first, keys.length, ...keys, ...args);
+    const started = this.commandTime ? performance.now() : 0;
     try {
       return await call('EVALSHA', script.sha);
     } catch (error) {
@@ -124,6 +126,8 @@ export class Connections {
         }
       }
       throw unavailable(error);
+    } finally {
+      this.commandTime?.((performance.now() - started) / 1000);
     }
   }
 

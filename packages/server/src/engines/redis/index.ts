@@ -83,8 +83,12 @@ export class RedisEngine implements Engine {
    * listens to. A publish is accepted only then: this node's own subscribers hear it.
    */
   private subscribed = false;
-  /** Messages that arrived while the node catches up on what it missed; delivered after. */
+  /**
+   * Topic messages held back while {@link holds} > 0 (a channel being subscribed, a catch-up
+   * running); delivered in order once the last hold is released.
+   */
   private held: [string, Buffer][] | undefined;
+  private holds = 0;
   /** The resume in progress (resumes run one after the other). */
   private resuming: Promise<void> = Promise.resolve();
   /** Channels this node subscribes to, with the subscription in progress or done. */
@@ -106,7 +110,7 @@ export class RedisEngine implements Engine {
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;
     this.logger = host.logger ?? quietLogger;
-    const conns = new Connections(this.url, this.logger, () => void this.resume());
+    const conns = new Connections(this.url, this.logger, () => void this.resume(), host.commandTime?.bind(host));
     this.conns = conns;
     const p = this.prefix;
     this.queues = new RedisQueues(
@@ -163,6 +167,32 @@ export class RedisEngine implements Engine {
     return down === undefined
       ? { ok: true, detail: 'connected' }
       : { ok: false, detail: `Redis is unreachable: ${down}` };
+  }
+
+  /**
+   * Ready when both connections are up, the pub/sub connection is subscribed again to every
+   * channel this node listens to (a publish is accepted only then), and Redis answers a
+   * `PING` on each connection within 2 s.
+   */
+  async ready(): Promise<EngineHealth> {
+    const health = this.health();
+    if (!health.ok || !this.conns) return health;
+    if (!this.subscribed) return { ok: false, detail: 'Redis is back; subscribing again' };
+    const conns = this.conns;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        Promise.all([conns.cmd.ping(), conns.sub.ping()]),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer to PING within 2 s')), 2000);
+        }),
+      ]);
+    } catch (error) {
+      return { ok: false, detail: `Redis is unreachable: ${error instanceof Error ? error.message : String(error)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.subscribed ? this.health() : { ok: false, detail: 'Redis is back; subscribing again' };
   }
 
   stats(): EngineStats {
@@ -281,9 +311,16 @@ export class RedisEngine implements Engine {
     return this.prefix + name;
   }
 
+  /**
+   * Subscribes to a channel once. Topic messages are held back from before the SUBSCRIBE until
+   * the turn after it is answered: messages that arrive with its answer would otherwise reach
+   * the broker before the code awaiting {@link listen} ran (e.g. a subscription about to hold
+   * its session for a replay would get them first, and the client would then drop the replay).
+   */
   private subscribe(channel: string): Promise<void> {
     let done = this.channels.get(channel);
     if (!done) {
+      this.hold();
       done = this.conns!.sub.subscribe(channel).then(
         () => undefined,
         (error: unknown) => {
@@ -291,9 +328,24 @@ export class RedisEngine implements Engine {
           throw unavailable(error);
         },
       );
+      void done.catch(() => undefined).finally(() => setImmediate(() => this.release()));
       this.channels.set(channel, done);
     }
     return done;
+  }
+
+  /** Holds topic messages back (see {@link held}). */
+  private hold(): void {
+    this.holds++;
+    this.held ??= [];
+  }
+
+  /** Releases a hold; the last one delivers what was held, in order. */
+  private release(): void {
+    if (--this.holds > 0) return;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [channel, message] of held) this.onChannel(channel, message);
   }
 
   private async unsubscribe(channel: string): Promise<void> {
@@ -381,7 +433,7 @@ export class RedisEngine implements Engine {
     const channels = [...this.channels.keys()];
     const topicPrefix = this.key('c:');
     const topics = channels.filter((c) => c.startsWith(topicPrefix)).map((c) => c.slice(topicPrefix.length));
-    this.held = [];
+    this.hold();
     try {
       if (channels.length > 0) await this.conns!.sub.subscribe(...channels);
       this.subscribed = true;
@@ -414,9 +466,7 @@ export class RedisEngine implements Engine {
         for (const topic of topics) this.host.missed?.(topic, 'history', this.ep, 0);
       }
     } finally {
-      const held = this.held;
-      this.held = undefined;
-      for (const [channel, message] of held) this.onChannel(channel, message);
+      this.release();
     }
   }
 }

@@ -11,9 +11,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageMeta } from '@rt/client';
 import type { Pace } from '@rt/protocol';
-import { Collector, TRANSPORTS, clients, startBroker } from '../helpers/index.ts';
+import { Collector, TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { condition } from '../helpers/reliability.ts';
+import { readSse } from '../helpers/sse.ts';
+import WebSocket from 'ws';
 
 const MESSAGES = 1500;
 const KEYS = 4;
@@ -165,3 +167,71 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+/** Publishes `count` messages `{ n }` on `topic` in one go: they reach the session's queue before it is written. */
+async function burst(
+  b: { broker: { publish(topic: string, data: { n: number }): Promise<unknown> } },
+  topic: string,
+  count: number,
+) {
+  await Promise.all(Array.from({ length: count }, (_, n) => b.broker.publish(topic, { n })));
+}
+
+describe('pace without the SDK', () => {
+  it('plain SSE takes the pace as query parameters and says what it skipped in a "conflated" gap', async () => {
+    await using b = await startBroker();
+    await using s = await readSse(`${b.url}/rt/sse?topic=t&mode=latest`);
+    assert.equal(s.response.status, 200);
+    await s.events.until(1, 10_000, 'the ready event');
+    await burst(b, 't', 50);
+    await condition(() => s.messages().some((e) => e.data === '{"n":49}'), 10_000, 'the newest message');
+    const events = s.messages().slice(1);
+    const messages = events.filter((e) => e.event === 'message').map((e) => (JSON.parse(e.data) as { n: number }).n);
+    const skipped = events
+      .filter((e) => e.event === 'gap')
+      .map((e) => JSON.parse(e.data) as { topic: string; reason: string; skipped: number })
+      .reduce((sum, gap) => {
+        assert.equal(gap.reason, 'conflated');
+        assert.equal(gap.topic, 't');
+        return sum + gap.skipped;
+      }, 0);
+    assert.ok(messages.length < 50, `latest got ${messages.length} of a burst of 50`);
+    assert.equal(messages.length + skipped, 50);
+    assert.deepEqual(
+      messages,
+      [...messages].sort((x, y) => x - y),
+    );
+  });
+
+  it('a bad pace is refused with 400 on plain SSE and raw /sub', async () => {
+    await using b = await startBroker();
+    for (const query of ['mode=fast', 'maxRate=0', 'maxQueue=1.5', 'mode=latest&key=/id', 'mode=conflate&key=id']) {
+      const res = await fetch(`${b.url}/rt/sse?topic=t&${query}`);
+      assert.equal(res.status, 400, query);
+      const body = (await res.json()) as { error: { code: string } };
+      assert.equal(body.error.code, 'bad_frame');
+      const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/sub/t?${query}`);
+      const status = await deadline(
+        new Promise<number>((resolve) => ws.once('unexpected-response', (_req, r) => resolve(r.statusCode ?? 0))),
+        10_000,
+        'the refused handshake',
+      );
+      assert.equal(status, 400, query);
+    }
+  });
+
+  it('raw /sub takes the pace as query parameters', async () => {
+    await using b = await startBroker();
+    const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/sub/t?mode=conflate&key=/k`);
+    const got: { k: number; n: number }[] = [];
+    ws.on('message', (data: Buffer) => got.push(JSON.parse(data.toString('utf8')) as { k: number; n: number }));
+    await deadline(new Promise((resolve) => ws.once('open', resolve)), 10_000, 'the raw socket');
+    try {
+      await Promise.all(Array.from({ length: 40 }, (_, n) => b.broker.publish('t', { k: n % 2, n })));
+      await condition(() => got.some((m) => m.n === 39) && got.some((m) => m.n === 38), 10_000, 'the newest per key');
+      assert.ok(got.length < 40, `conflate got ${got.length} of a burst of 40`);
+    } finally {
+      ws.close();
+    }
+  });
+});

@@ -65,7 +65,7 @@ const lastOf = (id: number): number => MESSAGES - KEYS + id;
 for (const transport of TRANSPORTS) {
   describe(`paced subscribers over ${transport}`, () => {
     const pad = padFor(transport);
-    it('latest, conflate and maxRate stay bounded behind a stalled link and account for every message', async () => {
+    it('latest, conflate and maxRate stay bounded behind a stalled link and account for every message', async (t) => {
       await using b = await startBroker({ limits: { maxOutboundBytes: MAX_OUTBOUND, historySize: 2 * MESSAGES } });
       await using proxy = await startProxy(b.port);
       await using slowClients = clients(proxy.url, transport);
@@ -116,6 +116,11 @@ for (const transport of TRANSPORTS) {
       // The paced queues held about one message per key, never the outbound bound.
       assert.ok(peakQueued <= 16 * (pad.length + 200), `queued ${peakQueued} bytes for paced subscribers`);
       assert.equal(b.broker.stats().outboundDropped, 0, 'nothing overflowed');
+      t.diagnostic(
+        `peak queued ${peakQueued} B for 3 paced subscribers; delivered ${Object.entries(received)
+          .map(([name, r]) => `${name} ${r.got.length}`)
+          .join(', ')} of ${MESSAGES}`,
+      );
       for (const [name, r] of Object.entries(received)) {
         assert.ok(r.got.length < MESSAGES, `"${name}" got ${r.got.length}: its pace skipped nothing`);
         assert.equal(r.got.length + r.skipped, MESSAGES, `"${name}": delivered + skipped = published`);

@@ -120,6 +120,16 @@ export class SubscriptionPace {
     return taken;
   }
 
+  /** Ends this pace: stops its timer and takes everything it holds, the interval's newest included (see {@link take}). */
+  end(): Outgoing[] {
+    const held = this.held === undefined ? [] : [...this.held.values()];
+    this.stop();
+    const taken = this.take();
+    for (const out of held) taken.push(taken.length === 0 && this.skipped > 0 ? out.withSkipped(this.skipped) : out);
+    if (held.length > 0) this.skipped = 0;
+    return taken;
+  }
+
   /** Drops the waiting messages (the session's queue overflowed); returns them. */
   drop(): Outgoing[] {
     const dropped = this.mode === 'all' ? this.fifo : [...this.slots.values()];

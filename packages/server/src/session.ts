@@ -183,15 +183,18 @@ export class Session {
    */
   setPace(topic: string, pace: Pace | undefined): void {
     const old = this.paces?.get(topic);
+    // The same subscription asked again with the same pace (a resubscribe) keeps what it holds.
+    if (old !== undefined && pace !== undefined && samePace(old.pace, pace)) return;
     if (old !== undefined) {
-      old.stop();
       // What the old pace holds goes out as it is.
-      const waiting = old.take();
-      this.pacedWaiting -= waiting.length;
-      for (const out of waiting) {
-        if (this.outbound.maxBytes !== Infinity) this.pendingBytes -= out.size;
+      // (Waiting ones count in the queue already, an interval's held newest does not.)
+      const counted = old.size;
+      const waiting = old.end();
+      this.pacedWaiting -= counted;
+      waiting.forEach((out, i) => {
+        if (i < counted && this.outbound.maxBytes !== Infinity) this.pendingBytes -= out.size;
         this.sendNow(out);
-      }
+      });
     }
     const plain =
       pace === undefined ||
@@ -478,6 +481,13 @@ export class Session {
   get queuedBytes(): number {
     return this.pendingBytes;
   }
+}
+
+/** True when two paces ask for the same. */
+function samePace(a: Pace, b: Pace): boolean {
+  return (
+    (a.mode ?? 'all') === (b.mode ?? 'all') && a.key === b.key && a.maxRate === b.maxRate && a.maxQueue === b.maxQueue
+  );
 }
 
 /** A message's offset, for merging paces in publish order (frames without one go last). */

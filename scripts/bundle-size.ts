@@ -14,7 +14,7 @@ export const CLIENT_DIST = join(fileURLToPath(new URL('..', import.meta.url)), '
 /**
  * The budget of `rt-client.min.js` (every dependency bundled). With the WebSocket, SSE and
  * long-polling transports, cross-tab sharing and the truthful client it measures about 90 KiB
- * minified / 27 KiB gzip: about 41 KiB of it is socket.io-client with engine.io and their parsers,
+ * minified / 28.1 KiB gzip: about 41 KiB of it is socket.io-client with engine.io and their parsers,
  * the rest is rt (client and protocol). Cross-tab sharing (the leader's multiplexer and the tab
  * transport) is 11.6 KiB minified / 2.5 KiB gzip; telling the truth (payload checks with
  * where-and-why messages, URL rules, error causes, the hello round trip, `degraded`,
@@ -25,7 +25,7 @@ export const CLIENT_DIST = join(fileURLToPath(new URL('..', import.meta.url)), '
  * what browsers have built in) or a second copy of socket.io. Crossing it should be a
  * decision, not an accident.
  */
-export const BUDGET = { file: 'rt-client.min.js', minBytes: 96 * 1024, gzipBytes: 28 * 1024 };
+export const BUDGET = { file: 'rt-client.min.js', minBytes: 96 * 1024, gzipBytes: 30 * 1024 };
 
 /** One bundle's sizes, and its bytes by source package. */
 export interface BundleSize {

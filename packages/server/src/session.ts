@@ -185,17 +185,8 @@ export class Session {
     const old = this.paces?.get(topic);
     // The same subscription asked again with the same pace (a resubscribe) keeps what it holds.
     if (old !== undefined && pace !== undefined && samePace(old.pace, pace)) return;
-    if (old !== undefined) {
-      // What the old pace holds goes out as it is.
-      // (Waiting ones count in the queue already, an interval's held newest does not.)
-      const counted = old.size;
-      const waiting = old.end();
-      this.pacedWaiting -= counted;
-      waiting.forEach((out, i) => {
-        if (i < counted && this.outbound.maxBytes !== Infinity) this.pendingBytes -= out.size;
-        this.sendNow(out);
-      });
-    }
+    // What the old pace holds goes out as it is.
+    if (old !== undefined) this.handOver(old);
     const plain =
       pace === undefined ||
       ((pace.mode ?? 'all') === 'all' && pace.maxRate === undefined && pace.maxQueue === undefined);
@@ -206,6 +197,27 @@ export class Session {
       return;
     }
     (this.paces ??= new Map()).set(topic, new SubscriptionPace(pace, this.paceWaiting));
+  }
+
+  /** Moves everything `pace` holds into the queue, in order, and ends its interval. */
+  private handOver(pace: SubscriptionPace): void {
+    // Waiting messages count in the queue already; an interval's held newest does not.
+    const counted = pace.size;
+    const waiting = pace.end();
+    this.pacedWaiting -= counted;
+    waiting.forEach((out, i) => {
+      if (i < counted && this.outbound.maxBytes !== Infinity) this.pendingBytes -= out.size;
+      this.sendNow(out);
+    });
+  }
+
+  /**
+   * Moves what the paces hold into the queue now: a recovery's replay (paced too) must be
+   * queued before the answer that gives the client its new position, or the client would take
+   * the replayed messages for ones it already has.
+   */
+  settlePaces(): void {
+    for (const pace of this.paces?.values() ?? []) this.handOver(pace);
   }
 
   /**

@@ -368,6 +368,7 @@ export class Operations {
       }
       const dropped = await streamReplay(session, replay, fresh[0]!, position.off);
       this.counts.replayDropped += dropped;
+      session.settlePaces();
       for (const topic of fresh) session.floor(topic, position.off);
       req.after?.(position);
       return position;

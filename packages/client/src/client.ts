@@ -6,6 +6,7 @@ import {
   type JobFrame,
   type MsgFrame,
   type OkFrame,
+  type Pace,
   type Payload,
   type ServerFrame,
   RtError,
@@ -33,6 +34,7 @@ import {
   type JobHandler,
   type JobMeta,
   type MessageHandler,
+  type MessageMeta,
   Puller,
   type PullOptions,
   Subscription,
@@ -866,7 +868,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         if (interest.off !== undefined && frame.off <= interest.off) continue;
         interest.off = frame.off;
       }
-      const meta = frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
+      const meta: MessageMeta =
+        frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
+      if (frame.skipped !== undefined) meta.skipped = frame.skipped;
       for (const sub of interest.handles) sub.deliver(frame.data, meta);
     }
   }
@@ -941,9 +945,11 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   /** @internal */
-  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined): Subscription<T> {
+  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T> {
     const sub = new Subscription<T>(topic, handler, this);
     const { interest, created } = this.interests.addSub(topic, sub);
+    // One pace per topic: the first subscription's.
+    if (created && pace !== undefined) interest.pace = pace;
     this.want(interest, created, sub);
     return sub;
   }

@@ -72,7 +72,7 @@ const RETRY_MS = 10;
  * (or the outbound bound, when smaller): what the peer has not taken waits in the session's
  * queue, where it can be replaced, rather than in the transport's buffer, where it cannot.
  */
-export const PACED_BUFFER_BYTES = 16 * 1024;
+const PACED_BUFFER_BYTES = 16 * 1024;
 
 /** Who is on the other end, as authentication established it (`null` when anonymous). */
 export type Identity = Record<string, unknown> | null;

@@ -266,7 +266,12 @@ describe('metrics', () => {
     });
     await using c = clients(b.url, 'websocket');
     const refused = c.make({ reconnect: false });
-    await stateReached(refused, 'closed');
+    await scrapeUntil(
+      `${b.url}/rt/metrics`,
+      (s) => s.value('rt_auth_failures_total', { reason: 'token_required' }) >= 1,
+      'the refused connection counted',
+    );
+    refused.close();
     const res = await fetch(`${b.url}/rt/publish`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer not-a-jwt' },

@@ -39,8 +39,16 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
 /** The text of the element with `testid`, or null. */
 const text = (testid: string): string | null => screen.queryByTestId(testid)?.textContent ?? null;
 
-const connectTo = (url: string): Client =>
-  connect(url, { transports: ['websocket'], reconnect: { initialDelayMs: 50, maxDelayMs: 300 } });
+/**
+ * Each client its own connection: happy-dom has `BroadcastChannel` but no Web Locks
+ * (`navigator.locks` is null), so tab sharing cannot run here.
+ */
+const OPTIONS = {
+  transports: ['websocket'],
+  reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+  share: false,
+} as const;
+const connectTo = (url: string): Client => connect(url, OPTIONS);
 
 interface Reading {
   celsius: number;
@@ -208,10 +216,7 @@ describe('@rt/react hooks against a broker', () => {
     let second: { broker: Broker } | undefined;
     try {
       render(
-        <RtProvider
-          url={first.url}
-          options={{ transports: ['websocket'], reconnect: { initialDelayMs: 50, maxDelayMs: 300 } }}
-        >
+        <RtProvider url={first.url} options={OPTIONS}>
           <Watch states={states} />
           <Temperature />
         </RtProvider>,

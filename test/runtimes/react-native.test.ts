@@ -209,8 +209,10 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
           one.topic('home').subscribe((data, meta) => parent.push([meta.topic, plain(data)])).ready,
           one.topic('home/kitchen').subscribe((data, meta) => child.push([meta.topic, plain(data)])).ready,
         ]);
-        await two.topic('home/kitchen/temp').publish({ c: 21 });
-        await two.topic('home/garden').publish({ c: 12 });
+        // Objects made in the app's realm, as an app's are.
+        const made = (js: string): { c: number } => vm.runInContext(`(${js})`, context) as { c: number };
+        await two.topic('home/kitchen/temp').publish(made('{ c: 21 }'));
+        await two.topic('home/garden').publish(made('{ c: 12 }'));
         await two.topic('homer').publish('not a child');
         await b.broker.publish('home/kitchen', 'from the server');
         await parent.until(3, 10_000);
@@ -234,7 +236,7 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
         busOne.on('message', ({ data }) => heardByOne.push(plain(data)));
         busTwo.on('message', ({ data }) => heardByTwo.push(plain(data)));
         await Promise.all([busOne.ready, busTwo.ready]);
-        await busOne.send({ text: 'hi' });
+        await busOne.send(vm.runInContext("({ text: 'hi' })", context) as { text: string });
         await heardByTwo.until(1, 10_000, 'the bus message');
         await quiet();
         assert.deepEqual([heardByOne.items, heardByTwo.items], [[], [{ text: 'hi' }]]);
@@ -343,6 +345,46 @@ describe('React Native: a Metro bundle from the packed tarballs', { timeout: 180
     }
   });
 
+  it('with the adapter, background suspends after the grace period; foreground and online reconnect at once, with recovery', async () => {
+    await using b = await startBroker();
+    const { app } = reactNative(metro.code);
+    const appState = fakeAppState('active');
+    const netInfo = fakeNetInfo({ isConnected: true, isInternetReachable: true });
+    const client = app.connect(b.url, {
+      lifecycle: app.reactNativeLifecycle({ AppState: appState, NetInfo: netInfo }),
+      backgroundGraceMs: 300,
+      // Slow on purpose: only the lifecycle can bring the connection back quickly.
+      reconnect: { initialDelayMs: 30_000, maxDelayMs: 30_000 },
+    });
+    try {
+      const states = new Collector<string>();
+      client.on('state', ({ to }) => states.push(to));
+      const news = new Collector<unknown>();
+      await deadline(client.topic('news').subscribe(news.push).ready, 10_000, 'subscribed');
+      await b.broker.publish('news', 'before');
+      await news.until(1);
+
+      const backgrounded = Date.now();
+      appState.set('inactive');
+      appState.set('background');
+      await deadline(waitFor(client, 'suspended'), 10_000, 'suspended in the background');
+      assert.ok(Date.now() - backgrounded >= 300, 'not before the grace period');
+      await b.broker.publish('news', 'while in the background');
+      appState.set('active');
+      await deadline(waitFor(client, 'open'), 10_000, 'open again at once');
+      assert.deepEqual(plain(await news.until(2)), ['before', 'while in the background']);
+
+      netInfo.set({ isConnected: false, isInternetReachable: false });
+      await deadline(waitFor(client, 'suspended'), 10_000, 'suspended offline');
+      await b.broker.publish('news', 'while offline');
+      netInfo.set({ isConnected: true, isInternetReachable: true });
+      await deadline(waitFor(client, 'open'), 10_000, 'open again once online');
+      assert.deepEqual(plain(await news.until(3)), ['before', 'while in the background', 'while offline']);
+    } finally {
+      client.close();
+    }
+  });
+
   it('the AppState/NetInfo adapter reports foreground, background, online and offline once per change', () => {
     const { app } = reactNative(metro.code);
     const appState = fakeAppState('active');
@@ -381,6 +423,18 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
     ms,
     what,
   );
+}
+
+/** Resolves when `client` is in `state` (at once if it is). */
+function waitFor(client: ReturnType<App['connect']>, state: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (client.state === state) return resolve();
+    const off = client.on('state', ({ to }) => {
+      if (to !== state) return;
+      off();
+      resolve();
+    });
+  });
 }
 
 /** `AppState` as React Native has it, driven by the test. */

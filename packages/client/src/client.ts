@@ -6,6 +6,7 @@ import {
   type JobFrame,
   type MsgFrame,
   type OkFrame,
+  type Pace,
   type Payload,
   type ServerFrame,
   RtError,
@@ -33,6 +34,7 @@ import {
   type JobHandler,
   type JobMeta,
   type MessageHandler,
+  type MessageMeta,
   Puller,
   type PullOptions,
   Subscription,
@@ -158,7 +160,6 @@ const TRANSIENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['unavailable', 'sh
 
 /** The handshake in progress on a transport that opened: its `hello` and the answer awaited. */
 interface Handshake {
-  transport: ClientTransport;
   frame(frame: ServerFrame): void;
   fail(error: Error): void;
 }
@@ -201,10 +202,13 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private readonly keyPrefix = randomId();
   private keys = 0;
   private readonly address: BrokerAddress;
-  private handshaking: Handshake | undefined;
+  /** Handshakes in progress, by transport (a superseded attempt may still be finishing its own). */
+  private readonly handshakes = new WeakMap<ClientTransport, Handshake>();
   /** What the broker advertised in its answer to `hello` (undefined for a broker that predates it). */
   private limits: AdvertisedLimits | undefined;
   private probing = false;
+  /** When the last answer to any request arrived (answers still flowing means the connection lives). */
+  private lastAnswerAt = 0;
   /** While `degraded`: probes every `openTimeoutMs`, and how many in a row came back promptly. */
   private degradedTimer: ReturnType<typeof setInterval> | undefined;
   private prompt = 0;
@@ -248,7 +252,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       },
       slowMs: this.options.openTimeoutMs,
       onSlow: (frame) => this.onSlow(frame),
-      onAnswer: (_frame, ms) => this.onAnswer(ms),
+      onAnswer: (frame, ms) => this.onAnswer(frame, ms),
     });
     const wanted = options.transports ?? DEFAULT_ORDER;
     const context = this.context(undefined);
@@ -412,11 +416,11 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       const transport = factory.create(context, {
         frame: (frame) => {
           if (this.current === transport) this.onFrame(frame);
-          else if (this.handshaking?.transport === transport) this.handshaking.frame(frame);
+          else this.handshakes.get(transport)?.frame(frame);
         },
         close: (reason) => {
           if (this.current === transport) this.onDisconnect(reason);
-          else if (this.handshaking?.transport === transport) this.handshaking.fail(new Error(reason));
+          else this.handshakes.get(transport)?.fail(new Error(reason));
         },
       });
       try {
@@ -464,8 +468,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const ref = this.requests.nextRef();
     const ms = this.options.openTimeoutMs;
     const answered = new Promise<void>((resolve, reject) => {
-      this.handshaking = {
-        transport,
+      this.handshakes.set(transport, {
         frame: (frame) => {
           if (frame.t === 'bye') reject(new RtError(byeCode(frame.code), frame.message));
           if ((frame.t !== 'ok' && frame.t !== 'err') || frame.ref !== ref) return;
@@ -477,7 +480,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
           resolve();
         },
         fail: reject,
-      };
+      });
       transport.send({ t: 'hello', ref });
     });
     return withDeadline(
@@ -485,7 +488,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       ms,
       `opened, but no answer to a first request within ${ms} ms: frames do not get through (a proxy that buffers, or a browser with every connection to this host in use by other tabs)`,
     ).finally(() => {
-      this.handshaking = undefined;
+      this.handshakes.delete(transport);
     });
   }
 
@@ -628,8 +631,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       },
       (error: RtError) => {
         this.probing = false;
-        // Any answer (even `unknown_op` from an older broker) proves the connection alive.
-        if (error.code !== 'timeout') return;
+        // Any answer (even `unknown_op` from an older broker) proves the connection alive; so
+        // do answers to other requests meanwhile (a large upload ahead of the probe is slow,
+        // not dead).
+        if (error.code !== 'timeout' || Date.now() - this.lastAnswerAt < ms) return;
         this.preferred = (this.preferred + 1) % this.factories.length;
         this.lose(
           transport,
@@ -641,10 +646,28 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** A request waited `openTimeoutMs`: probe; a slow probe means the connection is degraded. */
   private onSlow(frame: ClientFrame): void {
-    if (frame.t !== 'hello') {
-      this.probe();
-      return;
-    }
+    if (frame.t === 'hello') this.degrade();
+    else this.probe();
+  }
+
+  /**
+   * An answer came. One that took `openTimeoutMs` or longer makes the state `degraded` (not a
+   * `call`'s: an action may take its time); while `degraded`, two prompt ones in a row make it
+   * `open` again.
+   */
+  private onAnswer(frame: ClientFrame, ms: number): void {
+    this.lastAnswerAt = Date.now();
+    const slow = ms >= this.options.openTimeoutMs;
+    if (slow && frame.t !== 'call') this.degrade();
+    if (this.stateValue !== 'degraded' || frame.t === 'call') return;
+    this.prompt = slow ? 0 : this.prompt + 1;
+    if (this.prompt < 2) return;
+    clearInterval(this.degradedTimer);
+    this.degradedTimer = undefined;
+    this.setState('open', 'answers come promptly again');
+  }
+
+  private degrade(): void {
     if (this.stateValue !== 'open') return;
     this.prompt = 0;
     this.setState(
@@ -653,16 +676,6 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     );
     clearInterval(this.degradedTimer);
     this.degradedTimer = setInterval(() => this.probe(), this.options.openTimeoutMs);
-  }
-
-  /** An answer came: while `degraded`, two prompt ones in a row make the state `open` again. */
-  private onAnswer(ms: number): void {
-    if (this.stateValue !== 'degraded') return;
-    this.prompt = ms < this.options.openTimeoutMs ? this.prompt + 1 : 0;
-    if (this.prompt < 2) return;
-    clearInterval(this.degradedTimer);
-    this.degradedTimer = undefined;
-    this.setState('open', 'answers come promptly again');
   }
 
   /** Reconnects now with the backoff reset (reconnect(), back in the foreground, back online). */
@@ -855,7 +868,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         if (interest.off !== undefined && frame.off <= interest.off) continue;
         interest.off = frame.off;
       }
-      const meta = frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
+      const meta: MessageMeta =
+        frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
+      if (frame.skipped !== undefined) meta.skipped = frame.skipped;
       for (const sub of interest.handles) sub.deliver(frame.data, meta);
     }
   }
@@ -930,9 +945,11 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   /** @internal */
-  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined): Subscription<T> {
+  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T> {
     const sub = new Subscription<T>(topic, handler, this);
     const { interest, created } = this.interests.addSub(topic, sub);
+    // One pace per topic: the first subscription's.
+    if (created && pace !== undefined) interest.pace = pace;
     this.want(interest, created, sub);
     return sub;
   }

@@ -1,4 +1,4 @@
-import type { ClientFrame, OkFrame, Payload } from '@rt/protocol';
+import type { ClientFrame, OkFrame, Pace, Payload, SubFrame } from '@rt/protocol';
 import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
 /** What the client calls on every handle of an interest (a `Subscription`, `Bus` or `Puller`). */
@@ -49,6 +49,8 @@ export class Interest<H extends Handle = Handle> {
   /** Subscriptions: the epoch and offset of the last message seen, for recovery. */
   ep: string | undefined;
   off: number | undefined;
+  /** Subscriptions: the pace asked for (see `Topic.subscribe`). */
+  pace: Pace | undefined;
 
   constructor(
     readonly kind: InterestKind,
@@ -60,10 +62,14 @@ export class Interest<H extends Handle = Handle> {
   /** The frame that (re-)establishes this interest on the broker. */
   establish(): ClientFrame {
     switch (this.kind) {
-      case 'sub':
-        return this.ep !== undefined && this.off !== undefined
-          ? { t: 'sub', ref: 0, topic: this.topic, ep: this.ep, off: this.off }
-          : { t: 'sub', ref: 0, topic: this.topic };
+      case 'sub': {
+        const frame: SubFrame =
+          this.ep !== undefined && this.off !== undefined
+            ? { t: 'sub', ref: 0, topic: this.topic, ep: this.ep, off: this.off }
+            : { t: 'sub', ref: 0, topic: this.topic };
+        if (this.pace !== undefined) frame.pace = this.pace;
+        return frame;
+      }
       case 'join':
         return { t: 'join', ref: 0, topic: this.topic };
       case 'pull':

@@ -6,6 +6,8 @@ export interface MessageMeta {
   topic: string;
   /** Its position in the broker's history (used for recovery). */
   off?: number;
+  /** With a paced subscription: how many messages the broker skipped (replaced or dropped) before this one. */
+  skipped?: number;
 }
 
 /** Messages were lost: the app should refetch the state it derives from this topic. */

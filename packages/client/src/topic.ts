@@ -1,4 +1,4 @@
-import type { Payload } from '@rt/protocol';
+import type { Pace, Payload } from '@rt/protocol';
 import { Emitter } from './emitter.js';
 import type { BusSink, PullerSink, SubscriptionSink } from './interests.js';
 import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
@@ -248,7 +248,7 @@ export class Puller<T = unknown> implements PullerSink {
 
 /** What a topic handle needs from the client. */
 export interface TopicHost extends SubscriptionHost, BusHost, PullerHost {
-  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined): Subscription<T>;
+  subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T>;
   publish(topic: string, data: Payload): Promise<void>;
   push(topic: string, data: Payload): Promise<void>;
   pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T>;
@@ -269,10 +269,13 @@ export class Topic<T = unknown> {
 
   /**
    * Subscribes to this topic and its descendants (`a` receives `a/b/c`). Without a handler,
-   * iterate the subscription: `for await (const data of sub)`.
+   * iterate the subscription: `for await (const data of sub)`. `pace` chooses how messages
+   * arrive (`{ mode: 'latest' }`, `{ mode: 'conflate', key: '/id' }`, `{ maxRate: 10 }`,
+   * `{ maxQueue: 100 }`; default: every one); skipped messages are counted in `meta.skipped`.
+   * A client holds one pace per topic: the first subscription's.
    */
-  subscribe(handler?: MessageHandler<T>): Subscription<T> {
-    return this.host.subscribe<T>(this.name, handler);
+  subscribe(handler?: MessageHandler<T>, pace?: Pace): Subscription<T> {
+    return this.host.subscribe<T>(this.name, handler, pace);
   }
 
   /**

@@ -17,13 +17,39 @@ export type Payload = JsonValue | Uint8Array;
 /** A request reference chosen by the client; the answer carries it back. */
 export type Ref = number;
 
-/** Subscribe to a topic and its descendants; `ep`/`off` ask to recover what came after that position. */
+/** How a subscription takes its messages (see {@link Pace}). */
+export type PaceMode = 'all' | 'latest' | 'conflate';
+
+/**
+ * The pace a subscriber chooses for one subscription; the broker applies it in that
+ * connection's outbound queue, so it costs nothing to other subscribers.
+ * - `mode`: `all` (default) gets every message; `latest` keeps at most one message waiting
+ *   (a newer one replaces it); `conflate` keeps one waiting per key.
+ * - `key`: for `conflate`, a JSON pointer into the payload (`/id`); without it, the topic the
+ *   message was published on (one per child topic of a hierarchical subscription).
+ * - `maxRate`: at most this many messages per second (per key with `conflate`); the newest
+ *   of each interval wins.
+ * - `maxQueue`: at most this many messages waiting; the oldest is dropped.
+ * Messages replaced or dropped are counted in `skipped` on the next message delivered.
+ */
+export interface Pace {
+  mode?: PaceMode;
+  key?: string;
+  maxRate?: number;
+  maxQueue?: number;
+}
+
+/** Limits of a {@link Pace}: `maxRate` up to 1000 per second, `maxQueue` up to 10,000, `key` up to 256 characters. */
+export const PACE_LIMITS = { maxRate: 1000, maxQueue: 10_000, keyLength: 256 } as const;
+
+/** Subscribe to a topic and its descendants; `ep`/`off` ask to recover what came after that position; `pace` (optional) chooses how messages arrive. */
 export interface SubFrame {
   t: 'sub';
   ref: Ref;
   topic: string;
   ep?: string;
   off?: number;
+  pace?: Pace;
 }
 /** Cancel a subscription. */
 export interface UnsubFrame {
@@ -173,6 +199,8 @@ export interface MsgFrame {
   topic: string;
   data: Payload;
   off?: number;
+  /** For a paced subscription: how many messages it skipped (replaced or dropped) since the last one it was sent. */
+  skipped?: number;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -212,8 +240,11 @@ export interface ByeFrame {
   reconnect: boolean;
 }
 
-/** Why a subscription lost messages. */
-export type GapReason = 'history' | 'epoch' | 'overflow';
+/**
+ * Why a subscription lost messages. `conflated`: its pace skipped them (plain SSE says so in
+ * an `event: gap` before the next message; SDK clients get `skipped` on the message instead).
+ */
+export type GapReason = 'history' | 'epoch' | 'overflow' | 'conflated';
 
 /** Every frame a broker may send. */
 export type ServerFrame = OkFrame | ErrFrame | MsgFrame | BusFrame | JobFrame | GapFrame | ByeFrame;
@@ -382,11 +413,14 @@ export function parseClientFrame(
         return fail('bad_frame', '"key" must be a string of 1 to 128 characters');
       }
       break;
-    case 'sub':
+    case 'sub': {
       if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');
       if (value.off !== undefined && !isRef(value.off))
         return fail('bad_frame', '"off" must be a non-negative integer');
+      const problem = value.pace === undefined ? null : paceProblem(value.pace);
+      if (problem !== null) return fail('bad_frame', problem);
       break;
+    }
     case 'pull':
       if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {
         return fail('bad_frame', '"prefetch" must be an integer from 1 to 10000');
@@ -419,6 +453,51 @@ export function encodeFrame(frame: ClientFrame | ServerFrame): string {
     return JSON.stringify({ ...frame, data: bytesToBase64(toBytes(frame.data)), bin: 1 });
   }
   return JSON.stringify(frame);
+}
+
+const PACE_MODES: readonly string[] = ['all', 'latest', 'conflate'];
+
+/** What is wrong with a {@link Pace} given by a client, or `null` when it is valid (see {@link PACE_LIMITS}). */
+export function paceProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return '"pace" must be an object';
+  const pace = value as Record<string, unknown>;
+  for (const name of Object.keys(pace))
+    if (!['mode', 'key', 'maxRate', 'maxQueue'].includes(name)) return `"pace" has an unknown option "${name}"`;
+  if (pace.mode !== undefined && !PACE_MODES.includes(pace.mode as string))
+    return '"mode" must be "all", "latest" or "conflate"';
+  if (pace.key !== undefined) {
+    if (typeof pace.key !== 'string' || !pace.key.startsWith('/') || pace.key.length > PACE_LIMITS.keyLength)
+      return `"key" must be a JSON pointer ("/id") of at most ${PACE_LIMITS.keyLength} characters`;
+    if (pace.mode !== 'conflate') return '"key" needs "mode": "conflate"';
+  }
+  const rate = pace.maxRate;
+  if (rate !== undefined && !(typeof rate === 'number' && rate > 0 && rate <= PACE_LIMITS.maxRate))
+    return `"maxRate" must be a number of messages per second above 0 and at most ${PACE_LIMITS.maxRate}`;
+  const queue = pace.maxQueue;
+  if (
+    queue !== undefined &&
+    !(Number.isInteger(queue) && (queue as number) >= 1 && (queue as number) <= PACE_LIMITS.maxQueue)
+  )
+    return `"maxQueue" must be an integer from 1 to ${PACE_LIMITS.maxQueue}`;
+  return null;
+}
+
+/**
+ * The {@link Pace} given as query parameters (`mode`, `key`, `maxRate`, `maxQueue`) of a plain
+ * SSE or raw `/sub` URL: `undefined` without any, a string saying what is wrong when invalid.
+ */
+export function paceFromQuery(params: URLSearchParams): Pace | undefined | string {
+  const pace: Record<string, unknown> = {};
+  for (const name of ['mode', 'key'] as const) {
+    const v = params.get(name);
+    if (v !== null) pace[name] = v;
+  }
+  for (const name of ['maxRate', 'maxQueue'] as const) {
+    const v = params.get(name);
+    if (v !== null) pace[name] = v.trim() === '' ? Number.NaN : Number(v);
+  }
+  if (Object.keys(pace).length === 0) return undefined;
+  return paceProblem(pace) ?? (pace as Pace);
 }
 
 /**

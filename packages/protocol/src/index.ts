@@ -13,6 +13,9 @@ export {
   decodeServerFrame,
   encodeFrame,
   isBinary,
+  PACE_LIMITS,
+  paceFromQuery,
+  paceProblem,
   parseClientFrame,
 } from './frames.js';
 export type {
@@ -39,6 +42,8 @@ export type {
   MsgFrame,
   NackFrame,
   OkFrame,
+  Pace,
+  PaceMode,
   ParsedFrame,
   Payload,
   PubFrame,

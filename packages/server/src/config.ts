@@ -267,7 +267,7 @@ function redisUrl(value: unknown, where: string): string {
 }
 
 /** True when `listen` (`http://host:port`) names a loopback host: `localhost`, `127.x.x.x` or `[::1]`. */
-export function isLoopbackListen(listen: string): boolean {
+function isLoopbackListen(listen: string): boolean {
   const host = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^:/]*)/i.exec(listen.trim())?.[1]?.toLowerCase();
   return host === 'localhost' || host === '[::1]' || (host !== undefined && /^127(?:\.\d{1,3}){3}$/.test(host));
 }

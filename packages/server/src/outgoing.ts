@@ -40,6 +40,22 @@ export class Outgoing {
     return 'data' in this.frame ? this.frame.data : undefined;
   }
 
+  /**
+   * This message with `skipped` on it (a paced subscription skipped that many before it).
+   * The payload is not encoded again: the JSON text is the original's with the field spliced in.
+   */
+  withSkipped(skipped: number): Outgoing {
+    const frame = this.frame;
+    if (frame.t !== 'msg') return this;
+    const copy: ServerFrame = { ...frame, skipped };
+    if (this.binary) return new Outgoing(copy);
+    const text = this.text();
+    const head = '{"t":"msg",';
+    return text.startsWith(head)
+      ? new Outgoing(copy, `${head}"skipped":${skipped},${text.slice(head.length)}`)
+      : new Outgoing(copy);
+  }
+
   /** The frame's topic, when it has one. */
   get topic(): string | undefined {
     return 'topic' in this.frame ? this.frame.topic : undefined;

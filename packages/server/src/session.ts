@@ -1,5 +1,6 @@
-import { type ByeFrame, type GapFrame, type TransportName, ancestry, covers } from '@rt/protocol';
+import { type ByeFrame, type GapFrame, type Pace, type TransportName, ancestry, covers } from '@rt/protocol';
 import { Outgoing } from './outgoing.js';
+import { SubscriptionPace } from './pace.js';
 import type { PullerHandle } from './engines/engine.js';
 
 /** The name of the transport a session came in on: an SDK {@link TransportName}, `raw` (Mercury's endpoints), or another door's. */
@@ -12,7 +13,7 @@ type WireTransport = TransportName | 'raw' | (string & {});
 export interface Wire {
   /** The transport's name, as `client.transport` reports it. */
   readonly transport: WireTransport;
-  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`, `raw-http`), for metrics and logs. */
+  /** The door the connection came in through (`socket.io`, `sse`, `sse-plain`, `raw-ws`), for metrics and logs. */
   readonly door?: string;
   /** The peer's address (`ip` or `ip:port`), for logs. */
   readonly remote?: string;
@@ -66,6 +67,13 @@ const UNBOUNDED: Outbound = {
 /** How long a session whose transport is full waits before it tries to write again, in ms. */
 const RETRY_MS = 10;
 
+/**
+ * A session with a paced subscription writes only while its transport holds less than this
+ * (or the outbound bound, when smaller): what the peer has not taken waits in the session's
+ * queue, where it can be replaced, rather than in the transport's buffer, where it cannot.
+ */
+const PACED_BUFFER_BYTES = 16 * 1024;
+
 /** Who is on the other end, as authentication established it (`null` when anonymous). */
 export type Identity = Record<string, unknown> | null;
 
@@ -110,6 +118,10 @@ export class Session {
    */
   private floors: Map<string, number> | undefined;
   private flushWaiters: (() => void)[] | undefined;
+  /** Paced subscriptions by topic (unset for sessions without any: `all` costs nothing). */
+  private paces: Map<string, SubscriptionPace> | undefined;
+  /** Messages waiting in paces (not in {@link pending}). */
+  private pacedWaiting = 0;
 
   constructor(
     wire: Wire,
@@ -154,8 +166,122 @@ export class Session {
         return;
       }
       if (this.floors !== undefined && this.belowFloor(out.frame.topic, out.frame.off)) return;
+      if (this.paces !== undefined) {
+        const pace = this.paceOf(out.frame.topic);
+        if (pace !== undefined) {
+          if (!this.closed) pace.offer(out);
+          return;
+        }
+      }
     }
     this.sendNow(out);
+  }
+
+  /**
+   * Sets the pace of the subscription to `topic` (`undefined`, or `all` with no other
+   * option: every message, the default).
+   */
+  setPace(topic: string, pace: Pace | undefined): void {
+    const old = this.paces?.get(topic);
+    // The same subscription asked again with the same pace (a resubscribe) keeps what it holds.
+    if (old !== undefined && pace !== undefined && samePace(old.pace, pace)) return;
+    // What the old pace holds goes out as it is.
+    if (old !== undefined) this.handOver(old);
+    const plain =
+      pace === undefined ||
+      ((pace.mode ?? 'all') === 'all' && pace.maxRate === undefined && pace.maxQueue === undefined);
+    if (plain) {
+      if (old === undefined) return;
+      this.paces!.delete(topic);
+      if (this.paces!.size === 0) this.paces = undefined;
+      return;
+    }
+    (this.paces ??= new Map()).set(topic, new SubscriptionPace(pace, this.paceWaiting));
+  }
+
+  /** Moves everything `pace` holds into the queue, in order, and ends its interval. */
+  private handOver(pace: SubscriptionPace): void {
+    // Waiting messages count in the queue already; an interval's held newest does not.
+    const counted = pace.size;
+    const waiting = pace.end();
+    this.pacedWaiting -= counted;
+    waiting.forEach((out, i) => {
+      if (i < counted && this.outbound.maxBytes !== Infinity) this.pendingBytes -= out.size;
+      this.sendNow(out);
+    });
+  }
+
+  /**
+   * Moves what the paces hold into the queue now: a recovery's replay (paced too) must be
+   * queued before the answer that gives the client its new position, or the client would take
+   * the replayed messages for ones it already has.
+   */
+  settlePaces(): void {
+    for (const pace of this.paces?.values() ?? []) this.handOver(pace);
+  }
+
+  /**
+   * The pace a message on `topic` goes by: none when a subscription without one covers it
+   * (that one wants every message), else the nearest paced subscription's.
+   */
+  private paceOf(topic: string): SubscriptionPace | undefined {
+    const paces = this.paces!;
+    let found: SubscriptionPace | undefined;
+    for (const t of ancestry(topic)) {
+      if (!this.subscriptions.has(t)) continue;
+      const pace = paces.get(t);
+      if (pace === undefined) return undefined;
+      found ??= pace;
+    }
+    return found;
+  }
+
+  /** Ends every pace (the session lets go of its subscriptions). */
+  clearPaces(): void {
+    this.dropPaced();
+    for (const pace of this.paces?.values() ?? []) pace.stop();
+    this.paces = undefined;
+  }
+
+  /** Drops what the paces hold; returns it. */
+  private dropPaced(): Outgoing[] {
+    const dropped: Outgoing[] = [];
+    for (const pace of this.paces?.values() ?? [])
+      for (const out of pace.drop()) {
+        dropped.push(out);
+        if (this.outbound.maxBytes !== Infinity) this.pendingBytes -= out.size;
+      }
+    this.pacedWaiting = 0;
+    return dropped;
+  }
+
+  /** A pace holds `count` more messages and `bytes` more bytes: they count in the outbound bound as queued frames do. */
+  private readonly paceWaiting = (count: number, bytes: number): void => {
+    const idle = this.pending.length === 0 && this.pacedWaiting === 0;
+    this.pacedWaiting += count;
+    if (this.outbound.maxBytes !== Infinity) {
+      this.pendingBytes += bytes;
+      if (this.pendingBytes > this.outbound.maxBytes && (this.blocked || this.probe())) this.overflow();
+    }
+    if (idle && this.pacedWaiting > 0) this.flusher.schedule(this);
+  };
+
+  /**
+   * The frames to write: the queue, then what the paces hold, merged in publish order (each
+   * pace's first carries its count of skipped messages).
+   */
+  private withPaced(batch: Outgoing[]): Outgoing[] {
+    const paced: Outgoing[] = [];
+    let sources = 0;
+    for (const pace of this.paces?.values() ?? []) {
+      if (pace.size === 0) continue;
+      sources++;
+      for (const out of pace.take()) paced.push(out);
+    }
+    this.pacedWaiting = 0;
+    if (sources > 1) paced.sort((a, b) => offsetOf(a) - offsetOf(b));
+    for (const out of paced) batch.push(out);
+    return batch;
   }
 
   /** True when a replay already carried the message at `off` on `topic` (see {@link floor}). */
@@ -177,6 +303,21 @@ export class Session {
    */
   floor(topic: string, upTo: number): void {
     (this.floors ??= new Map()).set(topic, Math.max(upTo, this.floors.get(topic) ?? -1));
+  }
+
+  /**
+   * Queues a replayed message even while live ones are held (see {@link sendNow}), through
+   * its subscription's pace when it has one (a `latest` subscriber that recovers gets the newest).
+   */
+  sendReplayed(out: Outgoing): void {
+    if (this.paces !== undefined && out.frame.t === 'msg' && !this.closed) {
+      const pace = this.paceOf(out.frame.topic);
+      if (pace !== undefined) {
+        pace.offer(out);
+        return;
+      }
+    }
+    this.sendNow(out);
   }
 
   /** Queues a frame even while messages are held (used to send a recovery replay ahead of live messages). */
@@ -231,6 +372,14 @@ export class Session {
       }
       kept.push(out);
     }
+    if (this.pendingBytes > target && this.pacedWaiting > 0) {
+      // Still past the bound: what the paces hold goes too (conflate by many keys, a long maxQueue).
+      for (const out of this.dropPaced()) {
+        dropped++;
+        for (const topic of ancestry(out.topic ?? ''))
+          if (this.subscriptions.has(topic)) this.noteGap(gaps, topic, false, (out.frame as { off?: number }).off);
+      }
+    }
     if (dropped === 0) {
       this.giveUp();
       return;
@@ -280,13 +429,14 @@ export class Session {
 
   /** Resolves at the next flush attempt (written, or found the transport full), or at once when nothing is queued. */
   flushed(): Promise<void> {
-    if (this.pending.length === 0 || this.closed) return Promise.resolve();
+    if ((this.pending.length === 0 && this.pacedWaiting === 0) || this.closed) return Promise.resolve();
     return new Promise((resolve) => (this.flushWaiters ??= []).push(resolve));
   }
 
   private giveUp(): void {
     if (this.closed) return;
     this.pending = [];
+    this.dropPaced();
     this.pendingBytes = 0;
     this.outbound.giveUp(this);
   }
@@ -317,15 +467,17 @@ export class Session {
       this.flushWaiters = undefined;
       for (const resolve of waiters) resolve();
     }
-    if (this.pending.length === 0 || this.closed) return;
-    if (!force && this.outbound.maxBytes !== Infinity && (this.wire.buffered?.() ?? 0) >= this.outbound.maxBytes) {
+    if ((this.pending.length === 0 && this.pacedWaiting === 0) || this.closed) return;
+    const limit =
+      this.paces === undefined ? this.outbound.maxBytes : Math.min(this.outbound.maxBytes, PACED_BUFFER_BYTES);
+    if (!force && limit !== Infinity && (this.wire.buffered?.() ?? 0) >= limit) {
       this.blocked = true;
       this.flusher.retry(this);
       return;
     }
     this.blocked = false;
     this.probed = false;
-    const batch = this.pending;
+    const batch = this.pacedWaiting > 0 ? this.withPaced(this.pending) : this.pending;
     this.pending = [];
     this.pendingBytes = 0;
     this.wire.write(batch);
@@ -334,13 +486,26 @@ export class Session {
 
   /** Frames queued and not yet written. */
   get queued(): number {
-    return this.pending.length;
+    return this.pending.length + this.pacedWaiting;
   }
 
   /** Bytes queued and not yet written (counted only when the session has an outbound bound). */
   get queuedBytes(): number {
     return this.pendingBytes;
   }
+}
+
+/** True when two paces ask for the same. */
+function samePace(a: Pace, b: Pace): boolean {
+  return (
+    (a.mode ?? 'all') === (b.mode ?? 'all') && a.key === b.key && a.maxRate === b.maxRate && a.maxQueue === b.maxQueue
+  );
+}
+
+/** A message's offset, for merging paces in publish order (frames without one go last). */
+function offsetOf(out: Outgoing): number {
+  const frame = out.frame;
+  return frame.t === 'msg' && frame.off !== undefined ? frame.off : Number.MAX_SAFE_INTEGER;
 }
 
 /** Something the {@link Flusher} writes: a session, or another kind of connection with a queue. */

@@ -34,9 +34,13 @@ const LINGER_MS = 10_000;
 /** True when `connect()` should share: a browser (page or worker) with the APIs, and not opted out. */
 export function shouldShare(options: ShareOptions): boolean {
   if (options.share === false) return false;
-  const g = globalThis as { document?: unknown; WorkerGlobalScope?: unknown; navigator?: { locks?: unknown } };
+  const g = globalThis as {
+    document?: unknown;
+    WorkerGlobalScope?: unknown;
+    navigator?: { locks?: { request?: unknown } | null };
+  };
   const browser = typeof g.document === 'object' || typeof g.WorkerGlobalScope === 'function';
-  return browser && typeof BroadcastChannel === 'function' && typeof g.navigator?.locks === 'object';
+  return browser && typeof BroadcastChannel === 'function' && typeof g.navigator?.locks?.request === 'function';
 }
 
 /** This tab's (or worker's) id, and the lock it holds for its life so leaders can tell when it is gone. */

@@ -12,7 +12,6 @@ export const DOORS: Readonly<Record<string, string>> = Object.freeze({
   sse: 'sse',
   'sse-plain': 'sse',
   'raw-ws': 'raw',
-  'raw-http': 'http',
   mercure: 'sse',
 });
 

@@ -84,7 +84,7 @@ export class BrokerMetrics {
 
     new Gauge({
       name: 'rt_connections',
-      help: 'Open connections by door (socket.io, sse, sse-plain, raw-ws, raw-http, mercure) and transport',
+      help: 'Open connections by door (socket.io, sse, sse-plain, raw-ws, mercure) and transport',
       labelNames: ['door', 'transport'],
       registers,
       collect() {

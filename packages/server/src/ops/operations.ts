@@ -6,7 +6,17 @@
  * kept from rt callers live and on replay, bounded replays, and the counters of `stats()`.
  */
 import { OpsCounters } from '../metrics/counters.js';
-import { type ClientOp, type Payload, RtError, checkPayload, isBinary, topicProblem, utf8Length } from '@rt/protocol';
+import {
+  type ClientOp,
+  type Pace,
+  type Payload,
+  RtError,
+  checkPayload,
+  paceFromQuery,
+  isBinary,
+  topicProblem,
+  utf8Length,
+} from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, Recovery, StoredMessage } from '../engines/engine.js';
 import { Dedupe } from '../dedupe.js';
 import type { ActionHandler } from '../broker-options.js';
@@ -41,6 +51,8 @@ export interface SubscribeRequest {
   topics: readonly string[];
   /** Replay what the topics received after this position (recovery); without it, go on from now. */
   from?: Position;
+  /** How the subscriber takes the topics' live messages (default: every one). */
+  pace?: Pace;
   /**
    * Called once the position is known and before the replay is queued (plain SSE writes its
    * `ready` event there). `since`: whether the replay continues `from` (same epoch).
@@ -48,6 +60,16 @@ export interface SubscribeRequest {
   before?(position: Position): void;
   /** Called after the replay is queued and before the live messages held meanwhile (the SDK's `ok`). */
   after?(position: Position): void;
+}
+
+/**
+ * The pace asked for in a plain SSE or raw `/sub` URL (`mode`, `key`, `maxRate`, `maxQueue`),
+ * or `undefined`; throws `bad_frame` when invalid.
+ */
+export function queryPace(url: URL): Pace | undefined {
+  const pace = paceFromQuery(url.searchParams);
+  if (typeof pace === 'string') throw new RtError('bad_frame', pace);
+  return pace;
 }
 
 /** Counters of the operations, for `broker.stats()`. */
@@ -317,10 +339,13 @@ export class Operations {
           this.index.subscribe(session, topic);
           added.push(topic);
         }
+        // A subscription asked again with another pace takes the new one.
+        for (const topic of topics) session.setPace(topic, req.pace);
         // Every new subscription waits until the engine delivers the topic (one racing the first one too).
         await Promise.all(added.map((t) => this.engine.listen(t)));
       } catch (e) {
         for (const topic of added) {
+          session.setPace(topic, undefined);
           session.subscriptions.delete(topic);
           if (this.index.unsubscribe(session, topic)) void Promise.resolve(this.engine.unlisten(topic)).catch(() => {});
         }
@@ -343,6 +368,7 @@ export class Operations {
       }
       const dropped = await streamReplay(session, replay, fresh[0]!, position.off);
       this.counts.replayDropped += dropped;
+      session.settlePaces();
       for (const topic of fresh) session.floor(topic, position.off);
       req.after?.(position);
       return position;
@@ -355,6 +381,7 @@ export class Operations {
   unsubscribe(caller: Caller, topic: string): Promise<void> {
     const session = this.needSession(caller);
     return this.gate(caller, 'unsub', topic, async () => {
+      session.setPace(topic, undefined);
       if (session.subscriptions.delete(topic) && this.index.unsubscribe(session, topic))
         await this.engine.unlisten(topic);
     });
@@ -521,6 +548,7 @@ export class Operations {
     for (const topic of session.joins)
       if (this.index.leave(session, topic)) void Promise.resolve(this.engine.unlistenBus(topic)).catch(() => {});
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
+    session.clearPaces();
     session.subscriptions.clear();
     session.joins.clear();
     session.pulls.clear();

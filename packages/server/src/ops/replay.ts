@@ -32,7 +32,7 @@ export async function streamReplay(
     while (i < messages.length && (bytes < max || session.queued === 0)) {
       const m = messages[i++]!;
       const out = messageOutgoing(m.topic, m.data, m.off, m.dataText);
-      session.sendNow(out);
+      session.sendReplayed(out);
       bytes += out.size;
     }
     if (i >= messages.length) break;

@@ -12,7 +12,7 @@
 import type { Logger } from '../options.js';
 
 /** What replaces a secret. */
-export const REDACTED = '[redacted]';
+const REDACTED = '[redacted]';
 
 const SECRET_FIELDS = new Set([
   'authorization',
@@ -34,7 +34,7 @@ const MAX_DEPTH = 6;
 const MAX_ITEMS = 100;
 
 /** `text` with the secrets it may hold replaced (see the module comment). */
-export function scrubText(text: string): string {
+function scrubText(text: string): string {
   if (text.length === 0) return text;
   return text
     .replace(QUERY_SECRET, `$1${REDACTED}`)
@@ -44,7 +44,7 @@ export function scrubText(text: string): string {
 }
 
 /** A copy of `value` fit for a log line: credential fields redacted, strings scrubbed, errors made plain. */
-export function scrub(value: unknown, depth = 0): unknown {
+function scrub(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrubText(value);
   if (typeof value !== 'object' || value === null) return value;
   if (depth >= MAX_DEPTH) return '[too deep]';

@@ -88,6 +88,7 @@ export class FrameDoor {
           .subscribe(caller, {
             topics: [frame.topic],
             ...(from ? { from } : {}),
+            ...(frame.pace ? { pace: frame.pace } : {}),
             after: (position) => session.sendNow(ok(frame.ref, { ...position })),
           })
           .then(() => undefined);

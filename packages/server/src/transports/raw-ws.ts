@@ -2,6 +2,7 @@ import { STATUS_CODES, type IncomingMessage, type Server as HttpServer } from 'n
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus } from '@rt/protocol';
+import { queryPace } from '../ops/operations.js';
 import type { Caller } from '../ops/types.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
@@ -165,8 +166,10 @@ export class RawWsTransport implements Transport {
     socket.once('close', () => broker.closeSession(session));
     try {
       if (kind === 'bus') await ops.join(caller, topic);
-      else if (kind === 'sub') await ops.subscribe(caller, { topics: [topic] });
-      else if (kind === 'pull') await ops.pull(caller, topic, 1);
+      else if (kind === 'sub') {
+        const pace = queryPace(url);
+        await ops.subscribe(caller, { topics: [topic], ...(pace ? { pace } : {}) });
+      } else if (kind === 'pull') await ops.pull(caller, topic, 1);
       else await ops.check(caller, kind, topic);
     } catch (e) {
       broker.closeSession(session);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ByeFrame, GapReason, Payload } from '@rt/protocol';
+import type { ByeFrame, GapReason, Pace, Payload } from '@rt/protocol';
+import { queryPace } from '../ops/operations.js';
 import { sendFailure } from '../http.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
@@ -71,8 +72,9 @@ class PlainSseWire implements Wire {
     return messageEvent(data, this.id);
   }
 
-  gap(topic: string, reason: GapReason): string {
-    return formatEvent({ event: 'gap', id: this.id, data: JSON.stringify({ topic, reason }) });
+  gap(topic: string, reason: GapReason, skipped?: number): string {
+    const data = skipped === undefined ? { topic, reason } : { topic, reason, skipped };
+    return formatEvent({ event: 'gap', id: this.id, data: JSON.stringify(data) });
   }
 
   write(batch: readonly Outgoing[]): void {
@@ -80,8 +82,11 @@ class PlainSseWire implements Wire {
     for (const out of batch) {
       const f = out.frame;
       if (this.last < 0) continue; // not started: nothing is written before the stream opens
-      if (f.t === 'msg') text += this.message(f.data, f.off);
-      else if (f.t === 'gap') text += this.gap(f.topic, f.reason);
+      if (f.t === 'msg') {
+        // A paced subscription skipped messages: said as a gap before the message.
+        if (f.skipped !== undefined) text += this.gap(f.topic, 'conflated', f.skipped);
+        text += this.message(f.data, f.off);
+      } else if (f.t === 'gap') text += this.gap(f.topic, f.reason);
       else if (f.t === 'err') text += `: error ${f.code}: ${f.message.replace(/[\r\n]+/g, ' ')}\n\n`;
       else if (f.t === 'bye') {
         this.close(f);
@@ -139,6 +144,13 @@ export async function plainStream(
     url.searchParams.get('lastEventID') ??
     undefined;
   const since = lastId === undefined ? undefined : parseEventId(lastId);
+  let pace: Pace | undefined;
+  try {
+    pace = queryPace(url);
+  } catch (e) {
+    sendFailure(res, e);
+    return;
+  }
   const stream = new SseStream(req, res);
   const wire = new PlainSseWire(stream);
   const session = broker.openSession(wire);
@@ -149,6 +161,7 @@ export async function plainStream(
       { identity, session },
       {
         topics,
+        ...(pace ? { pace } : {}),
         // An id that is no position (or none): from the start of the current epoch's history.
         ...(since === undefined ? {} : { from: since ?? { ep: '', off: 0 } }),
         before: (now) => {

@@ -1,7 +1,7 @@
 /**
  * Dead long-polling peers are found fast: a polling puller that dies between two polls (its
  * process killed right after a poll answered) leaves no pending poll to break; the broker sees
- * the TCP connection of its last poll close and closes the session within a second, so the
+ * the TCP connection of its last poll close and closes the session within 3 s, so the
  * job it held goes to another puller at once instead of after the heartbeat (issue 14, item 5).
  */
 import { describe, it } from 'node:test';

@@ -90,7 +90,7 @@ export interface BrokerOptions {
    * How long a socket.io peer (WebSocket or long-polling) may take to answer a ping, in ms: a
    * peer gone silent is found within `heartbeatMs + pingTimeoutMs`, and its session closed
    * (20 s with the defaults). A long-polling peer whose last poll's TCP connection closes with
-   * no new poll is found within 1 s. Default `min(5000, heartbeatMs)`.
+   * no new poll is found within 3 s. Default `min(5000, heartbeatMs)`.
    */
   pingTimeoutMs?: number;
   /** The SSE `retry:` a plain `EventSource` waits before it reconnects, in ms. Default 2,000. */

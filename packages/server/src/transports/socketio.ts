@@ -174,8 +174,13 @@ function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
   }
 }
 
-/** How long a long-polling session waits for a new poll once the TCP connection of its last poll closed, in ms. */
-const POLLER_GONE_MS = 1000;
+/**
+ * How long a long-polling session waits for a new poll once the TCP connection of its last poll
+ * closed, in ms. Not shorter: a client behind a link that stalls for a second or two (its poll
+ * answered into a proxy's buffer, the connection then closed) is slow, not gone, and gets the
+ * slow-consumer policy rather than a disconnect (test/reliability/slow-consumer.test.ts).
+ */
+const POLLER_GONE_MS = 3000;
 
 /**
  * A long-polling peer that dies between two polls (a killed process) leaves no poll for the

@@ -80,7 +80,7 @@ export class Admin {
         framesIn: stats.framesIn,
         badFrames: stats.badFrames,
         published: stats.published,
-        delivered: total(counters.delivered),
+        delivered: [...counters.delivered.values()].reduce((sum, d) => sum + d.pubsub + d.bus + d.job, 0),
         bytesIn: total(counters.bytesIn),
         bytesOut: total(counters.bytesOut),
         gaps: total(counters.gaps),

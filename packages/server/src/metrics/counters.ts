@@ -33,6 +33,13 @@ export function doorOf(wire: Wire): string {
   return wire.door ?? wire.transport;
 }
 
+/** Messages written to connections through one door, by kind. */
+export interface DeliveredByKind {
+  pubsub: number;
+  bus: number;
+  job: number;
+}
+
 /** Adds `n` to the count under `key`. */
 function add(map: Map<string, number>, key: string, n = 1): void {
   map.set(key, (map.get(key) ?? 0) + n);
@@ -50,8 +57,8 @@ export class OpsCounters {
   readonly bytesIn = new Map<string, number>();
   /** Bytes written to connections, by door (see {@link Outgoing.size}). */
   readonly bytesOut = new Map<string, number>();
-  /** Messages written to connections, by `door kind` (kind: pubsub, bus, job). */
-  readonly delivered = new Map<string, number>();
+  /** Messages written to connections, by door, then kind (one record per door: no key built per message). */
+  readonly delivered = new Map<string, DeliveredByKind>();
   /** `gap` frames written to connections, by reason (history, epoch, overflow). */
   readonly gaps = new Map<string, number>();
   /** Refused handshakes and operations, by reason ({@link AUTH_FAILURE_REASONS}). */
@@ -70,16 +77,24 @@ export class OpsCounters {
    */
   commandObserver: ((seconds: number) => void) | undefined;
 
-  /** A batch of frames was written to a connection. */
+  /**
+   * A batch of frames was written to a connection: one door lookup per batch, then a field
+   * increment per frame (this runs for every subscriber of every publish).
+   */
   wrote(wire: Wire, batch: readonly Outgoing[]): void {
     const door = doorOf(wire);
+    let delivered = this.delivered.get(door);
+    if (delivered === undefined) {
+      delivered = { pubsub: 0, bus: 0, job: 0 };
+      this.delivered.set(door, delivered);
+    }
     let bytes = 0;
     for (const out of batch) {
       bytes += out.size;
       const frame = out.frame;
-      if (frame.t === 'msg') add(this.delivered, `${door} pubsub`);
-      else if (frame.t === 'bus') add(this.delivered, `${door} bus`);
-      else if (frame.t === 'job') add(this.delivered, `${door} job`);
+      if (frame.t === 'msg') delivered.pubsub++;
+      else if (frame.t === 'bus') delivered.bus++;
+      else if (frame.t === 'job') delivered.job++;
       else if (frame.t === 'gap') add(this.gaps, frame.reason);
     }
     add(this.bytesOut, door, bytes);

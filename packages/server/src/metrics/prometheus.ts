@@ -123,9 +123,8 @@ export class BrokerMetrics {
       collect() {
         this.reset();
         for (const door of sessionDoors) for (const kind of KINDS) this.inc({ door, kind }, 0);
-        for (const [key, n] of counters.delivered) {
-          const [door = '', kind = ''] = key.split(' ');
-          this.inc({ door, kind }, n);
+        for (const [door, delivered] of counters.delivered) {
+          for (const kind of KINDS) this.inc({ door, kind }, delivered[kind]);
         }
       },
     });

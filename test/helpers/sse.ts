@@ -108,14 +108,21 @@ export interface FrameStream extends AsyncDisposable {
   send(...frames: Record<string, unknown>[]): Promise<number>;
 }
 
-/** Opens `{base}/rt/sse?frames=1` (with `query` added) and reads its frames. */
+/** The broker refused to open a frame stream: `status` is the HTTP status it answered. */
+export class StreamRefused extends Error {
+  constructor(readonly status: number) {
+    super(`frame stream refused: ${status}`);
+  }
+}
+
+/** Opens `{base}/rt/sse?frames=1` (with `query` added) and reads its frames; throws {@link StreamRefused} when refused. */
 export async function frameStream(
   base: string,
   query = '',
   headers: Record<string, string> = {},
 ): Promise<FrameStream> {
   const reader = await readSse(`${base}/rt/sse?frames=1${query}`, headers);
-  if (!reader.response.ok) throw new Error(`frame stream refused: ${reader.response.status}`);
+  if (!reader.response.ok) throw new StreamRefused(reader.response.status);
   const frames = new Collector<Record<string, unknown>>();
   let seen = 0;
   let sessionUrl: string | undefined;
@@ -133,7 +140,7 @@ export async function frameStream(
     pump();
   };
   pump();
-  await reader.events.until(1, 5000, 'the session event');
+  await reader.events.until(1, 10_000, 'the session event');
   pump();
   return {
     reader,

@@ -14,7 +14,7 @@ import { Collector, deadline, quiet, startBroker, type TestBroker } from '../hel
 import { KEY, token as mercureToken } from '../helpers/mercure.ts';
 import { heapUsed } from '../helpers/reliability.ts';
 import { SECRET, token as rtToken } from '../helpers/security.ts';
-import { readSse, type SseReader } from '../helpers/sse.ts';
+import { frameStream, readSse, StreamRefused, type SseReader } from '../helpers/sse.ts';
 
 /** Who calls: a subject and its grants (rt topics); each door turns it into its own credential. */
 interface Who {
@@ -132,32 +132,14 @@ async function socketIo(b: TestBroker, transport: 'websocket' | 'polling', who: 
 }
 
 async function sseFrames(b: TestBroker, who: Who): Promise<FrameConn> {
-  const headers = await bearer(who);
-  const reader = await readSse(`${b.url}/rt/sse?frames=1`, headers);
-  if (!reader.response.ok) throw new Refused(reader.response.status);
-  const frames = new Collector<Frame>();
-  let seen = 0;
-  let post: string | undefined;
-  const pump = (): void => {
-    for (; seen < reader.events.items.length; seen++) {
-      const e = reader.events.items[seen]!;
-      if (e.comment !== undefined || e.event === 'ping') continue;
-      if (e.event === 'session') post = `${b.url}/rt/${(JSON.parse(e.data) as { url: string }).url}`;
-      else for (const line of e.data.split('\n')) frames.push(JSON.parse(line) as Frame);
-    }
-  };
-  const push = reader.events.push;
-  (reader.events as { push: (e: (typeof reader.events.items)[number]) => void }).push = (e) => {
-    push(e);
-    pump();
-  };
-  await reader.events.until(1, 10_000, 'the session event');
-  pump();
+  const stream = await frameStream(b.url, '', await bearer(who)).catch((e: unknown) => {
+    throw e instanceof StreamRefused ? new Refused(e.status) : e;
+  });
   return frameConn(
-    frames,
-    (f) => void fetch(post!, { method: 'POST', body: JSON.stringify(f) }).then((r) => r.arrayBuffer()),
-    reader.ended,
-    () => reader.close(),
+    stream.frames,
+    (f) => void stream.send(f),
+    stream.reader.ended,
+    () => stream.reader.close(),
   );
 }
 

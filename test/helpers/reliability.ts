@@ -7,6 +7,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Client, ConnectionState } from '@rt/client';
 import { Collector, deadline, quiet } from './index.ts';
+import type { TcpProxy } from './tcp-proxy.ts';
 
 /** Resolves when `client` enters `state` (at once if it is in it), failing after `ms`. */
 export function stateReached(client: Client, state: ConnectionState, ms = 10_000): Promise<void> {
@@ -22,6 +23,22 @@ export function stateReached(client: Client, state: ConnectionState, ms = 10_000
     ms,
     `client state "${state}" (now "${client.state}")`,
   );
+}
+
+/**
+ * Cuts `client` off through `proxy` and keeps it off while `meanwhile` runs (the client is
+ * reconnecting by then), then lets it back in.
+ */
+export async function whileCutOff(
+  proxy: Pick<TcpProxy, 'refuse' | 'cut'>,
+  client: Client,
+  meanwhile: () => Promise<void>,
+): Promise<void> {
+  proxy.refuse(true);
+  proxy.cut();
+  await stateReached(client, 'reconnecting');
+  await meanwhile();
+  proxy.refuse(false);
 }
 
 let gc: (() => void) | undefined;

@@ -15,7 +15,7 @@ import { type Scrape, scrape } from '../helpers/prometheus.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { readSse } from '../helpers/sse.ts';
 import WebSocket from 'ws';
-import { stateReached } from '../helpers/reliability.ts';
+import { whileCutOff } from '../helpers/reliability.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 
 const TOKEN = 'metrics-token-for-tests';
@@ -119,11 +119,9 @@ for (const transport of TRANSPORTS) {
       assert.equal(mid.value('rt_engine_up', { engine: 'memory' }), 1);
 
       // A gap: the subscriber is cut off while 8 messages go by; history keeps 5.
-      proxy.refuse(true);
-      proxy.cut();
-      await stateReached(sub, 'reconnecting');
-      for (let i = 4; i <= 11; i++) await b.broker.publish('w', i);
-      proxy.refuse(false);
+      await whileCutOff(proxy, sub, async () => {
+        for (let i = 4; i <= 11; i++) await b.broker.publish('w', i);
+      });
       await got.until(8, 15_000);
       await gaps.until(1);
       const after = await scrapeUntil(

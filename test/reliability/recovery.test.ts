@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect, type GapEvent } from '@rt/client';
 import { BrokerProcess, Collector, TRANSPORTS, clients, quiet, startBroker } from '../helpers/index.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
-import { condition, stateReached } from '../helpers/reliability.ts';
+import { condition, stateReached, whileCutOff } from '../helpers/reliability.ts';
 
 for (const transport of TRANSPORTS) {
   describe(`recovery over ${transport}`, () => {
@@ -88,11 +88,9 @@ for (const transport of TRANSPORTS) {
       await s.ready;
       await b.broker.publish('h', 0);
       await got.until(1);
-      proxy.refuse(true);
-      proxy.cut();
-      await stateReached(client, 'reconnecting');
-      for (let i = 1; i <= 20; i++) await b.broker.publish('h/deep', i);
-      proxy.refuse(false);
+      await whileCutOff(proxy, client, async () => {
+        for (let i = 1; i <= 20; i++) await b.broker.publish('h/deep', i);
+      });
       await got.until(6, 10_000);
       await quiet();
       // The app hears of the loss first, then gets what history still had, in order.
@@ -114,13 +112,11 @@ for (const transport of TRANSPORTS) {
       await s.ready;
       await b.broker.publish('age', 0);
       await got.until(1);
-      proxy.refuse(true);
-      proxy.cut();
-      await stateReached(client, 'reconnecting');
-      await b.broker.publish('age', 1);
-      await b.broker.publish('age', 2);
-      await quiet(400); // let the missed messages age out of history
-      proxy.refuse(false);
+      await whileCutOff(proxy, client, async () => {
+        await b.broker.publish('age', 1);
+        await b.broker.publish('age', 2);
+        await quiet(400); // let the missed messages age out of history
+      });
       await gaps.until(1, 10_000);
       assert.deepEqual(gaps.items, [{ topic: 'age', reason: 'history' }]);
       await b.broker.publish('age', 3);

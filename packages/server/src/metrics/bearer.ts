@@ -1,10 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { bearerToken } from '../policy/handshake.js';
 
 /** True when `req` carries `Authorization: Bearer <token>` (compared in constant time). */
 export function bearerMatches(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  const given = /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim() ?? '';
+  const given = bearerToken(req.headers.authorization ?? '');
   const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-  return given !== '' && timingSafeEqual(digest(given), digest(token));
+  return given !== undefined && timingSafeEqual(digest(given), digest(token));
 }

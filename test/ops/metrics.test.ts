@@ -325,6 +325,13 @@ describe('metrics', () => {
       () => createBroker({ mode: 'production', metrics: true, logger: { level: 'silent' } }),
       /metrics need a token/,
     );
+    const refused = (options: Parameters<typeof createBroker>[0], message: RegExp): void => {
+      assert.throws(() => createBroker({ logger: { level: 'silent' }, ...options }), message);
+    };
+    refused({ metrics: { token: 'short' } }, /metrics\.token must be a string of at least 8 characters/);
+    refused({ metrics: { listen: '127.0.0.1' } }, /metrics\.listen must be an address with a port/);
+    refused({ admin: { token: 'short' } }, /admin\.token must be a string of at least 8 characters/);
+    refused({ mode: 'production', admin: true }, /the admin page needs a token/);
   });
 
   it('the Grafana dashboard queries only metrics the broker exposes', async () => {

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { type FrameLimits, type Payload, maxBatchBytes } from '@rt/protocol';
 import type { Engine, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
+import type { BrokerStats } from './stats.js';
 import { HttpFront, refuseUnclaimedUpgrade } from './front.js';
 import { type AnyServer, closeServer, createServerFor, http1View, isHttp2, trackServer } from './http2.js';
 import { OpsCounters } from './metrics/counters.js';
@@ -34,29 +35,6 @@ export interface ListenAddress {
   host: string;
   /** A URL clients can connect to (`*` replaced by `localhost`). */
   url: string;
-}
-
-/** Counters for monitoring: `broker.stats()`. */
-export interface BrokerStats {
-  sessions: number;
-  framesIn: number;
-  badFrames: number;
-  published: number;
-  pushed: number;
-  pushRejected: number;
-  pushExpired: number;
-  redelivered: number;
-  /** Messages dropped from the queues of connections that could not keep up (policy `drop`). */
-  outboundDropped: number;
-  /** Connections dropped because they could not keep up. */
-  slowDisconnects: number;
-  /** Bytes queued for connections and not yet written to their transports, all connections together. */
-  outboundQueued: number;
-  /** Publishes and pushes resent with a key already seen, answered without being carried out again. */
-  deduplicated: number;
-  /** Messages left out of replays (recoveries) because the connection could not take them within its outbound bound. */
-  replayDropped: number;
-  engine: string;
 }
 
 /** The caller of in-process publishes: the application itself. */

@@ -12,7 +12,8 @@
  * @packageDocumentation
  */
 export { Broker, createBroker, parseListen } from './broker.js';
-export type { BrokerStats, Handshake, ListenAddress } from './broker.js';
+export type { Handshake, ListenAddress } from './broker.js';
+export type { BrokerStats } from './stats.js';
 export { DEFAULT_LIMITS } from './options.js';
 export type { Limits, Logger } from './options.js';
 export type { TlsOptions } from './http2.js';

@@ -1,24 +1,12 @@
 import type { RouteHandler } from '../http.js';
 import type { Logger } from '../options.js';
 import type { Session } from '../session.js';
+import type { BrokerStats } from '../stats.js';
 import type { OpsCounters } from './counters.js';
 import type { ResolvedAdminOptions, ResolvedMetricsOptions } from './options.js';
 
 /** The broker's counters as `broker.stats()` gives them, plus what engines report cheaply. */
-export interface MonitorStats {
-  sessions: number;
-  framesIn: number;
-  badFrames: number;
-  published: number;
-  pushed: number;
-  pushRejected: number;
-  pushExpired: number;
-  redelivered: number;
-  outboundDropped: number;
-  slowDisconnects: number;
-  outboundQueued: number;
-  deduplicated: number;
-  engine: string;
+export interface MonitorStats extends BrokerStats {
   /** Jobs waiting for a puller (engines that report it). */
   queued?: number;
   historyTopics?: number;

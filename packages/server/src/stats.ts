@@ -1,0 +1,23 @@
+/** The broker's counters, as `broker.stats()` gives them (a leaf module: the metrics read it too). */
+/** Counters for monitoring: `broker.stats()`. */
+export interface BrokerStats {
+  sessions: number;
+  framesIn: number;
+  badFrames: number;
+  published: number;
+  pushed: number;
+  pushRejected: number;
+  pushExpired: number;
+  redelivered: number;
+  /** Messages dropped from the queues of connections that could not keep up (policy `drop`). */
+  outboundDropped: number;
+  /** Connections dropped because they could not keep up. */
+  slowDisconnects: number;
+  /** Bytes queued for connections and not yet written to their transports, all connections together. */
+  outboundQueued: number;
+  /** Publishes and pushes resent with a key already seen, answered without being carried out again. */
+  deduplicated: number;
+  /** Messages left out of replays (recoveries) because the connection could not take them within its outbound bound. */
+  replayDropped: number;
+  engine: string;
+}

@@ -81,9 +81,10 @@ let nextSessionId = 1;
 
 /**
  * One client connection, whatever its transport: its identity, what it listens to, and its
- * outbound queue. Frames are queued and written together once per event-loop turn by the
- * {@link Flusher}, so a burst of messages to one connection becomes one write while an idle
- * connection still gets each message at once.
+ * outbound queue. Frames are queued and written by the {@link Flusher}: at once (at the end of
+ * the current task) when nothing was written this event-loop turn, so an idle connection gets
+ * an answer without waiting for the turn to end; what accumulates after that in the same turn
+ * goes out together at its end, so a burst of messages to one connection becomes one write.
  */
 export class Session {
   /** Unique within this broker process. */
@@ -514,16 +515,21 @@ export interface Flushable {
 }
 
 /**
- * Writes every session (or other {@link Flushable}) that has frames waiting, once per
- * event-loop turn (`setImmediate`): one timer for the whole broker, not one per session or
- * per message.
+ * Writes every session (or other {@link Flushable}) that has frames waiting. The first frames
+ * queued in an event-loop turn are written at once, in a microtask (after the code that queued
+ * them, so frames queued together still go in one write); frames queued after that write, in
+ * the same turn, wait for the turn's end (`setImmediate`) and go out together. An idle
+ * connection thus answers without delay, and a busy one writes at most twice per turn
+ * whatever the number of messages. One microtask and one immediate for the whole broker, not
+ * one per session or per message.
  */
 export class Flusher {
   /** `failed` hears of a flushable whose write threw (the others of that turn are still written). */
   constructor(private readonly failed: (flushable: Flushable, error: unknown) => void = () => undefined) {}
 
   private dirty: Flushable[] = [];
-  private scheduled = false;
+  /** A write was made (or is queued as a microtask) this turn: what is queued now waits for {@link endTurn}. */
+  private busy = false;
   private readonly blocked = new Set<Session>();
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -542,16 +548,22 @@ export class Flusher {
 
   schedule(session: Flushable): void {
     this.dirty.push(session);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.run);
-    }
+    if (this.busy) return;
+    this.busy = true;
+    queueMicrotask(this.run);
+    setImmediate(this.endTurn);
   }
+
+  /** The turn ends: what was queued since its first write goes out, and the next frame is written at once again. */
+  private readonly endTurn = (): void => {
+    this.busy = false;
+    this.run();
+  };
 
   /** Writes everything now (used on close). */
   readonly run = (): void => {
-    this.scheduled = false;
     const dirty = this.dirty;
+    if (dirty.length === 0) return;
     this.dirty = [];
     for (const session of dirty) this.flushOne(session);
   };

@@ -1,0 +1,73 @@
+/**
+ * When the Flusher writes a session's frames: an idle connection's first frames go out at
+ * once (before the event-loop turn ends, not one turn later), frames queued together still go
+ * in one write, what is queued after that write in the same turn goes out together at the
+ * turn's end, and no frame ever overtakes an earlier one, whichever write carries it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Outgoing } from '../../packages/server/src/outgoing.ts';
+import { Flusher, Session, type Wire } from '../../packages/server/src/session.ts';
+
+/** A session whose wire records each write (the offsets of its `msg` frames). */
+function recorded(flusher = new Flusher()): { session: Session; writes: number[][] } {
+  const writes: number[][] = [];
+  const wire: Wire = {
+    transport: 'test',
+    write: (batch) => writes.push(batch.map((out) => (out.frame as { off: number }).off)),
+    close: () => undefined,
+  };
+  const session = new Session(wire, flusher);
+  session.subscriptions.add('t');
+  return { session, writes };
+}
+
+const msg = (off: number): Outgoing => new Outgoing({ t: 'msg', topic: 't', off, data: off });
+/** Resolves once the event loop has reached its check phase (the end of the current turn). */
+const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('Flusher', () => {
+  it('writes an idle session at once: frames queued together in one write, before the turn ends', async () => {
+    const { session, writes } = recorded();
+    session.send(msg(1));
+    session.send(msg(2));
+    assert.deepEqual(writes, [], 'nothing is written while the code that queues is still running');
+    await Promise.resolve();
+    assert.deepEqual(writes, [[1, 2]]);
+  });
+
+  it('batches what is queued after the first write of a turn and writes it, in order, at the turn end', async () => {
+    const { session, writes } = recorded();
+    session.send(msg(1));
+    await Promise.resolve();
+    for (let off = 2; off <= 5; off++) {
+      session.send(msg(off));
+      await Promise.resolve();
+    }
+    assert.deepEqual(writes, [[1]], 'later frames of the same turn wait');
+    await turnEnd();
+    assert.deepEqual(writes, [[1], [2, 3, 4, 5]]);
+    // A new turn: the next frame goes at once again.
+    session.send(msg(6));
+    await Promise.resolve();
+    assert.deepEqual(writes, [[1], [2, 3, 4, 5], [6]]);
+  });
+
+  it('keeps every session of a fan-out in publish order across the two writes of a turn', async () => {
+    const flusher = new Flusher();
+    const sessions = Array.from({ length: 5 }, () => recorded(flusher));
+    for (let off = 1; off <= 50; off++) {
+      for (const { session } of sessions) session.send(msg(off));
+      // Publishes are answered one by one (a promise each): the fan-out of each runs in its own microtask.
+      if (off % 7 === 0) await Promise.resolve();
+    }
+    await turnEnd();
+    for (const { writes } of sessions) {
+      assert.ok(writes.length <= 2, `at most two writes in one turn, got ${writes.length}`);
+      assert.deepEqual(
+        writes.flat(),
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+    }
+  });
+});

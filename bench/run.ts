@@ -41,6 +41,7 @@ const settings: Settings = quick
       window: 16,
       roundTripMs: 1000,
       roundTripRounds: 1,
+      roundTripWarmMs: 500,
       pacedDeliveries: 10_000,
     }
   : {
@@ -55,6 +56,7 @@ const settings: Settings = quick
       window: 16,
       roundTripMs: 1500,
       roundTripRounds: 3,
+      roundTripWarmMs: 500,
       pacedDeliveries: 10_000,
     };
 

@@ -28,6 +28,8 @@ export interface Settings {
   /** Length of one round of round trips (ms), and how many rounds (interleaved between systems; the median is kept). */
   roundTripMs: number;
   roundTripRounds: number;
+  /** Round trips made before each measured round, not counted (ms). */
+  roundTripWarmMs: number;
 }
 
 /** One measured figure set of one system in one scenario. */
@@ -273,36 +275,45 @@ export async function pushPull(system: System, settings: Settings): Promise<Resu
   });
 }
 
-/** One client, one request at a time. */
+/**
+ * One client, one request at a time: a call answered by the server (`64 B`), and a publish
+ * until it is back on the client's own subscription (`64 B publish→self`). Each starts with
+ * `roundTripWarmMs` of round trips not measured, the same for every system.
+ */
 export async function roundTrip(system: System, settings: Settings): Promise<Result[]> {
   return withServer(system, settings, async (ctx) => {
-    const w = await startWorker(system.adapter, ctx.server.url, system.transport, 'round trip');
-    try {
-      const cpu0 = await serverCpu(ctx);
-      const r = await w.ask<{ n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] }>(
-        { cmd: 'echo', size: 64, durationMs: settings.roundTripMs },
-        settings.roundTripMs + 60_000,
-      );
-      const serverUs = (await serverCpu(ctx)) - cpu0;
-      const hist = new Histogram();
-      hist.merge(r.hist);
-      // CPU time per request is steadier than latency on a shared machine: it does not count waiting.
-      return [
-        {
+    const results: Result[] = [];
+    for (const mode of ['call', 'publish'] as const) {
+      const w = await startWorker(system.adapter, ctx.server.url, system.transport, 'round trip');
+      try {
+        type Trips = { n: number; elapsedUs: number; cpuUs: number; hist: Report['hist'] };
+        // Warm-up (JIT compilation on both sides is not what is compared), then the measured round.
+        await w.ask<Trips>({ cmd: 'echo', size: 64, durationMs: settings.roundTripWarmMs, mode }, 60_000);
+        const cpu0 = await serverCpu(ctx);
+        const r = await w.ask<Trips>(
+          { cmd: 'echo', size: 64, durationMs: settings.roundTripMs, mode },
+          settings.roundTripMs + 60_000,
+        );
+        const serverUs = (await serverCpu(ctx)) - cpu0;
+        const hist = new Histogram();
+        hist.merge(r.hist);
+        // CPU time per request is steadier than latency on a shared machine: it does not count waiting.
+        results.push({
           system: system.name,
           scenario: 'round trip',
-          case: '64 B',
+          case: mode === 'call' ? '64 B' : '64 B publish→self',
           metrics: {
             perSec: Math.round(r.n / (r.elapsedUs / 1e6)),
             ...latency(hist.percentiles()),
             serverCpuUs: round(serverUs / r.n, 1),
             clientCpuUs: round(r.cpuUs / r.n, 1),
           },
-        },
-      ];
-    } finally {
-      await closeWorkers([w]);
+        });
+      } finally {
+        await closeWorkers([w]);
+      }
     }
+    return results;
   });
 }
 

@@ -15,7 +15,14 @@ type Request =
   | { id: number; cmd: 'count' }
   | { id: number; cmd: 'report' }
   | { id: number; cmd: 'publish'; topics: string[]; size: number; durationMs: number; window: number; rate?: number }
-  | { id: number; cmd: 'echo'; size: number; durationMs: number }
+  | {
+      id: number;
+      cmd: 'echo';
+      size: number;
+      durationMs: number;
+      /** `call`: a request and its answer; `publish`: a publish until it arrives on the client's own subscription. */
+      mode: 'call' | 'publish';
+    }
   | {
       id: number;
       cmd: 'workqueue';
@@ -189,13 +196,25 @@ async function handle(m: Request): Promise<Record<string, unknown>> {
     case 'echo': {
       const c = await connectTo(url, transport);
       clients.push(c);
+      let trip = (): Promise<void> => c.echo(payload(m.size));
+      if (m.mode === 'publish') {
+        const topic = `rtt/${process.pid}`;
+        let arrived = (): void => undefined;
+        await c.subscribe(topic, () => arrived());
+        trip = () =>
+          new Promise<void>((resolve, reject) => {
+            arrived = resolve;
+            // Done when the message is back, whether or not the publish's own answer came first.
+            c.publish(topic, payload(m.size)).catch(reject);
+          });
+      }
       const h = new Histogram();
       const cpu0 = cpuUs();
       const startUs = nowUs();
       const endUs = startUs + m.durationMs * 1000;
       let n = 0;
       for (let t = startUs; t < endUs; ) {
-        await c.echo(payload(m.size));
+        await trip();
         const now = nowUs();
         h.record(now - t);
         t = now;

@@ -52,7 +52,8 @@ async function subscribers(ctx: Ctx, n: number, topics: string[]): Promise<{ wor
   const k = Math.min(ctx.settings.workers, n);
   const workers = await Promise.all(
     Array.from({ length: k }, (_, i) =>
-      startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, `subscribers ${i}`),
+      // With two nodes (the Redis scenarios), subscribers are on the second, the publisher on the first.
+      startWorker(ctx.system.adapter, ctx.server.url2 ?? ctx.server.url, ctx.system.transport, `subscribers ${i}`),
     ),
   );
   const t0 = performance.now();
@@ -105,6 +106,7 @@ async function measurePublish(
   const publisher = await startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, 'publisher');
   await Promise.all(subs.map((w) => w.ask({ cmd: 'reset' })));
   const cpu0 = await serverCpu(ctx);
+  const redis0 = await redisCalls(ctx);
   try {
     const r = await publisher.ask<{ sent: number; failed: number; startUs: number; perTopic: Record<string, number> }>(
       {
@@ -122,6 +124,7 @@ async function measurePublish(
     expected = Math.round(expected * ((r.sent - r.failed) / Math.max(1, r.sent)));
     await drain(subs, expected);
     const serverUs = (await serverCpu(ctx)) - cpu0;
+    const redisUsed = (await redisCalls(ctx)) - redis0;
     const reports = await Promise.all(subs.map((w) => w.ask<Report>({ cmd: 'report' })));
     const hist = new Histogram();
     let delivered = 0;
@@ -143,6 +146,7 @@ async function measurePublish(
       deliveredPct: round((100 * delivered) / Math.max(1, expected), 2),
       serverCpuUsPerMsg: perMsg(serverUs),
       clientCpuUsPerMsg: perMsg(clientUs),
+      ...(redis0 >= 0 ? { redisCmdsPerPublish: round(redisUsed / Math.max(1, r.sent), 2) } : {}),
     };
   } finally {
     await closeWorkers([publisher]);
@@ -157,6 +161,11 @@ const round = (x: number, digits: number): number => Math.round(x * 10 ** digits
 
 async function serverCpu(ctx: Ctx): Promise<number> {
   return (await ctx.server.proc.ask<{ cpuUs: number }>({ cmd: 'cpu' })).cpuUs;
+}
+
+/** Commands the system's Redis has executed so far (-1: the system has no Redis). */
+async function redisCalls(ctx: Ctx): Promise<number> {
+  return (await ctx.server.proc.ask<{ calls: number }>({ cmd: 'redis' })).calls;
 }
 
 async function withServer<T>(system: System, settings: Settings, run: (ctx: Ctx) => Promise<T>): Promise<T> {
@@ -342,6 +351,7 @@ export async function idle(system: System, settings: Settings): Promise<Result[]
             bytesPerConn: Math.round(heap / n),
             rssPerConn: Math.round((after.mem.rss - before.mem.rss) / n),
             openMs: Math.round(ms),
+            opensPerSec: Math.round(n / Math.max(1e-6, ms / 1000)),
             serverCpuUsPerOpen: Math.round(openCpuUs / n),
           },
         },

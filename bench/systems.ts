@@ -8,7 +8,7 @@ export interface System {
   /** Name in the results, e.g. `rt/websocket`. */
   name: string;
   /** Server process: bench/servers/<server>.ts. */
-  server: 'rt' | 'rt-metrics' | 'socketio' | 'ws' | 'sse';
+  server: 'rt' | 'rt-metrics' | 'socketio' | 'ws' | 'sse' | 'rt-redis' | 'socketio-redis' | 'socketio-redis-streams';
   /** Client adapter: bench/clients/<adapter>.ts. */
   adapter: 'rt' | 'socketio' | 'ws' | 'sse';
   /** The adapter's transport. */
@@ -28,6 +28,8 @@ const rt = (transport: string, skip?: System['skip']): System => ({
 });
 const NO_QUEUE = 'no work queue in this baseline';
 const FAN_OUT_ONLY = 'the metrics cost is compared on fan-out';
+const REDIS_ONLY = 'the Redis scenarios are fan-out (across nodes) and round trip';
+const REDIS_SKIP = { hierarchy: REDIS_ONLY, 'push/pull': REDIS_ONLY, idle: REDIS_ONLY };
 
 /** Every system, in run order. rt over SSE joins when @rt/client has an SSE transport. */
 export const SYSTEMS: System[] = [
@@ -41,16 +43,20 @@ export const SYSTEMS: System[] = [
     transport: 'websocket',
     skip: { hierarchy: FAN_OUT_ONLY, 'push/pull': FAN_OUT_ONLY, 'round trip': FAN_OUT_ONLY, idle: FAN_OUT_ONLY },
   },
-  rt('polling', { idle: 'idle memory is compared over WebSocket' }),
-  {
-    name: 'socket.io/polling',
-    server: 'socketio',
-    adapter: 'socketio',
-    transport: 'polling',
-    skip: { idle: 'idle memory is compared over WebSocket' },
-  },
+  rt('polling'),
+  { name: 'socket.io/polling', server: 'socketio', adapter: 'socketio', transport: 'polling' },
   ...(transports.sse ? [rt('sse')] : []),
   { name: 'sse', server: 'sse', adapter: 'sse', transport: 'sse', skip: { 'push/pull': NO_QUEUE } },
+  // Two nodes on one Redis of the bench's own: subscribers on one, the publisher on the other.
+  { name: 'rt/redis', server: 'rt-redis', adapter: 'rt', transport: 'websocket', skip: REDIS_SKIP },
+  { name: 'socket.io/redis', server: 'socketio-redis', adapter: 'socketio', transport: 'websocket', skip: REDIS_SKIP },
+  {
+    name: 'socket.io/redis-streams',
+    server: 'socketio-redis-streams',
+    adapter: 'socketio',
+    transport: 'websocket',
+    skip: REDIS_SKIP,
+  },
 ];
 
 /** Which rt figures are compared with which baseline. */
@@ -70,6 +76,16 @@ export const COMPARISONS: Comparison[] = [
   { rt: 'rt/websocket', baseline: 'ws', title: 'rt over WebSocket vs plain `ws` broadcast' },
   { rt: 'rt/polling', baseline: 'socket.io/polling', title: 'rt over long-polling vs plain socket.io (polling)' },
   { rt: 'rt/sse', baseline: 'sse', title: 'rt over SSE vs a minimal SSE server' },
+  {
+    rt: 'rt/redis',
+    baseline: 'socket.io/redis',
+    title: 'Two nodes on one Redis: rt (Redis engine) vs socket.io with @socket.io/redis-adapter',
+  },
+  {
+    rt: 'rt/redis',
+    baseline: 'socket.io/redis-streams',
+    title: 'Two nodes on one Redis: rt (Redis engine) vs socket.io with @socket.io/redis-streams-adapter',
+  },
   {
     rt: 'rt/websocket+metrics',
     baseline: 'rt/websocket',

@@ -109,22 +109,24 @@ function spawnTs(file: string, execArgv: string[] = []): ChildProcess {
 export interface ServerProc {
   proc: Proc;
   url: string;
+  /** A second node of the same system (the Redis scenarios): where subscribers connect. */
+  url2?: string;
 }
 
 export async function startServer(kind: string): Promise<ServerProc> {
   const child = spawnTs(`servers/${kind}.ts`, ['--expose-gc']);
   const proc = new Proc(`server ${kind}`, child);
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, port2 } = await new Promise<{ port: number; port2?: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server ${kind} did not start within 20 s`)), 20_000);
-    child.on('message', (m: { type?: string; port?: number }) => {
+    child.on('message', (m: { type?: string; port?: number; port2?: number }) => {
       if (m.type === 'listening' && m.port) {
         clearTimeout(timer);
-        resolve(m.port);
+        resolve({ port: m.port, ...(m.port2 ? { port2: m.port2 } : {}) });
       }
     });
     child.once('exit', (code) => reject(new Error(`server ${kind} exited with ${code}`)));
   });
-  return { proc, url: `http://127.0.0.1:${port}` };
+  return { proc, url: `http://127.0.0.1:${port}`, ...(port2 ? { url2: `http://127.0.0.1:${port2}` } : {}) };
 }
 
 /** A load-generator process, connected to `url` through `adapter` (bench/clients/*.ts). */

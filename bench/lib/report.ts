@@ -21,7 +21,9 @@ const METRICS: Record<string, { label: string; higherIsBetter: boolean }> = {
   bytesPerConn: { label: 'heap+external bytes/conn', higherIsBetter: false },
   rssPerConn: { label: 'RSS bytes/conn', higherIsBetter: false },
   openMs: { label: 'ms to open all', higherIsBetter: false },
+  opensPerSec: { label: 'connections opened + subscribed/s', higherIsBetter: true },
   serverCpuUsPerOpen: { label: 'server CPU µs per open + subscribe', higherIsBetter: false },
+  redisCmdsPerPublish: { label: 'Redis commands per publish', higherIsBetter: false },
 };
 
 /** A target: the rt figure divided by the baseline's must be within `limit` (at least, or at most). */

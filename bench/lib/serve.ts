@@ -29,15 +29,34 @@ export function cpuUs(): number {
   return user + system;
 }
 
-/** Listens on a free loopback port and serves the orchestrator until told to stop. */
-export async function serve(server: Server, stop: () => Promise<void> | void = () => undefined): Promise<void> {
+/** What a server process with two nodes (a Redis scenario) adds. */
+export interface ServeExtra {
+  /** The second node, listening on its own port: subscribers connect there, the publisher to the first. */
+  second?: Server;
+  /** Commands the Redis behind the nodes has executed so far. */
+  redisCalls?: () => Promise<number>;
+}
+
+async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  return (server.address() as AddressInfo).port;
+}
+
+/** Listens on a free loopback port (two, with a second node) and serves the orchestrator until told to stop. */
+export async function serve(
+  server: Server,
+  stop: () => Promise<void> | void = () => undefined,
+  extra: ServeExtra = {},
+): Promise<void> {
+  const port = await listen(server);
+  const port2 = extra.second ? await listen(extra.second) : undefined;
   process.on('message', (m: { id: number; cmd: string }) => {
     if (m.cmd === 'mem') void collect().then((mem) => process.send?.({ id: m.id, mem }));
     else if (m.cmd === 'cpu') process.send?.({ id: m.id, cpuUs: cpuUs() });
+    else if (m.cmd === 'redis')
+      void (extra.redisCalls?.() ?? Promise.resolve(-1)).then((calls) => process.send?.({ id: m.id, calls }));
     else if (m.cmd === 'stop') void Promise.resolve(stop()).finally(() => process.exit(0));
   });
   process.on('disconnect', () => process.exit(0));
-  process.send?.({ type: 'listening', port });
+  process.send?.({ type: 'listening', port, port2 });
 }

@@ -3,7 +3,10 @@ import { createServer } from 'node:http';
 import { createBroker } from '@rt/server';
 import { serve } from '../lib/serve.ts';
 
-const broker = createBroker({ mode: 'production', logger: { level: 'silent' } });
+const broker = createBroker({
+  mode: 'production',
+  logger: { level: (process.env.BENCH_LOG as 'info' | undefined) ?? 'silent' },
+});
 broker.action('echo', (_ctx, payload) => payload);
 const server = createServer();
 broker.attach(server);

@@ -13,6 +13,7 @@ import type {
   StoredMessage,
 } from './engine.js';
 import { Alarm, redeliveryDelay } from './redelivery.js';
+import { RetainedValues } from './retained.js';
 
 interface Entry {
   message: StoredMessage;
@@ -71,6 +72,7 @@ export class MemoryEngine implements Engine {
   private readonly ep = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
   private off = 0;
   private readonly histories = new Map<string, History>();
+  private readonly retainedValues = new RetainedValues();
   /** Highest floor of a history that was removed whole: recovery from before it may have lost messages. */
   private forgotten = 0;
   private readonly queues = new Map<string, WorkQueue>();
@@ -101,6 +103,7 @@ export class MemoryEngine implements Engine {
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;
     this.counters.published++;
+    if (options.retain) this.retainedValues.keep(message);
     if (this.limits.historySize > 0) {
       const entry = { message, at: Date.now() };
       // '' is the root: every topic's messages, for recover('') (the Mercure hub's replay).
@@ -121,6 +124,10 @@ export class MemoryEngine implements Engine {
 
   async position(): Promise<{ ep: string; off: number }> {
     return { ep: this.ep, off: this.off };
+  }
+
+  async retained(topic: string): Promise<StoredMessage[]> {
+    return this.retainedValues.of(topic);
   }
 
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus } from '@rt/protocol';
 import { queryPace } from '../ops/operations.js';
 import type { Caller } from '../ops/types.js';
+import { queryRetain } from '../ops/retain.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
 import { barePayload } from './bare.js';
@@ -163,6 +164,8 @@ export class RawWsTransport implements Transport {
     const session = broker.openSession(wire);
     session.identity = identity;
     const caller: Caller = { identity, session };
+    // `/pub/<topic>?retain=1`: every message of the socket is the topic's retained value.
+    const retain: { retain?: boolean } = {};
     socket.once('close', () => broker.closeSession(session));
     try {
       if (kind === 'bus') await ops.join(caller, topic);
@@ -171,6 +174,7 @@ export class RawWsTransport implements Transport {
         await ops.subscribe(caller, { topics: [topic], ...(pace ? { pace } : {}) });
       } else if (kind === 'pull') await ops.pull(caller, topic, 1);
       else await ops.check(caller, kind, topic);
+      if (kind === 'pub' && queryRetain(url)) retain.retain = true;
     } catch (e) {
       broker.closeSession(session);
       return refuse(socket, e);
@@ -192,7 +196,7 @@ export class RawWsTransport implements Transport {
           kind === 'bus'
             ? ops.sendBus(caller, topic, { data })
             : kind === 'pub'
-              ? ops.publish(caller, topic, { data })
+              ? ops.publish(caller, topic, { data }, retain)
               : ops.push(caller, topic, { data });
         done.then(
           () => {

@@ -98,6 +98,19 @@ for (const engine of ENGINES) {
       });
     }
 
+    it('a paced subscription (latest) gets the retained value too, before its answer', async () => {
+      await using subs = clients(setup.sub.url, 'websocket');
+      const topic = fresh('/paced');
+      await setup.pub.broker.publish(topic, 'now', { retain: true });
+      const got = new Collector<Seen>();
+      await subs.make().topic(topic).subscribe(seen(got), { mode: 'latest' }).ready;
+      await setup.pub.broker.publish(topic, 'next');
+      assert.deepEqual(await got.until(2), [
+        ['now', topic, true],
+        ['next', topic, undefined],
+      ]);
+    });
+
     it('a subscription to an ancestor gets the retained values of every descendant, in publish order; patterns retain without asking', async () => {
       await using subs = clients(setup.sub.url, 'websocket');
       const root = fresh('');

@@ -370,6 +370,8 @@ export class Operations {
         session.retain(values.map(retainedOutgoing));
         if (holding) session.release();
         holding = false;
+        // A paced subscription's values must not wait past the answer (the client would take them for old ones).
+        if (values.length > 0) session.settlePaces();
         req.after?.(position);
         return position;
       }

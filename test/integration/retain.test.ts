@@ -14,6 +14,7 @@ import { Collector, TRANSPORTS, type TestBroker, clients, deadline, quiet, start
 import { REDIS_URL, cleanRedis, requireRedis, uniquePrefix } from '../helpers/redis.ts';
 import { readSse, untilMessages } from '../helpers/sse.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
+import { KEY, publish as mercurePublish, publisher } from '../helpers/mercure.ts';
 
 /** Two brokers: `pub` where values are published, `sub` where late subscribers connect (the same one on memory). */
 interface Setup {
@@ -263,5 +264,35 @@ describe('latest-value topics and recovery', () => {
         ['message', 'o3'],
       ],
     );
+  });
+
+  it('private messages stay private: a private Mercure update on a retained topic is not retained', async () => {
+    await using b = await startBroker({ retain: ['books/#'], mercure: { key: KEY, anonymous: true } });
+    const hub = `${b.url}/.well-known/mercure`;
+    const auth = await publisher();
+    const sent = async (fields: [string, string][]) =>
+      assert.equal((await mercurePublish(hub, fields, auth)).status, 200);
+    await sent([
+      ['topic', 'books/1'],
+      ['data', 'public'],
+    ]);
+    await sent([
+      ['topic', 'books/1'],
+      ['data', 'secret'],
+      ['private', 'on'],
+    ]);
+    await sent([
+      ['topic', 'books/2'],
+      ['data', 'secret too'],
+      ['private', 'on'],
+    ]);
+    await using subs = clients(b.url, 'websocket');
+    const got = new Collector<Seen>();
+    await subs.make().topic('books').subscribe(seen(got)).ready;
+    await b.broker.publish('books/3', 'live');
+    assert.deepEqual(await got.until(2), [
+      ['public', 'books/1', true],
+      ['live', 'books/3', undefined],
+    ]);
   });
 });

@@ -17,6 +17,9 @@ import type { Transport } from './host.js';
  * - `GET {prefix}/health`: `200 {"status": "ok", ...}`, or `503 {"status": "degraded", "engineStatus": why}`
  *   while the engine cannot serve (Redis unreachable).
  *
+ * `"retain": true` in the JSON, or `?retain=1`, keeps the message as the topic's latest value
+ * (see `ops/retain.ts`).
+ *
  * An `Idempotency-Key` header makes a retried POST safe: within the dedupe window the broker
  * publishes once and answers every retry with the first offset. Keys are scoped to the
  * publisher (its token's subject), the operation and the topic: no other caller's key can

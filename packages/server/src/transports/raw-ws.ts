@@ -86,7 +86,8 @@ class RawWire implements Wire {
  * sends arrives as its JSON text.
  *
  * - `bus`: a frame goes to the other peers of exactly the topic (and back to the sender with `?echo=1`);
- * - `sub`: receives the messages of the topic and its descendants; `pub`: publishes, receives nothing;
+ * - `sub`: receives the messages of the topic and its descendants (first the retained values of
+ *   latest-value topics, unmarked); `pub`: publishes (each frame retained with `?retain=1`), receives nothing;
  * - `push`: each frame goes to one puller; `pull`: receives one job at a time, acknowledged once written.
  *
  * Every operation goes through the operations core, so authorization and limits apply as for

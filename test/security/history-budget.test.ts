@@ -13,11 +13,15 @@ import { Collector, TRANSPORTS, clients, quiet, startBroker } from '../helpers/i
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { condition, heapUsed, whileCutOff } from '../helpers/reliability.ts';
 import { readSse, untilMessages } from '../helpers/sse.ts';
+import { scrape } from '../helpers/prometheus.ts';
 
 const MiB = 1024 * 1024;
 
 /** A distinct string of almost 1 MiB (its JSON text fits the default `maxPayloadBytes`). */
 const big = (i: number): string => `${i}:`.padEnd(MiB - 16, 'x');
+
+/** A payload of about 1 KiB (a 16 KiB byte budget holds about 14 of them). */
+const kib = (n: number): { n: number; pad: string } => ({ n, pad: 'p'.repeat(1000) });
 
 describe('history memory budgets', () => {
   it('300 × 1 MiB to one topic: the default byte budget holds, the heap stays near it', async () => {
@@ -70,6 +74,27 @@ describe('history memory budgets', () => {
   });
 });
 
+describe('history budgets in the metrics', () => {
+  it('rt_history_bytes, rt_history_topics, rt_history_evicted_total and rt_idempotency_keys follow broker.stats()', async () => {
+    const token = 'metrics-token-for-history-budgets';
+    await using b = await startBroker({
+      limits: { maxHistoryBytes: 16 * 1024, maxHistoryTopics: 8 },
+      metrics: { token },
+    });
+    for (let i = 0; i < 20; i++) await b.broker.publish(`m/${i}`, kib(i), { key: `k${i}` });
+    const stats = b.broker.stats();
+    const s = await scrape(`${b.url}/rt/metrics`, token);
+    assert.ok(stats.historyBytes! > 0 && stats.historyBytes! <= 16 * 1024);
+    assert.equal(s.value('rt_history_bytes'), stats.historyBytes);
+    assert.equal(s.value('rt_history_topics'), 8);
+    assert.equal(s.value('rt_history_messages'), stats.historyMessages);
+    assert.equal(s.value('rt_history_evicted_total', { budget: 'bytes' }), stats.historyEvicted);
+    assert.equal(s.value('rt_history_evicted_total', { budget: 'topics' }), stats.historyTopicsEvicted);
+    assert.ok(stats.historyEvicted! > 0 && stats.historyTopicsEvicted! > 0);
+    assert.equal(s.value('rt_idempotency_keys'), 20);
+  });
+});
+
 /** How the subscriber's history is evicted while it is away, and the broker that does it. */
 const EVICTIONS: {
   name: string;
@@ -91,9 +116,6 @@ const EVICTIONS: {
     },
   },
 ];
-
-/** A payload of about 1 KiB, so the byte budget above holds about 16 of them. */
-const kib = (n: number): { n: number; pad: string } => ({ n, pad: 'p'.repeat(1000) });
 
 for (const transport of TRANSPORTS) {
   describe(`history evicted by a budget, recovered over ${transport}`, () => {

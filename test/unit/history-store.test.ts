@@ -8,21 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EngineLimits } from '../../packages/server/src/engines/engine.ts';
 import { MemoryEngine } from '../../packages/server/src/engines/memory.ts';
-
-const LIMITS: EngineLimits = {
-  historySize: 100,
-  historyTtlMs: 60_000,
-  pushQueueSize: 100,
-  pushTtlMs: 0,
-  redeliveryDelayMs: 1000,
-};
+import { DEFAULT_LIMITS } from '../../packages/server/src/options.ts';
 
 /** What one message of `payload` (JSON text of that many characters) on `topic` counts. */
 const cost = (topic: string, textLength: number): number => textLength + topic.length + 128;
 
 async function engine(limits: Partial<EngineLimits>): Promise<MemoryEngine> {
   const e = new MemoryEngine();
-  await e.start({ deliverMessage() {}, deliverBus() {} }, { ...LIMITS, ...limits });
+  await e.start({ deliverMessage() {}, deliverBus() {} }, { ...DEFAULT_LIMITS, ...limits });
   return e;
 }
 

@@ -288,6 +288,7 @@ export class Broker {
       ...this.registry.counts,
       outboundQueued: this.registry.queuedBytes,
       deduplicated: this.ops.deduplicated + (e.deduplicated ?? 0),
+      idempotencyKeys: this.ops.idempotencyKeys,
       replayDropped: this.ops.counts.replayDropped,
       engine: this.engine.name,
     };

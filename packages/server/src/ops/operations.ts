@@ -167,6 +167,11 @@ export class Operations {
     return this.dedupe.duplicates;
   }
 
+  /** Idempotency keys remembered now. */
+  get idempotencyKeys(): number {
+    return this.dedupe.size;
+  }
+
   // ---- the gate: ordering, readiness, limits and authorization, for every operation ----
 
   /**

@@ -146,10 +146,10 @@ export class MemoryEngine implements Engine {
   }
 
   stats(): EngineStats {
-    const queued = this.queues.queued();
+    const { jobs: queued, bytes: queuedBytes } = this.queues.queued();
     let historyMessages = 0;
     for (const history of this.histories.values()) historyMessages += history.entries.length;
-    return { ...this.counters, queued, historyTopics: this.histories.size, historyMessages };
+    return { ...this.counters, queued, queuedBytes, historyTopics: this.histories.size, historyMessages };
   }
 
   queueDepths(): QueueDepth[] {

@@ -169,7 +169,7 @@ export class RawWsTransport implements Transport {
       else if (kind === 'sub') {
         const pace = queryPace(url);
         await ops.subscribe(caller, { topics: [topic], ...(pace ? { pace } : {}) });
-      } else if (kind === 'pull') await ops.pull(caller, topic, 1);
+      } else if (kind === 'pull') await ops.pull(caller, topic, queryPull(url));
       else await ops.check(caller, kind, topic);
     } catch (e) {
       broker.closeSession(session);
@@ -203,6 +203,19 @@ export class RawWsTransport implements Transport {
       });
     });
   }
+}
+
+/** The `prefetch` and `ackTimeoutMs` asked for in a raw `/pull` URL; throws `bad_frame` when not positive integers. */
+function queryPull(url: URL): { prefetch?: number; ackTimeoutMs?: number } {
+  const options: { prefetch?: number; ackTimeoutMs?: number } = {};
+  for (const name of ['prefetch', 'ackTimeoutMs'] as const) {
+    const text = url.searchParams.get(name);
+    if (text === null) continue;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < 1) throw new RtError('bad_frame', `"${name}" must be a positive integer`);
+    options[name] = n;
+  }
+  return options;
 }
 
 /** Closes a socket whose frame was refused, with a close code saying why. */

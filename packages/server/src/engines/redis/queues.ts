@@ -1,11 +1,11 @@
 import { RtError, type Payload } from '@rt/protocol';
 import type { EngineLimits, EngineStats, Job, PullerHandle } from '../engine.js';
-import { Leases, Turns } from '../queue-rules.js';
+import { Leases, PushBudget, Turns } from '../queue-rules.js';
 import { Alarm, redeliveryDelay } from '../redelivery.js';
 import type { Logger } from '../../options.js';
 import { decodeJob, encodeJob } from './codec.js';
 import { type Connections, Script } from './connection.js';
-import { ACK, DEFER, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
+import { ACK, DEFER, EXPIRE, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
 
 const push = new Script(PUSH);
 const take = new Script(TAKE);
@@ -13,6 +13,7 @@ const defer = new Script(DEFER);
 const requeue = new Script(REQUEUE);
 const reclaim = new Script(RECLAIM);
 const ack = new Script(ACK);
+const expire = new Script(EXPIRE);
 
 /** This node's pullers of one topic, taking strict turns. */
 interface Pulled {
@@ -33,6 +34,12 @@ export interface QueueNames {
   node(id: string): string;
   /** Where a push's idempotency key is remembered. */
   pushKey(key: string): string;
+  /** The bytes of the topic's jobs held in Redis. */
+  bytes(topic: string): string;
+  /** The hash of every topic's jobs held (`jobs`) and their bytes (`bytes`). */
+  totals: string;
+  /** The set of topics with a queue. */
+  topics: string;
 }
 
 /** A job to ack or requeue in Redis: its entry id and the deliveries it had. */
@@ -68,6 +75,9 @@ export class RedisQueues {
   /** Jobs being given back right now (awaited on close, so a node that shuts down hands its jobs on). */
   private readonly givingBack = new Set<Promise<void>>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  /** When the sweep last expired waiting jobs (ms). */
+  private expiredAt = 0;
+  private readonly budget: PushBudget;
 
   constructor(
     private readonly conns: Connections,
@@ -78,7 +88,9 @@ export class RedisQueues {
     private readonly logger: Logger,
     /** Subscribes this node to a topic's notify channel (or unsubscribes). */
     private readonly watch: (topic: string, on: boolean) => void,
-  ) {}
+  ) {
+    this.budget = new PushBudget(limits);
+  }
 
   /** Starts the heartbeat and the sweep that reclaims dead nodes' jobs and reads what notifications missed. */
   start(everyMs: number): void {
@@ -101,15 +113,36 @@ export class RedisQueues {
   /** Queues a job; with `key`, a push repeated within the dedupe window on any node is queued once. Resolves true for such a repeat. */
   async push(topic: string, data: Payload, dataText?: string, key?: string): Promise<boolean> {
     const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? 5 * 60_000);
-    const [id, seen] = (await this.conns.run(
+    const { pushQueueSize, pushQueueBytes, pushTotalSize, pushTotalBytes } = this.limits;
+    const body = encodeJob(data, dataText);
+    const names = this.names;
+    const [id, seen, ...held] = (await this.conns.run(
       push,
-      [this.names.queue(topic), this.names.delayed(topic), this.names.pushKey(key ?? '')],
-      [this.limits.pushQueueSize, encodeJob(data, dataText), this.names.notify(topic), window],
-    )) as [string | number, number];
+      [
+        names.queue(topic),
+        names.delayed(topic),
+        names.pushKey(key ?? ''),
+        names.bytes(topic),
+        names.totals,
+        names.topics,
+      ],
+      [
+        pushQueueSize,
+        body,
+        names.notify(topic),
+        window,
+        ...[pushQueueBytes, pushTotalSize, pushTotalBytes].map((n) => n ?? Number.MAX_SAFE_INTEGER),
+        topic,
+      ],
+    )) as [string | number, number, ...number[]];
     if (seen === 1) return true;
     if (id === 0) {
       this.counters.pushRejected++;
-      throw new RtError('queue_full', `the queue of "${topic}" holds ${this.limits.pushQueueSize} waiting items`);
+      const [jobs = 0, bytes = 0, totalJobs = 0, totalBytes = 0] = held;
+      throw (
+        this.budget.check(topic, { jobs, bytes }, { jobs: totalJobs, bytes: totalBytes }, body.length) ??
+        new RtError('queue_full', `the queue of "${topic}" is full`)
+      );
     }
     this.counters.pushed++;
     return false;
@@ -226,7 +259,7 @@ export class RedisQueues {
       if (op === 'ack')
         await this.conns.run(
           ack,
-          [key],
+          [key, this.names.bytes(topic), this.names.totals],
           jobs.map((j) => j.id),
         );
       else
@@ -341,8 +374,29 @@ export class RedisQueues {
         await this.reclaimDead(topic);
         this.fill(topic);
       }
+      await this.expireWaiting();
     } catch (error) {
       this.logger.debug({ err: (error as Error).message }, 'work queue sweep failed');
+    }
+  }
+
+  /**
+   * Drops the jobs of every topic that waited past `pushTtlMs` without any node reading them
+   * (at most every quarter of the TTL, and every 5 s): topics nobody pulls included.
+   */
+  private async expireWaiting(): Promise<void> {
+    const ttl = this.limits.pushTtlMs;
+    const now = Date.now();
+    if (ttl <= 0 || now - this.expiredAt < Math.min(ttl / 4, 5000)) return;
+    this.expiredAt = now;
+    const names = this.names;
+    for (const topic of (await this.conns.cmd.smembers(names.topics)) as string[]) {
+      const n = (await this.conns.run(
+        expire,
+        [names.queue(topic), names.bytes(topic), names.totals, names.topics],
+        [now - ttl, topic, 1000],
+      )) as number;
+      this.counters.pushExpired += n;
     }
   }
 

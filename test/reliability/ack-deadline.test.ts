@@ -12,6 +12,7 @@ import type { Client } from '@rt/client';
 import { type BrokerOptions, redis } from '@rt/server';
 import { Collector, type TestBroker, clients, quiet, startBroker } from '../helpers/index.ts';
 import { RedisServer } from '../helpers/redis-server.ts';
+import WebSocket from 'ws';
 
 /** A puller that never finishes a job; resolves with what it got once it pulls. */
 async function hoard(client: Client, topic: string, options: { prefetch?: number; ackTimeoutMs?: number }) {
@@ -99,3 +100,22 @@ for (const [engine, pair] of [
     });
   });
 }
+
+describe('raw /pull options', () => {
+  it('?prefetch= and ?ackTimeoutMs= must be positive integers: otherwise the handshake gets 400', async () => {
+    await using b = await startBroker();
+    const status = (query: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/pull/raw${query}`);
+        ws.once('open', () => {
+          ws.close();
+          resolve(101);
+        });
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('error', () => undefined);
+      });
+    assert.equal(await status('?prefetch=2&ackTimeoutMs=5000'), 101);
+    assert.equal(await status('?ackTimeoutMs=soon'), 400);
+    assert.equal(await status('?prefetch=0'), 400);
+  });
+});

@@ -86,7 +86,8 @@ class RawWire implements Wire {
  *
  * - `bus`: a frame goes to the other peers of exactly the topic (and back to the sender with `?echo=1`);
  * - `sub`: receives the messages of the topic and its descendants; `pub`: publishes, receives nothing;
- * - `push`: each frame goes to one puller; `pull`: receives one job at a time, acknowledged once written.
+ * - `push`: each frame goes to one puller; `pull`: receives jobs (`?prefetch=`, default 1;
+ *   `?ackTimeoutMs=`, as `topic.pull`'s options), each acknowledged once written.
  *
  * Every operation goes through the operations core, so authorization and limits apply as for
  * SDK clients: a refused handshake gets the HTTP status, a refused frame closes the socket

@@ -15,6 +15,7 @@ import {
   topicProblem,
 } from '@rt/protocol';
 import { type BackoffOptions, backoffDelay } from './backoff.js';
+import { DeltaDecoder } from './delta.js';
 import { Emitter } from './emitter.js';
 import {
   type BusSink,
@@ -187,6 +188,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private preferred = 0;
   private readonly requests: RequestQueue;
   private readonly interests = new Interests();
+  /** Payloads kept for deltas (made when the first delta arrives or is asked for). */
+  private deltas: DeltaDecoder | undefined;
   private restoring: Restoring | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -588,6 +591,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.restoring = undefined;
     for (const interest of this.interests.all()) {
       interest.confirmed = false;
+      interest.resyncing = false;
       interest.cancelRetry();
     }
     // Keyed publishes and pushes go again once reconnected; other requests in flight reject.
@@ -860,9 +864,18 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   private onMessage(frame: MsgFrame): void {
+    let data = frame.data;
+    if (this.deltas !== undefined || frame.base !== undefined) {
+      const whole = this.decoder().payload(frame);
+      if (whole === undefined) {
+        this.resync(frame.topic);
+        return;
+      }
+      data = whole;
+    }
     for (const topic of ancestry(frame.topic)) {
       const interest = this.interests.sub(topic);
-      if (!interest) continue;
+      if (!interest || interest.resyncing) continue;
       if (frame.off !== undefined) {
         // Already seen (a recovery replay that overlaps live delivery): drop the duplicate.
         if (interest.off !== undefined && frame.off <= interest.off) continue;
@@ -871,7 +884,34 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       const meta: MessageMeta =
         frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
       if (frame.skipped !== undefined) meta.skipped = frame.skipped;
-      for (const sub of interest.handles) sub.deliver(frame.data, meta);
+      for (const sub of interest.handles) sub.deliver(data, meta);
+    }
+  }
+
+  private decoder(): DeltaDecoder {
+    return (this.deltas ??= new DeltaDecoder((topic) =>
+      ancestry(topic).some((t) => this.interests.sub(t)?.pace?.delta === true),
+    ));
+  }
+
+  /**
+   * A delta this client cannot rebuild (it holds another base): every subscription covering
+   * `topic` takes nothing until it is taken again from its last position (unsubscribed, then
+   * subscribed with recovery: the broker replays what it missed, whole, or says `gap`).
+   */
+  private resync(topic: string): void {
+    for (const t of ancestry(topic)) {
+      const interest = this.interests.sub(t);
+      if (!interest || interest.resyncing) continue;
+      interest.resyncing = true;
+      this.requests.request(interest.teardown(), 'reject').then(
+        () => {
+          interest.resyncing = false;
+          if (this.interests.holds(interest)) this.establish(interest);
+        },
+        // Offline: the next open establishes it again, with its position.
+        () => (interest.resyncing = false),
+      );
     }
   }
 
@@ -956,7 +996,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   /** @internal */
   unsubscribe(sub: SubscriptionSink & { readonly topic: string }): Promise<void> {
-    return this.release('sub', sub.topic, sub);
+    const released = this.release('sub', sub.topic, sub);
+    this.deltas?.prune((topic) => ancestry(topic).some((t) => this.interests.sub(t) !== undefined));
+    return released;
   }
 
   /** @internal */

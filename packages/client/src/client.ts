@@ -188,7 +188,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private preferred = 0;
   private readonly requests: RequestQueue;
   private readonly interests = new Interests();
-  /** Payloads kept for deltas (made when the first delta arrives or is asked for). */
+  /** Payloads kept for deltas (made when a subscription asks for them, or a delta arrives). */
   private deltas: DeltaDecoder | undefined;
   private restoring: Restoring | undefined;
   private attempt = 0;
@@ -990,6 +990,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const { interest, created } = this.interests.addSub(topic, sub);
     // One pace per topic: the first subscription's.
     if (created && pace !== undefined) interest.pace = pace;
+    // Payloads are kept from the first message on, the base of the first delta.
+    if (pace?.delta) this.decoder();
     this.want(interest, created, sub);
     return sub;
   }

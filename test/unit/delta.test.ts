@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { connect } from '@rt/client';
 import {
   type JsonValue,
   type MsgFrame,
@@ -22,6 +23,8 @@ import { DeltaDecoder } from '../../packages/client/src/delta.ts';
 import { DeltaBook } from '../../packages/server/src/delta.ts';
 import { type Outgoing, messageOutgoing } from '../../packages/server/src/outgoing.ts';
 import { Flusher, Session, type Wire } from '../../packages/server/src/session.ts';
+import { FakeBroker } from '../helpers/fake-transport.ts';
+import { Collector } from '../helpers/index.ts';
 
 /** A node (its delta book) with sessions subscribed to `topic` with `pace`, and what each wrote. */
 function node(topic: string, paces: Pace[]) {
@@ -193,5 +196,41 @@ describe('deltas', () => {
     assert.equal(paceProblem({ delta: true, mode: 'latest' }), null);
     assert.equal(paceProblem({ delta: 'yes' }), '"delta" must be true or false');
     assert.match(String(paceFromQuery(new URLSearchParams('delta=1'))), /SDK subscriptions only/);
+  });
+
+  it('a client that cannot rebuild a delta delivers nothing of it, and takes the subscription again from its position', async () => {
+    const n = node('quotes', [{ delta: true }]);
+    const value = (v: number) => ({ v, pad: 'x'.repeat(500) });
+    for (let v = 1; v <= 4; v++) n.deliver('quotes/acme', value(v));
+    n.flusher.run();
+    const frames = n.sessions[0]!.written.map((out) => decodeServerFrame(out.text()) as MsgFrame);
+    assert.deepEqual(
+      frames.map((f) => f.base),
+      [undefined, 1, 2, 3],
+    );
+
+    const fake = new FakeBroker();
+    const c = connect('http://fake.invalid', { transports: [fake.factory], lifecycle: false });
+    const got = new Collector<unknown>();
+    const sub = c.topic('quotes').subscribe(got.push, { delta: true });
+    const conn = await fake.accept(0);
+    const asked = await conn.ok('sub', { ep: 'e1', off: 0 });
+    assert.deepEqual(asked, { t: 'sub', ref: asked.ref, topic: 'quotes', pace: { delta: true } });
+    await sub.ready;
+    conn.deliver(frames[0]!);
+    conn.deliver(frames[1]!);
+    await got.until(2);
+    // The third was lost on the way: the fourth's base is not what the client holds.
+    conn.deliver(frames[3]!);
+    await conn.ok('unsub');
+    const again = await conn.next((f) => f.t === 'sub', 'the subscription taken again');
+    assert.deepEqual(again, { t: 'sub', ref: again.ref, topic: 'quotes', ep: 'e1', off: 2, pace: { delta: true } });
+    // The broker replays what came after, whole, then answers.
+    conn.deliver({ t: 'msg', topic: 'quotes/acme', off: 3, data: value(3) });
+    conn.deliver({ t: 'msg', topic: 'quotes/acme', off: 4, data: value(4) });
+    conn.deliver({ t: 'ok', ref: again.ref, ep: 'e1', off: 4 });
+    await got.until(4);
+    assert.deepEqual(got.items, [1, 2, 3, 4].map(value));
+    c.close();
   });
 });

@@ -13,6 +13,7 @@ import type { MsgFrame } from '@rt/protocol';
 import { Collector, TRANSPORTS, clients, startBroker } from '../helpers/index.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { stateReached, whileCutOff } from '../helpers/reliability.ts';
+import WebSocket from 'ws';
 
 interface Quote {
   symbol: string;
@@ -101,3 +102,23 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe('deltas without the SDK', () => {
+  it('plain SSE and raw /sub refuse "delta" with HTTP 400 and say why', async () => {
+    await using b = await startBroker();
+    const sse = await fetch(`${b.url}/rt/sse?topic=quotes&delta=1`);
+    assert.equal(sse.status, 400);
+    assert.match(await sse.text(), /SDK subscriptions only/);
+    const ws = new WebSocket(`${b.url.replace(/^http/, 'ws')}/sub/quotes?delta=1`);
+    const [status, body] = await new Promise<[number, string]>((resolve, reject) => {
+      ws.once('unexpected-response', (_req, res) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        res.on('end', () => resolve([res.statusCode ?? 0, text]));
+      });
+      ws.once('open', () => reject(new Error('the socket opened')));
+    });
+    assert.equal(status, 400);
+    assert.match(body, /SDK subscriptions only/);
+  });
+});

@@ -69,9 +69,12 @@ function textOf(out: Outgoing): string {
 
 /** `out` as a delta against `held` (the message at `link.prev`), made once for every session; `null` when it would not be smaller. */
 function deltaOf(out: Outgoing, frame: MsgFrame, link: DeltaLink, held: Outgoing): Outgoing | null {
-  if (link.delta !== undefined) return link.delta;
+  const base = textOf(held);
+  // Made against another payload at the same offset (another epoch): this session gets it whole.
+  if (link.delta !== undefined) return link.base === base ? link.delta : null;
   const text = textOf(out);
-  const data = createStringDelta(textOf(held), text);
+  link.base = base;
+  const data = createStringDelta(base, text);
   link.delta =
     data.length < text.length
       ? new Outgoing({ t: 'msg', topic: frame.topic, off: frame.off!, base: link.prev, data })

@@ -76,6 +76,8 @@ export interface DeltaLink {
   text?: string;
   /** Its `msg` frame as a delta against `prev`, made on first use (`null`: not smaller than the whole). */
   delta?: Outgoing | null;
+  /** The `deltaText` that {@link delta} was made against. */
+  base?: string;
 }
 
 /**

@@ -288,6 +288,8 @@ export class Topic<T = unknown> {
    * iterate the subscription: `for await (const data of sub)`. `pace` chooses how messages
    * arrive (`{ mode: 'latest' }`, `{ mode: 'conflate', key: '/id' }`, `{ maxRate: 10 }`,
    * `{ maxQueue: 100 }`; default: every one); skipped messages are counted in `meta.skipped`.
+   * `{ delta: true }` (alone or with a mode) has the broker send deltas against the previous
+   * message of the topic; the handler still gets whole payloads.
    * A client holds one pace per topic: the first subscription's.
    */
   subscribe(handler?: MessageHandler<T>, pace?: Pace): Subscription<T> {

@@ -19,6 +19,7 @@ import {
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, Recovery, StoredMessage } from '../engines/engine.js';
 import { Dedupe } from '../dedupe.js';
+import { DeltaBook } from '../delta.js';
 import type { ActionHandler } from '../broker-options.js';
 import type { Limits } from '../options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from '../outgoing.js';
@@ -147,6 +148,8 @@ export class Operations {
   readonly counts: OperationCounts = { replayDropped: 0 };
   private readonly counters: OpsCounters;
   private readonly retain: RetainPatterns;
+  /** Delta subscriptions on this node (see `delta.ts`). */
+  private readonly deltas = new DeltaBook();
 
   constructor(deps: OperationsDeps) {
     this.retain = new RetainPatterns(deps.retain);
@@ -363,12 +366,16 @@ export class Operations {
           added.push(topic);
         }
         // A subscription asked again with another pace takes the new one.
-        for (const topic of topics) session.setPace(topic, req.pace);
+        for (const topic of topics) {
+          session.setPace(topic, req.pace);
+          this.deltas.want(session, topic, req.pace?.delta === true);
+        }
         // Every new subscription waits until the engine delivers the topic (one racing the first one too).
         await Promise.all(added.map((t) => this.engine.listen(t)));
       } catch (e) {
         for (const topic of added) {
           session.setPace(topic, undefined);
+          this.deltas.want(session, topic, false);
           session.subscriptions.delete(topic);
           if (this.index.unsubscribe(session, topic)) void Promise.resolve(this.engine.unlisten(topic)).catch(() => {});
         }
@@ -416,6 +423,7 @@ export class Operations {
     const session = this.needSession(caller);
     return this.gate(caller, 'unsub', topic, async () => {
       session.setPace(topic, undefined);
+      this.deltas.want(session, topic, false);
       if (session.subscriptions.delete(topic) && this.index.unsubscribe(session, topic))
         await this.engine.unlisten(topic);
     });
@@ -588,6 +596,7 @@ export class Operations {
       if (this.index.leave(session, topic)) void Promise.resolve(this.engine.unlistenBus(topic)).catch(() => {});
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
     session.clearPaces();
+    this.deltas.drop(session);
     session.subscriptions.clear();
     session.joins.clear();
     session.pulls.clear();
@@ -612,7 +621,10 @@ export class Operations {
 
   /** A message the engine delivers to this node: to every subscriber on it, unless private. */
   deliverMessage(m: StoredMessage): void {
-    if (!m.meta?.private) this.index.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+    if (m.meta?.private) return;
+    const out = messageOutgoing(m.topic, m.data, m.off, m.dataText);
+    this.deltas.link(out, m.topic, m.off, m.dataText);
+    this.index.publish(m.topic, out);
   }
 
   /** A bus message the engine delivers to this node. */

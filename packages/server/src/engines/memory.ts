@@ -12,6 +12,7 @@ import type {
   Recovery,
   StoredMessage,
 } from './engine.js';
+import { MemoryPresence } from './memory-presence.js';
 import { Alarm, redeliveryDelay } from './redelivery.js';
 
 interface Entry {
@@ -77,6 +78,8 @@ export class MemoryEngine implements Engine {
   private nextJob = 0;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
+  /** Presence members, in this process. */
+  readonly presence = new MemoryPresence((event) => this.host.deliverPresence?.(event));
 
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;

@@ -26,6 +26,7 @@ export const ADMIN_PAGE = `<!doctype html>
   td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
   .empty { color: #8a93a6; font-style: italic; }
   .error { color: #c62828; }
+  #presence td { overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
@@ -138,7 +139,7 @@ export const ADMIN_PAGE = `<!doctype html>
 
   async function showPresence() {
     if (presenceTopic === '') return fill('presence', [], 'choose a topic', 4);
-    const url = new URL('admin/presence', stateUrl);
+    const url = new URL('presence', stateUrl);
     url.searchParams.set('topic', presenceTopic);
     const body = await read(url);
     if (body.topic !== presenceTopic) return;

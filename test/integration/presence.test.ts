@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client, Member, Presence, RtError } from '@rt/client';
 import { TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
-import { redisNodes, startCluster } from '../helpers/redis.ts';
+import { redisNodes, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
 import { condition } from '../helpers/reliability.ts';
 import { SECRET, token } from '../helpers/security.ts';
 
@@ -119,6 +119,29 @@ describe('presence', () => {
     assert.deepEqual(
       (await httpMembers(n2!.url, 'dead')).map((m) => m.info),
       [{ name: 'amy' }, { name: 'cat' }],
+    );
+  });
+
+  it('after Redis was down (and came back empty), watchers catch up: a member that left meanwhile leaves, the others are back', async () => {
+    await using cluster = await redisNodes(2);
+    const [x, y] = cluster.list;
+    await using cx = clients(x!.url, 'websocket');
+    await using cy = clients(y!.url, 'websocket');
+    const amy = join(cx.make(), 'outage', 'amy');
+    const bobClient = cy.make();
+    const bob = join(bobClient, 'outage', 'bob');
+    const watcher = cx.make().topic('outage').presence<Info>({ join: false });
+    await Promise.all([amy.ready, bob.ready, watcher.ready]);
+    await members(watcher, ['amy', 'bob']);
+    await stopRedis();
+    // Bob goes while Redis is down: his broker cannot tell anyone.
+    bobClient.close();
+    await condition(() => y!.broker.stats().sessions === 0, 5000, "bob's connection to close");
+    await startRedis();
+    await members(watcher, ['amy'], 10_000);
+    assert.deepEqual(
+      (await httpMembers(y!.url, 'outage')).map((m) => m.info),
+      [{ name: 'amy' }],
     );
   });
 

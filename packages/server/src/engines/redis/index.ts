@@ -436,7 +436,11 @@ export class RedisEngine implements Engine {
         this.lastEp = now.ep;
         this.lastOff = now.off;
       }
-      if (!this.subscribed) await this.resubscribe();
+      if (!this.subscribed) {
+        await this.resubscribe();
+        // Presence events of the time pub/sub was down are lost: watchers get the difference.
+        await this.presenceStore?.resync();
+      }
       if (this.forwarder) await this.subscribe(this.forwarder.channel);
       await this.queues!.beat();
       this.queues!.resume();

@@ -92,6 +92,11 @@ function decodeMember(text: string): PresenceMember | undefined {
 export class RedisPresence implements PresenceStore {
   /** This node's members, by topic and clientId (what it adds again after a sweep took it for dead). */
   private readonly local = new Map<string, Map<string, PresenceMember>>();
+  /**
+   * The members this node knows of on the topics it watches, from the events it received: what
+   * {@link resync} compares with Redis after the pub/sub connection was down.
+   */
+  private readonly known = new Map<string, Map<string, PresenceMember>>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly ttlMs: number;
 
@@ -156,11 +161,24 @@ export class RedisPresence implements PresenceStore {
     return members.sort((a, b) => a.since - b.since);
   }
 
-  watch(topic: string): Promise<void> {
-    return this.channel(this.key(`pc:${topic}`), true);
+  async watch(topic: string): Promise<void> {
+    await this.channel(this.key(`pc:${topic}`), true);
+    if (this.known.has(topic)) return;
+    const known = new Map<string, PresenceMember>();
+    this.known.set(topic, known);
+    // The members before the first event; one that left while they were read stays known
+    // (harmless: a resync would tell watchers it left, which they know already).
+    try {
+      for (const member of await this.members(topic))
+        if (!known.has(member.clientId)) known.set(member.clientId, member);
+    } catch (error) {
+      this.known.delete(topic);
+      throw error;
+    }
   }
 
   unwatch(topic: string): void {
+    this.known.delete(topic);
     void this.channel(this.key(`pc:${topic}`), false).catch(() => undefined);
   }
 
@@ -169,7 +187,33 @@ export class RedisPresence implements PresenceStore {
     const text = message.toString('utf8');
     const member = decodeMember(text.slice(1));
     if (!member) return;
-    this.deliver({ topic, event: text[0] === 'j' ? 'join' : 'leave', member });
+    const event = text[0] === 'j' ? 'join' : 'leave';
+    const known = this.known.get(topic);
+    if (event === 'join') known?.set(member.clientId, member);
+    else known?.delete(member.clientId);
+    this.deliver({ topic, event, member });
+  }
+
+  /**
+   * The pub/sub connection was down and is subscribed again: events of that time were lost.
+   * For every watched topic, the members now are read and the difference with the members this
+   * node knew of is delivered as events (a `join` of a member the watchers know already changes
+   * nothing for them), so that no watcher keeps a member that left meanwhile.
+   */
+  async resync(): Promise<void> {
+    for (const [topic, known] of this.known) {
+      const now = await this.members(topic);
+      const ids = new Set(now.map((m) => m.clientId));
+      for (const [id, member] of known)
+        if (!ids.has(id)) {
+          known.delete(id);
+          this.deliver({ topic, event: 'leave', member });
+        }
+      for (const member of now) {
+        known.set(member.clientId, member);
+        this.deliver({ topic, event: 'join', member });
+      }
+    }
   }
 
   private key(name: string): string {

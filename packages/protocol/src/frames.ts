@@ -150,7 +150,7 @@ export interface PresenceFrame {
 }
 
 /** One member of a topic's presence. */
-export interface PresenceMember {
+export type PresenceMember = {
   /** The broker's id of this member (one per connection and member slot; a reconnect is a new member). */
   clientId: string;
   /** The member's identity subject (`sub`, else `id`, of its token or `authenticate`), when authenticated. */
@@ -159,7 +159,7 @@ export interface PresenceMember {
   info?: JsonObject;
   /** When it joined, in ms since the epoch. */
   since: number;
-}
+};
 
 /** The `data` of the `ok` to a `presence` `join`, `watch` or `get`: the members now (and, for `join`, this member's id). */
 export interface PresenceSnapshot {

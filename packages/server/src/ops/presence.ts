@@ -84,8 +84,14 @@ export class Presences {
         slot.since = member.since;
       }
     } catch (e) {
-      if (fresh) this.drop(store, session, topic, name);
+      if (fresh && this.slotOf(session, topic, name) === slot) this.drop(store, session, topic, name);
       throw e;
+    }
+    if (this.slotOf(session, topic, name) !== slot) {
+      // The connection closed, or left this slot, while the join was under way: its member goes again.
+      if (request.do === 'join' && slot.clientId !== undefined)
+        await store.leave(topic, slot.clientId).catch(() => undefined);
+      throw new RtError('connection_lost', 'the connection closed or left the presence meanwhile');
     }
     const snapshot: PresenceSnapshot = { members: await store.members(topic) };
     if (slot.clientId !== undefined) snapshot.self = slot.clientId;
@@ -113,8 +119,12 @@ export class Presences {
     for (const session of sessions) session.send(out);
   }
 
+  private slotOf(session: Session, topic: string, name: string): Slot | undefined {
+    return this.slots.get(session)?.get(topic)?.get(name);
+  }
+
   private async leave(store: PresenceStore, session: Session, topic: string, name: string): Promise<void> {
-    const slot = this.slots.get(session)?.get(topic)?.get(name);
+    const slot = this.slotOf(session, topic, name);
     if (!slot) return;
     this.drop(store, session, topic, name);
     if (slot.clientId !== undefined) await store.leave(topic, slot.clientId);

@@ -99,6 +99,44 @@ for (const engine of ENGINES) {
       });
     }
 
+    for (const door of ['sdk', 'raw'] as const) {
+      it(`${door}: subscribing while values are being published gets the retained value, then every later one, each once, in order`, async () => {
+        await using subs = clients(setup.sub.url, 'websocket');
+        const topic = fresh('/ticks');
+        const total = 300;
+        let published = 0;
+        const publishing = (async () => {
+          for (; published < total; ) await setup.pub.broker.publish(topic, ++published, { retain: true });
+        })();
+        const got = new Collector<Seen>();
+        // Subscribe once some values are out, while the rest are still being published.
+        while (published < 20) await new Promise((r) => setImmediate(r));
+        let socket: WebSocket | undefined;
+        if (door === 'sdk') await subs.make().topic(topic).subscribe(seen(got)).ready;
+        else {
+          // Raw frames are bare payloads: a value sent twice would show as such.
+          socket = new WebSocket(`${setup.sub.url.replace('http', 'ws')}/sub/${topic}`);
+          socket.on('message', (data) => got.push([Number(String(data)), topic, undefined]));
+          await deadline(new Promise((r) => socket!.once('open', r)), 5000, 'the raw /sub socket');
+        }
+        await publishing;
+        const first = (await got.until(1))[0]![0] as number;
+        assert.ok(first >= 20);
+        const all = await got.until(total - first + 1);
+        if (door === 'sdk') {
+          assert.equal(all[0]![2], true, 'the first one is the retained value');
+          assert.ok(all.slice(1).every(([, , retained]) => retained === undefined));
+        }
+        assert.deepEqual(
+          all.map(([n]) => n),
+          Array.from({ length: total - first + 1 }, (_, i) => first + i),
+        );
+        await quiet();
+        assert.equal(got.items.length, total - first + 1, 'nothing more');
+        socket?.close();
+      });
+    }
+
     it('a paced subscription (latest) gets the retained value too, before its answer', async () => {
       await using subs = clients(setup.sub.url, 'websocket');
       const topic = fresh('/paced');

@@ -15,6 +15,7 @@ import { REDIS_URL, cleanRedis, requireRedis, uniquePrefix } from '../helpers/re
 import { readSse, untilMessages } from '../helpers/sse.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { KEY, publish as mercurePublish, publisher } from '../helpers/mercure.ts';
+import { rawSocket } from '../helpers/socketio.ts';
 
 /** Two brokers: `pub` where values are published, `sub` where late subscribers connect (the same one on memory). */
 interface Setup {
@@ -257,7 +258,7 @@ for (const engine of ENGINES) {
   });
 }
 
-describe('latest-value topics and recovery', () => {
+describe('latest-value topics: recovery, private messages, the socket.io door', () => {
   it('SDK: a client that recovers gets the replay (the newer value, unmarked), never the retained value again', async () => {
     await using b = await startBroker();
     await using proxy = await startProxy(b.port);
@@ -333,4 +334,41 @@ describe('latest-value topics and recovery', () => {
       ['live', 'books/3', undefined],
     ]);
   });
+
+  for (const transport of ['websocket', 'polling'] as const) {
+    it(`the socket.io door (${transport}): a pub frame's retain, and the msg frame's retained flag ahead of the answer`, async () => {
+      await using b = await startBroker();
+      const pub = await rawSocket(b.url, transport);
+      const sub = await rawSocket(b.url, transport);
+      try {
+        pub.socket.emit('f', { t: 'pub', ref: 1, topic: 'io/a', data: 'text', retain: true });
+        pub.socket.emit('f', { t: 'pub', ref: 2, topic: 'io/b', data: new Uint8Array([1, 2]), retain: true });
+        pub.socket.emit('f', { t: 'pub', ref: 3, topic: 'io/c', data: 1, retain: 'yes' });
+        const answers = await pub.frames.until(3);
+        assert.deepEqual(
+          // A frame refused as it is parsed is answered before the publishes are carried out.
+          answers.map((f) => [f.t, f.ref, f.code]).sort((x, y) => (x[1] as number) - (y[1] as number)),
+          [
+            ['ok', 1, undefined],
+            ['ok', 2, undefined],
+            ['err', 3, 'bad_frame'],
+          ],
+        );
+        sub.socket.emit('f', { t: 'sub', ref: 9, topic: 'io' });
+        const got = await sub.frames.until(3);
+        assert.deepEqual(
+          got.map((f) => [f.t, f.topic, f.retained, f.ref]),
+          [
+            ['msg', 'io/a', true, undefined],
+            ['msg', 'io/b', true, undefined],
+            ['ok', undefined, undefined, 9],
+          ],
+        );
+        assert.deepEqual(new Uint8Array(got[1]!.data as ArrayBuffer), new Uint8Array([1, 2]));
+      } finally {
+        pub.socket.close();
+        sub.socket.close();
+      }
+    });
+  }
 });

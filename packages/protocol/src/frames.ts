@@ -98,12 +98,16 @@ export interface PushFrame {
   data: Payload;
   key?: string;
 }
-/** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
+/**
+ * Become a puller of a topic, with at most `prefetch` unacknowledged items at a time, each
+ * acknowledged within `ackTimeoutMs` (else it goes to another puller; the broker caps both).
+ */
 export interface PullFrame {
   t: 'pull';
   ref: Ref;
   topic: string;
   prefetch?: number;
+  ackTimeoutMs?: number;
 }
 /** Stop pulling a topic; held items go back to the queue. */
 export interface UnpullFrame {
@@ -431,6 +435,8 @@ export function parseClientFrame(
       if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {
         return fail('bad_frame', '"prefetch" must be an integer from 1 to 10000');
       }
+      if (value.ackTimeoutMs !== undefined && !(isRef(value.ackTimeoutMs) && value.ackTimeoutMs >= 1))
+        return fail('bad_frame', '"ackTimeoutMs" must be a positive integer');
       break;
     case 'ack':
     case 'nack':

@@ -285,9 +285,11 @@ export class Broker {
       sessions: this.registry.size,
       ...this.frames.counts,
       ...e,
+      ackExpired: e.ackExpired ?? 0,
       ...this.registry.counts,
       outboundQueued: this.registry.queuedBytes,
       deduplicated: this.ops.deduplicated + (e.deduplicated ?? 0),
+      idempotencyKeys: this.ops.idempotencyKeys,
       replayDropped: this.ops.counts.replayDropped,
       engine: this.engine.name,
     };

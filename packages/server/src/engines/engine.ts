@@ -82,6 +82,11 @@ export interface Job {
 export interface PullerHandle {
   readonly topic: string;
   readonly prefetch: number;
+  /**
+   * How long a job may stay unacknowledged, in ms: past it, the job is taken back and goes
+   * first in line to another puller (and this puller holds one job at a time until it acks).
+   */
+  readonly ackTimeoutMs: number;
   /** Jobs delivered and not yet acknowledged, by id. */
   readonly inflight: Map<string, Job>;
   deliver(job: Job): void;
@@ -107,9 +112,20 @@ export interface EngineStats {
   deduplicated?: number;
   /** Jobs waiting for a puller, all topics together (engines that know it cheaply). */
   queued?: number;
-  /** Topics with a history kept for recovery, and the messages those histories hold (engines that know it cheaply). */
+  /** Bytes of payload those waiting jobs hold (engines that know it cheaply). */
+  queuedBytes?: number;
+  /** Jobs taken back from a puller that did not settle them within its ack deadline. */
+  ackExpired?: number;
+  /** Topics with a history kept for recovery (engines that know it cheaply). */
   historyTopics?: number;
+  /** Messages those histories hold, each counted once however many histories list it. */
   historyMessages?: number;
+  /** What those messages take: payload, topic and bookkeeping, in bytes (bounded by `maxHistoryBytes`). */
+  historyBytes?: number;
+  /** Messages evicted from history before their age or count limit because of `maxHistoryBytes`. */
+  historyEvicted?: number;
+  /** Topic histories removed whole because of `maxHistoryTopics` (the least recently published first). */
+  historyTopicsEvicted?: number;
 }
 
 /** One work queue as the admin page shows it. */
@@ -192,8 +208,18 @@ export interface EngineLimits {
   historySize: number;
   /** How long a message stays in history, in ms. */
   historyTtlMs: number;
+  /** Bytes all histories together may hold; past it the oldest messages go first. Default 64 MiB. */
+  maxHistoryBytes?: number;
+  /** Topics that may have a history; past it the least recently published topic's goes. Default 10,000. */
+  maxHistoryTopics?: number;
   /** Pushes that may wait per topic while no puller takes them. */
   pushQueueSize: number;
+  /** Bytes of payload that may wait per topic (absent: no bound). */
+  pushQueueBytes?: number;
+  /** Pushes that may wait on all topics together (absent: no bound). */
+  pushTotalSize?: number;
+  /** Bytes of payload that may wait on all topics together (absent: no bound). */
+  pushTotalBytes?: number;
   /** How long a waiting push may wait before it expires, in ms (0: forever). */
   pushTtlMs: number;
   /**

@@ -363,6 +363,7 @@ export class Operations {
     if (holding) session.hold();
     try {
       const added: string[] = [];
+      let values: StoredMessage[] = [];
       try {
         for (const topic of fresh) {
           this.checkRoom(session);
@@ -377,6 +378,8 @@ export class Operations {
         }
         // Every new subscription waits until the engine delivers the topic (one racing the first one too).
         await Promise.all(added.map((t) => this.engine.listen(t)));
+        // Read after listening: a value published meanwhile is read, or held as a live message.
+        if (!recovering && holding && !session.closed) values = await retainedOf(this.engine, fresh);
       } catch (e) {
         for (const topic of added) {
           session.setPace(topic, undefined);
@@ -387,7 +390,6 @@ export class Operations {
         throw e;
       }
       if (!recovering || session.closed) {
-        const values = holding && !session.closed ? await retainedOf(this.engine, fresh) : [];
         const position = await this.engine.position();
         req.before?.(position, values.length);
         // The retained values and the live messages held meanwhile go out before the answer, as

@@ -72,6 +72,8 @@ export interface PubFrame {
   topic: string;
   data: Payload;
   key?: string;
+  /** Keep it as the topic's latest value, sent at once to every new subscriber (`null` data clears it). */
+  retain?: boolean;
 }
 /** Join the bus of a topic. */
 export interface JoinFrame {
@@ -211,6 +213,8 @@ export interface MsgFrame {
    * connection was sent on it, into this message's. Without `base`, `data` is whole.
    */
   base?: number;
+  /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
+  retained?: true;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -422,6 +426,8 @@ export function parseClientFrame(
       ) {
         return fail('bad_frame', '"key" must be a string of 1 to 128 characters');
       }
+      if (t === 'pub' && value.retain !== undefined && typeof value.retain !== 'boolean')
+        return fail('bad_frame', '"retain" must be true or false');
       break;
     case 'sub': {
       if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');

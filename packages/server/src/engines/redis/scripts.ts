@@ -20,9 +20,13 @@
  *   puller or ->`, the entry stays pending;
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
+ * - `P r:<topic>`: the retained values of the topic's subtree, a hash from topic to
+ *   `<off> <epoch> <message>` (see retain.ts);
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
  *   forwarded to that node; `P own:<hash>`: which node owns a connection (see forward.ts).
  */
+
+import { RETAIN } from './retain.js';
 
 /** Makes sure the epoch exists (a new one resets the offsets) and returns it: `{ep, off}`. */
 const ENSURE_EPOCH = `
@@ -34,10 +38,12 @@ if not ep then
 end`;
 
 /**
- * Publish. KEYS: epoch, off, the idempotency key, then one history stream per ancestor. ARGV:
- * a new epoch (used only when Redis lost it), the message body, history size, history ttl
- * (ms), dedupe window (ms; 0: no idempotency key), then one channel per ancestor. Returns
- * `{ep, off, 0}`, or `{ep, first off, 1}` when the key was seen within the window.
+ * Publish. KEYS: epoch, off, the idempotency key, then one history stream per ancestor, then
+ * (when retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when
+ * Redis lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
+ * idempotency key), retain (`-` no, `s` keep, `c` clear; see retain.ts), the topic, then one
+ * channel per ancestor. Returns `{ep, off, 0}`, or `{ep, first off, 1}` when the key was seen
+ * within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
@@ -47,12 +53,13 @@ if window > 0 then
 end
 local off = redis.call('INCR', KEYS[2])
 if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
+local n = #ARGV - 7
 local maxlen = tonumber(ARGV[3])
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local cutoff = now - tonumber(ARGV[4])
-  for i = 4, #KEYS do
+  for i = 4, 3 + n do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
     local prev = '0'
     if #last > 0 then prev = string.match(last[1][1], '^(%d+)') end
@@ -68,7 +75,8 @@ if maxlen > 0 then
   end
 end
 local head = off .. ' ' .. ep .. ' '
-for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+${RETAIN}
+for i = 8, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
 return {ep, off, 0}`;
 
 /**

@@ -1029,7 +1029,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const prefetch = options.prefetch ?? 1;
     if (!Number.isInteger(prefetch) || prefetch < 1)
       throw new RtError('bad_frame', 'prefetch must be a positive integer');
-    const puller = new Puller<T>(topic, handler, prefetch, this);
+    const { ackTimeoutMs } = options;
+    if (ackTimeoutMs !== undefined && (!Number.isInteger(ackTimeoutMs) || ackTimeoutMs < 1))
+      throw new RtError('bad_frame', 'ackTimeoutMs must be a positive integer');
+    const puller = new Puller<T>(topic, handler, prefetch, this, ackTimeoutMs);
     const { interest, created } = this.interests.addPull(topic, puller);
     this.want(interest, created, puller);
     return puller;

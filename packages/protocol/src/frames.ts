@@ -102,12 +102,16 @@ export interface PushFrame {
   data: Payload;
   key?: string;
 }
-/** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
+/**
+ * Become a puller of a topic, with at most `prefetch` unacknowledged items at a time, each
+ * acknowledged within `ackTimeoutMs` (else it goes to another puller; the broker caps both).
+ */
 export interface PullFrame {
   t: 'pull';
   ref: Ref;
   topic: string;
   prefetch?: number;
+  ackTimeoutMs?: number;
 }
 /** Stop pulling a topic; held items go back to the queue. */
 export interface UnpullFrame {
@@ -207,14 +211,14 @@ export interface MsgFrame {
   off?: number;
   /** For a paced subscription: how many messages it skipped (replaced or dropped) since the last one it was sent. */
   skipped?: number;
+  /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
+  retained?: true;
   /**
    * For a subscription with `delta`: `data` is a Fossil delta (a string) that turns the
    * `deltaText` of the payload of the message at offset `base` on the same topic, the last one this
    * connection was sent on it, into this message's. Without `base`, `data` is whole.
    */
   base?: number;
-  /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
-  retained?: true;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -441,6 +445,8 @@ export function parseClientFrame(
       if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {
         return fail('bad_frame', '"prefetch" must be an integer from 1 to 10000');
       }
+      if (value.ackTimeoutMs !== undefined && !(isRef(value.ackTimeoutMs) && value.ackTimeoutMs >= 1))
+        return fail('bad_frame', '"ackTimeoutMs" must be a positive integer');
       break;
     case 'ack':
     case 'nack':

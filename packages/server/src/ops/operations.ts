@@ -36,6 +36,14 @@ export interface Data {
   dataText?: string;
 }
 
+/** What a puller asks for (see `Operations.pull`). */
+export interface PullOptions {
+  /** Jobs held unacknowledged at a time (default 1, at most `maxPrefetch`). */
+  prefetch?: number;
+  /** How long a job may stay unacknowledged, in ms (default `ackTimeoutMs`, at most `maxAckTimeoutMs`). */
+  ackTimeoutMs?: number;
+}
+
 /** Options of a publish. */
 export interface PublishOptions {
   /**
@@ -139,9 +147,9 @@ export class Operations {
   private readonly topicLimits: { maxLength: number; maxDepth: number };
   readonly counts: OperationCounts = { replayDropped: 0 };
   private readonly counters: OpsCounters;
+  private readonly retain: RetainPatterns;
   /** Delta subscriptions on this node (see `delta.ts`). */
   private readonly deltas = new DeltaBook();
-  private readonly retain: RetainPatterns;
 
   constructor(deps: OperationsDeps) {
     this.retain = new RetainPatterns(deps.retain);
@@ -511,10 +519,12 @@ export class Operations {
 
   /**
    * Makes `caller.session` a puller of `topic`, holding at most `prefetch` unacknowledged jobs
-   * (delivered as `job` frames). `accepted` runs once the puller is accepted and before any
-   * job is handed to it (the SDK's `ok` goes out ahead of the first job).
+   * (cut to `maxPrefetch`), each for at most `ackTimeoutMs` (default and cap: the limits of
+   * the same names) before it goes back to another puller. Jobs are delivered as `job`
+   * frames. `accepted` runs once the puller is accepted and before any job is handed to it
+   * (the SDK's `ok` goes out ahead of the first job).
    */
-  pull(caller: Caller, topic: string, prefetch = 1, accepted?: () => void): Promise<void> {
+  pull(caller: Caller, topic: string, options: PullOptions = {}, accepted?: () => void): Promise<void> {
     const session = this.needSession(caller);
     return this.gate(caller, 'pull', topic, async () => {
       if (session.pulls.has(topic)) {
@@ -522,7 +532,10 @@ export class Operations {
         return;
       }
       this.checkRoom(session);
-      const puller = pullerOf(session, topic, prefetch);
+      const { maxPrefetch, ackTimeoutMs, maxAckTimeoutMs } = this.limits;
+      const prefetch = Math.max(1, Math.min(options.prefetch ?? 1, maxPrefetch));
+      const deadline = Math.max(1, Math.min(options.ackTimeoutMs ?? ackTimeoutMs, maxAckTimeoutMs));
+      const puller = pullerOf(session, topic, prefetch, deadline);
       session.pulls.set(topic, puller);
       accepted?.();
       this.engine.addPuller(puller);
@@ -636,10 +649,11 @@ function merge(recoveries: readonly Recovery[]): StoredMessage[] {
 }
 
 /** A session's puller of `topic`: jobs go out as `job` frames. */
-function pullerOf(session: Session, topic: string, prefetch: number): PullerHandle {
+function pullerOf(session: Session, topic: string, prefetch: number, ackTimeoutMs: number): PullerHandle {
   return {
     topic,
     prefetch,
+    ackTimeoutMs,
     inflight: new Map<string, Job>(),
     deliver: (job) =>
       session.send(

@@ -14,15 +14,15 @@ import { decodeMessage, splitHeader } from './codec.js';
 import { type Connections, Script } from './connection.js';
 
 /**
- * The part of the publish script (scripts.ts) that keeps (`ARGV[6]` = `s`) or clears (`c`)
- * the retained value of the topic `ARGV[7]`: in the hashes `KEYS[4 + n]` onwards, where `n`
+ * The part of the publish script (scripts.ts) that keeps (`ARGV[7]` = `s`) or clears (`c`)
+ * the retained value of the topic `ARGV[8]`: in the hashes `KEYS[7 + n]` onwards, where `n`
  * is the number of history streams and `head` the channel message's header.
  */
 export const RETAIN = `
-if ARGV[6] == 's' then
-  for i = 4 + n, #KEYS do redis.call('HSET', KEYS[i], ARGV[7], head .. ARGV[2]) end
-elseif ARGV[6] == 'c' then
-  for i = 4 + n, #KEYS do redis.call('HDEL', KEYS[i], ARGV[7]) end
+if ARGV[7] == 's' then
+  for i = 7 + n, #KEYS do redis.call('HSET', KEYS[i], ARGV[8], head .. ARGV[2]) end
+elseif ARGV[7] == 'c' then
+  for i = 7 + n, #KEYS do redis.call('HDEL', KEYS[i], ARGV[8]) end
 end`;
 
 /**

@@ -86,15 +86,19 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms: nu
 
 /** Waits until exactly one of `tabs` leads and all are open; returns how long that took from `since`. */
 export async function oneLeader(tabs: Page[], since: number, bound = HANDOFF_BOUND_MS): Promise<number> {
+  let roles: string[] = [];
+  let states: string[] = [];
   await eventually(
     async () => {
-      const roles = await Promise.all(tabs.map((tab) => t<string>(tab, 'role()')));
-      const states = await Promise.all(tabs.map((tab) => t<string>(tab, 'state()')));
+      roles = await Promise.all(tabs.map((tab) => t<string>(tab, 'role()')));
+      states = await Promise.all(tabs.map((tab) => t<string>(tab, 'state()')));
       return roles.filter((r) => r === 'leader').length === 1 && states.every((s) => s === 'open');
     },
     bound,
     'one tab to lead, every tab open',
-  );
+  ).catch((e: unknown) => {
+    throw new Error(`${String(e)} (roles ${roles.join(', ')}; states ${states.join(', ')})`);
+  });
   return Date.now() - since;
 }
 

@@ -40,8 +40,11 @@ export function shouldShare(options: ShareOptions): boolean {
     document?: unknown;
     WorkerGlobalScope?: unknown;
     crypto?: { subtle?: unknown; randomUUID?: unknown };
+    process?: { versions?: { node?: unknown } };
   };
-  const browser = typeof g.document === 'object' || typeof g.WorkerGlobalScope === 'function';
+  // A DOM emulated in Node (jsdom, happy-dom) is not a browser: each client keeps its own connection there.
+  const browser =
+    (typeof g.document === 'object' || typeof g.WorkerGlobalScope === 'function') && !g.process?.versions?.node;
   return (
     browser &&
     typeof BroadcastChannel === 'function' &&

@@ -2,10 +2,12 @@
  * Hand-offs a closed tab does not show: a leader tab that is frozen while numbered messages
  * keep coming (its main thread blocked: headless Chromium ignores CDP's
  * `Page.setWebLifecycleState` frozen for a visible page, and a blocked page looks the same to
- * the others: no beat, its Web Lock held, its tasks queued until it runs again), and two leaders at once (the leader cut off
- * its group's control channel while it keeps its connection). Either way another tab leads
- * within the bound, and when the old leader runs again (or hears the others again) it steps
- * down; every tab's app, the old leader's included, gets every numbered message exactly once.
+ * the others: no beat, its Web Lock held, its tasks queued until it runs again), and two
+ * leaders at once (the leader cut off its group's control channel while it keeps its
+ * connection). Either way another tab leads within the bound, and when the old leader runs
+ * again (or hears the others again) it steps down; every tab's app, the old leader's included,
+ * gets every numbered message exactly once. Without Web Locks, a frozen follower is found out
+ * by the leader's roll call and its job goes to another tab.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -86,6 +88,30 @@ describe('browser: many tabs, a frozen or cut-off leader', () => {
       }
     });
   }
+
+  it("a frozen follower's job goes to another tab (BroadcastChannel: it misses the leader's roll call)", async () => {
+    await using b = await startBroker({ mode: 'development' });
+    const { tabs, leader } = await fiveTabs(b, 'BroadcastChannel');
+    const [holder, taker] = tabs.filter((tab) => tab !== leader);
+    try {
+      await t(holder!, "hold('held')");
+      await t(holder!, "push('held', 'job')");
+      await eventually(async () => (await t<unknown[]>(holder!, 'got.held')).length === 1, 10_000, 'the job held');
+      await t(taker!, "pull('held')");
+      await holder!.evaluate(`setTimeout(() => { const end = Date.now() + ${FROZEN_MS}; while (Date.now() < end); })`);
+      await eventually(
+        async () => (await t<string[]>(taker!, 'got.job')).includes('job'),
+        HANDOFF_BOUND_MS,
+        'the job at another tab',
+      );
+      // Thawed, the follower's client finds its session ended and reconnects.
+      await holder!.evaluate('1');
+      await oneLeader(tabs, Date.now());
+      assert.deepEqual(browser.errors, []);
+    } finally {
+      await leader.context().close();
+    }
+  });
 
   it('two leaders at once (BroadcastChannel, the leader cut off its group): each tab follows one, then one leads; nothing lost or twice', async () => {
     await using b = await startBroker({ mode: 'development' });

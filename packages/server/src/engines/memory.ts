@@ -103,7 +103,8 @@ export class MemoryEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { ...this.counters, queued: this.queues.queued(), ...this.history.stats() };
+    const { jobs: queued, bytes: queuedBytes } = this.queues.queued();
+    return { ...this.counters, queued, queuedBytes, ...this.history.stats() };
   }
 
   queueDepths(): QueueDepth[] {

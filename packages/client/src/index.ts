@@ -57,9 +57,12 @@ export type {
   JobMeta,
   MessageHandler,
   MessageMeta,
+  PublishOptions,
   PullOptions,
   SubscriptionEvents,
 } from './topic.js';
+export { Presence } from './presence.js';
+export type { Member, PresenceEvents, PresenceOptions } from './presence.js';
 export type { BackoffOptions } from './backoff.js';
 export { backoffDelay } from './backoff.js';
 export type {
@@ -93,4 +96,4 @@ export {
   type TypedTopics,
 } from './typed.js';
 export { RtError } from '@rt/protocol';
-export type { AdvertisedLimits, ErrorCode, JsonValue, Payload } from '@rt/protocol';
+export type { AdvertisedLimits, ErrorCode, JsonObject, JsonValue, Payload } from '@rt/protocol';

@@ -1,6 +1,7 @@
-import { type Payload, RtError } from '@rt/protocol';
+import { type JsonObject, type Payload, RtError } from '@rt/protocol';
 import type { Client } from './client.js';
-import type { BusEvents, JobHandler, MessageHandler, PullOptions } from './topic.js';
+import type { BusEvents, JobHandler, MessageHandler, PublishOptions, PullOptions } from './topic.js';
+import type { Presence, PresenceOptions } from './presence.js';
 
 /**
  * The Standard Schema interface (https://standardschema.dev), which zod, valibot, arktype and
@@ -79,10 +80,12 @@ export interface TypedBus<T> {
 export interface TypedTopic<T> {
   readonly name: string;
   subscribe(handler?: MessageHandler<T>): { readonly ready: Promise<void>; unsubscribe(): Promise<void> };
-  publish(data: T & Payload): Promise<void>;
+  publish(data: T & Payload, options?: PublishOptions): Promise<void>;
   push(data: T & Payload): Promise<void>;
   pull(handler: JobHandler<T>, options?: PullOptions): { readonly ready: Promise<void>; stop(): Promise<void> };
   bus(): TypedBus<T>;
+  /** This topic's presence (see `Topic.presence`): members' `info` is not validated. */
+  presence<I extends JsonObject = JsonObject>(options?: PresenceOptions<I>): Presence<I>;
 }
 
 /** A client's topics, typed by the map `M`. */
@@ -217,13 +220,14 @@ function typedTopic<T>(
             handler,
           ) as MessageHandler<T>),
       ),
-    publish: async (data) => topic.publish(await outbound(data)),
+    publish: async (data, options) => topic.publish(await outbound(data), options),
     push: async (data) => topic.push(await outbound(data)),
     pull: (handler, options) =>
       topic.pull(
         inbound<T, [Parameters<JobHandler<T>>[1]]>(schema, (job) => `job ${job.id} on "${name}"`, onInvalid, handler),
         options,
       ),
+    presence: (options) => topic.presence(options),
     bus: () => {
       const bus = topic.bus();
       return {

@@ -98,6 +98,7 @@ export class Broker {
       actions: this.actions,
       ready: engineStarted,
       counters: this.counters,
+      retain: this.options.retain,
     });
     this.registry = new SessionRegistry(
       this.ops,
@@ -119,6 +120,7 @@ export class Broker {
       {
         deliverMessage: (m) => this.deliverMessage(m),
         deliverBus: (m) => this.ops.deliverBus(m),
+        deliverPresence: (event) => this.ops.deliverPresence(event),
         epochChanged: (ep) => this.registry.epochChanged(ep),
         missed: (topic, reason, ep, off) => this.registry.missed(topic, reason, ep, off),
         logger: this.logger,
@@ -158,6 +160,7 @@ export class Broker {
       health: () => engine.health?.() ?? { ok: true },
       ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine.health?.() ?? { ok: true })),
       queues: () => engine.queueDepths?.(),
+      presence: (topic) => this.ops.presence(APP, topic, { do: 'get' }).then((s) => s?.members ?? []),
     };
   }
 
@@ -265,8 +268,9 @@ export class Broker {
    * With `key`, a publish repeated with the same key within the dedupe window (a retried
    * HTTP POST with an `Idempotency-Key`) is carried out once and answered with the first
    * offset. The application's keys are its own: no connection's key can suppress them.
+   * `retain: true` keeps it as the topic's latest value for new subscribers (`null` clears it).
    */
-  publish(topic: string, data: Payload, options: { key?: string } = {}): Promise<{ off: number }> {
+  publish(topic: string, data: Payload, options: { key?: string; retain?: boolean } = {}): Promise<{ off: number }> {
     return this.ops.publish(APP, topic, { data }, options);
   }
 
@@ -283,9 +287,11 @@ export class Broker {
       sessions: this.registry.size,
       ...this.frames.counts,
       ...e,
+      ackExpired: e.ackExpired ?? 0,
       ...this.registry.counts,
       outboundQueued: this.registry.queuedBytes,
       deduplicated: this.ops.deduplicated + (e.deduplicated ?? 0),
+      idempotencyKeys: this.ops.idempotencyKeys,
       replayDropped: this.ops.counts.replayDropped,
       engine: this.engine.name,
     };

@@ -1,5 +1,6 @@
 import type { GapReason, Payload } from '@rt/protocol';
 import type { Logger } from '../options.js';
+import type { PresenceEvent, PresenceStore } from './presence.js';
 
 /**
  * A published message as the engine stores and delivers it. `off` is its position: a number
@@ -47,6 +48,11 @@ export interface PublishOptions {
   key?: string;
   /** Kept with the message and delivered with it (see {@link MessageMeta}). */
   meta?: MessageMeta;
+  /**
+   * Keep the message as the topic's retained value (see {@link Engine.retained}), replacing
+   * the one before, in the same step as the publish; `null` data clears it instead.
+   */
+  retain?: boolean;
 }
 
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
@@ -77,6 +83,11 @@ export interface Job {
 export interface PullerHandle {
   readonly topic: string;
   readonly prefetch: number;
+  /**
+   * How long a job may stay unacknowledged, in ms: past it, the job is taken back and goes
+   * first in line to another puller (and this puller holds one job at a time until it acks).
+   */
+  readonly ackTimeoutMs: number;
   /** Jobs delivered and not yet acknowledged, by id. */
   readonly inflight: Map<string, Job>;
   deliver(job: Job): void;
@@ -102,9 +113,20 @@ export interface EngineStats {
   deduplicated?: number;
   /** Jobs waiting for a puller, all topics together (engines that know it cheaply). */
   queued?: number;
-  /** Topics with a history kept for recovery, and the messages those histories hold (engines that know it cheaply). */
+  /** Bytes of payload those waiting jobs hold (engines that know it cheaply). */
+  queuedBytes?: number;
+  /** Jobs taken back from a puller that did not settle them within its ack deadline. */
+  ackExpired?: number;
+  /** Topics with a history kept for recovery (engines that know it cheaply). */
   historyTopics?: number;
+  /** Messages those histories hold, each counted once however many histories list it. */
   historyMessages?: number;
+  /** What those messages take: payload, topic and bookkeeping, in bytes (bounded by `maxHistoryBytes`). */
+  historyBytes?: number;
+  /** Messages evicted from history before their age or count limit because of `maxHistoryBytes`. */
+  historyEvicted?: number;
+  /** Topic histories removed whole because of `maxHistoryTopics` (the least recently published first). */
+  historyTopicsEvicted?: number;
 }
 
 /** One work queue as the admin page shows it. */
@@ -124,6 +146,8 @@ export interface EngineHost {
   deliverMessage(message: StoredMessage): void;
   /** A bus message on a topic this node has joined. */
   deliverBus(message: BusMessage): void;
+  /** A presence join or leave on a topic this node watches (see {@link Engine.presence}). */
+  deliverPresence?(event: PresenceEvent): void;
   /**
    * History was lost (e.g. Redis restarted empty): the epoch is now `ep`. Subscribers are told
    * with a `gap` (reason `epoch`) so they know messages may be missing.
@@ -187,8 +211,18 @@ export interface EngineLimits {
   historySize: number;
   /** How long a message stays in history, in ms. */
   historyTtlMs: number;
+  /** Bytes all histories together may hold; past it the oldest messages go first. Default 64 MiB. */
+  maxHistoryBytes?: number;
+  /** Topics that may have a history; past it the least recently published topic's goes. Default 10,000. */
+  maxHistoryTopics?: number;
   /** Pushes that may wait per topic while no puller takes them. */
   pushQueueSize: number;
+  /** Bytes of payload that may wait per topic (absent: no bound). */
+  pushQueueBytes?: number;
+  /** Pushes that may wait on all topics together (absent: no bound). */
+  pushTotalSize?: number;
+  /** Bytes of payload that may wait on all topics together (absent: no bound). */
+  pushTotalBytes?: number;
   /** How long a waiting push may wait before it expires, in ms (0: forever). */
   pushTtlMs: number;
   /**
@@ -246,6 +280,11 @@ export interface Engine {
   recover(topic: string, ep: string, off: number): Promise<Recovery>;
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;
+  /**
+   * The retained values (see {@link PublishOptions.retain}) of `topic` and its descendants, of
+   * the current epoch, in offset order.
+   */
+  retained(topic: string): Promise<StoredMessage[]>;
   sendBus(message: BusMessage): Promise<void>;
   /** This node has peers joined to `topic` (called for each join, idempotent); resolves once bus messages will be delivered. */
   listenBus(topic: string): Promise<void>;
@@ -280,4 +319,6 @@ export interface Engine {
   ready?(): Promise<EngineHealth>;
   /** The work queues this engine knows of, with their depth (for the admin page; optional). */
   queueDepths?(): QueueDepth[];
+  /** Who is on which topic (see `engines/presence.ts`); without it, presence operations fail with `unavailable`. */
+  readonly presence?: PresenceStore;
 }

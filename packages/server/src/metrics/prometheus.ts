@@ -159,6 +159,11 @@ export class BrokerMetrics {
     );
     counter('rt_jobs_expired_total', 'Jobs that expired waiting for a puller', (s) => s.stats.pushExpired);
     counter(
+      'rt_jobs_ack_expired_total',
+      'Jobs taken back from a puller that missed its ack deadline',
+      (s) => s.stats.ackExpired,
+    );
+    counter(
       'rt_deduplicated_total',
       'Publishes and pushes resent with a known idempotency key, not carried out again',
       (s) => s.stats.deduplicated,
@@ -169,15 +174,38 @@ export class BrokerMetrics {
       (s) => s.stats.queued ?? 0,
     );
     gauge(
+      'rt_queue_bytes',
+      'Payload bytes of the jobs waiting for a puller, all topics (engines that report it: memory)',
+      (s) => s.stats.queuedBytes ?? 0,
+    );
+    gauge(
       'rt_history_topics',
       'Topics with a recovery history (engines that report it: memory)',
       (s) => s.stats.historyTopics ?? 0,
     );
     gauge(
       'rt_history_messages',
-      'Entries held in recovery histories, all topics (engines that report it: memory)',
+      'Messages held in recovery histories, each once (engines that report it: memory)',
       (s) => s.stats.historyMessages ?? 0,
     );
+    gauge(
+      'rt_history_bytes',
+      'Bytes held in recovery histories, bounded by maxHistoryBytes (engines that report it: memory)',
+      (s) => s.stats.historyBytes ?? 0,
+    );
+    labelled(
+      'rt_history_evicted_total',
+      'History evicted early by a budget: messages (maxHistoryBytes) and whole topics (maxHistoryTopics)',
+      'budget',
+      () => {
+        const { historyEvicted, historyTopicsEvicted } = read().stats;
+        return [
+          ['bytes', historyEvicted ?? 0],
+          ['topics', historyTopicsEvicted ?? 0],
+        ];
+      },
+    );
+    gauge('rt_idempotency_keys', 'Idempotency keys remembered, bounded by dedupeSize', (s) => s.stats.idempotencyKeys);
     gauge('rt_outbound_queued_bytes', 'Bytes queued for connections, not yet written', (s) => s.stats.outboundQueued);
     new Gauge({
       name: 'rt_engine_up',

@@ -1,3 +1,4 @@
+import type { PresenceMember } from '@rt/protocol';
 import type { RouteHandler } from '../http.js';
 import type { Logger } from '../options.js';
 import type { Session } from '../session.js';
@@ -9,8 +10,6 @@ import type { ResolvedAdminOptions, ResolvedMetricsOptions } from './options.js'
 export interface MonitorStats extends BrokerStats {
   /** Jobs waiting for a puller (engines that report it). */
   queued?: number;
-  historyTopics?: number;
-  historyMessages?: number;
 }
 
 /** Whether the engine can serve, and why not. */
@@ -60,4 +59,6 @@ export interface MonitorSource {
   ready(): Promise<MonitorHealth>;
   /** The engine's work queues, when it reports them. */
   queues(): MonitorQueue[] | undefined;
+  /** The presence members of `topic` (every node's). */
+  presence(topic: string): Promise<PresenceMember[]>;
 }

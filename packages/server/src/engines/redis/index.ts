@@ -12,12 +12,14 @@ import type {
   Recovery,
   StoredMessage,
 } from '../engine.js';
-import type { Logger } from '../../options.js';
+import { DEFAULT_LIMITS, type Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
 import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
+import { RedisPresence } from './presence.js';
 import { RedisQueues } from './queues.js';
 import { POSITION, PUBLISH, RECOVER } from './scripts.js';
+import { readRetained, retainKeys, retainMode } from './retain.js';
 
 const publishScript = new Script(PUBLISH);
 const recoverScript = new Script(RECOVER);
@@ -31,7 +33,10 @@ export interface RedisEngineOptions {
   prefix?: string;
   /** How long `start()` waits for Redis before the broker starts degraded (and keeps trying), in ms. Default 5,000. */
   connectTimeoutMs?: number;
-  /** How often a node renews its heartbeat and checks for jobs of dead nodes, in ms. Default 1,000. */
+  /**
+   * How often a node renews its heartbeats and checks for jobs and presence members of dead
+   * nodes, in ms. Default 1,000: a dead node's presence members leave within 4 × this (4 s).
+   */
   sweepMs?: number;
 }
 
@@ -69,6 +74,7 @@ export class RedisEngine implements Engine {
   private conns: Connections | undefined;
   private forwarder: RedisForwarding | undefined;
   private queues: RedisQueues | undefined;
+  private presenceStore: RedisPresence | undefined;
   private ep = '';
   /** The epoch this node proposes should Redis have none (it lost its data); replaced once used. */
   private nextEpoch = randomId();
@@ -100,6 +106,7 @@ export class RedisEngine implements Engine {
     pushExpired: 0,
     redelivered: 0,
     deduplicated: 0,
+    historyTopicsEvicted: 0,
   };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
@@ -121,6 +128,9 @@ export class RedisEngine implements Engine {
         notify: (t) => `${p}qn:${t}`,
         node: (id) => `${p}node:${id}`,
         pushKey: (k) => `${p}d:push:${k}`,
+        bytes: (t) => `${p}qb:${t}`,
+        totals: `${p}qt`,
+        topics: `${p}qs`,
       },
       this.nodeId,
       limits,
@@ -134,6 +144,15 @@ export class RedisEngine implements Engine {
     );
     this.limits = limits;
     this.forwarder = new RedisForwarding(conns, p, this.nodeId, this.logger);
+    this.presenceStore = new RedisPresence(
+      conns,
+      p,
+      this.nodeId,
+      this.options.sweepMs ?? 1000,
+      this.logger,
+      (channel, on) => (on ? this.subscribe(channel) : this.unsubscribe(channel)),
+      (event) => host.deliverPresence?.(event),
+    );
     conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) =>
       this.onChannel(channel.toString('utf8'), message),
     );
@@ -143,14 +162,21 @@ export class RedisEngine implements Engine {
     await conns.connect(this.options.connectTimeoutMs ?? 5000);
     await this.resuming;
     this.queues.start(this.options.sweepMs ?? 1000);
+    this.presenceStore.start();
   }
 
   private limits!: EngineLimits;
 
   async close(): Promise<void> {
+    await this.presenceStore?.close();
     await this.queues?.close();
     this.forwarder?.close();
     await this.conns?.close();
+  }
+
+  /** Presence shared by every node (see {@link RedisPresence}: a dead node's members leave within 4 × `sweepMs`). */
+  get presence(): RedisPresence | undefined {
+    return this.presenceStore;
   }
 
   /** Forwarding of requests for connections owned by other nodes (sticky-free polling). */
@@ -206,20 +232,34 @@ export class RedisEngine implements Engine {
     // (for listen('') and recover(''), used by the Mercure hub).
     const topics = ['', ...ancestry(topic)];
     const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS);
+    const retain = retainMode(options.retain, data);
     const reply = (await this.conns!.run(
       publishScript,
-      [this.key('epoch'), this.key('off'), this.key(`d:pub:${key ?? ''}`), ...topics.map((t) => this.key(`h:${t}`))],
+      [
+        this.key('epoch'),
+        this.key('off'),
+        this.key(`d:pub:${key ?? ''}`),
+        this.key('ht'),
+        this.key('hf'),
+        this.key('hr'),
+        ...topics.map((t) => this.key(`h:${t}`)),
+        ...retainKeys(this.keyOf, topic, retain),
+      ],
       [
         this.nextEpoch,
         encodeMessage(topic, data, dataText, meta),
         this.limits.historySize,
         this.limits.historyTtlMs,
         window,
+        this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
+        retain,
+        topic,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number];
+    )) as [string, number, number, number];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
+    this.counters.historyTopicsEvicted! += reply[3];
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
@@ -253,10 +293,14 @@ export class RedisEngine implements Engine {
     return { ep, off };
   }
 
+  retained(topic: string): Promise<StoredMessage[]> {
+    return readRetained(this.conns!, this.keyOf, topic);
+  }
+
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {
     const reply = (await this.conns!.run(
       recoverScript,
-      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`)],
+      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`), this.key('ht'), this.key('hf'), this.key('hr')],
       [this.nextEpoch, ep, off, this.limits.historyTtlMs, Math.max(1, this.limits.historySize)],
       true,
     )) as (Buffer | number)[];
@@ -310,6 +354,8 @@ export class RedisEngine implements Engine {
   private key(name: string): string {
     return this.prefix + name;
   }
+
+  private readonly keyOf = (name: string): string => this.key(name);
 
   /**
    * Subscribes to a channel once. Topic messages are held back from before the SUBSCRIBE until
@@ -381,6 +427,8 @@ export class RedisEngine implements Engine {
         this.forwarder?.onMessage(message.toString('utf8'));
       } else if (rest.startsWith('qn:')) {
         this.queues!.notified(rest.slice(3));
+      } else if (rest.startsWith('pc:')) {
+        this.presenceStore?.onMessage(rest.slice(3), message);
       }
     } catch (error) {
       this.logger.error({ err: error, channel }, 'malformed message from Redis');
@@ -413,7 +461,11 @@ export class RedisEngine implements Engine {
         this.lastEp = now.ep;
         this.lastOff = now.off;
       }
-      if (!this.subscribed) await this.resubscribe();
+      if (!this.subscribed) {
+        await this.resubscribe();
+        // Presence events of the time pub/sub was down are lost: watchers get the difference.
+        await this.presenceStore?.resync();
+      }
       if (this.forwarder) await this.subscribe(this.forwarder.channel);
       await this.queues!.beat();
       this.queues!.resume();

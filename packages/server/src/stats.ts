@@ -35,5 +35,9 @@ export interface BrokerStats {
   historyEvicted?: number;
   /** Topic histories evicted because of `limits.maxHistoryTopics`. */
   historyTopicsEvicted?: number;
+  /** Topics holding a retained value (at most `limits.maxRetainedTopics`; engines that know it: memory). */
+  retainedTopics?: number;
+  /** Retained values dropped because of `limits.maxRetainedTopics`, least recently retained first. */
+  retainedEvicted?: number;
   engine: string;
 }

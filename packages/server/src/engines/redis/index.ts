@@ -107,6 +107,7 @@ export class RedisEngine implements Engine {
     redelivered: 0,
     deduplicated: 0,
     historyTopicsEvicted: 0,
+    retainedEvicted: 0,
   };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
@@ -254,12 +255,14 @@ export class RedisEngine implements Engine {
         this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
         retain,
         topic,
+        this.limits.maxRetainedTopics ?? DEFAULT_LIMITS.maxRetainedTopics,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number, number];
+    )) as [string, number, number, number, number?];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
     this.counters.historyTopicsEvicted! += reply[3];
+    this.counters.retainedEvicted! += reply[4] ?? 0;
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;

@@ -53,8 +53,9 @@ end`;
  * retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when Redis
  * lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
  * idempotency key), most topics with a history, retain (`-` no, `s` keep, `c` clear; see
- * retain.ts), the topic, then one channel per ancestor. Returns `{ep, off, 0, streams
- * deleted}`, or `{ep, first off, 1, 0}` when the key was seen within the window.
+ * retain.ts), the topic, most topics with a retained value, then one channel per ancestor.
+ * Returns `{ep, off, 0, streams deleted, retained values dropped}`, or `{ep, first off, 1, 0}`
+ * when the key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
@@ -64,7 +65,7 @@ if window > 0 then
 end
 local off = redis.call('INCR', KEYS[2])
 if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
-local n = #ARGV - 8
+local n = #ARGV - 9
 local maxlen = tonumber(ARGV[3])
 local evicted = 0
 if maxlen > 0 then
@@ -116,8 +117,8 @@ if maxlen > 0 then
 end
 local head = off .. ' ' .. ep .. ' '
 ${RETAIN}
-for i = 9, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
-return {ep, off, 0, evicted}`;
+for i = 10, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+return {ep, off, 0, evicted, dropped}`;
 
 /**
  * Recovery. KEYS: epoch, off, the topic's history stream, the history index `ht`, the

@@ -101,6 +101,7 @@ export class RedisEngine implements Engine {
     redelivered: 0,
     deduplicated: 0,
     historyTopicsEvicted: 0,
+    historyEvicted: 0,
   };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
@@ -216,6 +217,8 @@ export class RedisEngine implements Engine {
         this.key('ht'),
         this.key('hf'),
         this.key('hr'),
+        this.key('hl'),
+        this.key('hb'),
         ...topics.map((t) => this.key(`h:${t}`)),
       ],
       [
@@ -225,12 +228,16 @@ export class RedisEngine implements Engine {
         this.limits.historyTtlMs,
         window,
         this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
+        this.limits.maxHistoryBytes ?? DEFAULT_LIMITS.maxHistoryBytes,
+        this.key('h:'),
+        topic,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number, number];
+    )) as [string, number, number, number, number];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
     this.counters.historyTopicsEvicted! += reply[3];
+    this.counters.historyEvicted! += reply[4];
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;

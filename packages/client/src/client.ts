@@ -8,6 +8,7 @@ import {
   type OkFrame,
   type Pace,
   type Payload,
+  type PubFrame,
   type ServerFrame,
   RtError,
   ancestry,
@@ -36,6 +37,7 @@ import {
   type MessageHandler,
   type MessageMeta,
   Puller,
+  type PublishOptions,
   type PullOptions,
   Subscription,
   Topic,
@@ -871,6 +873,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       const meta: MessageMeta =
         frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
       if (frame.skipped !== undefined) meta.skipped = frame.skipped;
+      if (frame.retained === true) meta.retained = true;
       for (const sub of interest.handles) sub.deliver(frame.data, meta);
     }
   }
@@ -960,8 +963,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   /** @internal */
-  async publish(topic: string, data: Payload): Promise<void> {
-    await this.send({ t: 'pub', ref: 0, topic, data, key: this.nextKey() });
+  async publish(topic: string, data: Payload, options?: PublishOptions): Promise<void> {
+    const frame: PubFrame = { t: 'pub', ref: 0, topic, data, key: this.nextKey() };
+    if (options?.retain) frame.retain = true;
+    await this.send(frame);
   }
 
   /** @internal */

@@ -197,6 +197,15 @@ export interface PullOptions {
   prefetch?: number;
 }
 
+/** Options of {@link Topic.publish}. */
+export interface PublishOptions {
+  /**
+   * Keep the message as the topic's latest value: every new subscriber gets it at once, with
+   * `meta.retained` true. Publishing `null` with `retain` clears it.
+   */
+  retain?: boolean;
+}
+
 /** What the client does for a puller (implemented by the client). */
 export interface PullerHost {
   stopPulling(puller: PullerSink & { readonly topic: string }): Promise<void>;
@@ -249,7 +258,7 @@ export class Puller<T = unknown> implements PullerSink {
 /** What a topic handle needs from the client. */
 export interface TopicHost extends SubscriptionHost, BusHost, PullerHost {
   subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T>;
-  publish(topic: string, data: Payload): Promise<void>;
+  publish(topic: string, data: Payload, options?: PublishOptions): Promise<void>;
   push(topic: string, data: Payload): Promise<void>;
   pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T>;
   bus<T>(topic: string): Bus<T>;
@@ -282,10 +291,11 @@ export class Topic<T = unknown> {
    * Publishes to the subscribers of this topic and of its ancestors; resolves when the broker
    * accepted it. Survives reconnects: a publish whose answer the connection lost is sent again
    * (with its idempotency key, so the broker carries it out once), and a client's publishes
-   * reach subscribers in the order they were made.
+   * reach subscribers in the order they were made. `{ retain: true }` keeps it as the
+   * topic's latest value for new subscribers (`null` clears it).
    */
-  publish(data: T & Payload): Promise<void> {
-    return this.host.publish(this.name, data);
+  publish(data: T & Payload, options?: PublishOptions): Promise<void> {
+    return this.host.publish(this.name, data, options);
   }
 
   /**

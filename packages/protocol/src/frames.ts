@@ -68,6 +68,8 @@ export interface PubFrame {
   topic: string;
   data: Payload;
   key?: string;
+  /** Keep it as the topic's latest value, sent at once to every new subscriber (`null` data clears it). */
+  retain?: boolean;
 }
 /** Join the bus of a topic. */
 export interface JoinFrame {
@@ -201,6 +203,8 @@ export interface MsgFrame {
   off?: number;
   /** For a paced subscription: how many messages it skipped (replaced or dropped) since the last one it was sent. */
   skipped?: number;
+  /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
+  retained?: true;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -412,6 +416,8 @@ export function parseClientFrame(
       ) {
         return fail('bad_frame', '"key" must be a string of 1 to 128 characters');
       }
+      if (t === 'pub' && value.retain !== undefined && typeof value.retain !== 'boolean')
+        return fail('bad_frame', '"retain" must be true or false');
       break;
     case 'sub': {
       if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');

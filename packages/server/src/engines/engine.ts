@@ -47,6 +47,11 @@ export interface PublishOptions {
   key?: string;
   /** Kept with the message and delivered with it (see {@link MessageMeta}). */
   meta?: MessageMeta;
+  /**
+   * Keep the message as the topic's retained value (see {@link Engine.retained}), replacing
+   * the one before, in the same step as the publish; `null` data clears it instead.
+   */
+  retain?: boolean;
 }
 
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
@@ -257,6 +262,11 @@ export interface Engine {
   recover(topic: string, ep: string, off: number): Promise<Recovery>;
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;
+  /**
+   * The retained values (see {@link PublishOptions.retain}) of `topic` and its descendants, of
+   * the current epoch, in offset order.
+   */
+  retained(topic: string): Promise<StoredMessage[]>;
   sendBus(message: BusMessage): Promise<void>;
   /** This node has peers joined to `topic` (called for each join, idempotent); resolves once bus messages will be delivered. */
   listenBus(topic: string): Promise<void>;

@@ -13,6 +13,7 @@ import type {
 } from './engine.js';
 import { HistoryStore } from './history.js';
 import { MemoryQueues } from './memory-queues.js';
+import { RetainedValues } from './retained.js';
 
 /**
  * The embedded engine: one process, nothing to install. History, work queues and fan-out
@@ -25,6 +26,7 @@ export class MemoryEngine implements Engine {
   private readonly ep = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
   private off = 0;
   private history!: HistoryStore;
+  private readonly retainedValues = new RetainedValues();
   private queues!: MemoryQueues;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
@@ -53,6 +55,7 @@ export class MemoryEngine implements Engine {
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;
     this.counters.published++;
+    if (options.retain) this.retainedValues.keep(message);
     this.history.add(message, Date.now());
     this.host.deliverMessage(message);
     return message;
@@ -65,6 +68,10 @@ export class MemoryEngine implements Engine {
 
   async position(): Promise<{ ep: string; off: number }> {
     return { ep: this.ep, off: this.off };
+  }
+
+  async retained(topic: string): Promise<StoredMessage[]> {
+    return this.retainedValues.of(topic);
   }
 
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {

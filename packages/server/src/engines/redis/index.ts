@@ -18,6 +18,7 @@ import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
 import { RedisQueues } from './queues.js';
 import { POSITION, PUBLISH, RECOVER } from './scripts.js';
+import { readRetained, retainKeys, retainMode } from './retain.js';
 
 const publishScript = new Script(PUBLISH);
 const recoverScript = new Script(RECOVER);
@@ -208,6 +209,7 @@ export class RedisEngine implements Engine {
     // (for listen('') and recover(''), used by the Mercure hub).
     const topics = ['', ...ancestry(topic)];
     const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS);
+    const retain = retainMode(options.retain, data);
     const reply = (await this.conns!.run(
       publishScript,
       [
@@ -217,9 +219,8 @@ export class RedisEngine implements Engine {
         this.key('ht'),
         this.key('hf'),
         this.key('hr'),
-        this.key('hl'),
-        this.key('hb'),
         ...topics.map((t) => this.key(`h:${t}`)),
+        ...retainKeys(this.keyOf, topic, retain),
       ],
       [
         this.nextEpoch,
@@ -228,9 +229,10 @@ export class RedisEngine implements Engine {
         this.limits.historyTtlMs,
         window,
         this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
-        this.limits.maxHistoryBytes ?? DEFAULT_LIMITS.maxHistoryBytes,
-        this.key('h:'),
+        retain,
         topic,
+        this.limits.maxHistoryBytes ?? DEFAULT_LIMITS.maxHistoryBytes,
+        this.prefix,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
     )) as [string, number, number, number, number];
@@ -269,6 +271,10 @@ export class RedisEngine implements Engine {
     )) as [string, number];
     this.learnEpoch(ep);
     return { ep, off };
+  }
+
+  retained(topic: string): Promise<StoredMessage[]> {
+    return readRetained(this.conns!, this.keyOf, topic);
   }
 
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {
@@ -328,6 +334,8 @@ export class RedisEngine implements Engine {
   private key(name: string): string {
     return this.prefix + name;
   }
+
+  private readonly keyOf = (name: string): string => this.key(name);
 
   /**
    * Subscribes to a channel once. Topic messages are held back from before the SUBSCRIBE until

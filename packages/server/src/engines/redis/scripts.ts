@@ -15,10 +15,6 @@
  *   deleted; `P hr`: the streams so deleted, by their last offset, at most `maxHistoryTopics`
  *   (past it the oldest go); `P hf`: the highest last offset of a stream gone from `hr`.
  *   Recovery of a topic whose stream is gone reads them to tell whether it missed anything;
- * - `P hl`: the log of the messages history streams hold, a stream (entry `<off>-0`: the bytes
- *   the message takes in all its streams `s`, its topic `k`, its time `t`), and `P hb`: those
- *   bytes together. Past `maxHistoryBytes` the oldest message leaves every stream of its
- *   topic; both expire `historyTtlMs` after the last publish;
  * - `P c:<topic>` / `P b:<topic>`: pub/sub and bus channels, one per topic;
  * - `P q:<topic>`: the topic's work queue, a stream read through the consumer group `rt`
  *   (one consumer per node); an entry holds the job (`m`) and, when it went back to the
@@ -31,9 +27,17 @@
  *   puller or ->`, the entry stays pending;
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
+ * - `P hl`: the log of the messages history streams hold, a stream (entry `<off>-0`: the bytes
+ *   the message takes in all its streams `s`, its topic `k`, its time `t`), and `P hb`: those
+ *   bytes together. Past `maxHistoryBytes` the oldest message leaves every stream of its
+ *   topic; both expire `historyTtlMs` after the last publish;
+ * - `P r:<topic>`: the retained values of the topic's subtree, a hash from topic to
+ *   `<off> <epoch> <message>` (see retain.ts);
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
  *   forwarded to that node; `P own:<hash>`: which node owns a connection (see forward.ts).
  */
+
+import { RETAIN } from './retain.js';
 
 /** Makes sure the epoch exists (a new one resets the offsets) and returns it: `{ep, off}`. */
 const ENSURE_EPOCH = `
@@ -46,12 +50,14 @@ end`;
 
 /**
  * Publish. KEYS: epoch, off, the idempotency key, the history index `ht`, the forgotten
- * offset `hf`, the deleted streams `hr`, the log `hl`, its bytes `hb`, then one history stream
- * per ancestor. ARGV: a new epoch (used only when Redis lost it), the message body, history
- * size, history ttl (ms), dedupe window (ms; 0: no idempotency key), most topics with a
- * history, most history bytes, the prefix of history streams (`P h:`), the topic, then one
- * channel per ancestor. Returns `{ep, off, 0, streams deleted, messages evicted}`, or
- * `{ep, first off, 1, 0, 0}` when the key was seen within the window.
+ * offset `hf`, the deleted streams `hr`, then one history stream per ancestor, then (when
+ * retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when Redis
+ * lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
+ * idempotency key), most topics with a history, retain (`-` no, `s` keep, `c` clear; see
+ * retain.ts), the topic, most history bytes, the key prefix `P` (for `P hl`, `P hb` and the
+ * streams of a message evicted for the byte budget), then one channel per ancestor. Returns
+ * `{ep, off, 0, streams deleted, messages evicted}`, or `{ep, first off, 1, 0, 0}` when the
+ * key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
@@ -61,6 +67,7 @@ if window > 0 then
 end
 local off = redis.call('INCR', KEYS[2])
 if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
+local n = #ARGV - 10
 local maxlen = tonumber(ARGV[3])
 local evicted = 0
 local trimmed = 0
@@ -70,7 +77,7 @@ if maxlen > 0 then
   local ttl = tonumber(ARGV[4])
   local cutoff = now - ttl
   local forgotten = tonumber(redis.call('GET', KEYS[5]) or '0')
-  for i = 9, #KEYS do
+  for i = 7, 6 + n do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
     local prev
     if #last > 0 then prev = string.match(last[1][1], '^(%d+)')
@@ -111,43 +118,45 @@ if maxlen > 0 then
     end
   end
   -- The byte budget: the message counts once per stream it is in, until it ages out of the log.
-  local size = (#ARGV[2] + #ARGV[9] + 128) * (#KEYS - 8)
-  redis.call('XADD', KEYS[7], off .. '-0', 's', size, 'k', ARGV[9], 't', now)
-  local bytes = redis.call('INCRBY', KEYS[8], size)
-  for _, e in ipairs(redis.call('XRANGE', KEYS[7], '-', '+', 'COUNT', 8)) do
+  local log, held, streams = ARGV[10] .. 'hl', ARGV[10] .. 'hb', ARGV[10] .. 'h:'
+  local size = (#ARGV[2] + #ARGV[8] + 128) * n
+  redis.call('XADD', log, off .. '-0', 's', size, 'k', ARGV[8], 't', now)
+  local bytes = redis.call('INCRBY', held, size)
+  for _, e in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 8)) do
     if tonumber(e[2][6]) >= cutoff then break end
-    redis.call('XDEL', KEYS[7], e[1])
-    bytes = redis.call('DECRBY', KEYS[8], tonumber(e[2][2]))
+    redis.call('XDEL', log, e[1])
+    bytes = redis.call('DECRBY', held, tonumber(e[2][2]))
   end
-  local budget = tonumber(ARGV[7])
+  local budget = tonumber(ARGV[9])
   while bytes > budget do
-    local oldest = redis.call('XRANGE', KEYS[7], '-', '+', 'COUNT', 1)
+    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
     if #oldest == 0 then
-      redis.call('SET', KEYS[8], 0)
+      redis.call('SET', held, 0)
       break
     end
     local id, f = oldest[1][1], oldest[1][2]
-    redis.call('XDEL', KEYS[7], id)
-    bytes = redis.call('DECRBY', KEYS[8], tonumber(f[2]))
+    redis.call('XDEL', log, id)
+    bytes = redis.call('DECRBY', held, tonumber(f[2]))
     -- Out of the root's stream, each ancestor's and the topic's (older entries there are older still).
     local minid = (tonumber(string.match(id, '^(%d+)')) + 1) .. '-0'
     local topic = f[4]
-    redis.call('XTRIM', ARGV[8], 'MINID', minid)
+    redis.call('XTRIM', streams, 'MINID', minid)
     local at = 1
     while true do
       local slash = string.find(topic, '/', at, true)
       if not slash then break end
-      redis.call('XTRIM', ARGV[8] .. string.sub(topic, 1, slash - 1), 'MINID', minid)
+      redis.call('XTRIM', streams .. string.sub(topic, 1, slash - 1), 'MINID', minid)
       at = slash + 1
     end
-    redis.call('XTRIM', ARGV[8] .. topic, 'MINID', minid)
+    redis.call('XTRIM', streams .. topic, 'MINID', minid)
     trimmed = trimmed + 1
   end
-  redis.call('PEXPIRE', KEYS[7], math.max(ttl, 1))
-  redis.call('PEXPIRE', KEYS[8], math.max(ttl, 1))
+  redis.call('PEXPIRE', log, math.max(ttl, 1))
+  redis.call('PEXPIRE', held, math.max(ttl, 1))
 end
 local head = off .. ' ' .. ep .. ' '
-for i = 10, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+${RETAIN}
+for i = 11, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
 return {ep, off, 0, evicted, trimmed}`;
 
 /**

@@ -84,6 +84,7 @@ describe('Redis engine: history budgets', () => {
     for (let i = 1; i <= 30; i++) await b.publish(`other${i % 3}`, { n: i, pad });
     const held = Number(cli('get', `${p}hb`));
     assert.ok(held > 0 && held <= 24 * 1024, `bytes held ${held}`);
+    assert.equal(b.stats().historyBytes, held, 'broker.stats() reports it as of the last publish');
     assert.equal(Number(cli('xlen', `${p}h:mine`)), 0, 'mine’s message left its stream');
     assert.ok(Number(cli('xlen', `${p}h:`)) < 31, 'and the root’s');
     assert.ok((b.stats().historyEvicted ?? 0) >= 20, `evicted ${b.stats().historyEvicted}`);

@@ -235,11 +235,13 @@ export class RedisEngine implements Engine {
         this.prefix,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number, number, number];
+    )) as [string, number, number, number, number, number?];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
     this.counters.historyTopicsEvicted! += reply[3];
     this.counters.historyEvicted! += reply[4];
+    // The whole cluster's history bytes, as of this node's last publish.
+    if (reply[5] !== undefined) this.counters.historyBytes = reply[5];
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;

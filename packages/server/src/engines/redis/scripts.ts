@@ -56,8 +56,8 @@ end`;
  * idempotency key), most topics with a history, retain (`-` no, `s` keep, `c` clear; see
  * retain.ts), the topic, most history bytes, the key prefix `P` (for `P hl`, `P hb` and the
  * streams of a message evicted for the byte budget), then one channel per ancestor. Returns
- * `{ep, off, 0, streams deleted, messages evicted}`, or `{ep, first off, 1, 0, 0}` when the
- * key was seen within the window.
+ * `{ep, off, 0, streams deleted, messages evicted, history bytes}`, or `{ep, first off, 1, 0, 0}`
+ * when the key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
@@ -71,6 +71,7 @@ local n = #ARGV - 10
 local maxlen = tonumber(ARGV[3])
 local evicted = 0
 local trimmed = 0
+local total = 0
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -153,11 +154,12 @@ if maxlen > 0 then
   end
   redis.call('PEXPIRE', log, math.max(ttl, 1))
   redis.call('PEXPIRE', held, math.max(ttl, 1))
+  total = bytes
 end
 local head = off .. ' ' .. ep .. ' '
 ${RETAIN}
 for i = 11, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
-return {ep, off, 0, evicted, trimmed}`;
+return {ep, off, 0, evicted, trimmed, total}`;
 
 /**
  * Recovery. KEYS: epoch, off, the topic's history stream, the history index `ht`, the

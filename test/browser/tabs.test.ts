@@ -185,6 +185,33 @@ describe('browser: many tabs share one connection', () => {
     });
   }
 
+  it('presence through a shared connection: each tab is a member of its own, and leaves when it closes', async () => {
+    await using b = await startBroker({ mode: 'development' });
+    const context = await browser.browser.newContext();
+    try {
+      const tabs: Page[] = [];
+      for (let i = 0; i < 3; i++) tabs.push(await openTab(browser, context, b.url, `presence tab ${i}`));
+      for (const tab of tabs) await t(tab, "start('websocket')");
+      const ids: string[] = [];
+      for (const [i, tab] of tabs.entries()) ids.push(await t<string>(tab, `presence('lobby', { tab: ${i} })`));
+      assert.equal(new Set(ids).size, 3, 'three members, each with its own id');
+      assert.equal(b.broker.stats().sessions, 1, 'on one connection');
+      for (const tab of tabs) await until(tab, 'harness.members().length === 3');
+      const follower = (await Promise.all(tabs.map((tab) => t<string>(tab, 'role()')))).indexOf('follower');
+      await tabs[follower]!.close();
+      const rest = tabs.filter((_, i) => i !== follower);
+      for (const tab of rest) await until(tab, 'harness.members().length === 2');
+      const left = (await t<{ tab: number }[]>(rest[0]!, 'members()')).map((m) => m.tab).sort();
+      assert.deepEqual(
+        left,
+        [0, 1, 2].filter((i) => i !== follower),
+      );
+      assert.deepEqual(browser.errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('the example app says which tab leads, and another does once it closes', async () => {
     await using b = await startBroker({ mode: 'development', playground: join(ROOT, 'playground') });
     const context = await browser.browser.newContext();

@@ -134,6 +134,15 @@ describe('shared connection: the leader', () => {
     assert.equal(c.down.length, 0, 'not to a tab that did not join');
   });
 
+  it('a tab asking for deltas gets whole messages: the shared connection does not ask for them', async () => {
+    const broker = start();
+    const a = await tab('a');
+    a.up({ t: 'sub', ref: 1, topic: 'quotes', pace: { mode: 'latest', delta: true } });
+    await until(() => broker.sent.some((f) => f.t === 'sub'), 'the subscription upstream');
+    const sub = broker.last('sub', 'quotes');
+    assert.deepEqual(sub, { t: 'sub', ref: sub.ref, topic: 'quotes', pace: { mode: 'latest', delta: false } });
+  });
+
   it('jobs take turns between tabs; a tab that leaves has its jobs nacked', async () => {
     const broker = start();
     const a = await tab('a');

@@ -1,5 +1,6 @@
-import type { Pace, Payload } from '@rt/protocol';
+import type { JsonObject, Pace, Payload } from '@rt/protocol';
 import { Emitter } from './emitter.js';
+import type { Presence, PresenceHost, PresenceOptions } from './presence.js';
 import type { BusSink, PullerSink, SubscriptionSink } from './interests.js';
 import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
@@ -193,8 +194,14 @@ export type JobHandler<T> = (data: T, job: JobMeta) => unknown;
 
 /** Options of `topic.pull()`. */
 export interface PullOptions {
-  /** Jobs this puller may hold unacknowledged at a time. Default 1. */
+  /** Jobs this puller may hold unacknowledged at a time. Default 1; the broker caps it (`maxPrefetch`, default 100). */
   prefetch?: number;
+  /**
+   * How long the broker waits for each job's outcome, in ms: a job whose handler has not
+   * returned by then goes to another puller (first in line, as a further attempt). Default:
+   * the broker's `ackTimeoutMs` (30 s), at most its `maxAckTimeoutMs` (15 minutes).
+   */
+  ackTimeoutMs?: number;
 }
 
 /** Options of {@link Topic.publish}. */
@@ -224,6 +231,7 @@ export class Puller<T = unknown> implements PullerSink {
     private readonly handler: JobHandler<T>,
     readonly prefetch: number,
     private readonly host: PullerHost,
+    readonly ackTimeoutMs?: number,
   ) {
     this.ready = new Promise<void>((resolve, reject) => {
       this.settle = (error) => (error ? reject(error) : resolve());
@@ -256,7 +264,8 @@ export class Puller<T = unknown> implements PullerSink {
 }
 
 /** What a topic handle needs from the client. */
-export interface TopicHost extends SubscriptionHost, BusHost, PullerHost {
+export interface TopicHost extends SubscriptionHost, BusHost, PullerHost, PresenceHost {
+  presence<I extends JsonObject>(topic: string, options: PresenceOptions<I>): Presence<I>;
   subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T>;
   publish(topic: string, data: Payload, options?: PublishOptions): Promise<void>;
   push(topic: string, data: Payload): Promise<void>;
@@ -281,6 +290,8 @@ export class Topic<T = unknown> {
    * iterate the subscription: `for await (const data of sub)`. `pace` chooses how messages
    * arrive (`{ mode: 'latest' }`, `{ mode: 'conflate', key: '/id' }`, `{ maxRate: 10 }`,
    * `{ maxQueue: 100 }`; default: every one); skipped messages are counted in `meta.skipped`.
+   * `{ delta: true }` (alone or with a mode) has the broker send deltas against the previous
+   * message of the topic; the handler still gets whole payloads.
    * A client holds one pace per topic: the first subscription's.
    */
   subscribe(handler?: MessageHandler<T>, pace?: Pace): Subscription<T> {
@@ -314,5 +325,16 @@ export class Topic<T = unknown> {
   /** Joins this topic's bus. */
   bus(): Bus<T> {
     return this.host.bus<T>(this.name);
+  }
+
+  /**
+   * Joins this topic's presence (exactly this topic: no hierarchy) with `info` for the other
+   * members to see, and watches it: `members` lists who is on the topic now, on every broker,
+   * and `join`/`leave` events say who comes and goes. `{ join: false }` only watches. `I` is the
+   * type of the members' `info`. Re-established after every reconnect. Authorized as the
+   * operation `presence`; refused with `too_many_members` past the broker's `maxPresenceMembers`.
+   */
+  presence<I extends JsonObject = JsonObject>(options: PresenceOptions<I> = {}): Presence<I> {
+    return this.host.presence<I>(this.name, options);
   }
 }

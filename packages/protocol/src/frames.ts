@@ -7,6 +7,7 @@
 import { type ErrorCode, isErrorCode } from './codes.js';
 import { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
 import { type TopicLimits, DEFAULT_TOPIC_LIMITS, topicProblem } from './topics.js';
+import { presenceProblem } from './presence.js';
 
 /** A JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -30,6 +31,9 @@ export type PaceMode = 'all' | 'latest' | 'conflate';
  * - `maxRate`: at most this many messages per second (per key with `conflate`); the newest
  *   of each interval wins.
  * - `maxQueue`: at most this many messages waiting; the oldest is dropped.
+ * - `delta`: send a message as a delta against the previous message of its topic when this
+ *   subscriber holds that one (SDK clients only; the client rebuilds the whole payload). See
+ *   {@link MsgFrame.base}.
  * Messages replaced or dropped are counted in `skipped` on the next message delivered.
  */
 export interface Pace {
@@ -37,6 +41,7 @@ export interface Pace {
   key?: string;
   maxRate?: number;
   maxQueue?: number;
+  delta?: boolean;
 }
 
 /** Limits of a {@link Pace}: `maxRate` up to 1000 per second, `maxQueue` up to 10,000, `key` up to 256 characters. */
@@ -98,12 +103,16 @@ export interface PushFrame {
   data: Payload;
   key?: string;
 }
-/** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
+/**
+ * Become a puller of a topic, with at most `prefetch` unacknowledged items at a time, each
+ * acknowledged within `ackTimeoutMs` (else it goes to another puller; the broker caps both).
+ */
 export interface PullFrame {
   t: 'pull';
   ref: Ref;
   topic: string;
   prefetch?: number;
+  ackTimeoutMs?: number;
 }
 /** Stop pulling a topic; held items go back to the queue. */
 export interface UnpullFrame {
@@ -129,6 +138,43 @@ export interface CallFrame {
   ref: Ref;
   name: string;
   data: Payload;
+}
+
+/** A JSON object: a presence member's `info`. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * Presence of exactly `topic`: `join` makes `member` (a slot of this connection; several tabs
+ * sharing one connection are several members) a member with `info`, and sends this connection
+ * `presence` events; `watch` sends the events without joining; `leave` undoes both for
+ * `member`; `get` answers the members once. `join`, `watch` and `get` are answered `ok` with
+ * {@link PresenceSnapshot} as `data`.
+ */
+export interface PresenceFrame {
+  t: 'presence';
+  ref: Ref;
+  topic: string;
+  do: 'join' | 'watch' | 'leave' | 'get';
+  member?: string;
+  info?: JsonObject;
+}
+
+/** One member of a topic's presence. */
+export type PresenceMember = {
+  /** The broker's id of this member (one per connection and member slot; a reconnect is a new member). */
+  clientId: string;
+  /** The member's identity subject (`sub`, else `id`, of its token or `authenticate`), when authenticated. */
+  subject?: string;
+  /** What the member set at join. */
+  info?: JsonObject;
+  /** When it joined, in ms since the epoch. */
+  since: number;
+};
+
+/** The `data` of the `ok` to a `presence` `join`, `watch` or `get`: the members now (and, for `join`, this member's id). */
+export interface PresenceSnapshot {
+  members: PresenceMember[];
+  self?: string;
 }
 
 /**
@@ -175,7 +221,8 @@ export type ClientFrame =
   | UnpullFrame
   | AckFrame
   | NackFrame
-  | CallFrame;
+  | CallFrame
+  | PresenceFrame;
 
 /** The operation names of client frames. */
 export type ClientOp = ClientFrame['t'];
@@ -205,6 +252,12 @@ export interface MsgFrame {
   skipped?: number;
   /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
   retained?: true;
+  /**
+   * For a subscription with `delta`: `data` is a Fossil delta (a string) that turns the
+   * `deltaText` of the payload of the message at offset `base` on the same topic, the last one this
+   * connection was sent on it, into this message's. Without `base`, `data` is whole.
+   */
+  base?: number;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -236,6 +289,13 @@ export interface GapFrame {
   off?: number;
   bus?: true;
 }
+/** A member joined or left the presence of `topic`, for connections that watch it. */
+export interface PresenceEventFrame {
+  t: 'presence';
+  topic: string;
+  event: 'join' | 'leave';
+  member: PresenceMember;
+}
 /** The broker is closing this connection; `reconnect` says whether to come back. */
 export interface ByeFrame {
   t: 'bye';
@@ -251,7 +311,15 @@ export interface ByeFrame {
 export type GapReason = 'history' | 'epoch' | 'overflow' | 'conflated';
 
 /** Every frame a broker may send. */
-export type ServerFrame = OkFrame | ErrFrame | MsgFrame | BusFrame | JobFrame | GapFrame | ByeFrame;
+export type ServerFrame =
+  | OkFrame
+  | ErrFrame
+  | MsgFrame
+  | BusFrame
+  | JobFrame
+  | GapFrame
+  | ByeFrame
+  | PresenceEventFrame;
 
 /** Limits applied when parsing client frames. */
 export interface FrameLimits {
@@ -297,6 +365,7 @@ const OPS: ReadonlySet<string> = new Set<ClientOp>([
   'ack',
   'nack',
   'call',
+  'presence',
 ]);
 const WITH_DATA: ReadonlySet<string> = new Set<ClientOp>(['pub', 'bus', 'push', 'call']);
 const WITH_TOPIC: ReadonlySet<string> = new Set<ClientOp>([
@@ -309,6 +378,7 @@ const WITH_TOPIC: ReadonlySet<string> = new Set<ClientOp>([
   'push',
   'pull',
   'unpull',
+  'presence',
 ]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -431,6 +501,8 @@ export function parseClientFrame(
       if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {
         return fail('bad_frame', '"prefetch" must be an integer from 1 to 10000');
       }
+      if (value.ackTimeoutMs !== undefined && !(isRef(value.ackTimeoutMs) && value.ackTimeoutMs >= 1))
+        return fail('bad_frame', '"ackTimeoutMs" must be a positive integer');
       break;
     case 'ack':
     case 'nack':
@@ -438,6 +510,11 @@ export function parseClientFrame(
         return fail('bad_frame', `"${t}" needs a job "id" string`);
       }
       break;
+    case 'presence': {
+      const problem = presenceProblem(value);
+      if (problem !== null) return fail('bad_frame', problem);
+      break;
+    }
     case 'call':
       if (typeof value.name !== 'string' || value.name.length === 0 || value.name.length > 128) {
         return fail('bad_frame', '"call" needs an action "name" string');
@@ -468,7 +545,9 @@ export function paceProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return '"pace" must be an object';
   const pace = value as Record<string, unknown>;
   for (const name of Object.keys(pace))
-    if (!['mode', 'key', 'maxRate', 'maxQueue'].includes(name)) return `"pace" has an unknown option "${name}"`;
+    if (!['mode', 'key', 'maxRate', 'maxQueue', 'delta'].includes(name))
+      return `"pace" has an unknown option "${name}"`;
+  if (pace.delta !== undefined && typeof pace.delta !== 'boolean') return '"delta" must be true or false';
   if (pace.mode !== undefined && !PACE_MODES.includes(pace.mode as string))
     return '"mode" must be "all", "latest" or "conflate"';
   if (pace.key !== undefined) {
@@ -493,6 +572,8 @@ export function paceProblem(value: unknown): string | null {
  * SSE or raw `/sub` URL: `undefined` without any, a string saying what is wrong when invalid.
  */
 export function paceFromQuery(params: URLSearchParams): Pace | undefined | string {
+  // A plain client has no delta decoder, and no way to ask again for a message it cannot rebuild.
+  if (params.has('delta')) return '"delta" is for SDK subscriptions only: a plain client receives whole payloads';
   const pace: Record<string, unknown> = {};
   for (const name of ['mode', 'key'] as const) {
     const v = params.get(name);

@@ -9,6 +9,10 @@ export interface BrokerStats {
   pushRejected: number;
   pushExpired: number;
   redelivered: number;
+  /** Jobs taken back from a puller that did not acknowledge them within its ack deadline (`ackTimeoutMs`). */
+  ackExpired: number;
+  /** Payload bytes of the jobs waiting for a puller, all topics (engines that know it cheaply: memory). */
+  queuedBytes?: number;
   /** Messages dropped from the queues of connections that could not keep up (policy `drop`). */
   outboundDropped: number;
   /** Connections dropped because they could not keep up. */

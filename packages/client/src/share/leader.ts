@@ -13,6 +13,8 @@ interface TabSession {
   pulls: Map<string, number>;
   /** Jobs handed to this tab and not yet acknowledged: id → topic. */
   jobs: Map<string, string>;
+  /** Presence this tab joined or watches: topic → its member slot (each tab is a member of its own). */
+  presence: Map<string, string>;
   /** Topics this tab is recovering (a `sub` with a position, unanswered): gaps of those are its own. */
   recovering: Map<string, number>;
   /**
@@ -92,6 +94,7 @@ export class Leader {
       joins: new Set(),
       pulls: new Map(),
       jobs: new Map(),
+      presence: new Map(),
       recovering: new Map(),
       held: [],
     };
@@ -135,6 +138,8 @@ export class Leader {
       if (!this.anyone((s) => s.subs.has(topic))) this.internal({ t: 'unsub', ref: 0, topic });
     for (const topic of session.joins)
       if (!this.anyone((s) => s.joins.has(topic))) this.internal({ t: 'leave', ref: 0, topic });
+    for (const [topic, member] of session.presence)
+      this.internal({ t: 'presence', ref: 0, topic, do: 'leave', member });
     // Its jobs go back to the queue, for another puller (another tab, or another connection).
     for (const id of session.jobs.keys()) this.internal({ t: 'nack', ref: 0, id });
     for (const topic of session.pulls.keys()) {
@@ -193,11 +198,16 @@ export class Leader {
             this.internal({ t: 'unsub', ref: 0, topic: frame.topic });
         }
         session.subs.add(frame.topic);
-        this.forward(session, frame, (answer) => {
-          if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
-          if (answer.t === 'err') session.subs.delete(frame.topic);
-          if (session.recovering.size === 0) this.release(session);
-        });
+        // The shared connection takes whole messages: a tab that came later holds no base for a delta.
+        this.forward(
+          session,
+          frame.pace?.delta ? { ...frame, pace: { ...frame.pace, delta: false } } : frame,
+          (answer) => {
+            if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
+            if (answer.t === 'err') session.subs.delete(frame.topic);
+            if (session.recovering.size === 0) this.release(session);
+          },
+        );
         return;
       case 'unsub':
         session.subs.delete(frame.topic);
@@ -254,6 +264,16 @@ export class Leader {
           this.waiting.delete(frame.topic);
           this.forward(session, frame);
         }
+        return;
+      }
+      case 'presence': {
+        // The broker keeps one member per slot; the events go to the tabs that joined or watch the topic.
+        const holds = frame.do === 'join' || frame.do === 'watch';
+        if (holds) session.presence.set(frame.topic, frame.member ?? '');
+        else if (frame.do === 'leave') session.presence.delete(frame.topic);
+        this.forward(session, frame, (answer) => {
+          if (holds && answer.t === 'err') session.presence.delete(frame.topic);
+        });
         return;
       }
       case 'ack':
@@ -320,6 +340,9 @@ export class Leader {
       }
       case 'bus':
         for (const s of this.sessions.values()) if (s.joins.has(frame.topic)) this.down(s, frame);
+        return;
+      case 'presence':
+        for (const s of this.sessions.values()) if (s.presence.has(frame.topic)) this.down(s, frame);
         return;
       case 'gap': {
         if (frame.bus) {

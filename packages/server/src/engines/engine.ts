@@ -1,5 +1,6 @@
 import type { GapReason, Payload } from '@rt/protocol';
 import type { Logger } from '../options.js';
+import type { PresenceEvent, PresenceStore } from './presence.js';
 
 /**
  * A published message as the engine stores and delivers it. `off` is its position: a number
@@ -82,6 +83,11 @@ export interface Job {
 export interface PullerHandle {
   readonly topic: string;
   readonly prefetch: number;
+  /**
+   * How long a job may stay unacknowledged, in ms: past it, the job is taken back and goes
+   * first in line to another puller (and this puller holds one job at a time until it acks).
+   */
+  readonly ackTimeoutMs: number;
   /** Jobs delivered and not yet acknowledged, by id. */
   readonly inflight: Map<string, Job>;
   deliver(job: Job): void;
@@ -107,6 +113,10 @@ export interface EngineStats {
   deduplicated?: number;
   /** Jobs waiting for a puller, all topics together (engines that know it cheaply). */
   queued?: number;
+  /** Bytes of payload those waiting jobs hold (engines that know it cheaply). */
+  queuedBytes?: number;
+  /** Jobs taken back from a puller that did not settle them within its ack deadline. */
+  ackExpired?: number;
   /** Topics with a history kept for recovery (engines that know it cheaply). */
   historyTopics?: number;
   /** Messages those histories hold, each counted once however many histories list it. */
@@ -136,6 +146,8 @@ export interface EngineHost {
   deliverMessage(message: StoredMessage): void;
   /** A bus message on a topic this node has joined. */
   deliverBus(message: BusMessage): void;
+  /** A presence join or leave on a topic this node watches (see {@link Engine.presence}). */
+  deliverPresence?(event: PresenceEvent): void;
   /**
    * History was lost (e.g. Redis restarted empty): the epoch is now `ep`. Subscribers are told
    * with a `gap` (reason `epoch`) so they know messages may be missing.
@@ -205,6 +217,12 @@ export interface EngineLimits {
   maxHistoryTopics?: number;
   /** Pushes that may wait per topic while no puller takes them. */
   pushQueueSize: number;
+  /** Bytes of payload that may wait per topic (absent: no bound). */
+  pushQueueBytes?: number;
+  /** Pushes that may wait on all topics together (absent: no bound). */
+  pushTotalSize?: number;
+  /** Bytes of payload that may wait on all topics together (absent: no bound). */
+  pushTotalBytes?: number;
   /** How long a waiting push may wait before it expires, in ms (0: forever). */
   pushTtlMs: number;
   /**
@@ -301,4 +319,6 @@ export interface Engine {
   ready?(): Promise<EngineHealth>;
   /** The work queues this engine knows of, with their depth (for the admin page; optional). */
   queueDepths?(): QueueDepth[];
+  /** Who is on which topic (see `engines/presence.ts`); without it, presence operations fail with `unavailable`. */
+  readonly presence?: PresenceStore;
 }

@@ -114,12 +114,22 @@ export class FrameDoor {
           .then(() => ok(frame.ref, {}));
       case 'pull':
         // The answer goes out before the first job.
-        return ops.pull(caller, frame.topic, frame.prefetch ?? 1, () => session.send(done())).then(() => undefined);
+        return ops
+          .pull(caller, frame.topic, { prefetch: frame.prefetch, ackTimeoutMs: frame.ackTimeoutMs }, () =>
+            session.send(done()),
+          )
+          .then(() => undefined);
       case 'unpull':
         return ops.unpull(caller, frame.topic).then(done);
       case 'ack':
       case 'nack':
         return ops.settle(caller, frame.t, frame.id).then(done);
+      case 'presence': {
+        const request = { do: frame.do, ...(frame.member === undefined ? {} : { member: frame.member }) };
+        return ops
+          .presence(caller, frame.topic, frame.info === undefined ? request : { ...request, info: frame.info })
+          .then((snapshot) => ok(frame.ref, snapshot === undefined ? {} : { data: { ...snapshot } }));
+      }
       case 'call':
         return ops
           .call(caller, frame.name, frame.data)

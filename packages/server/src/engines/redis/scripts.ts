@@ -25,6 +25,9 @@
  *   failed them may have them back, and jobs given back (puller or node gone), scored 0 and
  *   held by the consumer `~parked`; each member is `<entry id> <deliveries so far> <failing
  *   puller or ->`, the entry stays pending;
+ * - `P qb:<topic>`: the bytes of the topic's jobs held (waiting or handed out); `P qt`: a hash
+ *   of every topic's jobs held (`jobs`) and their bytes (`bytes`); `P qs`: the set of topics
+ *   with a queue (the sweep expires jobs waiting past the push TTL there);
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
  * - `P hl`: the log of the messages history streams hold, a stream (entry `<off>-0`: the bytes
@@ -214,10 +217,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Push. KEYS: the queue stream, its delayed set, the idempotency key. ARGV: most waiting
- * jobs, the job body, the notify channel, dedupe window (ms; 0: no idempotency key).
- * Returns `{id, 0}`, `{0, 0}` when the queue is full, or `{first id, 1}` when the key was
- * seen within the window.
+ * Push. KEYS: the queue stream, its delayed set, the idempotency key, the topic's byte count,
+ * the totals hash (`jobs`, `bytes`: every topic's jobs held in Redis), the set of topics with a
+ * queue. ARGV: most waiting jobs of the topic, the job body, the notify channel, dedupe window
+ * (ms; 0: no idempotency key), most bytes of the topic, most jobs in total, most bytes in total,
+ * the topic. Returns `{id, 0}`, `{first id, 1}` when the key was seen within the window, or
+ * `{0, 0, waiting, bytes, total jobs, total bytes}` when a budget refuses it. Bytes are the
+ * stored job bodies; the byte and total budgets count jobs held (waiting or handed out).
  */
 export const PUSH = `
 local window = tonumber(ARGV[4])
@@ -228,11 +234,68 @@ end
 pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM')
 local pending = redis.call('XPENDING', KEYS[1], 'rt')[1]
 local waiting = redis.call('XLEN', KEYS[1]) - pending + redis.call('ZCARD', KEYS[2])
-if waiting >= tonumber(ARGV[1]) then return {0, 0} end
+local size = string.len(ARGV[2])
+local bytes = tonumber(redis.call('GET', KEYS[4]) or '0')
+local total = redis.call('HMGET', KEYS[5], 'jobs', 'bytes')
+local jobs = tonumber(total[1] or '0')
+local all = tonumber(total[2] or '0')
+if waiting + 1 > tonumber(ARGV[1]) or bytes + size > tonumber(ARGV[5])
+  or jobs + 1 > tonumber(ARGV[6]) or all + size > tonumber(ARGV[7]) then
+  return {0, 0, waiting, bytes, jobs, all}
+end
 local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+redis.call('INCRBY', KEYS[4], size)
+redis.call('HINCRBY', KEYS[5], 'jobs', 1)
+redis.call('HINCRBY', KEYS[5], 'bytes', size)
+redis.call('SADD', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[3], '1')
 if window > 0 then redis.call('SET', KEYS[3], id, 'PX', window) end
 return {id, 0}`;
+
+/** Deletes the entry `id` (a local) from the queue stream KEYS[1] and takes its body off the byte counts (KEYS[2], KEYS[3]). */
+const FORGET = `
+local e = redis.call('XRANGE', KEYS[1], id, id)
+if #e > 0 then
+  redis.call('XDEL', KEYS[1], id)
+  local size = 0
+  local fields = e[1][2]
+  for f = 1, #fields, 2 do
+    if fields[f] == 'm' then size = string.len(fields[f + 1]) end
+  end
+  redis.call('DECRBY', KEYS[2], size)
+  redis.call('HINCRBY', KEYS[3], 'jobs', -1)
+  redis.call('HINCRBY', KEYS[3], 'bytes', -size)
+end`;
+
+/**
+ * Drops the jobs of a topic that waited longer than the push TTL without being read by any
+ * node (entries after the group's last delivered id; jobs handed out or on their way back do
+ * not expire). KEYS: the queue stream, the topic's byte count, the totals hash, the set of
+ * topics with a queue. ARGV: the cutoff (ms: entries older expire), the topic, most to drop.
+ * Returns how many expired. A topic whose stream is empty leaves the set.
+ */
+export const EXPIRE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[4], ARGV[2])
+  return 0
+end
+local last = '0-0'
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if ok then
+  for _, g in ipairs(groups) do
+    for f = 1, #g, 2 do
+      if g[f] == 'last-delivered-id' then last = g[f + 1] end
+    end
+  end
+end
+local n = 0
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '(' .. last, '(' .. ARGV[1] .. '-0', 'COUNT', tonumber(ARGV[3]))) do
+  local id = e[1]
+  ${FORGET}
+  n = n + 1
+end
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end
+return n`;
 
 /** Sets `prior` to the deliveries an entry's job had before it went back to the queue (field `a`). */
 const PRIOR = `
@@ -364,12 +427,14 @@ if #held < 1000 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'rt', ARGV[2])
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
 /**
- * Acknowledges jobs: they are done and leave the stream. KEYS: the queue stream. ARGV: ids.
- * (A queue Redis lost meanwhile has nothing to acknowledge: no error.)
+ * Acknowledges jobs: they are done and leave the stream (and the byte counts). KEYS: the
+ * queue stream, the topic's byte count, the totals hash. ARGV: ids. (A queue Redis lost
+ * meanwhile has nothing to acknowledge: no error.)
  */
 export const ACK = `
 for i = 1, #ARGV do
   pcall(redis.call, 'XACK', KEYS[1], 'rt', ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
+  local id = ARGV[i]
+  ${FORGET}
 end
 return #ARGV`;

@@ -7,7 +7,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Collector, clients, quiet } from '../helpers/index.ts';
+import { Collector, TRANSPORTS, clients, quiet } from '../helpers/index.ts';
 import { condition, stateReached } from '../helpers/reliability.ts';
 import { REDIS_SERVER, redisNodes as nodes } from '../helpers/redis.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
@@ -101,28 +101,30 @@ describe('Redis engine: history budgets', () => {
     }
   });
 
-  it('a client recovering past a stream deleted for the topic cap gets a gap, then live messages', async () => {
-    await using cluster = await nodes(1, { maxHistoryTopics: 6 });
-    const b = cluster.list[0]!;
-    await using proxy = await startProxy(b.port);
-    await using c = clients(proxy.url, 'websocket');
-    const client = c.make();
-    const events = new Collector<string>();
-    const s = client.topic<string>('mine').subscribe((m) => events.push(m));
-    s.on('gap', (e) => events.push(`gap ${e.reason}`));
-    await s.ready;
-    await b.broker.publish('mine', 'first');
-    await events.until(1);
-    proxy.refuse(true);
-    proxy.cut();
-    await stateReached(client, 'reconnecting');
-    await b.broker.publish('mine', 'missed');
-    for (let i = 0; i < 10; i++) await b.broker.publish(`other/${i}`, i);
-    proxy.refuse(false);
-    await events.until(2, 10_000);
-    await b.broker.publish('mine', 'live');
-    await events.until(3);
-    await quiet();
-    assert.deepEqual(events.items, ['first', 'gap history', 'live']);
-  });
+  for (const transport of TRANSPORTS) {
+    it(`a client recovering past a stream deleted for the topic cap gets a gap, then live messages (${transport})`, async () => {
+      await using cluster = await nodes(1, { maxHistoryTopics: 6 });
+      const b = cluster.list[0]!;
+      await using proxy = await startProxy(b.port);
+      await using c = clients(proxy.url, transport);
+      const client = c.make();
+      const events = new Collector<string>();
+      const s = client.topic<string>('mine').subscribe((m) => events.push(m));
+      s.on('gap', (e) => events.push(`gap ${e.reason}`));
+      await s.ready;
+      await b.broker.publish('mine', 'first');
+      await events.until(1);
+      proxy.refuse(true);
+      proxy.cut();
+      await stateReached(client, 'reconnecting');
+      await b.broker.publish('mine', 'missed');
+      for (let i = 0; i < 10; i++) await b.broker.publish(`other/${i}`, i);
+      proxy.refuse(false);
+      await events.until(2, 10_000);
+      await b.broker.publish('mine', 'live');
+      await events.until(3);
+      await quiet();
+      assert.deepEqual(events.items, ['first', 'gap history', 'live']);
+    });
+  }
 });

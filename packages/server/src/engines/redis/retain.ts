@@ -19,7 +19,7 @@ import { type Connections, Script } from './connection.js';
  * The part of the publish script (scripts.ts) that keeps (`ARGV[7]` = `s`) or clears (`c`)
  * the retained value of the topic `ARGV[8]`: in the hashes `KEYS[7 + n]` up to the last key
  * but one, where `n` is the number of history streams and `head` the channel message's
- * header; the last key is the index `rz`, `ARGV[9]` the most topics with a value. Sets
+ * header; the last key is the index `rz`, `ARGV[11]` the most topics with a value. Sets
  * `dropped` to the number of values it evicted.
  */
 export const RETAIN = `
@@ -28,7 +28,7 @@ if ARGV[7] == 's' then
   local rz = KEYS[#KEYS]
   for i = 7 + n, #KEYS - 1 do redis.call('HSET', KEYS[i], ARGV[8], head .. ARGV[2]) end
   redis.call('ZADD', rz, off, ARGV[8])
-  local over = redis.call('ZCARD', rz) - tonumber(ARGV[9])
+  local over = redis.call('ZCARD', rz) - tonumber(ARGV[11])
   if over > 0 then
     local prefix = string.sub(rz, 1, #rz - 2)
     local gone = redis.call('ZPOPMIN', rz, over)

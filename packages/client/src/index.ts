@@ -57,6 +57,7 @@ export type {
   JobMeta,
   MessageHandler,
   MessageMeta,
+  PublishOptions,
   PullOptions,
   SubscriptionEvents,
 } from './topic.js';

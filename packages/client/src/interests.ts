@@ -53,6 +53,8 @@ export class Interest<H extends Handle = Handle> {
   off: number | undefined;
   /** Subscriptions: the pace asked for (see `Topic.subscribe`). */
   pace: Pace | undefined;
+  /** Subscriptions: a delta could not be rebuilt; taken again from its position, it takes nothing meanwhile. */
+  resyncing = false;
 
   constructor(
     readonly kind: InterestKind,

@@ -8,6 +8,8 @@ export interface MessageMeta {
   off?: number;
   /** With a paced subscription: how many messages the broker skipped (replaced or dropped) before this one. */
   skipped?: number;
+  /** True when this is the topic's retained (latest) value, sent as the subscription started, not a live message. */
+  retained?: boolean;
 }
 
 /** Messages were lost: the app should refetch the state it derives from this topic. */

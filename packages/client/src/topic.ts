@@ -203,6 +203,15 @@ export interface PullOptions {
   ackTimeoutMs?: number;
 }
 
+/** Options of {@link Topic.publish}. */
+export interface PublishOptions {
+  /**
+   * Keep the message as the topic's latest value: every new subscriber gets it at once, with
+   * `meta.retained` true. Publishing `null` with `retain` clears it.
+   */
+  retain?: boolean;
+}
+
 /** What the client does for a puller (implemented by the client). */
 export interface PullerHost {
   stopPulling(puller: PullerSink & { readonly topic: string }): Promise<void>;
@@ -256,7 +265,7 @@ export class Puller<T = unknown> implements PullerSink {
 /** What a topic handle needs from the client. */
 export interface TopicHost extends SubscriptionHost, BusHost, PullerHost {
   subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T>;
-  publish(topic: string, data: Payload): Promise<void>;
+  publish(topic: string, data: Payload, options?: PublishOptions): Promise<void>;
   push(topic: string, data: Payload): Promise<void>;
   pull<T>(topic: string, handler: JobHandler<T>, options: PullOptions): Puller<T>;
   bus<T>(topic: string): Bus<T>;
@@ -279,6 +288,8 @@ export class Topic<T = unknown> {
    * iterate the subscription: `for await (const data of sub)`. `pace` chooses how messages
    * arrive (`{ mode: 'latest' }`, `{ mode: 'conflate', key: '/id' }`, `{ maxRate: 10 }`,
    * `{ maxQueue: 100 }`; default: every one); skipped messages are counted in `meta.skipped`.
+   * `{ delta: true }` (alone or with a mode) has the broker send deltas against the previous
+   * message of the topic; the handler still gets whole payloads.
    * A client holds one pace per topic: the first subscription's.
    */
   subscribe(handler?: MessageHandler<T>, pace?: Pace): Subscription<T> {
@@ -289,10 +300,11 @@ export class Topic<T = unknown> {
    * Publishes to the subscribers of this topic and of its ancestors; resolves when the broker
    * accepted it. Survives reconnects: a publish whose answer the connection lost is sent again
    * (with its idempotency key, so the broker carries it out once), and a client's publishes
-   * reach subscribers in the order they were made.
+   * reach subscribers in the order they were made. `{ retain: true }` keeps it as the
+   * topic's latest value for new subscribers (`null` clears it).
    */
-  publish(data: T & Payload): Promise<void> {
-    return this.host.publish(this.name, data);
+  publish(data: T & Payload, options?: PublishOptions): Promise<void> {
+    return this.host.publish(this.name, data, options);
   }
 
   /**

@@ -1,6 +1,6 @@
 import { type Payload, RtError } from '@rt/protocol';
 import type { Client } from './client.js';
-import type { BusEvents, JobHandler, MessageHandler, PullOptions } from './topic.js';
+import type { BusEvents, JobHandler, MessageHandler, PublishOptions, PullOptions } from './topic.js';
 
 /**
  * The Standard Schema interface (https://standardschema.dev), which zod, valibot, arktype and
@@ -79,7 +79,7 @@ export interface TypedBus<T> {
 export interface TypedTopic<T> {
   readonly name: string;
   subscribe(handler?: MessageHandler<T>): { readonly ready: Promise<void>; unsubscribe(): Promise<void> };
-  publish(data: T & Payload): Promise<void>;
+  publish(data: T & Payload, options?: PublishOptions): Promise<void>;
   push(data: T & Payload): Promise<void>;
   pull(handler: JobHandler<T>, options?: PullOptions): { readonly ready: Promise<void>; stop(): Promise<void> };
   bus(): TypedBus<T>;
@@ -217,7 +217,7 @@ function typedTopic<T>(
             handler,
           ) as MessageHandler<T>),
       ),
-    publish: async (data) => topic.publish(await outbound(data)),
+    publish: async (data, options) => topic.publish(await outbound(data), options),
     push: async (data) => topic.push(await outbound(data)),
     pull: (handler, options) =>
       topic.pull(

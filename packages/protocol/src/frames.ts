@@ -30,6 +30,9 @@ export type PaceMode = 'all' | 'latest' | 'conflate';
  * - `maxRate`: at most this many messages per second (per key with `conflate`); the newest
  *   of each interval wins.
  * - `maxQueue`: at most this many messages waiting; the oldest is dropped.
+ * - `delta`: send a message as a delta against the previous message of its topic when this
+ *   subscriber holds that one (SDK clients only; the client rebuilds the whole payload). See
+ *   {@link MsgFrame.base}.
  * Messages replaced or dropped are counted in `skipped` on the next message delivered.
  */
 export interface Pace {
@@ -37,6 +40,7 @@ export interface Pace {
   key?: string;
   maxRate?: number;
   maxQueue?: number;
+  delta?: boolean;
 }
 
 /** Limits of a {@link Pace}: `maxRate` up to 1000 per second, `maxQueue` up to 10,000, `key` up to 256 characters. */
@@ -68,6 +72,8 @@ export interface PubFrame {
   topic: string;
   data: Payload;
   key?: string;
+  /** Keep it as the topic's latest value, sent at once to every new subscriber (`null` data clears it). */
+  retain?: boolean;
 }
 /** Join the bus of a topic. */
 export interface JoinFrame {
@@ -205,6 +211,14 @@ export interface MsgFrame {
   off?: number;
   /** For a paced subscription: how many messages it skipped (replaced or dropped) since the last one it was sent. */
   skipped?: number;
+  /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
+  retained?: true;
+  /**
+   * For a subscription with `delta`: `data` is a Fossil delta (a string) that turns the
+   * `deltaText` of the payload of the message at offset `base` on the same topic, the last one this
+   * connection was sent on it, into this message's. Without `base`, `data` is whole.
+   */
+  base?: number;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -416,6 +430,8 @@ export function parseClientFrame(
       ) {
         return fail('bad_frame', '"key" must be a string of 1 to 128 characters');
       }
+      if (t === 'pub' && value.retain !== undefined && typeof value.retain !== 'boolean')
+        return fail('bad_frame', '"retain" must be true or false');
       break;
     case 'sub': {
       if (value.ep !== undefined && typeof value.ep !== 'string') return fail('bad_frame', '"ep" must be a string');
@@ -468,7 +484,9 @@ export function paceProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return '"pace" must be an object';
   const pace = value as Record<string, unknown>;
   for (const name of Object.keys(pace))
-    if (!['mode', 'key', 'maxRate', 'maxQueue'].includes(name)) return `"pace" has an unknown option "${name}"`;
+    if (!['mode', 'key', 'maxRate', 'maxQueue', 'delta'].includes(name))
+      return `"pace" has an unknown option "${name}"`;
+  if (pace.delta !== undefined && typeof pace.delta !== 'boolean') return '"delta" must be true or false';
   if (pace.mode !== undefined && !PACE_MODES.includes(pace.mode as string))
     return '"mode" must be "all", "latest" or "conflate"';
   if (pace.key !== undefined) {
@@ -493,6 +511,8 @@ export function paceProblem(value: unknown): string | null {
  * SSE or raw `/sub` URL: `undefined` without any, a string saying what is wrong when invalid.
  */
 export function paceFromQuery(params: URLSearchParams): Pace | undefined | string {
+  // A plain client has no delta decoder, and no way to ask again for a message it cannot rebuild.
+  if (params.has('delta')) return '"delta" is for SDK subscriptions only: a plain client receives whole payloads';
   const pace: Record<string, unknown> = {};
   for (const name of ['mode', 'key'] as const) {
     const v = params.get(name);

@@ -55,6 +55,7 @@ export type {
   UnpullFrame,
   UnsubFrame,
 } from './frames.js';
+export { deltaText } from './delta.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
 export {
   SOCKETIO_EVENT,

@@ -11,6 +11,7 @@ import {
   resolveAdmin,
   resolveMetrics,
 } from './metrics/options.js';
+import { retainPatternProblem } from './ops/retain.js';
 import { DEFAULT_LIMITS, type Limits, type Logger } from './options.js';
 import type { Grants } from './policy/grants.js';
 import type { JwtOptions } from './policy/jwt.js';
@@ -111,6 +112,13 @@ export interface BrokerOptions {
    */
   slowConsumer?: SlowConsumerPolicy;
   /**
+   * Latest-value topics: a topic matching one of these patterns keeps its last message, and a
+   * new subscriber gets it at once (`retained: true`), as with a publish's `retain: true`. A
+   * pattern is a topic (that topic only), `topic/#` (the topic and its descendants), or `#`
+   * (every topic); `+` stands for one segment (`sensors/+/temp`). Default none.
+   */
+  retain?: readonly string[];
+  /**
    * The Mercure hub at `/.well-known/mercure` (subscribe, publish, subscriptions API) on rt's
    * topics, engine and history. Off by default (`/.well-known/mercure` may belong to the host
    * application or to another hub); `true` turns it on with anonymous subscribers and no
@@ -155,6 +163,8 @@ export interface ResolvedOptions {
   sseRetryMs: number;
   rawPrefix: string | false;
   slowConsumer: SlowConsumerPolicy;
+  /** Latest-value topic patterns (checked). */
+  retain: readonly string[];
   /** The Mercure options as given (checked by the Mercure transport); `false` when off. */
   mercure: MercureOptions | false;
   tls: TlsOptions | undefined;
@@ -201,6 +211,12 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
   const slowConsumer = options.slowConsumer ?? 'drop';
   if (slowConsumer !== 'drop' && slowConsumer !== 'disconnect')
     throw new TypeError('slowConsumer must be "drop" or "disconnect"');
+  const retain = options.retain ?? [];
+  if (!Array.isArray(retain)) throw new TypeError('retain must be an array of topic patterns');
+  for (const pattern of retain) {
+    const problem = retainPatternProblem(pattern);
+    if (problem !== null) throw new TypeError(problem);
+  }
   // Every line goes through the redactor: tokens, cookies and session URLs never reach a log.
   const logger = redacting(
     isLogger(options.logger)
@@ -226,6 +242,7 @@ export function resolveOptions(options: BrokerOptions, defaultEngine: () => Engi
     sseRetryMs,
     rawPrefix,
     slowConsumer,
+    retain,
     mercure: options.mercure === true ? {} : options.mercure || false,
     tls: options.tls,
     metrics: resolveMetrics(options.metrics, mode),

@@ -98,6 +98,7 @@ export class Broker {
       actions: this.actions,
       ready: engineStarted,
       counters: this.counters,
+      retain: this.options.retain,
     });
     this.registry = new SessionRegistry(
       this.ops,
@@ -265,8 +266,9 @@ export class Broker {
    * With `key`, a publish repeated with the same key within the dedupe window (a retried
    * HTTP POST with an `Idempotency-Key`) is carried out once and answered with the first
    * offset. The application's keys are its own: no connection's key can suppress them.
+   * `retain: true` keeps it as the topic's latest value for new subscribers (`null` clears it).
    */
-  publish(topic: string, data: Payload, options: { key?: string } = {}): Promise<{ off: number }> {
+  publish(topic: string, data: Payload, options: { key?: string; retain?: boolean } = {}): Promise<{ off: number }> {
     return this.ops.publish(APP, topic, { data }, options);
   }
 
@@ -287,6 +289,7 @@ export class Broker {
       ...this.registry.counts,
       outboundQueued: this.registry.queuedBytes,
       deduplicated: this.ops.deduplicated + (e.deduplicated ?? 0),
+      idempotencyKeys: this.ops.idempotencyKeys,
       replayDropped: this.ops.counts.replayDropped,
       engine: this.engine.name,
     };

@@ -39,6 +39,7 @@ async function runBroker(flags: CliFlags): Promise<void> {
     ...(config.tls ? { tls: config.tls } : {}),
     ...(config.metrics !== undefined ? { metrics: config.metrics } : {}),
     ...(config.admin !== undefined ? { admin: config.admin } : {}),
+    ...(config.retain ? { retain: config.retain } : {}),
   });
   // Signal handlers first: a SIGTERM that arrives while starting still shuts down cleanly.
   let stopping = false;
@@ -101,6 +102,10 @@ export async function main(argv: string[]): Promise<void> {
       'share state with other brokers through Redis, e.g. redis://127.0.0.1:6379 (default: in-memory, one process)',
     )
     .option('--redis-prefix <prefix>', "prefix of rt's Redis keys and channels (default rt:)")
+    .option(
+      '--retain <patterns>',
+      'latest-value topics, comma-separated: a topic, topic/# (and descendants), # (all); + is one segment (default none)',
+    )
     .option(
       '--mercure',
       'serve a Mercure hub at /.well-known/mercure (keys: RT_MERCURE_KEY, or "mercure" in rt.config.json)',

@@ -36,6 +36,8 @@ export interface CliConfig {
   metrics?: MetricsOptions | boolean;
   /** The admin page (see `BrokerOptions.admin`). */
   admin?: AdminOptions | boolean;
+  /** Latest-value topic patterns (see `BrokerOptions.retain`). */
+  retain?: string[];
 }
 
 /** Flags as parsed by the command line. */
@@ -65,6 +67,7 @@ export interface CliFlags {
   metricsListen?: string;
   metricsToken?: string;
   adminToken?: string;
+  retain?: string;
 }
 
 /**
@@ -294,7 +297,7 @@ export function developmentWarning(config: Pick<CliConfig, 'mode' | 'listen'>): 
  * and one `RT_<LIMIT>` per limit (e.g. `RT_MAX_PAYLOAD_BYTES`), `RT_ALLOW_ORIGIN`, `RT_JWT_KEY`
  * (or `RT_JWT_PUBLISHER_KEY` and `RT_JWT_SUBSCRIBER_KEY`; `…_FILE` to read a PEM file),
  * `RT_JWT_ALGORITHMS`, `RT_JWT_ISSUER`, `RT_JWT_AUDIENCE`, `RT_ALLOW_ANONYMOUS`,
- * `RT_HTTP_PUBLISH`, `RT_TLS_CERT`, `RT_TLS_KEY` (files), `RT_TLS_ALLOW_HTTP1`, then flags. Throws with a clear message on a bad value.
+ * `RT_HTTP_PUBLISH`, `RT_RETAIN` (comma-separated patterns), `RT_TLS_CERT`, `RT_TLS_KEY` (files), `RT_TLS_ALLOW_HTTP1`, then flags. Throws with a clear message on a bad value.
  */
 export function loadConfig(flags: CliFlags, env: Record<string, string | undefined>, cwd: string): CliConfig {
   const config: CliConfig = { listen: 'http://*:4000', mode: 'development', logLevel: 'info', limits: {} };
@@ -324,6 +327,7 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
       config.limits = { ...(json.limits as Partial<Limits>) };
     }
     if (json.allowOrigin !== undefined) config.allowOrigin = strings(json.allowOrigin, `${file}: "allowOrigin"`);
+    if (json.retain !== undefined) config.retain = strings(json.retain, `${file}: "retain"`);
     if (json.jwt !== undefined) config.jwt = jwtFromJson(json.jwt, file, cwd);
     if (json.allowAnonymous !== undefined) {
       if (typeof json.allowAnonymous === 'object' && json.allowAnonymous !== null) {
@@ -360,6 +364,8 @@ export function loadConfig(flags: CliFlags, env: Record<string, string | undefin
     config.limits[key] = n;
   }
   if (env.RT_ALLOW_ORIGIN) config.allowOrigin = list(env.RT_ALLOW_ORIGIN);
+  if (env.RT_RETAIN) config.retain = list(env.RT_RETAIN);
+  if (flags.retain) config.retain = list(flags.retain);
   const jwt: JwtOptions = { ...config.jwt };
   jwtFrom(env, 'env', cwd, jwt);
   jwtFrom(flags as Record<string, string | undefined>, 'flag', cwd, jwt);

@@ -44,6 +44,19 @@ export interface Limits {
   /** How long a message is kept for recovery, in ms. Default 5 minutes. */
   historyTtlMs: number;
   /**
+   * Bytes the recovery history of all topics together may hold (each message once: its
+   * payload's JSON text or bytes, its topic and 128 bytes of bookkeeping); past it the oldest
+   * messages broker-wide are evicted, and a client recovering past them gets a `history` gap.
+   * Default 64 MiB.
+   */
+  maxHistoryBytes: number;
+  /**
+   * Topics (ancestors included) that may have a recovery history; past it the history of the
+   * least recently published topic is evicted (a `history` gap for whoever recovers past it).
+   * Default 10,000.
+   */
+  maxHistoryTopics: number;
+  /**
    * Outbound bound of one connection, in bytes: the broker stops writing to a connection
    * whose transport holds this much the peer has not taken, and queues instead; when the
    * queue passes it too, the `slowConsumer` policy applies. 0: no bound. Default 4 MiB.
@@ -76,6 +89,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   redeliveryDelayMs: 100,
   historySize: 1000,
   historyTtlMs: 5 * 60_000,
+  maxHistoryBytes: 64 * 1024 * 1024,
+  maxHistoryTopics: 10_000,
   maxOutboundBytes: 4 * 1024 * 1024,
   dedupeTtlMs: 5 * 60_000,
   dedupeSize: 100_000,

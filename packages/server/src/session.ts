@@ -117,11 +117,19 @@ export class Session {
    * message above it arrives (messages reach a node in offset order). Unset on the hot path.
    */
   private floors: Map<string, number> | undefined;
+  /**
+   * Per topic, the offset of the retained value a new subscription was sent: a live message of
+   * exactly that topic at or below it (that value, or an older one still on its way) is not
+   * sent. All go once a live message above the highest arrives. Unset on the hot path.
+   */
+  private retainedFloors: { upTo: Map<string, number>; max: number } | undefined;
   private flushWaiters: (() => void)[] | undefined;
   /** Paced subscriptions by topic (unset for sessions without any: `all` costs nothing). */
   private paces: Map<string, SubscriptionPace> | undefined;
   /** Messages waiting in paces (not in {@link pending}). */
   private pacedWaiting = 0;
+  /** Subscriptions with deltas (see `delta.ts`): turns messages into deltas as they are written. Unset without any. */
+  deltas: { rewrite(batch: Outgoing[]): void } | undefined;
 
   constructor(
     wire: Wire,
@@ -165,7 +173,10 @@ export class Session {
         this.held.push(out);
         return;
       }
-      if (this.floors !== undefined && this.belowFloor(out.frame.topic, out.frame.off)) return;
+      // A retained value is older than the live flow by nature: floors are for live messages.
+      const live = out.frame.retained !== true;
+      if (live && this.floors !== undefined && this.belowFloor(out.frame.topic, out.frame.off)) return;
+      if (live && this.retainedFloors !== undefined && this.belowRetained(out.frame.topic, out.frame.off)) return;
       if (this.paces !== undefined) {
         const pace = this.paceOf(out.frame.topic);
         if (pace !== undefined) {
@@ -303,6 +314,38 @@ export class Session {
    */
   floor(topic: string, upTo: number): void {
     (this.floors ??= new Map()).set(topic, Math.max(upTo, this.floors.get(topic) ?? -1));
+  }
+
+  /**
+   * Queues a new subscription's retained values (in offset order) among the live messages held
+   * meanwhile, in offset order; a live message of the same topic at or below a retained
+   * value's offset is not sent, now or when it arrives later. Call while {@link hold}ing.
+   */
+  retain(values: readonly Outgoing[]): void {
+    if (values.length === 0 || this.held === null) return;
+    const floors = (this.retainedFloors ??= { upTo: new Map(), max: 0 });
+    for (const out of values) {
+      const f = out.frame;
+      if (f.t !== 'msg' || f.off === undefined) continue;
+      floors.upTo.set(f.topic, Math.max(f.off, floors.upTo.get(f.topic) ?? 0));
+      floors.max = Math.max(floors.max, f.off);
+    }
+    const live = this.held.filter(
+      (out) => out.frame.t !== 'msg' || !this.belowRetained(out.frame.topic, out.frame.off),
+    );
+    this.held = [...values, ...live].sort((a, b) => offsetOf(a) - offsetOf(b));
+  }
+
+  /** True when a retained value sent already covers the live message at `off` on `topic` (see {@link retain}). */
+  private belowRetained(topic: string, off: number | undefined): boolean {
+    const floors = this.retainedFloors;
+    if (floors === undefined || off === undefined) return false;
+    if (off > floors.max) {
+      this.retainedFloors = undefined;
+      return false;
+    }
+    const upTo = floors.upTo.get(topic);
+    return upTo !== undefined && off <= upTo;
   }
 
   /**
@@ -480,6 +523,7 @@ export class Session {
     const batch = this.pacedWaiting > 0 ? this.withPaced(this.pending) : this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    this.deltas?.rewrite(batch);
     this.wire.write(batch);
     this.outbound.wrote?.(this, batch);
   }

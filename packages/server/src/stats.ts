@@ -23,5 +23,17 @@ export interface BrokerStats {
   deduplicated: number;
   /** Messages left out of replays (recoveries) because the connection could not take them within its outbound bound. */
   replayDropped: number;
+  /** Idempotency keys remembered now (at most `limits.dedupeSize`; expired ones are pruned on a timer). */
+  idempotencyKeys: number;
+  /** Topics with a recovery history, ancestors included (at most `limits.maxHistoryTopics`; engines that know it: memory). */
+  historyTopics?: number;
+  /** Messages held in recovery histories, each once (engines that know it: memory). */
+  historyMessages?: number;
+  /** Bytes those messages take (at most `limits.maxHistoryBytes`; engines that know it: memory). */
+  historyBytes?: number;
+  /** Messages evicted from history early because of `limits.maxHistoryBytes`. */
+  historyEvicted?: number;
+  /** Topic histories evicted because of `limits.maxHistoryTopics`. */
+  historyTopicsEvicted?: number;
   engine: string;
 }

@@ -193,11 +193,16 @@ export class Leader {
             this.internal({ t: 'unsub', ref: 0, topic: frame.topic });
         }
         session.subs.add(frame.topic);
-        this.forward(session, frame, (answer) => {
-          if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
-          if (answer.t === 'err') session.subs.delete(frame.topic);
-          if (session.recovering.size === 0) this.release(session);
-        });
+        // The shared connection takes whole messages: a tab that came later holds no base for a delta.
+        this.forward(
+          session,
+          frame.pace?.delta ? { ...frame, pace: { ...frame.pace, delta: false } } : frame,
+          (answer) => {
+            if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
+            if (answer.t === 'err') session.subs.delete(frame.topic);
+            if (session.recovering.size === 0) this.release(session);
+          },
+        );
         return;
       case 'unsub':
         session.subs.delete(frame.topic);

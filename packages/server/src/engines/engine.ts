@@ -47,6 +47,11 @@ export interface PublishOptions {
   key?: string;
   /** Kept with the message and delivered with it (see {@link MessageMeta}). */
   meta?: MessageMeta;
+  /**
+   * Keep the message as the topic's retained value (see {@link Engine.retained}), replacing
+   * the one before, in the same step as the publish; `null` data clears it instead.
+   */
+  retain?: boolean;
 }
 
 /** A bus message between nodes. `from` is the sending session's id, so it is not echoed back. */
@@ -111,9 +116,16 @@ export interface EngineStats {
   queuedBytes?: number;
   /** Jobs taken back from a puller that did not settle them within its ack deadline. */
   ackExpired?: number;
-  /** Topics with a history kept for recovery, and the messages those histories hold (engines that know it cheaply). */
+  /** Topics with a history kept for recovery (engines that know it cheaply). */
   historyTopics?: number;
+  /** Messages those histories hold, each counted once however many histories list it. */
   historyMessages?: number;
+  /** What those messages take: payload, topic and bookkeeping, in bytes (bounded by `maxHistoryBytes`). */
+  historyBytes?: number;
+  /** Messages evicted from history before their age or count limit because of `maxHistoryBytes`. */
+  historyEvicted?: number;
+  /** Topic histories removed whole because of `maxHistoryTopics` (the least recently published first). */
+  historyTopicsEvicted?: number;
 }
 
 /** One work queue as the admin page shows it. */
@@ -196,6 +208,10 @@ export interface EngineLimits {
   historySize: number;
   /** How long a message stays in history, in ms. */
   historyTtlMs: number;
+  /** Bytes all histories together may hold; past it the oldest messages go first. Default 64 MiB. */
+  maxHistoryBytes?: number;
+  /** Topics that may have a history; past it the least recently published topic's goes. Default 10,000. */
+  maxHistoryTopics?: number;
   /** Pushes that may wait per topic while no puller takes them. */
   pushQueueSize: number;
   /** Bytes of payload that may wait per topic (absent: no bound). */
@@ -261,6 +277,11 @@ export interface Engine {
   recover(topic: string, ep: string, off: number): Promise<Recovery>;
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;
+  /**
+   * The retained values (see {@link PublishOptions.retain}) of `topic` and its descendants, of
+   * the current epoch, in offset order.
+   */
+  retained(topic: string): Promise<StoredMessage[]>;
   sendBus(message: BusMessage): Promise<void>;
   /** This node has peers joined to `topic` (called for each join, idempotent); resolves once bus messages will be delivered. */
   listenBus(topic: string): Promise<void>;

@@ -1,4 +1,4 @@
-import { ancestry, type Payload } from '@rt/protocol';
+import type { Payload } from '@rt/protocol';
 import type {
   BusMessage,
   Engine,
@@ -11,35 +11,9 @@ import type {
   Recovery,
   StoredMessage,
 } from './engine.js';
+import { HistoryStore } from './history.js';
 import { MemoryQueues } from './memory-queues.js';
-
-interface Entry {
-  message: StoredMessage;
-  at: number;
-}
-
-/** One topic's bounded history: the newest messages of the topic and its subtree. */
-class History {
-  entries: Entry[] = [];
-  /** Offset of the newest message this history dropped (0: none). */
-  floor = 0;
-
-  add(entry: Entry, limits: EngineLimits): void {
-    this.entries.push(entry);
-    if (this.entries.length > limits.historySize) this.drop(this.entries.length - limits.historySize);
-  }
-
-  expire(now: number, limits: EngineLimits): void {
-    let n = 0;
-    while (n < this.entries.length && now - this.entries[n]!.at > limits.historyTtlMs) n++;
-    if (n > 0) this.drop(n);
-  }
-
-  private drop(n: number): void {
-    this.floor = this.entries[n - 1]!.message.off;
-    this.entries.splice(0, n);
-  }
-}
+import { RetainedValues } from './retained.js';
 
 /**
  * The embedded engine: one process, nothing to install. History, work queues and fan-out
@@ -49,19 +23,17 @@ class History {
 export class MemoryEngine implements Engine {
   readonly name = 'memory';
   private host!: EngineHost;
-  private limits!: EngineLimits;
   private readonly ep = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
   private off = 0;
-  private readonly histories = new Map<string, History>();
-  /** Highest floor of a history that was removed whole: recovery from before it may have lost messages. */
-  private forgotten = 0;
+  private history!: HistoryStore;
+  private readonly retainedValues = new RetainedValues();
   private queues!: MemoryQueues;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
 
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;
-    this.limits = limits;
+    this.history = new HistoryStore(limits);
     this.queues = new MemoryQueues(this.ep, limits, this.counters);
     const every = Math.max(250, Math.min(limits.historyTtlMs, limits.pushTtlMs || Infinity, 10_000) / 4);
     this.sweeper = setInterval(() => this.sweep(), every);
@@ -83,15 +55,8 @@ export class MemoryEngine implements Engine {
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;
     this.counters.published++;
-    if (this.limits.historySize > 0) {
-      const entry = { message, at: Date.now() };
-      // '' is the root: every topic's messages, for recover('') (the Mercure hub's replay).
-      for (const t of ['', ...ancestry(topic)]) {
-        let history = this.histories.get(t);
-        if (!history) this.histories.set(t, (history = new History()));
-        history.add(entry, this.limits);
-      }
-    }
+    if (options.retain) this.retainedValues.keep(message);
+    this.history.add(message, Date.now());
     this.host.deliverMessage(message);
     return message;
   }
@@ -105,20 +70,12 @@ export class MemoryEngine implements Engine {
     return { ep: this.ep, off: this.off };
   }
 
+  async retained(topic: string): Promise<StoredMessage[]> {
+    return this.retainedValues.of(topic);
+  }
+
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {
-    const now = { ep: this.ep, off: this.off };
-    const history = this.histories.get(topic);
-    if (ep !== this.ep) {
-      // The client's position is from a history that is gone (this process restarted): what
-      // is lost is lost, but what this epoch published before the resubscribe is replayed.
-      history?.expire(Date.now(), this.limits);
-      return { messages: history ? history.entries.map((e) => e.message) : [], gap: 'epoch', ...now };
-    }
-    if (!history) return { messages: [], ...(off < this.forgotten ? { gap: 'history' as const } : {}), ...now };
-    history.expire(Date.now(), this.limits);
-    const messages = history.entries.filter((e) => e.message.off > off).map((e) => e.message);
-    const lost = off < history.floor || (history.entries.length === 0 && off < this.forgotten);
-    return lost ? { messages, gap: 'history', ...now } : { messages, ...now };
+    return { ...this.history.recover(topic, this.ep, ep, off, Date.now()), ep: this.ep, off: this.off };
   }
 
   async sendBus(message: BusMessage): Promise<void> {
@@ -147,9 +104,7 @@ export class MemoryEngine implements Engine {
 
   stats(): EngineStats {
     const { jobs: queued, bytes: queuedBytes } = this.queues.queued();
-    let historyMessages = 0;
-    for (const history of this.histories.values()) historyMessages += history.entries.length;
-    return { ...this.counters, queued, queuedBytes, historyTopics: this.histories.size, historyMessages };
+    return { ...this.counters, queued, queuedBytes, ...this.history.stats() };
   }
 
   queueDepths(): QueueDepth[] {
@@ -158,13 +113,7 @@ export class MemoryEngine implements Engine {
 
   private sweep(): void {
     const now = Date.now();
-    for (const [topic, history] of this.histories) {
-      history.expire(now, this.limits);
-      if (history.entries.length === 0) {
-        this.forgotten = Math.max(this.forgotten, history.floor);
-        this.histories.delete(topic);
-      }
-    }
+    this.history.expire(now);
     this.queues.sweep(now);
   }
 }

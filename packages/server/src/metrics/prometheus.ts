@@ -185,9 +185,27 @@ export class BrokerMetrics {
     );
     gauge(
       'rt_history_messages',
-      'Entries held in recovery histories, all topics (engines that report it: memory)',
+      'Messages held in recovery histories, each once (engines that report it: memory)',
       (s) => s.stats.historyMessages ?? 0,
     );
+    gauge(
+      'rt_history_bytes',
+      'Bytes held in recovery histories, bounded by maxHistoryBytes (engines that report it: memory)',
+      (s) => s.stats.historyBytes ?? 0,
+    );
+    labelled(
+      'rt_history_evicted_total',
+      'History evicted early by a budget: messages (maxHistoryBytes) and whole topics (maxHistoryTopics)',
+      'budget',
+      () => {
+        const { historyEvicted, historyTopicsEvicted } = read().stats;
+        return [
+          ['bytes', historyEvicted ?? 0],
+          ['topics', historyTopicsEvicted ?? 0],
+        ];
+      },
+    );
+    gauge('rt_idempotency_keys', 'Idempotency keys remembered, bounded by dedupeSize', (s) => s.stats.idempotencyKeys);
     gauge('rt_outbound_queued_bytes', 'Bytes queued for connections, not yet written', (s) => s.stats.outboundQueued);
     new Gauge({
       name: 'rt_engine_up',

@@ -9,8 +9,6 @@ import type { ResolvedAdminOptions, ResolvedMetricsOptions } from './options.js'
 export interface MonitorStats extends BrokerStats {
   /** Jobs waiting for a puller (engines that report it). */
   queued?: number;
-  historyTopics?: number;
-  historyMessages?: number;
 }
 
 /** Whether the engine can serve, and why not. */

@@ -19,6 +19,7 @@ import {
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, Recovery, StoredMessage } from '../engines/engine.js';
 import { Dedupe } from '../dedupe.js';
+import { DeltaBook } from '../delta.js';
 import type { ActionHandler } from '../broker-options.js';
 import type { Limits } from '../options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from '../outgoing.js';
@@ -26,6 +27,7 @@ import type { Policy } from '../policy/policy.js';
 import type { Session } from '../session.js';
 import type { TopicIndex } from '../topic-index.js';
 import { streamReplay } from './replay.js';
+import { RetainPatterns, missedRetained, retainedOf, retainedOutgoing } from './retain.js';
 import type { Caller, Position } from './types.js';
 
 /** A payload as a door hands it over; `dataText` is its JSON text when the door already has it. */
@@ -51,6 +53,8 @@ export interface PublishOptions {
   key?: string;
   /** Attributes a protocol bridge attaches (Mercure: private, id, type); private messages never reach rt callers. */
   meta?: StoredMessage['meta'];
+  /** Keep it as the topic's latest value (`null` clears it); see `ops/retain.ts`. Topics matching the broker's `retain` patterns always do. */
+  retain?: boolean;
 }
 
 /** What a subscription asks for. */
@@ -63,9 +67,9 @@ export interface SubscribeRequest {
   pace?: Pace;
   /**
    * Called once the position is known and before the replay is queued (plain SSE writes its
-   * `ready` event there). `since`: whether the replay continues `from` (same epoch).
+   * `ready` event there). `retained`: how many retained values come first (see `ops/retain.ts`).
    */
-  before?(position: Position): void;
+  before?(position: Position, retained: number): void;
   /** Called after the replay is queued and before the live messages held meanwhile (the SDK's `ok`). */
   after?(position: Position): void;
 }
@@ -97,6 +101,8 @@ export interface OperationsDeps {
   ready: Promise<void>;
   /** Counters for metrics (refused operations, settled jobs). */
   counters?: OpsCounters;
+  /** Topics that keep their last message without asking (see {@link RetainPatterns}). */
+  retain?: readonly string[];
 }
 
 /**
@@ -141,8 +147,12 @@ export class Operations {
   private readonly topicLimits: { maxLength: number; maxDepth: number };
   readonly counts: OperationCounts = { replayDropped: 0 };
   private readonly counters: OpsCounters;
+  private readonly retain: RetainPatterns;
+  /** Delta subscriptions on this node (see `delta.ts`). */
+  private readonly deltas = new DeltaBook();
 
   constructor(deps: OperationsDeps) {
+    this.retain = new RetainPatterns(deps.retain);
     this.engine = deps.engine;
     this.index = deps.index;
     this.policy = deps.policy;
@@ -166,6 +176,11 @@ export class Operations {
   /** Publishes and pushes answered from memory instead of being carried out again. */
   get deduplicated(): number {
     return this.dedupe.duplicates;
+  }
+
+  /** Idempotency keys remembered now. */
+  get idempotencyKeys(): number {
+    return this.dedupe.size;
   }
 
   // ---- the gate: ordering, readiness, limits and authorization, for every operation ----
@@ -309,9 +324,11 @@ export class Operations {
       if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 128))
         throw new RtError('bad_frame', 'an idempotency key must be 1 to 128 characters');
       const scoped = key === undefined ? undefined : this.scopedKey(caller, 'pub', topic, key);
+      // Private messages are never retained: a retained value goes to every rt subscriber.
+      const retain = (options.retain === true || this.retain.matches(topic)) && !options.meta?.private;
       return this.once(scoped, (engineKey) =>
         this.engine
-          .publish(topic, data, { dataText, key: engineKey, meta: options.meta })
+          .publish(topic, data, { dataText, key: engineKey, meta: options.meta, retain })
           .then((m) => ({ off: m.off })),
       ).then((r) => ({ off: r.off ?? 0 }));
     });
@@ -336,8 +353,9 @@ export class Operations {
     const fresh = topics.filter((t) => !session.subscriptions.has(t));
     const recovering = req.from !== undefined && fresh.length > 0;
     // Held from before the index sees the session: a live message through an ancestor's
-    // channel must not overtake the replay.
-    if (recovering) session.hold();
+    // channel must not overtake the replay (or a new subscription's retained values).
+    let holding = fresh.length > 0;
+    if (holding) session.hold();
     try {
       const added: string[] = [];
       try {
@@ -348,40 +366,55 @@ export class Operations {
           added.push(topic);
         }
         // A subscription asked again with another pace takes the new one.
-        for (const topic of topics) session.setPace(topic, req.pace);
+        for (const topic of topics) {
+          session.setPace(topic, req.pace);
+          this.deltas.want(session, topic, req.pace?.delta === true);
+        }
         // Every new subscription waits until the engine delivers the topic (one racing the first one too).
         await Promise.all(added.map((t) => this.engine.listen(t)));
       } catch (e) {
         for (const topic of added) {
           session.setPace(topic, undefined);
+          this.deltas.want(session, topic, false);
           session.subscriptions.delete(topic);
           if (this.index.unsubscribe(session, topic)) void Promise.resolve(this.engine.unlisten(topic)).catch(() => {});
         }
         throw e;
       }
       if (!recovering || session.closed) {
+        const values = holding && !session.closed ? await retainedOf(this.engine, fresh) : [];
         const position = await this.engine.position();
-        req.before?.(position);
+        req.before?.(position, values.length);
+        // The retained values and the live messages held meanwhile go out before the answer, as
+        // live messages did before it without them.
+        session.retain(values.map(retainedOutgoing));
+        if (holding) session.release();
+        holding = false;
+        // A paced subscription's values must not wait past the answer (the client would take them for old ones).
+        if (values.length > 0) session.settlePaces();
         req.after?.(position);
         return position;
       }
       const from = req.from!;
       const recoveries = await Promise.all(fresh.map((t) => this.engine.recover(t, from.ep, from.off)));
       const position = latest(recoveries);
-      req.before?.(position);
       const replay = merge(recoveries);
+      const gap = recoveries.some((r) => r.gap !== undefined);
+      const missed = await missedRetained(this.engine, fresh, from, position, replay, gap);
+      req.before?.(position, missed.length);
       for (let i = 0; i < fresh.length; i++) {
         const r = recoveries[i]!;
         if (r.gap) session.sendNow(new Outgoing({ t: 'gap', topic: fresh[i]!, reason: r.gap, ep: r.ep, off: r.off }));
       }
-      const dropped = await streamReplay(session, replay, fresh[0]!, position.off);
+      const all = missed.length === 0 ? replay : [...missed, ...replay].sort((a, b) => a.off - b.off);
+      const dropped = await streamReplay(session, all, fresh[0]!, position.off, new Set(missed));
       this.counts.replayDropped += dropped;
       session.settlePaces();
       for (const topic of fresh) session.floor(topic, position.off);
       req.after?.(position);
       return position;
     } finally {
-      if (recovering) session.release();
+      if (holding) session.release();
     }
   }
 
@@ -390,6 +423,7 @@ export class Operations {
     const session = this.needSession(caller);
     return this.gate(caller, 'unsub', topic, async () => {
       session.setPace(topic, undefined);
+      this.deltas.want(session, topic, false);
       if (session.subscriptions.delete(topic) && this.index.unsubscribe(session, topic))
         await this.engine.unlisten(topic);
     });
@@ -562,6 +596,7 @@ export class Operations {
       if (this.index.leave(session, topic)) void Promise.resolve(this.engine.unlistenBus(topic)).catch(() => {});
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
     session.clearPaces();
+    this.deltas.drop(session);
     session.subscriptions.clear();
     session.joins.clear();
     session.pulls.clear();
@@ -586,7 +621,10 @@ export class Operations {
 
   /** A message the engine delivers to this node: to every subscriber on it, unless private. */
   deliverMessage(m: StoredMessage): void {
-    if (!m.meta?.private) this.index.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+    if (m.meta?.private) return;
+    const out = messageOutgoing(m.topic, m.data, m.off, m.dataText);
+    this.deltas.link(out, m.topic, m.off, m.dataText);
+    this.index.publish(m.topic, out);
   }
 
   /** A bus message the engine delivers to this node. */

@@ -9,19 +9,22 @@
 import type { StoredMessage } from '../engines/engine.js';
 import { messageOutgoing } from '../outgoing.js';
 import type { Session } from '../session.js';
+import { retainedOutgoing } from './retain.js';
 
 /** How long a replay waits for a peer that takes nothing before the slow-consumer policy applies, in ms. */
 const REPLAY_STALL_MS = 5000;
 
 /**
  * Queues `messages` (a recovery of `topic` up to offset `upTo`) on `session` in chunks within
- * its outbound bound. Resolves with the number of messages left out (0 unless the policy applied).
+ * its outbound bound; those in `retained` go out as retained values. Resolves with the number
+ * of messages left out (0 unless the policy applied).
  */
 export async function streamReplay(
   session: Session,
   messages: readonly StoredMessage[],
   topic: string,
   upTo: number,
+  retained?: ReadonlySet<StoredMessage>,
 ): Promise<number> {
   const max = session.maxOutboundBytes;
   let i = 0;
@@ -31,7 +34,7 @@ export async function streamReplay(
     let bytes = session.queuedBytes;
     while (i < messages.length && (bytes < max || session.queued === 0)) {
       const m = messages[i++]!;
-      const out = messageOutgoing(m.topic, m.data, m.off, m.dataText);
+      const out = retained?.has(m) ? retainedOutgoing(m) : messageOutgoing(m.topic, m.data, m.off, m.dataText);
       session.sendReplayed(out);
       bytes += out.size;
     }

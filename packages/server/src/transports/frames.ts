@@ -97,7 +97,10 @@ export class FrameDoor {
         return ops.unsubscribe(caller, frame.topic).then(done);
       case 'pub':
         return ops
-          .publish(caller, frame.topic, data(frame), frame.key === undefined ? {} : { key: frame.key })
+          .publish(caller, frame.topic, data(frame), {
+            ...(frame.key === undefined ? {} : { key: frame.key }),
+            ...(frame.retain ? { retain: true } : {}),
+          })
           .then((r) => ok(frame.ref, r));
       case 'join':
         return ops.join(caller, frame.topic).then(done);

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RtError, type JsonValue, type Payload } from '@rt/protocol';
 import type { TransportHost } from './host.js';
 import type { Caller } from '../ops/types.js';
+import { queryRetain } from '../ops/retain.js';
 import type { Identity } from '../session.js';
 import { bodyPayload, readBody, sendError, sendFailure, sendJson } from '../http.js';
 import type { Transport } from './host.js';
@@ -15,6 +16,9 @@ import type { Transport } from './host.js';
  *   (so `curl -d hello` publishes the string `"hello"`; invalid UTF-8 is refused with 400);
  * - `GET {prefix}/health`: `200 {"status": "ok", ...}`, or `503 {"status": "degraded", "engineStatus": why}`
  *   while the engine cannot serve (Redis unreachable).
+ *
+ * `"retain": true` in the JSON, or `?retain=1`, keeps the message as the topic's latest value
+ * (see `ops/retain.ts`).
  *
  * An `Idempotency-Key` header makes a retried POST safe: within the dedupe window the broker
  * publishes once and answers every retry with the first offset. Keys are scoped to the
@@ -69,6 +73,7 @@ export class HttpPublishTransport implements Transport {
     let topic = url.searchParams.get('topic');
     let data: Payload;
     try {
+      let retain = queryRetain(url);
       if (topic !== null) {
         data = type === 'application/json' ? parseJson(body) : bodyPayload(req, body);
       } else {
@@ -80,6 +85,10 @@ export class HttpPublishTransport implements Transport {
         if (!('data' in envelope) || envelope.data === undefined) throw new RtError('bad_frame', '"data" is missing');
         topic = envelope.topic;
         data = envelope.data;
+        if ('retain' in envelope && envelope.retain !== undefined) {
+          if (typeof envelope.retain !== 'boolean') throw new RtError('bad_frame', '"retain" must be true or false');
+          retain = envelope.retain;
+        }
       }
       const key = req.headers['idempotency-key'];
       if (key !== undefined && (typeof key !== 'string' || key.length === 0 || key.length > 128)) {
@@ -87,7 +96,12 @@ export class HttpPublishTransport implements Transport {
       }
       // `open`: anyone may publish, as the application would; else authorized like a connection's `pub`.
       const caller: Caller = open ? { identity: null, trusted: 'http' } : { identity };
-      const { off } = await broker.ops.publish(caller, topic, { data }, key === undefined ? {} : { key });
+      const { off } = await broker.ops.publish(
+        caller,
+        topic,
+        { data },
+        { ...(key === undefined ? {} : { key }), ...(retain ? { retain } : {}) },
+      );
       sendJson(res, 200, { ok: true, off });
     } catch (e) {
       sendFailure(res, e);

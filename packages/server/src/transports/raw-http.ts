@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TransportHost } from './host.js';
 import { bodyPayload, readBody, sendFailure, sendJson } from '../http.js';
 import type { Caller } from '../ops/types.js';
+import { queryRetain } from '../ops/retain.js';
 import { admitRequest } from './handshake.js';
 
 /** The raw endpoints, Mercury's names. */
@@ -72,7 +73,7 @@ export class RawHttp {
       const caller: Caller = { identity: await admitRequest(broker, 'http', req, url) };
       const data = { data: bodyPayload(req, await readBody(req, broker.limits.maxPayloadBytes)) };
       const ops = broker.ops;
-      if (kind === 'pub') await ops.publish(caller, topic, data);
+      if (kind === 'pub') await ops.publish(caller, topic, data, queryRetain(url) ? { retain: true } : {});
       else await (kind === 'bus' ? ops.sendBus(caller, topic, data) : ops.push(caller, topic, data));
       // As Mercury: 200 with an empty body (`POST {prefix}/publish` is the one that answers JSON).
       res.writeHead(200, { 'content-length': '0' });

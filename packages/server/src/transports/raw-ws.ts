@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ByeFrame, type ErrorCode, type Payload, RtError, httpStatus } from '@rt/protocol';
 import { queryPace } from '../ops/operations.js';
 import type { Caller } from '../ops/types.js';
+import { queryRetain } from '../ops/retain.js';
 import type { Outgoing } from '../outgoing.js';
 import type { Identity, Wire } from '../session.js';
 import { barePayload } from './bare.js';
@@ -85,7 +86,8 @@ class RawWire implements Wire {
  * sends arrives as its JSON text.
  *
  * - `bus`: a frame goes to the other peers of exactly the topic (and back to the sender with `?echo=1`);
- * - `sub`: receives the messages of the topic and its descendants; `pub`: publishes, receives nothing;
+ * - `sub`: receives the messages of the topic and its descendants (first the retained values of
+ *   latest-value topics, unmarked); `pub`: publishes (each frame retained with `?retain=1`), receives nothing;
  * - `push`: each frame goes to one puller; `pull`: receives jobs (`?prefetch=`, default 1;
  *   `?ackTimeoutMs=`, as `topic.pull`'s options), each acknowledged once written.
  *
@@ -164,6 +166,8 @@ export class RawWsTransport implements Transport {
     const session = broker.openSession(wire);
     session.identity = identity;
     const caller: Caller = { identity, session };
+    // `/pub/<topic>?retain=1`: every message of the socket is the topic's retained value.
+    const retain: { retain?: boolean } = {};
     socket.once('close', () => broker.closeSession(session));
     try {
       if (kind === 'bus') await ops.join(caller, topic);
@@ -172,6 +176,7 @@ export class RawWsTransport implements Transport {
         await ops.subscribe(caller, { topics: [topic], ...(pace ? { pace } : {}) });
       } else if (kind === 'pull') await ops.pull(caller, topic, queryPull(url));
       else await ops.check(caller, kind, topic);
+      if (kind === 'pub' && queryRetain(url)) retain.retain = true;
     } catch (e) {
       broker.closeSession(session);
       return refuse(socket, e);
@@ -193,7 +198,7 @@ export class RawWsTransport implements Transport {
           kind === 'bus'
             ? ops.sendBus(caller, topic, { data })
             : kind === 'pub'
-              ? ops.publish(caller, topic, { data })
+              ? ops.publish(caller, topic, { data }, retain)
               : ops.push(caller, topic, { data });
         done.then(
           () => {

@@ -85,7 +85,8 @@ class PlainSseWire implements Wire {
       if (f.t === 'msg') {
         // A paced subscription skipped messages: said as a gap before the message.
         if (f.skipped !== undefined) text += this.gap(f.topic, 'conflated', f.skipped);
-        text += this.message(f.data, f.off);
+        // A retained value is older than the stream's position: sent as it is, with that position as id.
+        text += f.retained ? messageEvent(f.data, this.id) : this.message(f.data, f.off);
       } else if (f.t === 'gap') text += this.gap(f.topic, f.reason);
       else if (f.t === 'err') text += `: error ${f.code}: ${f.message.replace(/[\r\n]+/g, ' ')}\n\n`;
       else if (f.t === 'bye') {
@@ -119,7 +120,9 @@ class PlainSseWire implements Wire {
  * (so authorization, limits and private filtering apply as for SDK clients; a refusal is the
  * HTTP status of the answer, before the stream starts).
  *
- * - `event: ready` opens the stream; its id is the position the stream continues from.
+ * - `event: ready` opens the stream; its id is the position the stream continues from. Its
+ *   data is `{"topics": [...]}`, with `"retained": n` when the next `n` events are the retained
+ *   values of latest-value topics (older than the position; their id is the position).
  * - A message's `data` is the payload: a string as it is (line breaks as separate `data:` lines),
  *   any other JSON value as JSON text, bytes as base64 in an `event: binary`.
  * - Its `id` is `<epoch>-<offset>`. `Last-Event-ID` (sent by `EventSource` when it reconnects)
@@ -164,12 +167,14 @@ export async function plainStream(
         ...(pace ? { pace } : {}),
         // An id that is no position (or none): from the start of the current epoch's history.
         ...(since === undefined ? {} : { from: since ?? { ep: '', off: 0 } }),
-        before: (now) => {
+        before: (now, retained) => {
           // Messages at or before the position the stream starts from are not sent again.
           wire.start(since && now.ep === since.ep ? since : now);
           if (res.destroyed) return;
           stream.open(broker.options.sseRetryMs, broker.options.heartbeatMs);
-          stream.write(formatEvent({ event: 'ready', id: wire.id, data: JSON.stringify({ topics }) }));
+          // `retained`: how many of the events after `ready` are retained values (latest-value topics).
+          const data = retained > 0 ? { topics, retained } : { topics };
+          stream.write(formatEvent({ event: 'ready', id: wire.id, data: JSON.stringify(data) }));
         },
       },
     );

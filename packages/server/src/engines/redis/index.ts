@@ -12,12 +12,13 @@ import type {
   Recovery,
   StoredMessage,
 } from '../engine.js';
-import type { Logger } from '../../options.js';
+import { DEFAULT_LIMITS, type Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
 import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
 import { RedisQueues } from './queues.js';
 import { POSITION, PUBLISH, RECOVER } from './scripts.js';
+import { readRetained, retainKeys, retainMode } from './retain.js';
 
 const publishScript = new Script(PUBLISH);
 const recoverScript = new Script(RECOVER);
@@ -100,6 +101,7 @@ export class RedisEngine implements Engine {
     pushExpired: 0,
     redelivered: 0,
     deduplicated: 0,
+    historyTopicsEvicted: 0,
   };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
@@ -209,20 +211,34 @@ export class RedisEngine implements Engine {
     // (for listen('') and recover(''), used by the Mercure hub).
     const topics = ['', ...ancestry(topic)];
     const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS);
+    const retain = retainMode(options.retain, data);
     const reply = (await this.conns!.run(
       publishScript,
-      [this.key('epoch'), this.key('off'), this.key(`d:pub:${key ?? ''}`), ...topics.map((t) => this.key(`h:${t}`))],
+      [
+        this.key('epoch'),
+        this.key('off'),
+        this.key(`d:pub:${key ?? ''}`),
+        this.key('ht'),
+        this.key('hf'),
+        this.key('hr'),
+        ...topics.map((t) => this.key(`h:${t}`)),
+        ...retainKeys(this.keyOf, topic, retain),
+      ],
       [
         this.nextEpoch,
         encodeMessage(topic, data, dataText, meta),
         this.limits.historySize,
         this.limits.historyTtlMs,
         window,
+        this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
+        retain,
+        topic,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number];
+    )) as [string, number, number, number];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
+    this.counters.historyTopicsEvicted! += reply[3];
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
@@ -256,10 +272,14 @@ export class RedisEngine implements Engine {
     return { ep, off };
   }
 
+  retained(topic: string): Promise<StoredMessage[]> {
+    return readRetained(this.conns!, this.keyOf, topic);
+  }
+
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {
     const reply = (await this.conns!.run(
       recoverScript,
-      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`)],
+      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`), this.key('ht'), this.key('hf'), this.key('hr')],
       [this.nextEpoch, ep, off, this.limits.historyTtlMs, Math.max(1, this.limits.historySize)],
       true,
     )) as (Buffer | number)[];
@@ -313,6 +333,8 @@ export class RedisEngine implements Engine {
   private key(name: string): string {
     return this.prefix + name;
   }
+
+  private readonly keyOf = (name: string): string => this.key(name);
 
   /**
    * Subscribes to a channel once. Topic messages are held back from before the SUBSCRIBE until

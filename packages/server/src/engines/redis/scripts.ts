@@ -8,6 +8,13 @@
  * - `P h:<topic>`: the topic's history, a stream whose entry ids are `<off>-0`, each with the
  *   message (`m`), the time it was published (`t`, ms) and the offset of the entry before it
  *   in the same stream (`p`), so recovery can tell whether anything after a position is gone;
+ *   at most `historySize` entries, none older than `historyTtlMs`, and the stream expires
+ *   `historyTtlMs` after the topic's last publish;
+ * - `P ht`: the history streams by the offset of their last publish (a sorted set), expired
+ *   ones included, at most `maxHistoryTopics`: past it the least recently published stream is
+ *   deleted; `P hr`: the streams so deleted, by their last offset, at most `maxHistoryTopics`
+ *   (past it the oldest go); `P hf`: the highest last offset of a stream gone from `hr`.
+ *   Recovery of a topic whose stream is gone reads them to tell whether it missed anything;
  * - `P c:<topic>` / `P b:<topic>`: pub/sub and bus channels, one per topic;
  * - `P q:<topic>`: the topic's work queue, a stream read through the consumer group `rt`
  *   (one consumer per node); an entry holds the job (`m`) and, when it went back to the
@@ -23,9 +30,13 @@
  *   with a queue (the sweep expires jobs waiting past the push TTL there);
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
+ * - `P r:<topic>`: the retained values of the topic's subtree, a hash from topic to
+ *   `<off> <epoch> <message>` (see retain.ts);
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
  *   forwarded to that node; `P own:<hash>`: which node owns a connection (see forward.ts).
  */
+
+import { RETAIN } from './retain.js';
 
 /** Makes sure the epoch exists (a new one resets the offsets) and returns it: `{ep, off}`. */
 const ENSURE_EPOCH = `
@@ -37,28 +48,40 @@ if not ep then
 end`;
 
 /**
- * Publish. KEYS: epoch, off, the idempotency key, then one history stream per ancestor. ARGV:
- * a new epoch (used only when Redis lost it), the message body, history size, history ttl
- * (ms), dedupe window (ms; 0: no idempotency key), then one channel per ancestor. Returns
- * `{ep, off, 0}`, or `{ep, first off, 1}` when the key was seen within the window.
+ * Publish. KEYS: epoch, off, the idempotency key, the history index `ht`, the forgotten
+ * offset `hf`, the deleted streams `hr`, then one history stream per ancestor, then (when
+ * retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when Redis
+ * lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
+ * idempotency key), most topics with a history, retain (`-` no, `s` keep, `c` clear; see
+ * retain.ts), the topic, then one channel per ancestor. Returns `{ep, off, 0, streams
+ * deleted}`, or `{ep, first off, 1, 0}` when the key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
 if window > 0 then
   local seen = redis.call('GET', KEYS[3])
-  if seen then return {ep, tonumber(seen), 1} end
+  if seen then return {ep, tonumber(seen), 1, 0} end
 end
 local off = redis.call('INCR', KEYS[2])
 if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
+local n = #ARGV - 8
 local maxlen = tonumber(ARGV[3])
+local evicted = 0
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local cutoff = now - tonumber(ARGV[4])
-  for i = 4, #KEYS do
+  local ttl = tonumber(ARGV[4])
+  local cutoff = now - ttl
+  local forgotten = tonumber(redis.call('GET', KEYS[5]) or '0')
+  for i = 7, 6 + n do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-    local prev = '0'
-    if #last > 0 then prev = string.match(last[1][1], '^(%d+)') end
+    local prev
+    if #last > 0 then prev = string.match(last[1][1], '^(%d+)')
+    else
+      -- A new stream: the topic's last one (expired or deleted) reached this far, as far as known.
+      prev = redis.call('ZSCORE', KEYS[4], KEYS[i]) or redis.call('ZSCORE', KEYS[6], KEYS[i]) or forgotten
+      redis.call('ZREM', KEYS[6], KEYS[i])
+    end
     redis.call('XADD', KEYS[i], 'MAXLEN', maxlen, off .. '-0', 'm', ARGV[2], 't', now, 'p', prev)
     -- Trim by age: drop the expired entries at the front (a few per publish, so the cost stays bounded).
     local old = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', 8)
@@ -68,14 +91,37 @@ if maxlen > 0 then
       minid = (tonumber(string.match(e[1], '^(%d+)')) + 1) .. '-0'
     end
     if minid then redis.call('XTRIM', KEYS[i], 'MINID', minid) end
+    -- An idle topic's stream goes once its newest entry is too old.
+    redis.call('PEXPIRE', KEYS[i], math.max(ttl, 1))
+    redis.call('ZADD', KEYS[4], off, KEYS[i])
+  end
+  -- Too many topics: the least recently published streams go, never this publish's.
+  local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[6])
+  if over > 0 then
+    local gone = redis.call('ZRANGE', KEYS[4], 0, over - 1, 'WITHSCORES')
+    for j = 1, #gone, 2 do
+      local reached = tonumber(gone[j + 1])
+      if reached >= off then break end
+      redis.call('ZREM', KEYS[4], gone[j])
+      redis.call('DEL', gone[j])
+      redis.call('ZADD', KEYS[6], reached, gone[j])
+      evicted = evicted + 1
+    end
+    local drop = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[6])
+    if drop > 0 then
+      local lost = redis.call('ZPOPMIN', KEYS[6], drop)
+      redis.call('SET', KEYS[5], math.max(forgotten, tonumber(lost[#lost])))
+    end
   end
 end
 local head = off .. ' ' .. ep .. ' '
-for i = 6, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
-return {ep, off, 0}`;
+${RETAIN}
+for i = 9, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+return {ep, off, 0, evicted}`;
 
 /**
- * Recovery. KEYS: epoch, off, the topic's history stream. ARGV: a new epoch, the client's
+ * Recovery. KEYS: epoch, off, the topic's history stream, the history index `ht`, the
+ * forgotten offset `hf`, the deleted streams `hr`. ARGV: a new epoch, the client's
  * epoch, its offset, history ttl (ms), most entries to return. Returns
  * `{ep, off, gap, off1, body1, off2, body2, ...}` where `gap` is '', 'epoch' or 'history'.
  * From another epoch (Redis lost its data since), what the current epoch published is
@@ -104,7 +150,14 @@ end
 if first then
   -- Nothing left after the position: a gap if the topic published after it.
   local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  if #last > 0 and tonumber(string.match(last[1][1], '^(%d+)')) > from then lost = true end
+  if #last > 0 then
+    if tonumber(string.match(last[1][1], '^(%d+)')) > from then lost = true end
+  else
+    -- No stream (expired after the topic's last publish, or deleted for the topic cap): what it reached, as far as known.
+    local reached = redis.call('ZSCORE', KEYS[4], KEYS[3]) or redis.call('ZSCORE', KEYS[6], KEYS[3])
+      or redis.call('GET', KEYS[5]) or '0'
+    if tonumber(reached) > from then lost = true end
+  end
 end
 if epoch then out[3] = 'epoch' elseif lost then out[3] = 'history' end
 return out`;

@@ -1,7 +1,7 @@
 /**
  * The admin page in real Chromium: after a scripted workload (connections on two doors,
  * subscriptions, a work queue with waiting jobs, publishes), the page opened with its token
- * shows those numbers; without the token it says it cannot read the state. A screenshot is
+ * shows those numbers, and the presence of a topic typed in its form; without the token it says it cannot read the state. A screenshot is
  * saved in `.test-output/browser/admin.png`.
  */
 import { describe, it } from 'node:test';
@@ -54,6 +54,14 @@ describe('admin page', () => {
     // A second poll turns totals into rates.
     await page.locator('body[data-polled="2"]').waitFor();
     assert.match((await cell('rate-published').textContent()) ?? '', /^\d+\.\d$/);
+    // Presence of a chosen topic: the members with their info.
+    const amy = subs[0]!.topic('news').presence({ info: { name: 'amy' } });
+    await amy.ready;
+    await page.fill('#presence-topic', 'news');
+    await page.click('#presence-form button');
+    await cell(`member-${amy.self}`).waitFor();
+    assert.equal(await cell('presence-count').textContent(), '1');
+    assert.match((await page.locator('#presence').textContent()) ?? '', /\{"name":"amy"\}/);
     await screenshot(page, 'admin');
 
     const stranger = await browser.page('stranger');

@@ -4,6 +4,7 @@ window.harness = (() => {
   const got = { sub: [], bus: [], job: [], held: [], gaps: [], states: [] };
   const buses = new Map();
   let client;
+  let presence;
   return {
     got,
     start(transport, options = {}) {
@@ -46,5 +47,11 @@ window.harness = (() => {
       }).ready;
     },
     push: (topic, data) => client.topic(topic).push(data),
+    // Joins the presence of `topic` with `info`; resolves with this tab's clientId.
+    presence(topic, info) {
+      presence = client.topic(topic).presence({ info });
+      return presence.ready.then(() => presence.self);
+    },
+    members: () => presence.members.map((m) => m.info),
   };
 })();

@@ -8,9 +8,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type TransportFactory, type TransportName, transports } from '@rt/client';
 import type { MsgFrame } from '@rt/protocol';
 import { Collector, TRANSPORTS, clients, startBroker } from '../helpers/index.ts';
+import { spying } from '../helpers/spy-transport.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { stateReached, whileCutOff } from '../helpers/reliability.ts';
 import WebSocket from 'ws';
@@ -27,23 +27,6 @@ const quote = (price: number): Quote => {
   for (let i = 0; i < 48; i++) fields[`field${i}`] = `value ${i} – ünïcode ✓ ${'x'.repeat(12)}`;
   return { symbol: 'ACME', price, fields };
 };
-
-/** `name`'s transport, with every `msg` frame it hands the client noted in `seen` (as the broker sent it). */
-function spying(name: TransportName, seen: MsgFrame[]): TransportFactory {
-  const inner = transports[name]!;
-  return {
-    name,
-    available: (context) => inner.available(context),
-    create: (context, events) =>
-      inner.create(context, {
-        frame: (frame) => {
-          if (frame.t === 'msg') seen.push({ ...frame });
-          events.frame(frame);
-        },
-        close: (reason) => events.close(reason),
-      }),
-  };
-}
 
 for (const transport of TRANSPORTS) {
   describe(`deltas over ${transport}`, () => {

@@ -53,3 +53,14 @@ rt.topic('chat/lobby').subscribe((msg) => {
 const yes: [TopicMatches<'a/{b}/c', 'a/x/c'>, TopicMatches<'a', 'a'>] = [true, true];
 const no: [TopicMatches<'a/{b}/c', 'a/x'>, TopicMatches<'a', 'ab'>, TopicMatches<'{a}', ''>] = [false, false, false];
 export { no, yes };
+
+// Presence: members' info typed by the generic; info must be a JSON object.
+const here = rt.topic('chat/lobby').presence<{ name: string }>({ info: { name: 'amy' } });
+here.members.map((m) => m.info?.name.toUpperCase());
+here.on('join', ({ member }) => member.info?.name);
+// @ts-expect-error info is typed: "name" is a string
+rt.topic('chat/lobby').presence<{ name: string }>({ info: { name: 1 } });
+// @ts-expect-error info is a JSON object, not a string
+connect('http://127.0.0.1:4000').topic('x').presence({ info: 'amy' });
+// @ts-expect-error the members' info has no "age"
+here.members.map((m) => m.info?.age);

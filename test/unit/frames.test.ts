@@ -33,6 +33,10 @@ describe('frame codec', () => {
       { t: 'ack', ref: 11, id: 'j1' },
       { t: 'nack', ref: 12, id: 'j1' },
       { t: 'call', ref: 13, name: 'add', data: [1, 2] },
+      { t: 'presence', ref: 14, topic: 'room', do: 'join', member: 'tab1', info: { name: 'amy', tags: ['a'] } },
+      { t: 'presence', ref: 15, topic: 'room', do: 'watch' },
+      { t: 'presence', ref: 16, topic: 'room', do: 'leave', member: 'tab1' },
+      { t: 'presence', ref: 17, topic: 'room', do: 'get' },
     ];
     for (const f of frames) {
       for (const input of [JSON.stringify(f), structuredClone(f)]) {
@@ -69,6 +73,45 @@ describe('frame codec', () => {
     assert.equal(problem({ t: 'ack', ref: 3 }).code, 'bad_frame');
     assert.equal(problem({ t: 'call', ref: 3, data: 1 }).code, 'bad_frame');
     assert.equal(problem({ t: 'pub', ref: 3, topic: 'a', data: 'AA$', bin: 1 }).code, 'bad_frame');
+  });
+
+  it('refuses presence frames with what is wrong: the action, the member slot, the info', () => {
+    const reason = (input: unknown) => {
+      const p = problem(input);
+      assert.equal(p.code === 'bad_frame' || p.code === 'invalid_topic', true);
+      return `${p.code}: ${p.message}`;
+    };
+    assert.equal(
+      reason({ t: 'presence', ref: 1, topic: 'r' }),
+      'bad_frame: "presence" needs "do": "join", "watch", "leave" or "get"',
+    );
+    assert.equal(
+      reason({ t: 'presence', ref: 1, topic: 'r', do: 'enter' }),
+      'bad_frame: "presence" needs "do": "join", "watch", "leave" or "get"',
+    );
+    assert.match(reason({ t: 'presence', ref: 1, topic: 'a//b', do: 'get' }), /^invalid_topic/);
+    assert.equal(
+      reason({ t: 'presence', ref: 1, topic: 'r', do: 'join', member: '' }),
+      'bad_frame: "member" must be a string of 1 to 64 characters',
+    );
+    assert.equal(
+      reason({ t: 'presence', ref: 1, topic: 'r', do: 'join', member: 'x'.repeat(65) }),
+      'bad_frame: "member" must be a string of 1 to 64 characters',
+    );
+    for (const info of ['amy', [1], null, 5])
+      assert.equal(
+        reason({ t: 'presence', ref: 1, topic: 'r', do: 'join', info }),
+        'bad_frame: "info" must be a JSON object',
+      );
+    assert.equal(
+      reason({ t: 'presence', ref: 1, topic: 'r', do: 'watch', info: {} }),
+      'bad_frame: "info" goes with "do": "join" only',
+    );
+    assert.equal(
+      reason({ t: 'presence', ref: 1, topic: 'r', do: 'join', info: { s: `a${'é'.repeat(1020)}` } }),
+      'bad_frame: "info" is 2049 bytes of JSON, more than 2048',
+    );
+    assert.ok(parseClientFrame({ t: 'presence', ref: 1, topic: 'r', do: 'join', info: { s: 'é'.repeat(1020) } }).ok);
   });
 
   it('refuses payloads over the limit, JSON by UTF-8 bytes and binary by length', () => {

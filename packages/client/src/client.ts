@@ -4,6 +4,7 @@ import {
   type ErrorCode,
   type GapFrame,
   type JobFrame,
+  type JsonObject,
   type MsgFrame,
   type OkFrame,
   type Pace,
@@ -30,6 +31,7 @@ import {
 import type { Lifecycle, LifecycleEvent } from './lifecycle.js';
 import { browserLifecycle } from './lifecycle-browser.js';
 import { payloadProblem } from './payload.js';
+import { Presence, type PresenceOptions, type PresenceSink } from './presence.js';
 import { RequestQueue } from './requests.js';
 import {
   Bus,
@@ -140,6 +142,8 @@ export interface ConnectOptions {
   backgroundGraceMs?: number;
   /** Log the first connection failure once (`console.warn`) when nothing listens to `error`. Default true. */
   logErrors?: boolean;
+  /** Presence defaults: `info` is what the other members see of this client on every `topic.presence()` that sets none. */
+  presence?: { info?: JsonObject };
 }
 
 const DEFAULT_ORDER: readonly TransportName[] = ['websocket', 'sse', 'polling'];
@@ -853,6 +857,9 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       case 'job':
         this.onJob(frame);
         return;
+      case 'presence':
+        for (const p of this.interests.presence(frame.topic)?.handles ?? []) p.event(frame);
+        return;
       case 'gap':
         this.onGap(frame);
         return;
@@ -1059,6 +1066,22 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   /** @internal */
   busLeave(bus: BusSink & { readonly topic: string }): Promise<void> {
     return this.release('join', bus.topic, bus);
+  }
+
+  /** @internal Presence: this client's member slot is its random id, so tabs sharing a connection are members each. */
+  presence<I extends JsonObject>(topic: string, options: PresenceOptions<I>): Presence<I> {
+    const info = options.info ?? (this.options.presence?.info as I | undefined);
+    const presence = new Presence<I>(topic, info, options.join !== false, this);
+    const { interest, created } = this.interests.addPresence(topic, presence, this.keyPrefix);
+    // A handle added to a presence already asked for asks again: it gets the members (and a join, if it was only watched) with the answer.
+    if (created) this.want(interest, created, presence);
+    else if (this.requests.connected) this.establish(interest);
+    return presence;
+  }
+
+  /** @internal */
+  presenceLeave(presence: PresenceSink & { readonly topic: string }): Promise<void> {
+    return this.release('presence', presence.topic, presence);
   }
 }
 

@@ -61,6 +61,8 @@ export type {
   PullOptions,
   SubscriptionEvents,
 } from './topic.js';
+export { Presence } from './presence.js';
+export type { Member, PresenceEvents, PresenceOptions } from './presence.js';
 export type { BackoffOptions } from './backoff.js';
 export { backoffDelay } from './backoff.js';
 export type {
@@ -94,4 +96,4 @@ export {
   type TypedTopics,
 } from './typed.js';
 export { RtError } from '@rt/protocol';
-export type { AdvertisedLimits, ErrorCode, JsonValue, Payload } from '@rt/protocol';
+export type { AdvertisedLimits, ErrorCode, JsonObject, JsonValue, Payload } from '@rt/protocol';

@@ -1,5 +1,6 @@
-import type { ClientFrame, OkFrame, Pace, Payload, SubFrame } from '@rt/protocol';
+import type { ClientFrame, JsonObject, OkFrame, Pace, Payload, SubFrame } from '@rt/protocol';
 import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
+import type { PresenceSink } from './presence.js';
 
 /** What the client calls on every handle of an interest (a `Subscription`, `Bus` or `Puller`). */
 export interface Handle {
@@ -31,8 +32,8 @@ export interface PullerSink extends Handle {
   run(data: Payload, meta: JobMeta): unknown;
 }
 
-/** The three kinds of state the app wants kept on the broker, named by the frame that establishes each. */
-export type InterestKind = 'sub' | 'join' | 'pull';
+/** The kinds of state the app wants kept on the broker, named by the frame that establishes each. */
+export type InterestKind = 'sub' | 'join' | 'pull' | 'presence';
 
 /**
  * One thing the app wants the broker to keep for this connection, on one topic: a
@@ -55,6 +56,10 @@ export class Interest<H extends Handle = Handle> {
   pace: Pace | undefined;
   /** Subscriptions: a delta could not be rebuilt; taken again from its position, it takes nothing meanwhile. */
   resyncing = false;
+  /** Presence: this client's member slot on the connection, and whether it joins (else it only watches) with what info. */
+  member = '';
+  joins = false;
+  info: JsonObject | undefined;
 
   constructor(
     readonly kind: InterestKind,
@@ -83,11 +88,25 @@ export class Interest<H extends Handle = Handle> {
         if (this.ackTimeoutMs !== undefined) frame.ackTimeoutMs = this.ackTimeoutMs;
         return frame;
       }
+      case 'presence':
+        // The members are read again: events from now on go on top of the answer.
+        for (const h of this.handles) (h as Handle as PresenceSink).resync();
+        return this.joins
+          ? {
+              t: 'presence',
+              ref: 0,
+              topic: this.topic,
+              do: 'join',
+              member: this.member,
+              ...(this.info === undefined ? {} : { info: this.info }),
+            }
+          : { t: 'presence', ref: 0, topic: this.topic, do: 'watch', member: this.member };
     }
   }
 
   /** The frame that removes it from the broker. */
   teardown(): ClientFrame {
+    if (this.kind === 'presence') return { t: 'presence', ref: 0, topic: this.topic, do: 'leave', member: this.member };
     const t = this.kind === 'sub' ? 'unsub' : this.kind === 'join' ? 'leave' : 'unpull';
     return { t, ref: 0, topic: this.topic };
   }
@@ -100,6 +119,7 @@ export class Interest<H extends Handle = Handle> {
       else this.off = answer.off;
       this.ep = answer.ep;
     }
+    if (this.kind === 'presence') for (const h of this.handles) (h as Handle as PresenceSink).answered(answer);
     this.confirmed = true;
     this.attempt = 0;
     for (const h of this.handles) h.settle();
@@ -120,15 +140,36 @@ export class Interests {
   private readonly subs = new Map<string, Interest<SubscriptionSink>>();
   private readonly joins = new Map<string, Interest<BusSink>>();
   private readonly pulls = new Map<string, Interest<PullerSink>>();
+  private readonly presences = new Map<string, Interest<PresenceSink>>();
 
   /** How many interests there are (what the broker counts against `maxSubscriptions`). */
   get size(): number {
-    return this.subs.size + this.joins.size + this.pulls.size;
+    return this.subs.size + this.joins.size + this.pulls.size + this.presences.size;
   }
 
   /** Every interest, subscriptions first. */
   all(): Interest[] {
-    return [...this.subs.values(), ...this.joins.values(), ...this.pulls.values()];
+    return [...this.subs.values(), ...this.joins.values(), ...this.pulls.values(), ...this.presences.values()];
+  }
+
+  /** The presence interest on `topic`. */
+  presence(topic: string): Interest<PresenceSink> | undefined {
+    return this.presences.get(topic);
+  }
+
+  /** See {@link addSub}. The interest joins once one of its handles does, with that handle's info. */
+  addPresence(
+    topic: string,
+    handle: PresenceSink,
+    member: string,
+  ): { interest: Interest<PresenceSink>; created: boolean } {
+    const { interest, created } = add(this.presences, 'presence', topic, handle);
+    if (created) interest.member = member;
+    if (handle.joins && !interest.joins) {
+      interest.joins = true;
+      interest.info = handle.info;
+    }
+    return { interest, created };
   }
 
   /** The subscription interest on exactly `topic`. */
@@ -186,6 +227,7 @@ export class Interests {
   }
 
   private mapOf(kind: InterestKind): Map<string, Interest> {
+    if (kind === 'presence') return this.presences;
     return kind === 'sub' ? this.subs : kind === 'join' ? this.joins : this.pulls;
   }
 }

@@ -1,5 +1,6 @@
-import type { Pace, Payload } from '@rt/protocol';
+import type { JsonObject, Pace, Payload } from '@rt/protocol';
 import { Emitter } from './emitter.js';
+import type { Presence, PresenceHost, PresenceOptions } from './presence.js';
 import type { BusSink, PullerSink, SubscriptionSink } from './interests.js';
 import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
@@ -263,7 +264,8 @@ export class Puller<T = unknown> implements PullerSink {
 }
 
 /** What a topic handle needs from the client. */
-export interface TopicHost extends SubscriptionHost, BusHost, PullerHost {
+export interface TopicHost extends SubscriptionHost, BusHost, PullerHost, PresenceHost {
+  presence<I extends JsonObject>(topic: string, options: PresenceOptions<I>): Presence<I>;
   subscribe<T>(topic: string, handler: MessageHandler<T> | undefined, pace?: Pace): Subscription<T>;
   publish(topic: string, data: Payload, options?: PublishOptions): Promise<void>;
   push(topic: string, data: Payload): Promise<void>;
@@ -323,5 +325,16 @@ export class Topic<T = unknown> {
   /** Joins this topic's bus. */
   bus(): Bus<T> {
     return this.host.bus<T>(this.name);
+  }
+
+  /**
+   * Joins this topic's presence (exactly this topic: no hierarchy) with `info` for the other
+   * members to see, and watches it: `members` lists who is on the topic now, on every broker,
+   * and `join`/`leave` events say who comes and goes. `{ join: false }` only watches. `I` is the
+   * type of the members' `info`. Re-established after every reconnect. Authorized as the
+   * operation `presence`; refused with `too_many_members` past the broker's `maxPresenceMembers`.
+   */
+  presence<I extends JsonObject = JsonObject>(options: PresenceOptions<I> = {}): Presence<I> {
+    return this.host.presence<I>(this.name, options);
   }
 }

@@ -1,6 +1,7 @@
-import { type Payload, RtError } from '@rt/protocol';
+import { type JsonObject, type Payload, RtError } from '@rt/protocol';
 import type { Client } from './client.js';
 import type { BusEvents, JobHandler, MessageHandler, PublishOptions, PullOptions } from './topic.js';
+import type { Presence, PresenceOptions } from './presence.js';
 
 /**
  * The Standard Schema interface (https://standardschema.dev), which zod, valibot, arktype and
@@ -83,6 +84,8 @@ export interface TypedTopic<T> {
   push(data: T & Payload): Promise<void>;
   pull(handler: JobHandler<T>, options?: PullOptions): { readonly ready: Promise<void>; stop(): Promise<void> };
   bus(): TypedBus<T>;
+  /** This topic's presence (see `Topic.presence`): members' `info` is not validated. */
+  presence<I extends JsonObject = JsonObject>(options?: PresenceOptions<I>): Presence<I>;
 }
 
 /** A client's topics, typed by the map `M`. */
@@ -224,6 +227,7 @@ function typedTopic<T>(
         inbound<T, [Parameters<JobHandler<T>>[1]]>(schema, (job) => `job ${job.id} on "${name}"`, onInvalid, handler),
         options,
       ),
+    presence: (options) => topic.presence(options),
     bus: () => {
       const bus = topic.bus();
       return {

@@ -22,6 +22,8 @@ export const ErrorCodes = {
   invalid_payload: 400,
   /** The connection holds as many subscriptions (or bus joins, or pullers) as it may. */
   too_many_subscriptions: 429,
+  /** A presence join found the topic with `maxPresenceMembers` members already. */
+  too_many_members: 429,
   /** A push found the topic's waiting queue full. */
   queue_full: 503,
   /** No credentials, or credentials that could not be verified. */

@@ -7,6 +7,7 @@
 import { type ErrorCode, isErrorCode } from './codes.js';
 import { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
 import { type TopicLimits, DEFAULT_TOPIC_LIMITS, topicProblem } from './topics.js';
+import { presenceProblem } from './presence.js';
 
 /** A JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -139,6 +140,43 @@ export interface CallFrame {
   data: Payload;
 }
 
+/** A JSON object: a presence member's `info`. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/**
+ * Presence of exactly `topic`: `join` makes `member` (a slot of this connection; several tabs
+ * sharing one connection are several members) a member with `info`, and sends this connection
+ * `presence` events; `watch` sends the events without joining; `leave` undoes both for
+ * `member`; `get` answers the members once. `join`, `watch` and `get` are answered `ok` with
+ * {@link PresenceSnapshot} as `data`.
+ */
+export interface PresenceFrame {
+  t: 'presence';
+  ref: Ref;
+  topic: string;
+  do: 'join' | 'watch' | 'leave' | 'get';
+  member?: string;
+  info?: JsonObject;
+}
+
+/** One member of a topic's presence. */
+export type PresenceMember = {
+  /** The broker's id of this member (one per connection and member slot; a reconnect is a new member). */
+  clientId: string;
+  /** The member's identity subject (`sub`, else `id`, of its token or `authenticate`), when authenticated. */
+  subject?: string;
+  /** What the member set at join. */
+  info?: JsonObject;
+  /** When it joined, in ms since the epoch. */
+  since: number;
+};
+
+/** The `data` of the `ok` to a `presence` `join`, `watch` or `get`: the members now (and, for `join`, this member's id). */
+export interface PresenceSnapshot {
+  members: PresenceMember[];
+  self?: string;
+}
+
 /**
  * The client's handshake, sent first on every connection and again as a liveness probe: the
  * broker answers `ok` with {@link BrokerInfo} as `data`. The round trip proves that frames
@@ -183,7 +221,8 @@ export type ClientFrame =
   | UnpullFrame
   | AckFrame
   | NackFrame
-  | CallFrame;
+  | CallFrame
+  | PresenceFrame;
 
 /** The operation names of client frames. */
 export type ClientOp = ClientFrame['t'];
@@ -250,6 +289,13 @@ export interface GapFrame {
   off?: number;
   bus?: true;
 }
+/** A member joined or left the presence of `topic`, for connections that watch it. */
+export interface PresenceEventFrame {
+  t: 'presence';
+  topic: string;
+  event: 'join' | 'leave';
+  member: PresenceMember;
+}
 /** The broker is closing this connection; `reconnect` says whether to come back. */
 export interface ByeFrame {
   t: 'bye';
@@ -265,7 +311,15 @@ export interface ByeFrame {
 export type GapReason = 'history' | 'epoch' | 'overflow' | 'conflated';
 
 /** Every frame a broker may send. */
-export type ServerFrame = OkFrame | ErrFrame | MsgFrame | BusFrame | JobFrame | GapFrame | ByeFrame;
+export type ServerFrame =
+  | OkFrame
+  | ErrFrame
+  | MsgFrame
+  | BusFrame
+  | JobFrame
+  | GapFrame
+  | ByeFrame
+  | PresenceEventFrame;
 
 /** Limits applied when parsing client frames. */
 export interface FrameLimits {
@@ -311,6 +365,7 @@ const OPS: ReadonlySet<string> = new Set<ClientOp>([
   'ack',
   'nack',
   'call',
+  'presence',
 ]);
 const WITH_DATA: ReadonlySet<string> = new Set<ClientOp>(['pub', 'bus', 'push', 'call']);
 const WITH_TOPIC: ReadonlySet<string> = new Set<ClientOp>([
@@ -323,6 +378,7 @@ const WITH_TOPIC: ReadonlySet<string> = new Set<ClientOp>([
   'push',
   'pull',
   'unpull',
+  'presence',
 ]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -454,6 +510,11 @@ export function parseClientFrame(
         return fail('bad_frame', `"${t}" needs a job "id" string`);
       }
       break;
+    case 'presence': {
+      const problem = presenceProblem(value);
+      if (problem !== null) return fail('bad_frame', problem);
+      break;
+    }
     case 'call':
       if (typeof value.name !== 'string' || value.name.length === 0 || value.name.length > 128) {
         return fail('bad_frame', '"call" needs an action "name" string');

@@ -37,6 +37,7 @@ export type {
   HelloFrame,
   JobFrame,
   JoinFrame,
+  JsonObject,
   JsonValue,
   LeaveFrame,
   MsgFrame,
@@ -46,6 +47,10 @@ export type {
   PaceMode,
   ParsedFrame,
   Payload,
+  PresenceEventFrame,
+  PresenceFrame,
+  PresenceMember,
+  PresenceSnapshot,
   PubFrame,
   PullFrame,
   PushFrame,
@@ -56,6 +61,7 @@ export type {
   UnsubFrame,
 } from './frames.js';
 export { deltaText } from './delta.js';
+export { PRESENCE_LIMITS, infoProblem } from './presence.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
 export {
   SOCKETIO_EVENT,

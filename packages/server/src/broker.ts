@@ -120,6 +120,7 @@ export class Broker {
       {
         deliverMessage: (m) => this.deliverMessage(m),
         deliverBus: (m) => this.ops.deliverBus(m),
+        deliverPresence: (event) => this.ops.deliverPresence(event),
         epochChanged: (ep) => this.registry.epochChanged(ep),
         missed: (topic, reason, ep, off) => this.registry.missed(topic, reason, ep, off),
         logger: this.logger,
@@ -159,6 +160,7 @@ export class Broker {
       health: () => engine.health?.() ?? { ok: true },
       ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine.health?.() ?? { ok: true })),
       queues: () => engine.queueDepths?.(),
+      presence: (topic) => this.ops.presence(APP, topic, { do: 'get' }).then((s) => s?.members ?? []),
     };
   }
 

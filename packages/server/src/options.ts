@@ -70,6 +70,8 @@ export interface Limits {
   dedupeTtlMs: number;
   /** Most idempotency keys remembered (the oldest are forgotten first). Default 100,000. */
   dedupeSize: number;
+  /** Members one topic's presence may have (all nodes together); past it a join is refused with `too_many_members`. Default 1,000. */
+  maxPresenceMembers: number;
 }
 
 /** The default {@link Limits}. */
@@ -94,6 +96,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxOutboundBytes: 4 * 1024 * 1024,
   dedupeTtlMs: 5 * 60_000,
   dedupeSize: 100_000,
+  maxPresenceMembers: 1000,
 });
 
 /** The logger rt writes to: pino's shape (`logger.info(obj, msg)` or `logger.info(msg)`). */

@@ -1,6 +1,7 @@
 import { type ClientFrame, type ErrorCode, type MsgFrame, type ServerFrame, RtError, ancestry } from '@rt/protocol';
 import type { ClientTransport, TransportContext, TransportFactory, TransportName } from '../transports/transport.js';
-import { type ControlMessage, type SessionMessage, controlChannel, sessionChannel, tabLock } from './messages.js';
+import { type ControlMessage, type SessionMessage, controlChannel, sessionChannel } from './messages.js';
+import type { TabWatch } from './watch.js';
 
 /** One tab's virtual connection, as the leader sees it. */
 interface TabSession {
@@ -13,6 +14,8 @@ interface TabSession {
   pulls: Map<string, number>;
   /** Jobs handed to this tab and not yet acknowledged: id → topic. */
   jobs: Map<string, string>;
+  /** Presence this tab joined or watches: topic → its member slot (each tab is a member of its own). */
+  presence: Map<string, string>;
   /** Topics this tab is recovering (a `sub` with a position, unanswered): gaps of those are its own. */
   recovering: Map<string, number>;
   /**
@@ -42,7 +45,6 @@ const MAX_SHARED_PREFETCH = 64;
 export class Leader {
   private readonly control: BroadcastChannel;
   private readonly sessions = new Map<string, TabSession>();
-  private readonly watched = new Set<string>();
   private upstream: ClientTransport | undefined;
   private upstreamName: TransportName | undefined;
   private opening: Promise<void> | undefined;
@@ -60,13 +62,14 @@ export class Leader {
     private readonly key: string,
     private readonly factories: readonly TransportFactory[],
     private readonly context: () => TransportContext,
-    private readonly locks: LockManager,
+    private readonly tabs: TabWatch,
   ) {
     this.control = new BroadcastChannel(controlChannel(key));
     this.control.onmessage = (event: MessageEvent<ControlMessage>) => {
-      if (event.data.k === 'hello') this.hello(event.data.tab, event.data.session);
+      const m = event.data;
+      // Sessions are addressed: with two leaders at once, each tab's client talks to one.
+      if (m.k === 'hello' && m.to === id) this.hello(m.tab, m.session);
     };
-    this.control.postMessage({ k: 'leader', id } satisfies ControlMessage);
   }
 
   /** Steps down: every session closes (its client reconnects, to the next leader) and so does the connection. */
@@ -74,6 +77,7 @@ export class Leader {
     if (this.closed) return;
     this.closed = true;
     this.control.close();
+    this.tabs.close();
     this.dropUpstream('the leader tab stepped down');
     this.upstream?.close();
     this.upstream = undefined;
@@ -92,6 +96,7 @@ export class Leader {
       joins: new Set(),
       pulls: new Map(),
       jobs: new Map(),
+      presence: new Map(),
       recovering: new Map(),
       held: [],
     };
@@ -116,16 +121,12 @@ export class Leader {
     );
   }
 
-  /** When the tab (or worker) `tab` is gone, its browser lock is released: its sessions end then. */
+  /** When the tab (or worker) `tab` is gone, its sessions end. */
   private watch(tab: string): void {
-    if (tab === this.id || this.watched.has(tab)) return;
-    this.watched.add(tab);
-    void this.locks
-      .request(tabLock(tab), () => {
-        this.watched.delete(tab);
-        for (const s of [...this.sessions.values()]) if (s.tab === tab) this.endSession(s);
-      })
-      .catch(() => undefined);
+    if (tab === this.id) return;
+    this.tabs.watch(tab, () => {
+      for (const s of [...this.sessions.values()]) if (s.tab === tab) this.endSession(s);
+    });
   }
 
   /** A tab's session ended (it closed, or the tab is gone): what only it wanted is undone upstream. */
@@ -135,6 +136,8 @@ export class Leader {
       if (!this.anyone((s) => s.subs.has(topic))) this.internal({ t: 'unsub', ref: 0, topic });
     for (const topic of session.joins)
       if (!this.anyone((s) => s.joins.has(topic))) this.internal({ t: 'leave', ref: 0, topic });
+    for (const [topic, member] of session.presence)
+      this.internal({ t: 'presence', ref: 0, topic, do: 'leave', member });
     // Its jobs go back to the queue, for another puller (another tab, or another connection).
     for (const id of session.jobs.keys()) this.internal({ t: 'nack', ref: 0, id });
     for (const topic of session.pulls.keys()) {
@@ -261,6 +264,16 @@ export class Leader {
         }
         return;
       }
+      case 'presence': {
+        // The broker keeps one member per slot; the events go to the tabs that joined or watch the topic.
+        const holds = frame.do === 'join' || frame.do === 'watch';
+        if (holds) session.presence.set(frame.topic, frame.member ?? '');
+        else if (frame.do === 'leave') session.presence.delete(frame.topic);
+        this.forward(session, frame, (answer) => {
+          if (holds && answer.t === 'err') session.presence.delete(frame.topic);
+        });
+        return;
+      }
       case 'ack':
       case 'nack': {
         const topic = session.jobs.get(frame.id);
@@ -325,6 +338,9 @@ export class Leader {
       }
       case 'bus':
         for (const s of this.sessions.values()) if (s.joins.has(frame.topic)) this.down(s, frame);
+        return;
+      case 'presence':
+        for (const s of this.sessions.values()) if (s.presence.has(frame.topic)) this.down(s, frame);
         return;
       case 'gap': {
         if (frame.bus) {

@@ -1,5 +1,6 @@
 import type { GapReason, Payload } from '@rt/protocol';
 import type { Logger } from '../options.js';
+import type { PresenceEvent, PresenceStore } from './presence.js';
 
 /**
  * A published message as the engine stores and delivers it. `off` is its position: a number
@@ -145,6 +146,8 @@ export interface EngineHost {
   deliverMessage(message: StoredMessage): void;
   /** A bus message on a topic this node has joined. */
   deliverBus(message: BusMessage): void;
+  /** A presence join or leave on a topic this node watches (see {@link Engine.presence}). */
+  deliverPresence?(event: PresenceEvent): void;
   /**
    * History was lost (e.g. Redis restarted empty): the epoch is now `ep`. Subscribers are told
    * with a `gap` (reason `epoch`) so they know messages may be missing.
@@ -317,4 +320,6 @@ export interface Engine {
   ready?(): Promise<EngineHealth>;
   /** The work queues this engine knows of, with their depth (for the admin page; optional). */
   queueDepths?(): QueueDepth[];
+  /** Who is on which topic (see `engines/presence.ts`); without it, presence operations fail with `unavailable`. */
+  readonly presence?: PresenceStore;
 }

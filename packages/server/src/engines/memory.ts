@@ -12,6 +12,7 @@ import type {
   StoredMessage,
 } from './engine.js';
 import { HistoryStore } from './history.js';
+import { MemoryPresence } from './memory-presence.js';
 import { MemoryQueues } from './memory-queues.js';
 import { RetainedValues } from './retained.js';
 
@@ -30,6 +31,8 @@ export class MemoryEngine implements Engine {
   private queues!: MemoryQueues;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
+  /** Presence members, in this process. */
+  readonly presence = new MemoryPresence((event) => this.host.deliverPresence?.(event));
 
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;

@@ -1,7 +1,8 @@
 /**
  * The admin page: one HTML document with its CSS and JS inline (no framework, no build
  * step, nothing to serve beside it). It polls `admin/state` (relative to itself) every
- * second and shows connections, topics, queues, counters and the rates between two polls.
+ * second and shows connections, topics, queues, counters and the rates between two polls, and
+ * the presence of the topic typed in its form.
  * Every number sits in an element with a `data-k` attribute naming it, for tests.
  */
 export const ADMIN_PAGE = `<!doctype html>
@@ -25,6 +26,7 @@ export const ADMIN_PAGE = `<!doctype html>
   td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
   .empty { color: #8a93a6; font-style: italic; }
   .error { color: #c62828; }
+  #presence td { overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
@@ -58,11 +60,17 @@ export const ADMIN_PAGE = `<!doctype html>
     <h2>Work queues</h2>
     <table><thead><tr><th>topic</th><th class="n">waiting</th><th class="n">in flight</th><th class="n">pullers</th></tr></thead><tbody id="queues"></tbody></table>
   </section>
+  <section>
+    <h2>Presence (<span data-k="presence-count">0</span> members)</h2>
+    <form id="presence-form"><input id="presence-topic" placeholder="topic, e.g. room/1" aria-label="topic"> <button>show</button></form>
+    <table><thead><tr><th>client</th><th>subject</th><th>info</th><th class="n">since</th></tr></thead><tbody id="presence"></tbody></table>
+  </section>
 </main>
 <script>
   const token = new URLSearchParams(location.hash.slice(1)).get('token');
   const stateUrl = new URL('admin/state', location.href.replace(/\\/admin\\/?(#.*)?$/, '/'));
   let previous;
+  let presenceTopic = '';
 
   function row(cells, keyed) {
     const tr = document.createElement('tr');
@@ -122,13 +130,37 @@ export const ADMIN_PAGE = `<!doctype html>
     previous = state;
   }
 
+  async function read(url) {
+    const res = await fetch(url, { headers: token ? { authorization: 'Bearer ' + token } : {}, cache: 'no-store' });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error ? body.error.message : res.statusText);
+    return body;
+  }
+
+  async function showPresence() {
+    if (presenceTopic === '') return fill('presence', [], 'choose a topic', 4);
+    const url = new URL('presence', stateUrl);
+    url.searchParams.set('topic', presenceTopic);
+    const body = await read(url);
+    if (body.topic !== presenceTopic) return;
+    set('presence-count', body.members.length);
+    fill('presence', body.members.map((m) => row(
+      [m.clientId, m.subject ?? '', m.info === undefined ? '' : JSON.stringify(m.info), new Date(m.since).toLocaleTimeString()],
+      ['member-' + m.clientId, null, null, null],
+    )), 'nobody on ' + presenceTopic, 4);
+  }
+
+  document.getElementById('presence-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    presenceTopic = document.getElementById('presence-topic').value.trim();
+    showPresence().catch((e) => fill('presence', [], e.message, 4));
+  });
+
   async function poll() {
     const error = document.getElementById('error');
     try {
-      const res = await fetch(stateUrl, { headers: token ? { authorization: 'Bearer ' + token } : {}, cache: 'no-store' });
-      const body = await res.json();
-      if (!res.ok) throw new Error(body.error ? body.error.message : res.statusText);
-      show(body);
+      show(await read(stateUrl));
+      await showPresence().catch((e) => fill('presence', [], e.message, 4));
       error.hidden = true;
       document.body.dataset.polled = String(Number(document.body.dataset.polled || 0) + 1);
     } catch (e) {

@@ -1,5 +1,5 @@
-import type { ServerResponse } from 'node:http';
-import { sendError, sendJson } from '../http.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendError, sendFailure, sendJson } from '../http.js';
 import { ADMIN_PAGE } from './admin-page.js';
 import type { AdminOptions } from './options.js';
 import { bearerMatches } from './bearer.js';
@@ -22,7 +22,8 @@ function total(map: ReadonlyMap<string, number>): number {
  * `GET {prefix}/admin/state`: connections by door and transport, topics with their
  * subscriber counts (the 100 most subscribed), work queues with their depth (engines that
  * report them), readiness and the same counters as the metrics (the page turns them into
- * rates). With a token, `state` needs `Authorization: Bearer <token>`; the page reads the
+ * rates), and `GET {prefix}/admin/presence?topic=` for the presence of the topic chosen on the
+ * page. With a token, `state` and `presence` need `Authorization: Bearer <token>`; the page reads the
  * token from its URL (`#token=...`) and sends it.
  */
 export class Admin {
@@ -39,13 +40,28 @@ export class Admin {
     const prefix = this.source.prefix;
     this.source.addRoute('GET', `${prefix}/admin`, (_req, res) => page(res));
     this.source.addRoute('GET', `${prefix}/admin/state`, async (req, res) => {
-      if (this.options.token !== undefined && !bearerMatches(req, this.options.token)) {
-        sendError(res, 'unauthorized', 'the admin page needs its token: open it as /rt/admin#token=...');
-        return;
-      }
+      if (!this.allowed(req, res)) return;
       res.setHeader('cache-control', 'no-store');
       sendJson(res, 200, await this.state());
     });
+    // The presence of the topic chosen on the page: `{topic, members}`, or the error.
+    this.source.addRoute('GET', `${prefix}/admin/presence`, async (req, res, url) => {
+      if (!this.allowed(req, res)) return;
+      res.setHeader('cache-control', 'no-store');
+      const topic = url.searchParams.get('topic') ?? '';
+      try {
+        sendJson(res, 200, { topic, members: await this.source.presence(topic) });
+      } catch (e) {
+        sendFailure(res, e);
+      }
+    });
+  }
+
+  /** True when the request may read the admin state (it carries the token, when there is one); answers 401 otherwise. */
+  private allowed(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.options.token === undefined || bearerMatches(req, this.options.token)) return true;
+    sendError(res, 'unauthorized', 'the admin page needs its token: open it as /rt/admin#token=...');
+    return false;
   }
 
   /** What the page shows, now. */

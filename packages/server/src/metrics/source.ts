@@ -1,3 +1,4 @@
+import type { PresenceMember } from '@rt/protocol';
 import type { RouteHandler } from '../http.js';
 import type { Logger } from '../options.js';
 import type { Session } from '../session.js';
@@ -58,4 +59,6 @@ export interface MonitorSource {
   ready(): Promise<MonitorHealth>;
   /** The engine's work queues, when it reports them. */
   queues(): MonitorQueue[] | undefined;
+  /** The presence members of `topic` (every node's). */
+  presence(topic: string): Promise<PresenceMember[]>;
 }

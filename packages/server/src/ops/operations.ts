@@ -10,6 +10,7 @@ import {
   type ClientOp,
   type Pace,
   type Payload,
+  type PresenceSnapshot,
   RtError,
   checkPayload,
   paceFromQuery,
@@ -18,6 +19,7 @@ import {
   utf8Length,
 } from '@rt/protocol';
 import type { BusMessage, Engine, Job, PullerHandle, Recovery, StoredMessage } from '../engines/engine.js';
+import type { PresenceEvent } from '../engines/presence.js';
 import { Dedupe } from '../dedupe.js';
 import { DeltaBook } from '../delta.js';
 import type { ActionHandler } from '../broker-options.js';
@@ -26,6 +28,7 @@ import { Outgoing, busOutgoing, messageOutgoing } from '../outgoing.js';
 import type { Policy } from '../policy/policy.js';
 import type { Session } from '../session.js';
 import type { TopicIndex } from '../topic-index.js';
+import { type PresenceRequest, Presences } from './presence.js';
 import { streamReplay } from './replay.js';
 import { RetainPatterns, missedRetained, retainedOf, retainedOutgoing } from './retain.js';
 import type { Caller, Position } from './types.js';
@@ -147,6 +150,7 @@ export class Operations {
   private readonly topicLimits: { maxLength: number; maxDepth: number };
   readonly counts: OperationCounts = { replayDropped: 0 };
   private readonly counters: OpsCounters;
+  private readonly presences: Presences;
   private readonly retain: RetainPatterns;
   /** Delta subscriptions on this node (see `delta.ts`). */
   private readonly deltas = new DeltaBook();
@@ -165,6 +169,7 @@ export class Operations {
     this.ready.catch(() => undefined);
     this.dedupe = new Dedupe(this.limits.dedupeTtlMs, this.limits.dedupeSize);
     this.topicLimits = { maxLength: this.limits.maxTopicLength, maxDepth: this.limits.maxTopicDepth };
+    this.presences = new Presences(() => this.engine.presence, this.limits);
   }
 
   /** The refusal of `op` on `topic`, counted. */
@@ -358,6 +363,7 @@ export class Operations {
     if (holding) session.hold();
     try {
       const added: string[] = [];
+      let values: StoredMessage[] = [];
       try {
         for (const topic of fresh) {
           this.checkRoom(session);
@@ -372,6 +378,8 @@ export class Operations {
         }
         // Every new subscription waits until the engine delivers the topic (one racing the first one too).
         await Promise.all(added.map((t) => this.engine.listen(t)));
+        // Read after listening: a value published meanwhile is read, or held as a live message.
+        if (!recovering && holding && !session.closed) values = await retainedOf(this.engine, fresh);
       } catch (e) {
         for (const topic of added) {
           session.setPace(topic, undefined);
@@ -382,7 +390,6 @@ export class Operations {
         throw e;
       }
       if (!recovering || session.closed) {
-        const values = holding && !session.closed ? await retainedOf(this.engine, fresh) : [];
         const position = await this.engine.position();
         req.before?.(position, values.length);
         // The retained values and the live messages held meanwhile go out before the answer, as
@@ -586,6 +593,20 @@ export class Operations {
     });
   }
 
+  // ---- presence ----
+
+  /** Presence of exactly `topic` (see `ops/presence.ts`): join, watch, leave, or get the members. */
+  presence(caller: Caller, topic: string, request: PresenceRequest): Promise<PresenceSnapshot | undefined> {
+    return this.gate(caller, 'presence', topic, () =>
+      this.presences.run(caller.identity, caller.session, topic, request),
+    );
+  }
+
+  /** A presence event the engine delivers to this node. */
+  deliverPresence(event: PresenceEvent): void {
+    this.presences.deliver(event);
+  }
+
   // ---- sessions ----
 
   /** Lets go of everything `session` holds: subscriptions, bus joins and pullers (its jobs go to other pullers). */
@@ -595,6 +616,7 @@ export class Operations {
     for (const topic of session.joins)
       if (this.index.leave(session, topic)) void Promise.resolve(this.engine.unlistenBus(topic)).catch(() => {});
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
+    this.presences.release(session);
     session.clearPaces();
     this.deltas.drop(session);
     session.subscriptions.clear();

@@ -6,7 +6,7 @@ import { type ClientOp, covers, isValidTopic } from '@rt/protocol';
  * `users` nor `users/7`), or `*` for every topic. This is the `rt` claim of a JWT.
  */
 export interface Grants {
-  /** Topics this identity may read: subscribe to, join the bus of, pull from. */
+  /** Topics this identity may read: subscribe to, join the bus of, pull from, join and watch the presence of. */
   subscribe?: readonly string[];
   /** Topics this identity may write: publish to, send on the bus of, push to. */
   publish?: readonly string[];
@@ -17,14 +17,15 @@ const SIDE: Partial<Record<ClientOp, keyof Grants>> = {
   sub: 'subscribe',
   join: 'subscribe',
   pull: 'subscribe',
+  presence: 'subscribe',
   pub: 'publish',
   bus: 'publish',
   push: 'publish',
 };
 
 /**
- * Which list of {@link Grants} decides `op`: `subscribe` for `sub`, `join` and `pull` (they
- * receive), `publish` for `pub`, `bus` and `push` (they send); `undefined` for operations that
+ * Which list of {@link Grants} decides `op`: `subscribe` for `sub`, `join`, `pull` and
+ * `presence` (they receive), `publish` for `pub`, `bus` and `push` (they send); `undefined` for operations that
  * only let go of something (`unsub`, `leave`, `unpull`, `ack`, `nack`) or name no topic
  * (`call`), which need no grant.
  */

@@ -26,7 +26,8 @@ export type Authenticate = (request: AuthRequest) => Identity | Promise<Identity
 
 /**
  * Decides whether `identity` may do `op` on `topic`: `sub`, `join` and `pull` (receiving),
- * `pub`, `bus` and `push` (sending). Return `false` (or throw) to refuse with a `forbidden`
+ * `pub`, `bus` and `push` (sending), `presence` (joining, watching or reading the members of
+ * the topic; `GET /rt/presence` asks it too, with `session` absent). Return `false` (or throw) to refuse with a `forbidden`
  * error for that operation only; the connection lives on. `session` is absent for HTTP
  * publishing.
  */

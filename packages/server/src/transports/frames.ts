@@ -124,6 +124,12 @@ export class FrameDoor {
       case 'ack':
       case 'nack':
         return ops.settle(caller, frame.t, frame.id).then(done);
+      case 'presence': {
+        const request = { do: frame.do, ...(frame.member === undefined ? {} : { member: frame.member }) };
+        return ops
+          .presence(caller, frame.topic, frame.info === undefined ? request : { ...request, info: frame.info })
+          .then((snapshot) => ok(frame.ref, snapshot === undefined ? {} : { data: { ...snapshot } }));
+      }
       case 'call':
         return ops
           .call(caller, frame.name, frame.data)

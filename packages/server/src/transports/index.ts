@@ -1,4 +1,5 @@
 import { MercureTransport } from '../mercure/hub.js';
+import { HttpPresenceTransport } from './http-presence.js';
 import { HttpPublishTransport } from './http-publish.js';
 import { PlaygroundTransport } from './playground.js';
 import { RawWsTransport } from './raw-ws.js';
@@ -13,6 +14,7 @@ export function defaultTransports(): Transport[] {
     new SseTransport(),
     new RawWsTransport(),
     new HttpPublishTransport(),
+    new HttpPresenceTransport(),
     new MercureTransport(),
     new PlaygroundTransport(),
   ];

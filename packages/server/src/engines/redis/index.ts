@@ -16,6 +16,7 @@ import { DEFAULT_LIMITS, type Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
 import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
+import { RedisPresence } from './presence.js';
 import { RedisQueues } from './queues.js';
 import { POSITION, PUBLISH, RECOVER } from './scripts.js';
 import { readRetained, retainKeys, retainMode } from './retain.js';
@@ -32,7 +33,10 @@ export interface RedisEngineOptions {
   prefix?: string;
   /** How long `start()` waits for Redis before the broker starts degraded (and keeps trying), in ms. Default 5,000. */
   connectTimeoutMs?: number;
-  /** How often a node renews its heartbeat and checks for jobs of dead nodes, in ms. Default 1,000. */
+  /**
+   * How often a node renews its heartbeats and checks for jobs and presence members of dead
+   * nodes, in ms. Default 1,000: a dead node's presence members leave within 4 × this (4 s).
+   */
   sweepMs?: number;
 }
 
@@ -70,6 +74,7 @@ export class RedisEngine implements Engine {
   private conns: Connections | undefined;
   private forwarder: RedisForwarding | undefined;
   private queues: RedisQueues | undefined;
+  private presenceStore: RedisPresence | undefined;
   private ep = '';
   /** The epoch this node proposes should Redis have none (it lost its data); replaced once used. */
   private nextEpoch = randomId();
@@ -139,6 +144,15 @@ export class RedisEngine implements Engine {
     );
     this.limits = limits;
     this.forwarder = new RedisForwarding(conns, p, this.nodeId, this.logger);
+    this.presenceStore = new RedisPresence(
+      conns,
+      p,
+      this.nodeId,
+      this.options.sweepMs ?? 1000,
+      this.logger,
+      (channel, on) => (on ? this.subscribe(channel) : this.unsubscribe(channel)),
+      (event) => host.deliverPresence?.(event),
+    );
     conns.sub.on('messageBuffer', (channel: Buffer, message: Buffer) =>
       this.onChannel(channel.toString('utf8'), message),
     );
@@ -148,14 +162,21 @@ export class RedisEngine implements Engine {
     await conns.connect(this.options.connectTimeoutMs ?? 5000);
     await this.resuming;
     this.queues.start(this.options.sweepMs ?? 1000);
+    this.presenceStore.start();
   }
 
   private limits!: EngineLimits;
 
   async close(): Promise<void> {
+    await this.presenceStore?.close();
     await this.queues?.close();
     this.forwarder?.close();
     await this.conns?.close();
+  }
+
+  /** Presence shared by every node (see {@link RedisPresence}: a dead node's members leave within 4 × `sweepMs`). */
+  get presence(): RedisPresence | undefined {
+    return this.presenceStore;
   }
 
   /** Forwarding of requests for connections owned by other nodes (sticky-free polling). */
@@ -406,6 +427,8 @@ export class RedisEngine implements Engine {
         this.forwarder?.onMessage(message.toString('utf8'));
       } else if (rest.startsWith('qn:')) {
         this.queues!.notified(rest.slice(3));
+      } else if (rest.startsWith('pc:')) {
+        this.presenceStore?.onMessage(rest.slice(3), message);
       }
     } catch (error) {
       this.logger.error({ err: error, channel }, 'malformed message from Redis');
@@ -438,7 +461,11 @@ export class RedisEngine implements Engine {
         this.lastEp = now.ep;
         this.lastOff = now.off;
       }
-      if (!this.subscribed) await this.resubscribe();
+      if (!this.subscribed) {
+        await this.resubscribe();
+        // Presence events of the time pub/sub was down are lost: watchers get the difference.
+        await this.presenceStore?.resync();
+      }
       if (this.forwarder) await this.subscribe(this.forwarder.channel);
       await this.queues!.beat();
       this.queues!.resume();

@@ -297,7 +297,8 @@ export interface Engine {
   /** This node has no peer of `topic` left (see {@link Engine.unlisten}). */
   unlistenBus(topic: string): void | Promise<void>;
   /**
-   * Queues a job; rejects with `queue_full` when the topic's waiting queue is full. With `key`
+   * Queues a job; rejects with `queue_full` past a push budget (`pushQueueSize`,
+   * `pushQueueBytes`, `pushTotalSize`, `pushTotalBytes`), naming it. With `key`
    * (an engine that {@link Engine.dedupes}), a push with a key seen within `dedupeTtlMs` is not queued again.
    */
   push(topic: string, data: Payload, dataText?: string, key?: string): Promise<void>;

@@ -4,7 +4,8 @@
  * (`maxHistoryTopics`, the least recently published topic's goes first), and each stored
  * message held once. A client flooding the open broker cannot grow its memory past them, and a
  * subscriber recovering past what was evicted gets a `history` gap (never silence) on every SDK
- * transport and on plain SSE `Last-Event-ID` recovery.
+ * transport and on plain SSE `Last-Event-ID` recovery. The idempotency store, too, forgets its
+ * keys on a timer, without waiting for another keyed publish.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -92,6 +93,15 @@ describe('history budgets in the metrics', () => {
     assert.equal(s.value('rt_history_evicted_total', { budget: 'topics' }), stats.historyTopicsEvicted);
     assert.ok(stats.historyEvicted! > 0 && stats.historyTopicsEvicted! > 0);
     assert.equal(s.value('rt_idempotency_keys'), 20);
+  });
+});
+
+describe('idempotency keys are a budget too', () => {
+  it('broker.stats() counts the keys, and a quiet broker forgets them after the window', async () => {
+    await using b = await startBroker({ limits: { dedupeTtlMs: 200 } });
+    for (let i = 0; i < 50; i++) await b.broker.publish('keyed', i, { key: `k${i}` });
+    assert.equal(b.broker.stats().idempotencyKeys, 50);
+    await condition(() => b.broker.stats().idempotencyKeys === 0, 5000, 'the keys to be pruned');
   });
 });
 

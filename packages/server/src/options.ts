@@ -70,6 +70,12 @@ export interface Limits {
   dedupeTtlMs: number;
   /** Most idempotency keys remembered (the oldest are forgotten first). Default 100,000. */
   dedupeSize: number;
+  /**
+   * Topics that may keep a retained (latest) value; past it the value retained least recently
+   * is dropped (a later subscriber of that topic gets no retained value, live messages are
+   * unaffected). Default 10,000.
+   */
+  maxRetainedTopics: number;
   /** Members one topic's presence may have (all nodes together); past it a join is refused with `too_many_members`. Default 1,000. */
   maxPresenceMembers: number;
 }
@@ -97,6 +103,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   dedupeTtlMs: 5 * 60_000,
   dedupeSize: 100_000,
   maxPresenceMembers: 1000,
+  maxRetainedTopics: 10_000,
 });
 
 /** The logger rt writes to: pino's shape (`logger.info(obj, msg)` or `logger.info(msg)`). */

@@ -29,11 +29,15 @@ export interface BrokerStats {
   historyTopics?: number;
   /** Messages held in recovery histories, each once (engines that know it: memory). */
   historyMessages?: number;
-  /** Bytes those messages take (at most `limits.maxHistoryBytes`; engines that know it: memory). */
+  /** Bytes those messages take (at most `limits.maxHistoryBytes`; memory; Redis: the cluster's, as of this node's last publish). */
   historyBytes?: number;
   /** Messages evicted from history early because of `limits.maxHistoryBytes`. */
   historyEvicted?: number;
   /** Topic histories evicted because of `limits.maxHistoryTopics`. */
   historyTopicsEvicted?: number;
+  /** Topics holding a retained value (at most `limits.maxRetainedTopics`; engines that know it: memory). */
+  retainedTopics?: number;
+  /** Retained values dropped because of `limits.maxRetainedTopics`, least recently retained first. */
+  retainedEvicted?: number;
   engine: string;
 }

@@ -127,6 +127,10 @@ export interface EngineStats {
   historyEvicted?: number;
   /** Topic histories removed whole because of `maxHistoryTopics` (the least recently published first). */
   historyTopicsEvicted?: number;
+  /** Topics holding a retained value (at most `maxRetainedTopics`). */
+  retainedTopics?: number;
+  /** Retained values dropped because of `maxRetainedTopics` (the least recently retained first). */
+  retainedEvicted?: number;
 }
 
 /** One work queue as the admin page shows it. */
@@ -215,6 +219,8 @@ export interface EngineLimits {
   maxHistoryBytes?: number;
   /** Topics that may have a history; past it the least recently published topic's goes. Default 10,000. */
   maxHistoryTopics?: number;
+  /** Topics that may keep a retained value; past it the least recently retained is dropped. Default 10,000. */
+  maxRetainedTopics?: number;
   /** Pushes that may wait per topic while no puller takes them. */
   pushQueueSize: number;
   /** Bytes of payload that may wait per topic (absent: no bound). */
@@ -291,7 +297,8 @@ export interface Engine {
   /** This node has no peer of `topic` left (see {@link Engine.unlisten}). */
   unlistenBus(topic: string): void | Promise<void>;
   /**
-   * Queues a job; rejects with `queue_full` when the topic's waiting queue is full. With `key`
+   * Queues a job; rejects with `queue_full` past a push budget (`pushQueueSize`,
+   * `pushQueueBytes`, `pushTotalSize`, `pushTotalBytes`), naming it. With `key`
    * (an engine that {@link Engine.dedupes}), a push with a key seen within `dedupeTtlMs` is not queued again.
    */
   push(topic: string, data: Payload, dataText?: string, key?: string): Promise<void>;

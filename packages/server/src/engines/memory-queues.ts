@@ -38,6 +38,8 @@ export class MemoryQueues {
   private nextJob = 0;
   private readonly budget: PushBudget;
   private readonly leases = new Leases((puller, job) => this.expired(puller, job));
+  /** Payload bytes of each job, as counted when it was pushed. */
+  private readonly sizes = new WeakMap<Job, number>();
   /** Waiting jobs and their bytes, all topics together. */
   private total = { jobs: 0, bytes: 0 };
 
@@ -70,8 +72,9 @@ export class MemoryQueues {
       this.forget(topic, queue);
       throw refused;
     }
+    // The JSON text is not kept: the job frame is written from `data`, and a job held once weighs half.
     const job: Job = { id: `${this.ep}-${++this.nextJob}`, topic, data, attempt: 0 };
-    if (dataText !== undefined) job.dataText = dataText;
+    this.sizes.set(job, bytes);
     this.counters.pushed++;
     this.enqueue(queue, { job, at: Date.now(), bytes }, false);
     this.dispatch(queue);
@@ -93,7 +96,7 @@ export class MemoryQueues {
       const now = Date.now();
       for (let i = held.length - 1; i >= 0; i--) {
         const job = held[i]!;
-        this.enqueue(queue, { job, at: now, bytes: PushBudget.bytes(job.data, job.dataText) }, true);
+        this.enqueue(queue, { job, at: now, bytes: this.size(job) }, true);
       }
     }
     this.dispatch(queue);
@@ -127,9 +130,12 @@ export class MemoryQueues {
     this.counters.redelivered++;
     const now = Date.now();
     const delay = redeliveryDelay(this.limits.redeliveryDelayMs, job.attempt ?? 1);
-    const bytes = PushBudget.bytes(job.data, job.dataText);
-    this.enqueue(queue, { job, at: now, bytes, avoid: puller, notBefore: now + delay }, true);
+    this.enqueue(queue, { job, at: now, bytes: this.size(job), avoid: puller, notBefore: now + delay }, true);
     this.dispatch(queue);
+  }
+
+  private size(job: Job): number {
+    return this.sizes.get(job) ?? PushBudget.bytes(job.data);
   }
 
   /** Adds a waiting job: at the back, or `first` in line (jobs that come back are not refused by the budgets). */

@@ -107,6 +107,8 @@ export class RedisEngine implements Engine {
     redelivered: 0,
     deduplicated: 0,
     historyTopicsEvicted: 0,
+    retainedEvicted: 0,
+    historyEvicted: 0,
   };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
@@ -254,12 +256,19 @@ export class RedisEngine implements Engine {
         this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
         retain,
         topic,
+        this.limits.maxHistoryBytes ?? DEFAULT_LIMITS.maxHistoryBytes,
+        this.prefix,
+        this.limits.maxRetainedTopics ?? DEFAULT_LIMITS.maxRetainedTopics,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number, number];
+    )) as [string, number, number, number, number, number?, number?];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
     this.counters.historyTopicsEvicted! += reply[3];
+    this.counters.historyEvicted! += reply[4];
+    this.counters.retainedEvicted! += reply[6] ?? 0;
+    // The whole cluster's history bytes, as of this node's last publish.
+    if (reply[5] !== undefined) this.counters.historyBytes = reply[5];
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;

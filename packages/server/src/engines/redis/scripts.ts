@@ -30,6 +30,10 @@
  *   with a queue (the sweep expires jobs waiting past the push TTL there);
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
+ * - `P hl`: the log of the messages history streams hold, a stream (entry `<off>-0`: the bytes
+ *   the message takes in all its streams `s`, its topic `k`, its time `t`), and `P hb`: those
+ *   bytes together. Past `maxHistoryBytes` the oldest message leaves every stream of its
+ *   topic; both expire `historyTtlMs` after the last publish;
  * - `P r:<topic>`: the retained values of the topic's subtree, a hash from topic to
  *   `<off> <epoch> <message>` (see retain.ts);
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
@@ -53,20 +57,25 @@ end`;
  * retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when Redis
  * lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
  * idempotency key), most topics with a history, retain (`-` no, `s` keep, `c` clear; see
- * retain.ts), the topic, then one channel per ancestor. Returns `{ep, off, 0, streams
- * deleted}`, or `{ep, first off, 1, 0}` when the key was seen within the window.
+ * retain.ts), the topic, most history bytes, the key prefix `P` (for `P hl`, `P hb` and the
+ * streams of a message evicted for the byte budget), most topics with a retained value, then
+ * one channel per ancestor. Returns `{ep, off, 0, streams deleted, messages evicted, history
+ * bytes, retained values dropped}`, or `{ep, first off, 1, 0, 0}`
+ * when the key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
 if window > 0 then
   local seen = redis.call('GET', KEYS[3])
-  if seen then return {ep, tonumber(seen), 1, 0} end
+  if seen then return {ep, tonumber(seen), 1, 0, 0} end
 end
 local off = redis.call('INCR', KEYS[2])
 if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
-local n = #ARGV - 8
+local n = #ARGV - 11
 local maxlen = tonumber(ARGV[3])
 local evicted = 0
+local trimmed = 0
+local total = 0
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -113,11 +122,48 @@ if maxlen > 0 then
       redis.call('SET', KEYS[5], math.max(forgotten, tonumber(lost[#lost])))
     end
   end
+  -- The byte budget: the message counts once per stream it is in, until it ages out of the log.
+  local log, held, streams = ARGV[10] .. 'hl', ARGV[10] .. 'hb', ARGV[10] .. 'h:'
+  local size = (#ARGV[2] + #ARGV[8] + 128) * n
+  redis.call('XADD', log, off .. '-0', 's', size, 'k', ARGV[8], 't', now)
+  local bytes = redis.call('INCRBY', held, size)
+  for _, e in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 8)) do
+    if tonumber(e[2][6]) >= cutoff then break end
+    redis.call('XDEL', log, e[1])
+    bytes = redis.call('DECRBY', held, tonumber(e[2][2]))
+  end
+  local budget = tonumber(ARGV[9])
+  while bytes > budget do
+    local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
+    if #oldest == 0 then
+      redis.call('SET', held, 0)
+      break
+    end
+    local id, f = oldest[1][1], oldest[1][2]
+    redis.call('XDEL', log, id)
+    bytes = redis.call('DECRBY', held, tonumber(f[2]))
+    -- Out of the root's stream, each ancestor's and the topic's (older entries there are older still).
+    local minid = (tonumber(string.match(id, '^(%d+)')) + 1) .. '-0'
+    local topic = f[4]
+    redis.call('XTRIM', streams, 'MINID', minid)
+    local at = 1
+    while true do
+      local slash = string.find(topic, '/', at, true)
+      if not slash then break end
+      redis.call('XTRIM', streams .. string.sub(topic, 1, slash - 1), 'MINID', minid)
+      at = slash + 1
+    end
+    redis.call('XTRIM', streams .. topic, 'MINID', minid)
+    trimmed = trimmed + 1
+  end
+  redis.call('PEXPIRE', log, math.max(ttl, 1))
+  redis.call('PEXPIRE', held, math.max(ttl, 1))
+  total = bytes
 end
 local head = off .. ' ' .. ep .. ' '
 ${RETAIN}
-for i = 9, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
-return {ep, off, 0, evicted}`;
+for i = 12, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+return {ep, off, 0, evicted, trimmed, total, dropped}`;
 
 /**
  * Recovery. KEYS: epoch, off, the topic's history stream, the history index `ht`, the

@@ -2,7 +2,8 @@
  * When the Flusher writes a session's frames: an idle connection's first frames go out at
  * once (before the event-loop turn ends, not one turn later), frames queued together still go
  * in one write, what is queued after that write in the same turn goes out together at the
- * turn's end, and no frame ever overtakes an earlier one, whichever write carries it.
+ * turn's end, a fan-out to many connections is one write each at the turn's end, and no frame
+ * ever overtakes an earlier one, whichever write carries it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -53,9 +54,19 @@ describe('Flusher', () => {
     assert.deepEqual(writes, [[1], [2, 3, 4, 5], [6]]);
   });
 
-  it('keeps every session of a fan-out in publish order across the two writes of a turn', async () => {
+  it('writes a fan-out to many sessions once per session at the turn end, in order', async () => {
     const flusher = new Flusher();
-    const sessions = Array.from({ length: 5 }, () => recorded(flusher));
+    const sessions = Array.from({ length: 10 }, () => recorded(flusher));
+    for (let off = 1; off <= 3; off++) for (const { session } of sessions) session.send(msg(off));
+    await Promise.resolve();
+    for (const { writes } of sessions) assert.deepEqual(writes, [], 'a fan-out waits for the turn end');
+    await turnEnd();
+    for (const { writes } of sessions) assert.deepEqual(writes, [[1, 2, 3]]);
+  });
+
+  it('keeps every session of a small fan-out in publish order across the two writes of a turn', async () => {
+    const flusher = new Flusher();
+    const sessions = Array.from({ length: 3 }, () => recorded(flusher));
     for (let off = 1; off <= 50; off++) {
       for (const { session } of sessions) session.send(msg(off));
       // Publishes are answered one by one (a promise each): the fan-out of each runs in its own microtask.

@@ -18,14 +18,17 @@ export const CLIENT_DIST = join(fileURLToPath(new URL('..', import.meta.url)), '
  * the rest is rt (client and protocol). Cross-tab sharing (the leader's multiplexer and the tab
  * transport) is 11.6 KiB minified / 2.5 KiB gzip; telling the truth (payload checks with
  * where-and-why messages, URL rules, error causes, the hello round trip, `degraded`,
- * `unauthorized`, lifecycle, advertised limits, retried interests) 12 KiB / 3 KiB gzip. The
- * budget leaves about 5% for what comes next.
+ * `unauthorized`, lifecycle, advertised limits, retried interests) 12 KiB / 3 KiB gzip. Deltas
+ * (fossil-delta's decoder, 2.7 KiB, and rt's side) brought it to 94.9 KiB / 29.7 KiB gzip;
+ * presence (`topic.presence()`, members and events) and the BroadcastChannel election for
+ * browsers without Web Locks to 103.2 KiB / 31.9 KiB gzip. The budget was raised from 96 / 30
+ * KiB to 108 / 34 KiB for those two, on purpose: what is left is about 5 KiB / 2 KiB gzip.
  * What it is there to catch: a dependency that creeps into the browser build, such as an
  * `EventSource` polyfill (the `eventsource` package alone adds 8.4 KiB / 3.4 KiB gzip, for
  * what browsers have built in) or a second copy of socket.io. Crossing it should be a
  * decision, not an accident.
  */
-export const BUDGET = { file: 'rt-client.min.js', minBytes: 96 * 1024, gzipBytes: 30 * 1024 };
+export const BUDGET = { file: 'rt-client.min.js', minBytes: 108 * 1024, gzipBytes: 34 * 1024 };
 
 /** One bundle's sizes, and its bytes by source package. */
 export interface BundleSize {

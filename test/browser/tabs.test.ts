@@ -7,44 +7,25 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BrowserContext, Page } from 'playwright-core';
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { ROOT, TRANSPORTS, deadline, startBroker } from '../helpers/index.ts';
 import { SECRET, token } from '../helpers/security.ts';
-import { harnessSource, launchChromium, type TestBrowser } from './chromium.ts';
+import { launchChromium, type TestBrowser } from './chromium.ts';
+import {
+  ELECTIONS,
+  HANDOFF_BOUND_MS,
+  eventually,
+  everyNumberOnce,
+  numbers,
+  oneLeader,
+  openTab,
+  t,
+  tabsContext,
+  until,
+} from './tabs-helpers.ts';
 
 const TABS = 5;
-/** How long another tab may take to lead and reconnect once the leader is gone (README "Many tabs"). */
-const HANDOFF_BOUND_MS = 10_000;
-
-async function openTab(browser: TestBrowser, context: BrowserContext, url: string, label: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => browser.errors.push(`${label}: ${error.message}`));
-  await page.goto(`${url}/rt/health`);
-  await page.setContent('<!doctype html><title>rt tab</title>');
-  await page.addScriptTag({ url: '/rt/rt-client.min.js' });
-  await page.addScriptTag({ content: await harnessSource() });
-  return page;
-}
-
-const t = <T = unknown>(page: Page, call: string): Promise<T> => page.evaluate(`harness.${call}`) as Promise<T>;
-const until = (page: Page, condition: string, timeout = 15_000): Promise<unknown> =>
-  page.waitForFunction(condition, null, { timeout });
-const numbers = (page: Page, topic: string): Promise<number[]> =>
-  page.evaluate(`harness.got.sub.filter((m) => m[1] === ${JSON.stringify(topic)}).map((m) => m[2].n)`) as Promise<
-    number[]
-  >;
-
-/** Polls `check` (a broker-side count) until it holds, failing after `ms`. */
-async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
-  await deadline(
-    (async () => {
-      while (!check()) await new Promise((r) => setTimeout(r, 50));
-    })(),
-    ms,
-    what,
-  );
-}
 
 describe('browser: many tabs share one connection', () => {
   let browser: TestBrowser;
@@ -55,135 +36,109 @@ describe('browser: many tabs share one connection', () => {
     await browser?.[Symbol.asyncDispose]();
   });
 
-  for (const transport of TRANSPORTS) {
-    it(`${TABS} tabs over ${transport}: one connection, every message to every tab, leader closed mid-stream`, async () => {
-      await using b = await startBroker({ mode: 'development' });
-      const context = await browser.browser.newContext();
-      try {
-        const tabs: Page[] = [];
-        for (let i = 0; i < TABS; i++) tabs.push(await openTab(browser, context, b.url, `${transport} tab ${i}`));
-        for (const tab of tabs) await t(tab, `start(${JSON.stringify(transport)})`);
-        for (const tab of tabs) assert.equal(await t(tab, 'transport()'), transport);
-        const roles = await Promise.all(tabs.map((tab) => t<string>(tab, 'role()')));
-        assert.equal(roles.filter((r) => r === 'leader').length, 1, `one leader: ${roles.join(', ')}`);
-        assert.equal(roles.filter((r) => r === 'follower').length, TABS - 1);
-
-        await Promise.all(
-          tabs.flatMap((tab) => [
-            t(tab, "subscribe('news')"),
-            t(tab, "subscribe('stream')"),
-            t(tab, "join('room')"),
-            t(tab, "pull('work')"),
-          ]),
-        );
-        assert.equal(b.broker.stats().sessions, 1, 'exactly one connection for the five tabs');
-
-        // pub/sub: every tab publishes, every tab receives every message (its own too).
-        for (const [i, tab] of tabs.entries()) await t(tab, `publish('news', { from: ${i}, n: ${i} })`);
-        for (const tab of tabs) await until(tab, `harness.got.sub.filter((m) => m[1] === 'news').length >= ${TABS}`);
-        for (const tab of tabs) assert.deepEqual((await numbers(tab, 'news')).sort(), [0, 1, 2, 3, 4]);
-
-        // bus: every tab's message reaches the four others, never itself.
-        for (const [i, tab] of tabs.entries()) await t(tab, `send('room', ${i})`);
-        for (const [i, tab] of tabs.entries()) {
-          await until(tab, `harness.got.bus.length >= ${TABS - 1}`);
-          const got = (await t<number[]>(tab, 'got.bus')).sort();
-          assert.deepEqual(
-            got,
-            [0, 1, 2, 3, 4].filter((n) => n !== i),
+  for (const election of ELECTIONS)
+    for (const transport of TRANSPORTS) {
+      it(`${TABS} tabs over ${transport}, leader chosen with ${election}: one connection, every message to every tab, leader closed mid-stream`, async () => {
+        await using b = await startBroker({ mode: 'development' });
+        const context = await tabsContext(browser, election);
+        try {
+          const tabs: Page[] = [];
+          for (let i = 0; i < TABS; i++) tabs.push(await openTab(browser, context, b.url, `${transport} tab ${i}`));
+          for (const tab of tabs) await t(tab, `start(${JSON.stringify(transport)})`);
+          for (const tab of tabs) assert.equal(await t(tab, 'transport()'), transport);
+          assert.equal(
+            await tabs[0]!.evaluate('typeof navigator.locks'),
+            election === 'Web Locks' ? 'object' : 'undefined',
           );
-        }
+          const roles = await Promise.all(tabs.map((tab) => t<string>(tab, 'role()')));
+          assert.equal(roles.filter((r) => r === 'leader').length, 1, `one leader: ${roles.join(', ')}`);
+          assert.equal(roles.filter((r) => r === 'follower').length, TABS - 1);
 
-        // push/pull: ten jobs, each done once, by some tab.
-        for (const [i, tab] of tabs.entries()) {
-          await t(tab, `push('work', ${2 * i})`);
-          await t(tab, `push('work', ${2 * i + 1})`);
-        }
-        const jobs = async (): Promise<number[]> =>
-          (await Promise.all(tabs.map((tab) => t<number[]>(tab, 'got.job')))).flat();
-        await deadline(
-          (async () => {
-            while ((await jobs()).length < 10) await new Promise((r) => setTimeout(r, 50));
-          })(),
-          15_000,
-          'ten jobs',
-        );
-        assert.deepEqual(
-          (await jobs()).sort((x, y) => x - y),
-          [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        );
+          await Promise.all(
+            tabs.flatMap((tab) => [
+              t(tab, "subscribe('news')"),
+              t(tab, "subscribe('stream')"),
+              t(tab, "join('room')"),
+              t(tab, "pull('work')"),
+            ]),
+          );
+          assert.equal(b.broker.stats().sessions, 1, 'exactly one connection for the five tabs');
 
-        // A follower holds a job and goes away: the job goes to another tab.
-        const leaderIndex = roles.indexOf('leader');
-        const holderIndex = (leaderIndex + 1) % TABS;
-        const takerIndex = (leaderIndex + 2) % TABS;
-        await t(tabs[holderIndex]!, "hold('held')");
-        await t(tabs[holderIndex]!, "push('held', 'job')");
-        await until(tabs[holderIndex]!, 'harness.got.held.length === 1');
-        await t(tabs[takerIndex]!, "pull('held')");
-        await tabs[holderIndex]!.close();
-        await until(tabs[takerIndex]!, "harness.got.job.includes('job')");
+          // pub/sub: every tab publishes, every tab receives every message (its own too).
+          for (const [i, tab] of tabs.entries()) await t(tab, `publish('news', { from: ${i}, n: ${i} })`);
+          for (const tab of tabs) await until(tab, `harness.got.sub.filter((m) => m[1] === 'news').length >= ${TABS}`);
+          for (const tab of tabs) assert.deepEqual((await numbers(tab, 'news')).sort(), [0, 1, 2, 3, 4]);
 
-        // The leader tab goes away mid-stream; numbered messages keep coming from the server.
-        const survivors = tabs.filter((_, i) => i !== leaderIndex && i !== holderIndex);
-        const TOTAL = 60;
-        let closedAt = 0;
-        for (let n = 1; n <= TOTAL; n++) {
-          await b.broker.publish('stream', { n });
-          if (n === 20) {
-            closedAt = Date.now();
-            await tabs[leaderIndex]!.close();
-          }
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        // Another tab leads, and every survivor is connected through it.
-        await deadline(
-          (async () => {
-            for (;;) {
-              const now = await Promise.all(survivors.map((tab) => t<string>(tab, 'role()')));
-              const states = await Promise.all(survivors.map((tab) => t<string>(tab, 'state()')));
-              if (now.filter((r) => r === 'leader').length === 1 && states.every((s) => s === 'open')) return;
-              await new Promise((r) => setTimeout(r, 25));
-            }
-          })(),
-          HANDOFF_BOUND_MS,
-          'another tab to lead',
-        );
-        const handoffMs = Date.now() - closedAt;
-        // Nothing silently lost: each survivor has every number, or a gap that says what is missing.
-        for (const tab of survivors) {
-          await until(
-            tab,
-            `harness.got.gaps.length > 0 || new Set(harness.got.sub.filter((m) => m[1] === 'stream').map((m) => m[2].n)).size >= ${TOTAL}`,
-          ).catch(async (e: unknown) => {
-            throw new Error(
-              `${String(e)}: got ${JSON.stringify(await numbers(tab, 'stream'))} ${await t(tab, 'role()')} ${JSON.stringify(await t(tab, 'got.states'))}`,
+          // bus: every tab's message reaches the four others, never itself.
+          for (const [i, tab] of tabs.entries()) await t(tab, `send('room', ${i})`);
+          for (const [i, tab] of tabs.entries()) {
+            await until(tab, `harness.got.bus.length >= ${TABS - 1}`);
+            const got = (await t<number[]>(tab, 'got.bus')).sort();
+            assert.deepEqual(
+              got,
+              [0, 1, 2, 3, 4].filter((n) => n !== i),
             );
-          });
-          await until(
-            tab,
-            `harness.got.gaps.length > 0 || new Set(harness.got.sub.filter((m) => m[1] === 'stream').map((m) => m[2].n)).size >= ${TOTAL}`,
+          }
+
+          // push/pull: ten jobs, each done once, by some tab.
+          for (const [i, tab] of tabs.entries()) {
+            await t(tab, `push('work', ${2 * i})`);
+            await t(tab, `push('work', ${2 * i + 1})`);
+          }
+          const jobs = async (): Promise<number[]> =>
+            (await Promise.all(tabs.map((tab) => t<number[]>(tab, 'got.job')))).flat();
+          await deadline(
+            (async () => {
+              while ((await jobs()).length < 10) await new Promise((r) => setTimeout(r, 50));
+            })(),
+            15_000,
+            'ten jobs',
           );
-          const got = await numbers(tab, 'stream');
-          const gaps = await t<unknown[]>(tab, 'got.gaps');
-          assert.equal(new Set(got).size, got.length, 'no message twice');
-          const missing = Array.from({ length: TOTAL }, (_, i) => i + 1).filter((n) => !got.includes(n));
-          assert.ok(missing.length === 0 || gaps.length > 0, `missing ${missing.join(',')} without a gap`);
-          assert.deepEqual(missing, [], 'the new leader recovered everything from history');
+          assert.deepEqual(
+            (await jobs()).sort((x, y) => x - y),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+          );
+
+          // A follower holds a job and goes away: the job goes to another tab.
+          const leaderIndex = roles.indexOf('leader');
+          const holderIndex = (leaderIndex + 1) % TABS;
+          const takerIndex = (leaderIndex + 2) % TABS;
+          await t(tabs[holderIndex]!, "hold('held')");
+          await t(tabs[holderIndex]!, "push('held', 'job')");
+          await until(tabs[holderIndex]!, 'harness.got.held.length === 1');
+          await t(tabs[takerIndex]!, "pull('held')");
+          await tabs[holderIndex]!.close();
+          await until(tabs[takerIndex]!, "harness.got.job.includes('job')");
+
+          // The leader tab goes away mid-stream; numbered messages keep coming from the server.
+          const survivors = tabs.filter((_, i) => i !== leaderIndex && i !== holderIndex);
+          const TOTAL = 60;
+          let closedAt = 0;
+          for (let n = 1; n <= TOTAL; n++) {
+            await b.broker.publish('stream', { n });
+            if (n === 20) {
+              closedAt = Date.now();
+              await tabs[leaderIndex]!.close();
+            }
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          // Another tab leads, and every survivor is connected through it.
+          const handoffMs = await oneLeader(survivors, closedAt);
+          // Nothing silently lost: each survivor has every number, or a gap that says what is missing.
+          for (const tab of survivors) await everyNumberOnce(tab, 'stream', TOTAL);
+          // Back to one connection (the old one is gone once the broker notices), and it still works.
+          await eventually(() => b.broker.stats().sessions === 1, 30_000, 'one connection on the broker');
+          await t(survivors[0]!, "publish('news', { n: 100 })");
+          for (const tab of survivors) await until(tab, 'harness.got.sub.some((m) => m[2].n === 100)');
+          await t(survivors[0]!, "send('room', 'after')");
+          for (const tab of survivors.slice(1)) await until(tab, "harness.got.bus.includes('after')");
+          console.log(`${transport}, ${election}: hand-off took ${handoffMs} ms`);
+          assert.deepEqual(browser.errors, []);
+        } finally {
+          await context.close();
         }
-        // Back to one connection (the old one is gone once the broker notices), and it still works.
-        await eventually(() => b.broker.stats().sessions === 1, 30_000, 'one connection on the broker');
-        await t(survivors[0]!, "publish('news', { n: 100 })");
-        for (const tab of survivors) await until(tab, 'harness.got.sub.some((m) => m[2].n === 100)');
-        await t(survivors[0]!, "send('room', 'after')");
-        for (const tab of survivors.slice(1)) await until(tab, "harness.got.bus.includes('after')");
-        console.log(`${transport}: hand-off took ${handoffMs} ms`);
-        assert.deepEqual(browser.errors, []);
-      } finally {
-        await context.close();
-      }
-    });
-  }
+      });
+    }
 
   it('presence through a shared connection: each tab is a member of its own, and leaves when it closes', async () => {
     await using b = await startBroker({ mode: 'development' });

@@ -3,24 +3,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { io, type Socket } from 'socket.io-client';
 import { RtError } from '@rt/server';
 import { Collector, clients, startBroker } from '../helpers/index.ts';
-
-/** A socket.io connection that speaks rt frames by hand, to send what the SDK never would. */
-async function rawSocket(
-  url: string,
-  transport: 'websocket' | 'polling',
-): Promise<{ socket: Socket; frames: Collector<Record<string, unknown>> }> {
-  const socket = io(url, { path: '/rt/socket.io', transports: [transport], forceNew: true, reconnection: false });
-  const frames = new Collector<Record<string, unknown>>();
-  socket.on('f', (...fs: Record<string, unknown>[]) => fs.forEach(frames.push));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  return { socket, frames };
-}
+import { rawSocket } from '../helpers/socketio.ts';
 
 for (const transport of ['websocket', 'polling'] as const) {
   describe(`bad frames over ${transport}`, () => {

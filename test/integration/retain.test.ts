@@ -15,6 +15,7 @@ import { REDIS_URL, cleanRedis, requireRedis, uniquePrefix } from '../helpers/re
 import { readSse, untilMessages } from '../helpers/sse.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 import { KEY, publish as mercurePublish, publisher } from '../helpers/mercure.ts';
+import { rawSocket } from '../helpers/socketio.ts';
 
 /** Two brokers: `pub` where values are published, `sub` where late subscribers connect (the same one on memory). */
 interface Setup {
@@ -96,6 +97,44 @@ for (const engine of ENGINES) {
           [2, topic, true],
           [4, topic, undefined],
         ]);
+      });
+    }
+
+    for (const door of ['sdk', 'raw'] as const) {
+      it(`${door}: subscribing while values are being published gets the retained value, then every later one, each once, in order`, async () => {
+        await using subs = clients(setup.sub.url, 'websocket');
+        const topic = fresh('/ticks');
+        const total = 300;
+        let published = 0;
+        const publishing = (async () => {
+          for (; published < total; ) await setup.pub.broker.publish(topic, ++published, { retain: true });
+        })();
+        const got = new Collector<Seen>();
+        // Subscribe once some values are out, while the rest are still being published.
+        while (published < 20) await new Promise((r) => setImmediate(r));
+        let socket: WebSocket | undefined;
+        if (door === 'sdk') await subs.make().topic(topic).subscribe(seen(got)).ready;
+        else {
+          // Raw frames are bare payloads: a value sent twice would show as such.
+          socket = new WebSocket(`${setup.sub.url.replace('http', 'ws')}/sub/${topic}`);
+          socket.on('message', (data) => got.push([Number(String(data)), topic, undefined]));
+          await deadline(new Promise((r) => socket!.once('open', r)), 5000, 'the raw /sub socket');
+        }
+        await publishing;
+        const first = (await got.until(1))[0]![0] as number;
+        assert.ok(first >= 20);
+        const all = await got.until(total - first + 1);
+        if (door === 'sdk') {
+          assert.equal(all[0]![2], true, 'the first one is the retained value');
+          assert.ok(all.slice(1).every(([, , retained]) => retained === undefined));
+        }
+        assert.deepEqual(
+          all.map(([n]) => n),
+          Array.from({ length: total - first + 1 }, (_, i) => first + i),
+        );
+        await quiet();
+        assert.equal(got.items.length, total - first + 1, 'nothing more');
+        socket?.close();
       });
     }
 
@@ -219,7 +258,7 @@ for (const engine of ENGINES) {
   });
 }
 
-describe('latest-value topics and recovery', () => {
+describe('latest-value topics: recovery, private messages, the socket.io door', () => {
   it('SDK: a client that recovers gets the replay (the newer value, unmarked), never the retained value again', async () => {
     await using b = await startBroker();
     await using proxy = await startProxy(b.port);
@@ -295,4 +334,41 @@ describe('latest-value topics and recovery', () => {
       ['live', 'books/3', undefined],
     ]);
   });
+
+  for (const transport of ['websocket', 'polling'] as const) {
+    it(`the socket.io door (${transport}): a pub frame's retain, and the msg frame's retained flag ahead of the answer`, async () => {
+      await using b = await startBroker();
+      const pub = await rawSocket(b.url, transport);
+      const sub = await rawSocket(b.url, transport);
+      try {
+        pub.socket.emit('f', { t: 'pub', ref: 1, topic: 'io/a', data: 'text', retain: true });
+        pub.socket.emit('f', { t: 'pub', ref: 2, topic: 'io/b', data: new Uint8Array([1, 2]), retain: true });
+        pub.socket.emit('f', { t: 'pub', ref: 3, topic: 'io/c', data: 1, retain: 'yes' });
+        const answers = await pub.frames.until(3);
+        assert.deepEqual(
+          // A frame refused as it is parsed is answered before the publishes are carried out.
+          answers.map((f) => [f.t, f.ref, f.code]).sort((x, y) => (x[1] as number) - (y[1] as number)),
+          [
+            ['ok', 1, undefined],
+            ['ok', 2, undefined],
+            ['err', 3, 'bad_frame'],
+          ],
+        );
+        sub.socket.emit('f', { t: 'sub', ref: 9, topic: 'io' });
+        const got = await sub.frames.until(3);
+        assert.deepEqual(
+          got.map((f) => [f.t, f.topic, f.retained, f.ref]),
+          [
+            ['msg', 'io/a', true, undefined],
+            ['msg', 'io/b', true, undefined],
+            ['ok', undefined, undefined, 9],
+          ],
+        );
+        assert.deepEqual(new Uint8Array(got[1]!.data as ArrayBuffer), new Uint8Array([1, 2]));
+      } finally {
+        pub.socket.close();
+        sub.socket.close();
+      }
+    });
+  }
 });

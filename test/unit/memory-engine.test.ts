@@ -38,7 +38,7 @@ async function engine(limits: Partial<EngineLimits> = {}): Promise<{
 function puller(topic: string, prefetch = 1): PullerHandle & { got: Job[] } {
   const got: Job[] = [];
   // A copy: the engine counts attempts on the job object itself.
-  return { topic, prefetch, inflight: new Map(), got, deliver: (job) => got.push({ ...job }) };
+  return { topic, prefetch, ackTimeoutMs: 60_000, inflight: new Map(), got, deliver: (job) => got.push({ ...job }) };
 }
 
 const offs = (messages: readonly StoredMessage[]): number[] => messages.map((m) => m.off);

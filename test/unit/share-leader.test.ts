@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import type { ClientFrame, ServerFrame } from '@rt/protocol';
 import { Leader } from '../../packages/client/src/share/leader.ts';
 import { type SessionMessage, controlChannel, sessionChannel } from '../../packages/client/src/share/messages.ts';
+import type { TabWatch } from '../../packages/client/src/share/watch.ts';
 import type {
   TransportContext,
   TransportEvents,
@@ -17,15 +18,8 @@ import type {
 } from '../../packages/client/src/transports/transport.ts';
 import { deadline } from '../helpers/index.ts';
 
-/** Web Locks that are never granted: no tab is ever seen gone (the test closes sessions itself). */
-class NoLocks implements LockManager {
-  request(..._args: unknown[]): Promise<never> {
-    return new Promise<never>(() => undefined);
-  }
-  query(): Promise<LockManagerSnapshot> {
-    return Promise.resolve({ held: [], pending: [] });
-  }
-}
+/** No tab is ever seen gone (the test closes sessions itself). */
+const neverGone: TabWatch = { watch: () => undefined, close: () => undefined };
 
 /** The broker's side: every frame the leader sent, and a way to answer. */
 class FakeBroker implements TransportFactory {
@@ -87,7 +81,7 @@ async function tab(session: string): Promise<{ down: ServerFrame[]; up(frame: Cl
     if (event.data.k === 'welcome') welcomed = true;
     if (event.data.k === 'down') down.push(event.data.frame);
   };
-  control.postMessage({ k: 'hello', tab: `tab-${session}`, session });
+  control.postMessage({ k: 'hello', tab: `tab-${session}`, session, to: 'leader-tab' });
   await until(() => welcomed, `${session} welcomed`);
   return {
     down,
@@ -107,7 +101,7 @@ function start(): FakeBroker {
     EventSource: undefined,
     fetch: undefined,
   };
-  leader = new Leader('leader-tab', KEY, [broker], () => context, new NoLocks());
+  leader = new Leader('leader-tab', KEY, [broker], () => context, neverGone);
   return broker;
 }
 
@@ -132,6 +126,15 @@ describe('shared connection: the leader', () => {
     );
     assert.equal(a.down.filter((f) => f.t === 'bus').length, 0, 'not to the sender');
     assert.equal(c.down.length, 0, 'not to a tab that did not join');
+  });
+
+  it('a tab asking for deltas gets whole messages: the shared connection does not ask for them', async () => {
+    const broker = start();
+    const a = await tab('a');
+    a.up({ t: 'sub', ref: 1, topic: 'quotes', pace: { mode: 'latest', delta: true } });
+    await until(() => broker.sent.some((f) => f.t === 'sub'), 'the subscription upstream');
+    const sub = broker.last('sub', 'quotes');
+    assert.deepEqual(sub, { t: 'sub', ref: sub.ref, topic: 'quotes', pace: { mode: 'latest', delta: false } });
   });
 
   it('jobs take turns between tabs; a tab that leaves has its jobs nacked', async () => {

@@ -17,6 +17,7 @@ import {
   topicProblem,
 } from '@rt/protocol';
 import { type BackoffOptions, backoffDelay } from './backoff.js';
+import { DeltaDecoder } from './delta.js';
 import { Emitter } from './emitter.js';
 import {
   type BusSink,
@@ -193,6 +194,8 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   private preferred = 0;
   private readonly requests: RequestQueue;
   private readonly interests = new Interests();
+  /** Payloads kept for deltas (made when a subscription asks for them, or a delta arrives). */
+  private deltas: DeltaDecoder | undefined;
   private restoring: Restoring | undefined;
   private attempt = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -594,6 +597,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     this.restoring = undefined;
     for (const interest of this.interests.all()) {
       interest.confirmed = false;
+      interest.resyncing = false;
       interest.cancelRetry();
     }
     // Keyed publishes and pushes go again once reconnected; other requests in flight reject.
@@ -869,9 +873,18 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
   }
 
   private onMessage(frame: MsgFrame): void {
+    let data = frame.data;
+    if (this.deltas !== undefined || frame.base !== undefined) {
+      const whole = this.decoder().payload(frame);
+      if (whole === undefined) {
+        this.resync(frame.topic);
+        return;
+      }
+      data = whole;
+    }
     for (const topic of ancestry(frame.topic)) {
       const interest = this.interests.sub(topic);
-      if (!interest) continue;
+      if (!interest || interest.resyncing) continue;
       if (frame.off !== undefined) {
         // Already seen (a recovery replay that overlaps live delivery): drop the duplicate.
         if (interest.off !== undefined && frame.off <= interest.off) continue;
@@ -881,7 +894,34 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
         frame.off === undefined ? { topic: frame.topic } : { topic: frame.topic, off: frame.off };
       if (frame.skipped !== undefined) meta.skipped = frame.skipped;
       if (frame.retained === true) meta.retained = true;
-      for (const sub of interest.handles) sub.deliver(frame.data, meta);
+      for (const sub of interest.handles) sub.deliver(data, meta);
+    }
+  }
+
+  private decoder(): DeltaDecoder {
+    return (this.deltas ??= new DeltaDecoder((topic) =>
+      ancestry(topic).some((t) => this.interests.sub(t)?.pace?.delta === true),
+    ));
+  }
+
+  /**
+   * A delta this client cannot rebuild (it holds another base): every subscription covering
+   * `topic` takes nothing until it is taken again from its last position (unsubscribed, then
+   * subscribed with recovery: the broker replays what it missed, whole, or says `gap`).
+   */
+  private resync(topic: string): void {
+    for (const t of ancestry(topic)) {
+      const interest = this.interests.sub(t);
+      if (!interest || interest.resyncing) continue;
+      interest.resyncing = true;
+      this.requests.request(interest.teardown(), 'reject').then(
+        () => {
+          interest.resyncing = false;
+          if (this.interests.holds(interest)) this.establish(interest);
+        },
+        // Offline: the next open establishes it again, with its position.
+        () => (interest.resyncing = false),
+      );
     }
   }
 
@@ -960,13 +1000,17 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const { interest, created } = this.interests.addSub(topic, sub);
     // One pace per topic: the first subscription's.
     if (created && pace !== undefined) interest.pace = pace;
+    // Payloads are kept from the first message on, the base of the first delta.
+    if (pace?.delta) this.decoder();
     this.want(interest, created, sub);
     return sub;
   }
 
   /** @internal */
   unsubscribe(sub: SubscriptionSink & { readonly topic: string }): Promise<void> {
-    return this.release('sub', sub.topic, sub);
+    const released = this.release('sub', sub.topic, sub);
+    this.deltas?.prune((topic) => ancestry(topic).some((t) => this.interests.sub(t) !== undefined));
+    return released;
   }
 
   /** @internal */
@@ -992,7 +1036,10 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const prefetch = options.prefetch ?? 1;
     if (!Number.isInteger(prefetch) || prefetch < 1)
       throw new RtError('bad_frame', 'prefetch must be a positive integer');
-    const puller = new Puller<T>(topic, handler, prefetch, this);
+    const { ackTimeoutMs } = options;
+    if (ackTimeoutMs !== undefined && (!Number.isInteger(ackTimeoutMs) || ackTimeoutMs < 1))
+      throw new RtError('bad_frame', 'ackTimeoutMs must be a positive integer');
+    const puller = new Puller<T>(topic, handler, prefetch, this, ackTimeoutMs);
     const { interest, created } = this.interests.addPull(topic, puller);
     this.want(interest, created, puller);
     return puller;

@@ -25,6 +25,8 @@ export interface BusSink extends Handle {
 /** A puller handle, as the client sees it. */
 export interface PullerSink extends Handle {
   readonly prefetch: number;
+  /** How long the broker waits for each job's ack before handing it to another puller, in ms (absent: its default). */
+  readonly ackTimeoutMs?: number | undefined;
   readonly isActive: boolean;
   /** Runs the job handler; its result (or promise) decides ack or nack. */
   run(data: Payload, meta: JobMeta): unknown;
@@ -52,6 +54,8 @@ export class Interest<H extends Handle = Handle> {
   off: number | undefined;
   /** Subscriptions: the pace asked for (see `Topic.subscribe`). */
   pace: Pace | undefined;
+  /** Subscriptions: a delta could not be rebuilt; taken again from its position, it takes nothing meanwhile. */
+  resyncing = false;
   /** Presence: this client's member slot on the connection, and whether it joins (else it only watches) with what info. */
   member = '';
   joins = false;
@@ -62,6 +66,8 @@ export class Interest<H extends Handle = Handle> {
     readonly topic: string,
     /** Pullers: jobs held unacknowledged at a time. */
     readonly prefetch = 1,
+    /** Pullers: the ack deadline asked for, in ms. */
+    readonly ackTimeoutMs?: number,
   ) {}
 
   /** The frame that (re-)establishes this interest on the broker. */
@@ -77,8 +83,11 @@ export class Interest<H extends Handle = Handle> {
       }
       case 'join':
         return { t: 'join', ref: 0, topic: this.topic };
-      case 'pull':
-        return { t: 'pull', ref: 0, topic: this.topic, prefetch: this.prefetch };
+      case 'pull': {
+        const frame: ClientFrame = { t: 'pull', ref: 0, topic: this.topic, prefetch: this.prefetch };
+        if (this.ackTimeoutMs !== undefined) frame.ackTimeoutMs = this.ackTimeoutMs;
+        return frame;
+      }
       case 'presence':
         // The members are read again: events from now on go on top of the answer.
         for (const h of this.handles) (h as Handle as PresenceSink).resync();
@@ -190,7 +199,7 @@ export class Interests {
 
   /** See {@link addSub}. A puller is alone on its topic (checked by the caller). */
   addPull(topic: string, handle: PullerSink): { interest: Interest<PullerSink>; created: boolean } {
-    return add(this.pulls, 'pull', topic, handle, handle.prefetch);
+    return add(this.pulls, 'pull', topic, handle, handle.prefetch, handle.ackTimeoutMs);
   }
 
   /** True while `interest` is the registered one for its kind and topic. */
@@ -229,13 +238,14 @@ function add<H extends Handle>(
   topic: string,
   handle: H,
   prefetch?: number,
+  ackTimeoutMs?: number,
 ): { interest: Interest<H>; created: boolean } {
   const existing = map.get(topic);
   if (existing) {
     existing.handles.add(handle);
     return { interest: existing, created: false };
   }
-  const interest = new Interest<H>(kind, topic, prefetch);
+  const interest = new Interest<H>(kind, topic, prefetch, ackTimeoutMs);
   interest.handles.add(handle);
   map.set(topic, interest);
   return { interest, created: true };

@@ -194,8 +194,14 @@ export type JobHandler<T> = (data: T, job: JobMeta) => unknown;
 
 /** Options of `topic.pull()`. */
 export interface PullOptions {
-  /** Jobs this puller may hold unacknowledged at a time. Default 1. */
+  /** Jobs this puller may hold unacknowledged at a time. Default 1; the broker caps it (`maxPrefetch`, default 100). */
   prefetch?: number;
+  /**
+   * How long the broker waits for each job's outcome, in ms: a job whose handler has not
+   * returned by then goes to another puller (first in line, as a further attempt). Default:
+   * the broker's `ackTimeoutMs` (30 s), at most its `maxAckTimeoutMs` (15 minutes).
+   */
+  ackTimeoutMs?: number;
 }
 
 /** Options of {@link Topic.publish}. */
@@ -225,6 +231,7 @@ export class Puller<T = unknown> implements PullerSink {
     private readonly handler: JobHandler<T>,
     readonly prefetch: number,
     private readonly host: PullerHost,
+    readonly ackTimeoutMs?: number,
   ) {
     this.ready = new Promise<void>((resolve, reject) => {
       this.settle = (error) => (error ? reject(error) : resolve());
@@ -283,6 +290,8 @@ export class Topic<T = unknown> {
    * iterate the subscription: `for await (const data of sub)`. `pace` chooses how messages
    * arrive (`{ mode: 'latest' }`, `{ mode: 'conflate', key: '/id' }`, `{ maxRate: 10 }`,
    * `{ maxQueue: 100 }`; default: every one); skipped messages are counted in `meta.skipped`.
+   * `{ delta: true }` (alone or with a mode) has the broker send deltas against the previous
+   * message of the topic; the handler still gets whole payloads.
    * A client holds one pace per topic: the first subscription's.
    */
   subscribe(handler?: MessageHandler<T>, pace?: Pace): Subscription<T> {

@@ -31,6 +31,9 @@ export type PaceMode = 'all' | 'latest' | 'conflate';
  * - `maxRate`: at most this many messages per second (per key with `conflate`); the newest
  *   of each interval wins.
  * - `maxQueue`: at most this many messages waiting; the oldest is dropped.
+ * - `delta`: send a message as a delta against the previous message of its topic when this
+ *   subscriber holds that one (SDK clients only; the client rebuilds the whole payload). See
+ *   {@link MsgFrame.base}.
  * Messages replaced or dropped are counted in `skipped` on the next message delivered.
  */
 export interface Pace {
@@ -38,6 +41,7 @@ export interface Pace {
   key?: string;
   maxRate?: number;
   maxQueue?: number;
+  delta?: boolean;
 }
 
 /** Limits of a {@link Pace}: `maxRate` up to 1000 per second, `maxQueue` up to 10,000, `key` up to 256 characters. */
@@ -99,12 +103,16 @@ export interface PushFrame {
   data: Payload;
   key?: string;
 }
-/** Become a puller of a topic, with at most `prefetch` unacknowledged items at a time. */
+/**
+ * Become a puller of a topic, with at most `prefetch` unacknowledged items at a time, each
+ * acknowledged within `ackTimeoutMs` (else it goes to another puller; the broker caps both).
+ */
 export interface PullFrame {
   t: 'pull';
   ref: Ref;
   topic: string;
   prefetch?: number;
+  ackTimeoutMs?: number;
 }
 /** Stop pulling a topic; held items go back to the queue. */
 export interface UnpullFrame {
@@ -244,6 +252,12 @@ export interface MsgFrame {
   skipped?: number;
   /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
   retained?: true;
+  /**
+   * For a subscription with `delta`: `data` is a Fossil delta (a string) that turns the
+   * `deltaText` of the payload of the message at offset `base` on the same topic, the last one this
+   * connection was sent on it, into this message's. Without `base`, `data` is whole.
+   */
+  base?: number;
 }
 /** A bus message from another peer. */
 export interface BusFrame {
@@ -487,6 +501,8 @@ export function parseClientFrame(
       if (value.prefetch !== undefined && !(isRef(value.prefetch) && value.prefetch >= 1 && value.prefetch <= 10_000)) {
         return fail('bad_frame', '"prefetch" must be an integer from 1 to 10000');
       }
+      if (value.ackTimeoutMs !== undefined && !(isRef(value.ackTimeoutMs) && value.ackTimeoutMs >= 1))
+        return fail('bad_frame', '"ackTimeoutMs" must be a positive integer');
       break;
     case 'ack':
     case 'nack':
@@ -529,7 +545,9 @@ export function paceProblem(value: unknown): string | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return '"pace" must be an object';
   const pace = value as Record<string, unknown>;
   for (const name of Object.keys(pace))
-    if (!['mode', 'key', 'maxRate', 'maxQueue'].includes(name)) return `"pace" has an unknown option "${name}"`;
+    if (!['mode', 'key', 'maxRate', 'maxQueue', 'delta'].includes(name))
+      return `"pace" has an unknown option "${name}"`;
+  if (pace.delta !== undefined && typeof pace.delta !== 'boolean') return '"delta" must be true or false';
   if (pace.mode !== undefined && !PACE_MODES.includes(pace.mode as string))
     return '"mode" must be "all", "latest" or "conflate"';
   if (pace.key !== undefined) {
@@ -554,6 +572,8 @@ export function paceProblem(value: unknown): string | null {
  * SSE or raw `/sub` URL: `undefined` without any, a string saying what is wrong when invalid.
  */
 export function paceFromQuery(params: URLSearchParams): Pace | undefined | string {
+  // A plain client has no delta decoder, and no way to ask again for a message it cannot rebuild.
+  if (params.has('delta')) return '"delta" is for SDK subscriptions only: a plain client receives whole payloads';
   const pace: Record<string, unknown> = {};
   for (const name of ['mode', 'key'] as const) {
     const v = params.get(name);

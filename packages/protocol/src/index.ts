@@ -60,6 +60,7 @@ export type {
   UnpullFrame,
   UnsubFrame,
 } from './frames.js';
+export { deltaText } from './delta.js';
 export { PRESENCE_LIMITS, infoProblem } from './presence.js';
 export { base64ToBytes, bytesToBase64, utf8Length } from './bytes.js';
 export {

@@ -287,6 +287,7 @@ export class Broker {
       sessions: this.registry.size,
       ...this.frames.counts,
       ...e,
+      ackExpired: e.ackExpired ?? 0,
       ...this.registry.counts,
       outboundQueued: this.registry.queuedBytes,
       deduplicated: this.ops.deduplicated + (e.deduplicated ?? 0),

@@ -15,8 +15,24 @@ export interface Limits {
   maxTopicDepth: number;
   /** Pushes that may wait per topic while no puller takes them; past it a push is rejected with `queue_full`. Default 10,000. */
   pushQueueSize: number;
-  /** How long a waiting push may wait, in ms; 0 waits forever. Expired pushes are counted (`pushExpired`). Default 0. */
+  /** Bytes of payload that may wait per topic; past it a push is rejected with `queue_full`. Default 16 MiB. */
+  pushQueueBytes: number;
+  /** Pushes that may wait on all topics together; past it a push is rejected with `queue_full`. Default 100,000. */
+  pushTotalSize: number;
+  /** Bytes of payload that may wait on all topics together; past it a push is rejected with `queue_full`. Default 64 MiB. */
+  pushTotalBytes: number;
+  /** How long a waiting push may wait, in ms; 0 waits forever. Expired pushes are counted (`pushExpired`). Default 1 hour. */
   pushTtlMs: number;
+  /**
+   * How long a pulled job may stay unacknowledged, in ms, unless the pull asks for another
+   * deadline: past it, the job goes back first in line to another puller, as a further
+   * attempt, and the puller holds one job at a time until it acks one. Default 30 s.
+   */
+  ackTimeoutMs: number;
+  /** Longest ack deadline a pull may ask for, in ms (a longer one is cut to it). Default 15 minutes. */
+  maxAckTimeoutMs: number;
+  /** Most jobs one puller may hold unacknowledged (a larger `prefetch` is cut to it). Default 100. */
+  maxPrefetch: number;
   /**
    * After a nack (a pull handler that threw), how long before the same puller may get the job
    * again when no other puller has room, in ms; doubles with each attempt, at most 10 s.
@@ -54,6 +70,12 @@ export interface Limits {
   dedupeTtlMs: number;
   /** Most idempotency keys remembered (the oldest are forgotten first). Default 100,000. */
   dedupeSize: number;
+  /**
+   * Topics that may keep a retained (latest) value; past it the value retained least recently
+   * is dropped (a later subscriber of that topic gets no retained value, live messages are
+   * unaffected). Default 10,000.
+   */
+  maxRetainedTopics: number;
   /** Members one topic's presence may have (all nodes together); past it a join is refused with `too_many_members`. Default 1,000. */
   maxPresenceMembers: number;
 }
@@ -65,7 +87,13 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxTopicLength: 256,
   maxTopicDepth: 16,
   pushQueueSize: 10_000,
-  pushTtlMs: 0,
+  pushQueueBytes: 16 * 1024 * 1024,
+  pushTotalSize: 100_000,
+  pushTotalBytes: 64 * 1024 * 1024,
+  pushTtlMs: 60 * 60_000,
+  ackTimeoutMs: 30_000,
+  maxAckTimeoutMs: 15 * 60_000,
+  maxPrefetch: 100,
   redeliveryDelayMs: 100,
   historySize: 1000,
   historyTtlMs: 5 * 60_000,
@@ -75,6 +103,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   dedupeTtlMs: 5 * 60_000,
   dedupeSize: 100_000,
   maxPresenceMembers: 1000,
+  maxRetainedTopics: 10_000,
 });
 
 /** The logger rt writes to: pino's shape (`logger.info(obj, msg)` or `logger.info(msg)`). */

@@ -9,6 +9,8 @@ export class Outgoing {
   readonly frame: ServerFrame;
   /** True when the frame's payload is bytes. */
   readonly binary: boolean;
+  /** Set on a live message that a delta subscription may take as a delta (see `delta.ts`). */
+  link: DeltaLink | undefined;
   private textCache: string | undefined;
   private sizeCache: number | undefined;
 
@@ -48,18 +50,34 @@ export class Outgoing {
     const frame = this.frame;
     if (frame.t !== 'msg') return this;
     const copy: ServerFrame = { ...frame, skipped };
-    if (this.binary) return new Outgoing(copy);
-    const text = this.text();
+    const text = this.binary ? undefined : this.text();
     const head = '{"t":"msg",';
-    return text.startsWith(head)
+    const out = text?.startsWith(head)
       ? new Outgoing(copy, `${head}"skipped":${skipped},${text.slice(head.length)}`)
       : new Outgoing(copy);
+    out.link = this.link;
+    return out;
   }
 
   /** The frame's topic, when it has one. */
   get topic(): string | undefined {
     return 'topic' in this.frame ? this.frame.topic : undefined;
   }
+}
+
+/**
+ * What a live message carries for delta subscriptions: the message before it on its topic, and
+ * what is made from the two once, for every subscriber.
+ */
+export interface DeltaLink {
+  /** The offset of the message before it on its topic, as this node delivered them (-1: none seen). */
+  readonly prev: number;
+  /** Its payload's `deltaText`, made on first use. */
+  text?: string;
+  /** Its `msg` frame as a delta against `prev`, made on first use (`null`: not smaller than the whole). */
+  delta?: Outgoing | null;
+  /** The `deltaText` that {@link delta} was made against. */
+  base?: string;
 }
 
 /**

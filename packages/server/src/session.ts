@@ -128,6 +128,8 @@ export class Session {
   private paces: Map<string, SubscriptionPace> | undefined;
   /** Messages waiting in paces (not in {@link pending}). */
   private pacedWaiting = 0;
+  /** Subscriptions with deltas (see `delta.ts`): turns messages into deltas as they are written. Unset without any. */
+  deltas: { rewrite(batch: Outgoing[]): void } | undefined;
 
   constructor(
     wire: Wire,
@@ -521,6 +523,7 @@ export class Session {
     const batch = this.pacedWaiting > 0 ? this.withPaced(this.pending) : this.pending;
     this.pending = [];
     this.pendingBytes = 0;
+    this.deltas?.rewrite(batch);
     this.wire.write(batch);
     this.outbound.wrote?.(this, batch);
   }

@@ -9,6 +9,10 @@ export interface BrokerStats {
   pushRejected: number;
   pushExpired: number;
   redelivered: number;
+  /** Jobs taken back from a puller that did not acknowledge them within its ack deadline (`ackTimeoutMs`). */
+  ackExpired: number;
+  /** Payload bytes of the jobs waiting for a puller, all topics (engines that know it cheaply: memory). */
+  queuedBytes?: number;
   /** Messages dropped from the queues of connections that could not keep up (policy `drop`). */
   outboundDropped: number;
   /** Connections dropped because they could not keep up. */
@@ -31,5 +35,9 @@ export interface BrokerStats {
   historyEvicted?: number;
   /** Topic histories evicted because of `limits.maxHistoryTopics`. */
   historyTopicsEvicted?: number;
+  /** Topics holding a retained value (at most `limits.maxRetainedTopics`; engines that know it: memory). */
+  retainedTopics?: number;
+  /** Retained values dropped because of `limits.maxRetainedTopics`, least recently retained first. */
+  retainedEvicted?: number;
   engine: string;
 }

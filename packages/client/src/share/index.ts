@@ -6,15 +6,10 @@ import type {
   TransportFactory,
   TransportName,
 } from '../transports/transport.js';
+import { Election } from './election.js';
 import { Leader } from './leader.js';
-import {
-  type ControlMessage,
-  type SessionMessage,
-  controlChannel,
-  leaderLock,
-  sessionChannel,
-  tabLock,
-} from './messages.js';
+import { RollCall, lockWatch } from './watch.js';
+import { type ControlMessage, type SessionMessage, controlChannel, sessionChannel, tabLock } from './messages.js';
 
 /** The option of `connect()` that turns cross-tab sharing off. */
 export interface ShareOptions {
@@ -22,7 +17,8 @@ export interface ShareOptions {
    * Share one connection between the tabs (and workers) of this browser that connect to the
    * same broker with the same credentials: one of them, the leader, holds the connection and
    * the others' clients go through it. Default `true` where the browser has `BroadcastChannel`
-   * and the Web Locks API (every current browser, on https or localhost); `false` gives this
+   * and Web Crypto (every current browser, on https or localhost; the leader is chosen with
+   * the Web Locks API, or over `BroadcastChannel` where it is missing); `false` gives this
    * client a connection of its own.
    */
   share?: boolean;
@@ -31,32 +27,57 @@ export interface ShareOptions {
 /** How long a tab stays in a group nobody in it uses any more, in ms (a reconnect reuses it). */
 const LINGER_MS = 10_000;
 
+/** The Web Locks API, when this browser has it. */
+function webLocks(): LockManager | undefined {
+  const g = globalThis as { navigator?: { locks?: { request?: unknown } | null } };
+  return typeof g.navigator?.locks?.request === 'function' ? (g.navigator.locks as LockManager) : undefined;
+}
+
 /** True when `connect()` should share: a browser (page or worker) with the APIs, and not opted out. */
 export function shouldShare(options: ShareOptions): boolean {
   if (options.share === false) return false;
   const g = globalThis as {
     document?: unknown;
     WorkerGlobalScope?: unknown;
-    navigator?: { locks?: { request?: unknown } | null };
+    crypto?: { subtle?: unknown; randomUUID?: unknown };
+    process?: { versions?: { node?: unknown } };
   };
-  const browser = typeof g.document === 'object' || typeof g.WorkerGlobalScope === 'function';
-  return browser && typeof BroadcastChannel === 'function' && typeof g.navigator?.locks?.request === 'function';
+  // A DOM emulated in Node (jsdom, happy-dom) is not a browser: each client keeps its own connection there.
+  const browser =
+    (typeof g.document === 'object' || typeof g.WorkerGlobalScope === 'function') && !g.process?.versions?.node;
+  return (
+    browser &&
+    typeof BroadcastChannel === 'function' &&
+    typeof g.crypto?.subtle === 'object' &&
+    typeof g.crypto.randomUUID === 'function'
+  );
 }
 
-/** This tab's (or worker's) id, and the lock it holds for its life so leaders can tell when it is gone. */
+/**
+ * This tab's (or worker's) id, and the lock it holds for its life so leaders can tell when it
+ * is gone (without Web Locks, `held` is at once: the leader's roll call tells instead).
+ */
 let self: { id: string; held: Promise<void> } | undefined;
 
 function thisTab(): { id: string; held: Promise<void> } {
   if (self) return self;
   const id = randomId();
-  const held = new Promise<void>((resolve) => {
-    void navigator.locks
-      .request(tabLock(id), () => {
-        resolve();
-        return new Promise<void>(() => undefined);
+  const locks = webLocks();
+  const held = locks
+    ? new Promise<void>((resolve) => {
+        void locks
+          .request(tabLock(id), () => {
+            resolve();
+            return new Promise<void>(() => undefined);
+          })
+          .catch(() => resolve());
       })
-      .catch(() => resolve());
-  });
+    : Promise.resolve();
+  // Without Web Locks, nothing tells the others a page went away: it says so itself.
+  if (!locks)
+    globalThis.addEventListener?.('pagehide', () => {
+      for (const group of groups.values()) group.leave();
+    });
   self = { id, held };
   return self;
 }
@@ -65,16 +86,15 @@ function thisTab(): { id: string; held: Promise<void> } {
 const groups = new Map<string, Group>();
 
 /**
- * This tab's part in one group of tabs that share a connection: it competes for the group's
- * leader lock (and leads while it holds it), and knows which tab leads.
+ * This tab's part in one group of tabs that share a connection: it takes part in choosing the
+ * leader (and leads when chosen), and knows which tab leads.
  */
 class Group {
   readonly tab = thisTab();
-  leader: string | undefined;
   private leading: Leader | undefined;
+  private election: Election | undefined;
   private readonly control: BroadcastChannel;
-  private readonly abort = new AbortController();
-  private stepDown: (() => void) | undefined;
+  private closed = false;
   private users = 0;
   private linger: ReturnType<typeof setTimeout> | undefined;
   /** Open or opening transports of this tab in the group. */
@@ -84,23 +104,35 @@ class Group {
     readonly key: string,
     makeLeader: (id: string) => Leader,
   ) {
+    const locks = webLocks();
     this.control = new BroadcastChannel(controlChannel(key));
     this.control.onmessage = (event: MessageEvent<ControlMessage>) => {
       const m = event.data;
-      if (m.k !== 'leader') return;
-      this.leader = m.id;
-      for (const member of [...this.members]) member.leaderChanged(m.id);
+      // The leader's roll call (without Web Locks): this tab is still here.
+      if (m.k === 'roll') {
+        if (m.id === this.leader) this.post({ k: 'here', tab: this.tab.id });
+      } else this.election?.hear(m);
     };
-    void this.tab.held.then(() =>
-      navigator.locks
-        .request(leaderLock(key), { signal: this.abort.signal }, () => {
+    void this.tab.held.then(() => {
+      if (this.closed) return;
+      this.election = new Election(this.tab.id, key, this.control, locks, {
+        lead: () => {
           this.leading = makeLeader(this.tab.id);
-          return new Promise<void>((resolve) => {
-            this.stepDown = resolve;
-          });
-        })
-        .catch(() => undefined),
-    );
+        },
+        stepDown: () => {
+          this.leading?.close();
+          this.leading = undefined;
+        },
+        leader: (id) => {
+          for (const member of [...this.members]) member.leaderChanged(id);
+        },
+      });
+    });
+  }
+
+  /** The tab that leads the group, as far as this tab knows. */
+  get leader(): string | undefined {
+    return this.election?.leader;
   }
 
   /** True while this tab leads the group. */
@@ -108,8 +140,14 @@ class Group {
     return this.leading !== undefined;
   }
 
-  hello(session: string): void {
-    this.control.postMessage({ k: 'hello', tab: this.tab.id, session } satisfies ControlMessage);
+  hello(session: string, to: string): void {
+    this.post({ k: 'hello', tab: this.tab.id, session, to });
+  }
+
+  /** The page goes away: the leader ends this tab's sessions now, and another tab leads if this one did. */
+  leave(): void {
+    this.election?.resign();
+    this.post({ k: 'gone', tab: this.tab.id });
   }
 
   use(): void {
@@ -124,12 +162,14 @@ class Group {
     this.linger = setTimeout(() => {
       if (this.users > 0) return;
       groups.delete(this.key);
-      this.abort.abort();
-      this.leading?.close();
-      this.leading = undefined;
-      this.stepDown?.();
+      this.closed = true;
+      this.election?.close();
       this.control.close();
     }, LINGER_MS);
+  }
+
+  private post(m: ControlMessage): void {
+    if (!this.closed) this.control.postMessage(m);
   }
 }
 
@@ -138,10 +178,10 @@ class TabTransport implements ClientTransport {
   name: TransportName;
   private group: Group | undefined;
   private channel: BroadcastChannel | undefined;
+  /** The leader this session was opened with (asked, until it welcomes). */
   private leader: string | undefined;
   private done = false;
   private settle: ((error?: Error) => void) | undefined;
-  private session = randomId();
 
   constructor(
     private readonly factory: SharedFactory,
@@ -158,14 +198,12 @@ class TabTransport implements ClientTransport {
     group.use();
     await group.tab.held;
     if (this.done) throw new RtError('closed', 'closed while opening');
-    const channel = new BroadcastChannel(sessionChannel(group.key, this.session));
-    this.channel = channel;
     const opened = new Promise<void>((resolve, reject) => {
       this.settle = (error) => (error ? reject(error) : resolve());
     });
-    channel.onmessage = (event: MessageEvent<SessionMessage>) => this.onMessage(event.data);
     group.members.add(this);
-    group.hello(this.session);
+    // With no leader known yet, the session opens once one says it leads.
+    if (group.leader !== undefined) this.hello(group.leader);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -182,11 +220,26 @@ class TabTransport implements ClientTransport {
     }
   }
 
+  /**
+   * Asks the leader `leader` for a session, on a channel of its own: only that leader answers
+   * and serves it, so a tab never gets frames from two leaders (two can lead for a while).
+   */
+  private hello(leader: string): void {
+    this.channel?.close();
+    const session = randomId();
+    const channel = new BroadcastChannel(sessionChannel(this.group!.key, session));
+    channel.onmessage = (event: MessageEvent<SessionMessage>) => {
+      if (this.channel === channel) this.onMessage(event.data);
+    };
+    this.channel = channel;
+    this.leader = leader;
+    this.group!.hello(session, leader);
+  }
+
   private onMessage(m: SessionMessage): void {
     if (this.done) return;
     switch (m.k) {
       case 'welcome':
-        this.leader = m.leader;
         this.name = m.transport;
         this.factory.name = m.transport;
         this.settle?.();
@@ -206,16 +259,15 @@ class TabTransport implements ClientTransport {
     }
   }
 
-  /** A tab became the leader: a session with another one is over (that tab is gone or stepped down). */
-  leaderChanged(id: string): void {
-    if (this.done) return;
+  /** The tab this one follows changed: a session with another one is over (that tab is gone, or a better one leads). */
+  leaderChanged(id: string | undefined): void {
+    if (this.done || id === this.leader) return;
     if (this.settle) {
-      // Not welcomed yet: the hello may have gone unheard, say it again to the new leader.
-      this.group?.hello(this.session);
+      // Not welcomed yet: ask the new leader instead.
+      if (id !== undefined) this.hello(id);
       return;
     }
-    if (this.leader === id) return;
-    this.end();
+    this.close();
     this.events.close('the leader tab changed');
   }
 
@@ -265,7 +317,11 @@ class SharedFactory implements TransportFactory {
     let group = groups.get(key);
     if (!group) {
       const available = this.factories.filter((f) => f.available(context));
-      group = new Group(key, (id) => new Leader(id, key, available, () => context, navigator.locks));
+      const locks = webLocks();
+      group = new Group(
+        key,
+        (id) => new Leader(id, key, available, () => context, locks ? lockWatch(locks) : new RollCall(id, key)),
+      );
       groups.set(key, group);
     }
     this.current = group;

@@ -1,6 +1,7 @@
 import { type ClientFrame, type ErrorCode, type MsgFrame, type ServerFrame, RtError, ancestry } from '@rt/protocol';
 import type { ClientTransport, TransportContext, TransportFactory, TransportName } from '../transports/transport.js';
-import { type ControlMessage, type SessionMessage, controlChannel, sessionChannel, tabLock } from './messages.js';
+import { type ControlMessage, type SessionMessage, controlChannel, sessionChannel } from './messages.js';
+import type { TabWatch } from './watch.js';
 
 /** One tab's virtual connection, as the leader sees it. */
 interface TabSession {
@@ -44,7 +45,6 @@ const MAX_SHARED_PREFETCH = 64;
 export class Leader {
   private readonly control: BroadcastChannel;
   private readonly sessions = new Map<string, TabSession>();
-  private readonly watched = new Set<string>();
   private upstream: ClientTransport | undefined;
   private upstreamName: TransportName | undefined;
   private opening: Promise<void> | undefined;
@@ -62,13 +62,14 @@ export class Leader {
     private readonly key: string,
     private readonly factories: readonly TransportFactory[],
     private readonly context: () => TransportContext,
-    private readonly locks: LockManager,
+    private readonly tabs: TabWatch,
   ) {
     this.control = new BroadcastChannel(controlChannel(key));
     this.control.onmessage = (event: MessageEvent<ControlMessage>) => {
-      if (event.data.k === 'hello') this.hello(event.data.tab, event.data.session);
+      const m = event.data;
+      // Sessions are addressed: with two leaders at once, each tab's client talks to one.
+      if (m.k === 'hello' && m.to === id) this.hello(m.tab, m.session);
     };
-    this.control.postMessage({ k: 'leader', id } satisfies ControlMessage);
   }
 
   /** Steps down: every session closes (its client reconnects, to the next leader) and so does the connection. */
@@ -76,6 +77,7 @@ export class Leader {
     if (this.closed) return;
     this.closed = true;
     this.control.close();
+    this.tabs.close();
     this.dropUpstream('the leader tab stepped down');
     this.upstream?.close();
     this.upstream = undefined;
@@ -119,16 +121,12 @@ export class Leader {
     );
   }
 
-  /** When the tab (or worker) `tab` is gone, its browser lock is released: its sessions end then. */
+  /** When the tab (or worker) `tab` is gone, its sessions end. */
   private watch(tab: string): void {
-    if (tab === this.id || this.watched.has(tab)) return;
-    this.watched.add(tab);
-    void this.locks
-      .request(tabLock(tab), () => {
-        this.watched.delete(tab);
-        for (const s of [...this.sessions.values()]) if (s.tab === tab) this.endSession(s);
-      })
-      .catch(() => undefined);
+    if (tab === this.id) return;
+    this.tabs.watch(tab, () => {
+      for (const s of [...this.sessions.values()]) if (s.tab === tab) this.endSession(s);
+    });
   }
 
   /** A tab's session ended (it closed, or the tab is gone): what only it wanted is undone upstream. */
@@ -198,11 +196,16 @@ export class Leader {
             this.internal({ t: 'unsub', ref: 0, topic: frame.topic });
         }
         session.subs.add(frame.topic);
-        this.forward(session, frame, (answer) => {
-          if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
-          if (answer.t === 'err') session.subs.delete(frame.topic);
-          if (session.recovering.size === 0) this.release(session);
-        });
+        // The shared connection takes whole messages: a tab that came later holds no base for a delta.
+        this.forward(
+          session,
+          frame.pace?.delta ? { ...frame, pace: { ...frame.pace, delta: false } } : frame,
+          (answer) => {
+            if (session.recovering.get(frame.topic) === frame.ref) session.recovering.delete(frame.topic);
+            if (answer.t === 'err') session.subs.delete(frame.topic);
+            if (session.recovering.size === 0) this.release(session);
+          },
+        );
         return;
       case 'unsub':
         session.subs.delete(frame.topic);

@@ -83,6 +83,11 @@ export interface Job {
 export interface PullerHandle {
   readonly topic: string;
   readonly prefetch: number;
+  /**
+   * How long a job may stay unacknowledged, in ms: past it, the job is taken back and goes
+   * first in line to another puller (and this puller holds one job at a time until it acks).
+   */
+  readonly ackTimeoutMs: number;
   /** Jobs delivered and not yet acknowledged, by id. */
   readonly inflight: Map<string, Job>;
   deliver(job: Job): void;
@@ -108,6 +113,10 @@ export interface EngineStats {
   deduplicated?: number;
   /** Jobs waiting for a puller, all topics together (engines that know it cheaply). */
   queued?: number;
+  /** Bytes of payload those waiting jobs hold (engines that know it cheaply). */
+  queuedBytes?: number;
+  /** Jobs taken back from a puller that did not settle them within its ack deadline. */
+  ackExpired?: number;
   /** Topics with a history kept for recovery (engines that know it cheaply). */
   historyTopics?: number;
   /** Messages those histories hold, each counted once however many histories list it. */
@@ -118,6 +127,10 @@ export interface EngineStats {
   historyEvicted?: number;
   /** Topic histories removed whole because of `maxHistoryTopics` (the least recently published first). */
   historyTopicsEvicted?: number;
+  /** Topics holding a retained value (at most `maxRetainedTopics`). */
+  retainedTopics?: number;
+  /** Retained values dropped because of `maxRetainedTopics` (the least recently retained first). */
+  retainedEvicted?: number;
 }
 
 /** One work queue as the admin page shows it. */
@@ -206,8 +219,16 @@ export interface EngineLimits {
   maxHistoryBytes?: number;
   /** Topics that may have a history; past it the least recently published topic's goes. Default 10,000. */
   maxHistoryTopics?: number;
+  /** Topics that may keep a retained value; past it the least recently retained is dropped. Default 10,000. */
+  maxRetainedTopics?: number;
   /** Pushes that may wait per topic while no puller takes them. */
   pushQueueSize: number;
+  /** Bytes of payload that may wait per topic (absent: no bound). */
+  pushQueueBytes?: number;
+  /** Pushes that may wait on all topics together (absent: no bound). */
+  pushTotalSize?: number;
+  /** Bytes of payload that may wait on all topics together (absent: no bound). */
+  pushTotalBytes?: number;
   /** How long a waiting push may wait before it expires, in ms (0: forever). */
   pushTtlMs: number;
   /**

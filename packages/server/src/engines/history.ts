@@ -58,10 +58,17 @@ class Held {
 /** One topic's bounded history: the newest messages of the topic and its subtree. */
 class History {
   entries: Held[] = [];
+  /** Neighbours in the order of last publish (see `HistoryStore.lru`). */
+  older: History | undefined;
+  newer: History | undefined;
 
   /** `floor`: the offset of the newest message this history (or an earlier one of the topic) dropped (0: none). */
-  constructor(public floor: number) {}
+  constructor(
+    readonly topic: string,
+    public floor: number,
+  ) {}
 }
+
 /** What the history holds, for `broker.stats()`. */
 type HistoryStats = Required<
   Pick<EngineStats, 'historyTopics' | 'historyMessages' | 'historyBytes' | 'historyEvicted' | 'historyTopicsEvicted'>
@@ -69,12 +76,14 @@ type HistoryStats = Required<
 
 /** Every topic's history in one process (see the module comment). */
 export class HistoryStore {
-  /** By topic, the least recently published first (a publish moves its topics to the end). */
   private readonly histories = new Map<string, History>();
+  /** The least and the most recently published history: a list, so that finding the one to evict costs nothing. */
+  private lru: History | undefined;
+  private mru: History | undefined;
   /**
    * The newest offset of each history removed whole (expired or evicted), the latest removal
-   * last, at most `maxHistoryTopics` of them: a recovery of that topic, or its next history,
-   * knows what was lost.
+   * last, at most about `maxHistoryTopics` of them (trimmed in batches when twice that): a
+   * recovery of that topic, or its next history, knows what was lost.
    */
   private readonly removed = new Map<string, number>();
   /** The highest offset forgotten from {@link removed}: a recovery of a topic without history from before it may have lost messages. */
@@ -112,20 +121,23 @@ export class HistoryStore {
     this.messages++;
     for (const t of ['', ...ancestry(topic)]) {
       let history = this.histories.get(t);
-      if (history) this.histories.delete(t);
+      if (history) this.unlist(history);
       else {
-        history = new History(this.removed.get(t) ?? this.forgotten);
+        history = new History(t, this.removed.get(t) ?? this.forgotten);
         this.removed.delete(t);
+        this.histories.set(t, history);
       }
-      this.histories.set(t, history);
+      history.older = this.mru;
+      if (this.mru) this.mru.newer = history;
+      else this.lru = history;
+      this.mru = history;
       history.entries.push(held);
       held.refs++;
-      if (history.entries.length > size) this.drop(t, history, history.entries.length - size);
+      if (history.entries.length > size) this.drop(history, history.entries.length - size);
     }
     // The least recently published topics go first, never those of this publish.
-    for (const [t, history] of this.histories) {
-      if (this.histories.size <= this.maxTopics || history.entries.at(-1) === held) break;
-      this.remove(t, history);
+    while (this.histories.size > this.maxTopics && this.lru && this.lru.entries.at(-1) !== held) {
+      this.remove(this.lru);
       this.topicsEvicted++;
     }
     while (this.bytes > this.maxBytes && this.oldest) {
@@ -167,30 +179,48 @@ export class HistoryStore {
     const held = this.oldest!;
     for (const t of ['', ...ancestry(held.topic)]) {
       const history = this.histories.get(t);
-      if (history?.entries[0] === held) this.drop(t, history, 1);
+      if (history?.entries[0] === held) this.drop(history, 1);
     }
     if (held.refs > 0) this.unlink(held);
   }
 
   /** Drops the `n` oldest entries of `history`; an emptied history is removed. */
-  private drop(topic: string, history: History, n: number): void {
-    const gone = history.entries.splice(0, n);
-    history.floor = gone.at(-1)!.off;
-    for (const held of gone) this.release(held);
-    if (history.entries.length === 0) this.remove(topic, history);
+  private drop(history: History, n: number): void {
+    const entries = history.entries;
+    // shift(), not splice(): V8 moves the array's start instead of copying the rest.
+    for (let i = 0; i < n; i++) {
+      const held = entries.shift()!;
+      history.floor = held.off;
+      this.release(held);
+    }
+    if (entries.length === 0) this.remove(history);
   }
 
-  /** Removes `topic`'s history whole, remembering the newest offset it had. */
-  private remove(topic: string, history: History): void {
+  /** Removes a history whole, remembering the newest offset it had. */
+  private remove(history: History): void {
+    const topic = history.topic;
     this.histories.delete(topic);
+    this.unlist(history);
     for (const held of history.entries) this.release(held);
     this.removed.delete(topic);
     this.removed.set(topic, history.entries.at(-1)?.off ?? history.floor);
-    for (const [t, last] of this.removed) {
-      if (this.removed.size <= this.maxTopics) break;
-      this.forgotten = Math.max(this.forgotten, last);
-      this.removed.delete(t);
+    // In batches: a Map is slow to take its first entry again and again after many deletes.
+    if (this.removed.size >= 2 * this.maxTopics) {
+      for (const [t, last] of this.removed) {
+        if (this.removed.size <= this.maxTopics) break;
+        this.forgotten = Math.max(this.forgotten, last);
+        this.removed.delete(t);
+      }
     }
+  }
+
+  /** Takes `history` out of the order of last publish. */
+  private unlist(history: History): void {
+    if (history.older) history.older.newer = history.newer;
+    else if (this.lru === history) this.lru = history.newer;
+    if (history.newer) history.newer.older = history.older;
+    else if (this.mru === history) this.mru = history.older;
+    history.older = history.newer = undefined;
   }
 
   private release(held: Held): void {

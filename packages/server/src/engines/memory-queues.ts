@@ -1,11 +1,14 @@
-import { RtError, type Payload } from '@rt/protocol';
+import type { Payload } from '@rt/protocol';
 import type { EngineLimits, EngineStats, Job, PullerHandle, QueueDepth } from './engine.js';
+import { Leases, PushBudget, Turns } from './queue-rules.js';
 import { Alarm, redeliveryDelay } from './redelivery.js';
 
 interface Waiting {
   job: Job;
   at: number;
-  /** After a nack: the puller that failed it may not have it back before `notBefore`. */
+  /** Payload bytes (counted against the push budgets). */
+  bytes: number;
+  /** After a nack or a missed ack deadline: the puller that failed it may not have it back before `notBefore`. */
   avoid?: PullerHandle;
   notBefore?: number;
 }
@@ -13,142 +16,179 @@ interface Waiting {
 /** One topic's work queue: waiting jobs and the pullers taking turns on them. */
 class WorkQueue {
   waiting: Waiting[] = [];
-  pullers: PullerHandle[] = [];
-  turn = 0;
+  /** Payload bytes of the waiting jobs. */
+  bytes = 0;
+  readonly turns: Turns;
   /** Dispatches again when a nacked job's delay ends. */
   readonly alarm = new Alarm();
+
+  constructor(leases: Leases) {
+    this.turns = new Turns(leases);
+  }
 }
 
 /**
  * The memory engine's work queues: per topic, the jobs waiting for a puller and the pullers
- * taking turns on them (the push/pull half of {@link MemoryEngine}).
+ * taking strict turns on them (the push/pull half of `MemoryEngine`). Waiting jobs are
+ * bounded per topic and in total, by count and by bytes ({@link PushBudget}), and expire
+ * after `pushTtlMs`; a job handed out comes back when its ack deadline passes ({@link Leases}).
  */
 export class MemoryQueues {
   private readonly queues = new Map<string, WorkQueue>();
   private nextJob = 0;
+  private readonly budget: PushBudget;
+  private readonly leases = new Leases((puller, job) => this.expired(puller, job));
+  /** Waiting jobs and their bytes, all topics together. */
+  private total = { jobs: 0, bytes: 0 };
 
   constructor(
     /** Prefix of job ids (the engine's epoch). */
     private readonly ep: string,
     private readonly limits: EngineLimits,
     private readonly counters: EngineStats,
-  ) {}
+  ) {
+    this.budget = new PushBudget(limits);
+  }
 
   close(): void {
     for (const queue of this.queues.values()) queue.alarm.clear();
+    this.leases.clear();
+  }
+
+  private queue(topic: string): WorkQueue {
+    let queue = this.queues.get(topic);
+    if (!queue) this.queues.set(topic, (queue = new WorkQueue(this.leases)));
+    return queue;
   }
 
   push(topic: string, data: Payload, dataText?: string): void {
-    let queue = this.queues.get(topic);
-    if (!queue) this.queues.set(topic, (queue = new WorkQueue()));
-    if (queue.waiting.length >= this.limits.pushQueueSize) {
+    const queue = this.queue(topic);
+    const bytes = PushBudget.bytes(data, dataText);
+    const refused = this.budget.check(topic, { jobs: queue.waiting.length, bytes: queue.bytes }, this.total, bytes);
+    if (refused) {
       this.counters.pushRejected++;
-      throw new RtError('queue_full', `the queue of "${topic}" holds ${this.limits.pushQueueSize} waiting items`);
+      this.forget(topic, queue);
+      throw refused;
     }
     const job: Job = { id: `${this.ep}-${++this.nextJob}`, topic, data, attempt: 0 };
     if (dataText !== undefined) job.dataText = dataText;
     this.counters.pushed++;
-    queue.waiting.push({ job, at: Date.now() });
+    this.enqueue(queue, { job, at: Date.now(), bytes }, false);
     this.dispatch(queue);
   }
 
   addPuller(puller: PullerHandle): void {
-    let queue = this.queues.get(puller.topic);
-    if (!queue) this.queues.set(puller.topic, (queue = new WorkQueue()));
-    queue.pullers.push(puller);
+    const queue = this.queue(puller.topic);
+    queue.turns.add(puller);
     this.dispatch(queue);
   }
 
   removePuller(puller: PullerHandle): void {
     const queue = this.queues.get(puller.topic);
     if (!queue) return;
-    queue.pullers = queue.pullers.filter((p) => p !== puller);
-    const held = [...puller.inflight.values()];
-    puller.inflight.clear();
+    queue.turns.delete(puller);
+    const held = this.leases.drop(puller);
     if (held.length > 0) {
       this.counters.redelivered += held.length;
-      queue.waiting.unshift(...held.map((job) => ({ job, at: Date.now() })));
+      const now = Date.now();
+      for (let i = held.length - 1; i >= 0; i--) {
+        const job = held[i]!;
+        this.enqueue(queue, { job, at: now, bytes: PushBudget.bytes(job.data, job.dataText) }, true);
+      }
     }
     this.dispatch(queue);
     this.forget(puller.topic, queue);
   }
 
   ack(puller: PullerHandle, id: string): boolean {
-    if (!puller.inflight.delete(id)) return false;
+    if (!this.leases.settle(puller, id, true)) return false;
     const queue = this.queues.get(puller.topic);
     if (queue) this.dispatch(queue);
     return true;
   }
 
   nack(puller: PullerHandle, id: string): boolean {
-    const job = puller.inflight.get(id);
+    const job = this.leases.settle(puller, id, false);
     if (!job) return false;
-    puller.inflight.delete(id);
-    const queue = this.queues.get(puller.topic);
-    if (queue) {
-      this.counters.redelivered++;
-      const delay = redeliveryDelay(this.limits.redeliveryDelayMs, job.attempt ?? 1);
-      queue.waiting.unshift({ job, at: Date.now(), avoid: puller, notBefore: Date.now() + delay });
-      this.dispatch(queue);
-    }
+    this.retry(puller, job);
     return true;
   }
 
-  /** Jobs waiting for a puller, all topics together. */
-  queued(): number {
-    let queued = 0;
-    for (const queue of this.queues.values()) queued += queue.waiting.length;
-    return queued;
+  /** A job its puller did not settle within its ack deadline: as a nack. */
+  private expired(puller: PullerHandle, job: Job): void {
+    this.counters.ackExpired = (this.counters.ackExpired ?? 0) + 1;
+    this.retry(puller, job);
+  }
+
+  /** First in line for another puller; back to `puller` only after the redelivery delay. */
+  private retry(puller: PullerHandle, job: Job): void {
+    const queue = this.queues.get(puller.topic);
+    if (!queue) return;
+    this.counters.redelivered++;
+    const now = Date.now();
+    const delay = redeliveryDelay(this.limits.redeliveryDelayMs, job.attempt ?? 1);
+    const bytes = PushBudget.bytes(job.data, job.dataText);
+    this.enqueue(queue, { job, at: now, bytes, avoid: puller, notBefore: now + delay }, true);
+    this.dispatch(queue);
+  }
+
+  /** Adds a waiting job: at the back, or `first` in line (jobs that come back are not refused by the budgets). */
+  private enqueue(queue: WorkQueue, waiting: Waiting, first: boolean): void {
+    if (first) queue.waiting.unshift(waiting);
+    else queue.waiting.push(waiting);
+    queue.bytes += waiting.bytes;
+    this.total.jobs++;
+    this.total.bytes += waiting.bytes;
+  }
+
+  /** Removes the waiting job at `index`. */
+  private take(queue: WorkQueue, index: number): Waiting {
+    const [waiting] = queue.waiting.splice(index, 1);
+    queue.bytes -= waiting!.bytes;
+    this.total.jobs--;
+    this.total.bytes -= waiting!.bytes;
+    return waiting!;
+  }
+
+  /** Jobs waiting for a puller and their bytes, all topics together. */
+  queued(): { jobs: number; bytes: number } {
+    return { ...this.total };
   }
 
   depths(): QueueDepth[] {
-    return [...this.queues].map(([topic, queue]) => ({
-      topic,
-      waiting: queue.waiting.length,
-      pullers: queue.pullers.length,
-      inflight: queue.pullers.reduce((sum, p) => sum + p.inflight.size, 0),
-    }));
+    return [...this.queues].map(([topic, queue]) => {
+      let inflight = 0;
+      for (const p of queue.turns) inflight += p.inflight.size;
+      return { topic, waiting: queue.waiting.length, pullers: queue.turns.size, inflight };
+    });
   }
 
   /**
-   * Hands waiting jobs, oldest first, to pullers with room, taking turns. A nacked job skips
-   * the puller that failed it until its delay ends (then a timer dispatches again).
+   * Hands waiting jobs, oldest first, to pullers with room, taking turns. A job that came back
+   * from a puller (nack, missed ack deadline) skips that puller until its delay ends (then a
+   * timer dispatches again).
    */
   private dispatch(queue: WorkQueue): void {
-    const n = queue.pullers.length;
     const now = Date.now();
     let wake = Infinity;
-    for (let w = 0; w < queue.waiting.length && n > 0; ) {
+    for (let w = 0; w < queue.waiting.length; ) {
       const waiting = queue.waiting[w]!;
       const blocked = waiting.notBefore !== undefined && waiting.notBefore > now ? waiting.avoid : undefined;
-      let chosen: PullerHandle | undefined;
-      let room = false;
-      for (let i = 0; i < n; i++) {
-        const candidate = queue.pullers[(queue.turn + i) % n]!;
-        if (candidate.inflight.size >= candidate.prefetch) continue;
-        room = true;
-        if (candidate === blocked) continue;
-        chosen = candidate;
-        queue.turn = (queue.turn + i + 1) % n;
-        break;
-      }
-      if (!room) break;
+      const chosen = queue.turns.next(blocked);
       if (!chosen) {
+        if (!blocked || !queue.turns.hasRoom()) break;
         wake = Math.min(wake, waiting.notBefore!);
         w++;
         continue;
       }
-      queue.waiting.splice(w, 1);
-      const { job } = waiting;
-      job.attempt = (job.attempt ?? 0) + 1;
-      chosen.inflight.set(job.id, job);
-      chosen.deliver(job);
+      const { job } = this.take(queue, w);
+      this.leases.hand(chosen, job, (job.attempt ?? 0) + 1);
     }
     if (wake < Infinity) queue.alarm.set(wake, () => this.dispatch(queue));
   }
 
   private forget(topic: string, queue: WorkQueue): void {
-    if (queue.pullers.length === 0 && queue.waiting.length === 0) {
+    if (queue.turns.size === 0 && queue.waiting.length === 0) {
       queue.alarm.clear();
       this.queues.delete(topic);
     }
@@ -156,13 +196,18 @@ export class MemoryQueues {
 
   /** Drops the jobs that waited longer than `pushTtlMs` (counted as `pushExpired`). */
   sweep(now: number): void {
-    if (this.limits.pushTtlMs > 0) {
-      for (const [topic, queue] of this.queues) {
-        const before = queue.waiting.length;
-        queue.waiting = queue.waiting.filter((w) => now - w.at <= this.limits.pushTtlMs);
-        this.counters.pushExpired += before - queue.waiting.length;
-        this.forget(topic, queue);
+    if (this.limits.pushTtlMs <= 0) return;
+    for (const [topic, queue] of this.queues) {
+      const kept = queue.waiting.filter((w) => now - w.at <= this.limits.pushTtlMs);
+      for (const gone of queue.waiting) {
+        if (now - gone.at <= this.limits.pushTtlMs) continue;
+        queue.bytes -= gone.bytes;
+        this.total.jobs--;
+        this.total.bytes -= gone.bytes;
+        this.counters.pushExpired++;
       }
+      queue.waiting = kept;
+      this.forget(topic, queue);
     }
   }
 }

@@ -11,6 +11,7 @@ import type {
   Recovery,
   StoredMessage,
 } from './engine.js';
+import { DEFAULT_LIMITS } from '../options.js';
 import { HistoryStore } from './history.js';
 import { MemoryPresence } from './memory-presence.js';
 import { MemoryQueues } from './memory-queues.js';
@@ -27,7 +28,7 @@ export class MemoryEngine implements Engine {
   private readonly ep = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
   private off = 0;
   private history!: HistoryStore;
-  private readonly retainedValues = new RetainedValues();
+  private retainedValues!: RetainedValues;
   private queues!: MemoryQueues;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private readonly counters: EngineStats = { published: 0, pushed: 0, pushRejected: 0, pushExpired: 0, redelivered: 0 };
@@ -37,6 +38,7 @@ export class MemoryEngine implements Engine {
   async start(host: EngineHost, limits: EngineLimits): Promise<void> {
     this.host = host;
     this.history = new HistoryStore(limits);
+    this.retainedValues = new RetainedValues(limits.maxRetainedTopics ?? DEFAULT_LIMITS.maxRetainedTopics);
     this.queues = new MemoryQueues(this.ep, limits, this.counters);
     const every = Math.max(250, Math.min(limits.historyTtlMs, limits.pushTtlMs || Infinity, 10_000) / 4);
     this.sweeper = setInterval(() => this.sweep(), every);
@@ -106,7 +108,9 @@ export class MemoryEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { ...this.counters, queued: this.queues.queued(), ...this.history.stats() };
+    const { jobs: queued, bytes: queuedBytes } = this.queues.queued();
+    const retained = { retainedTopics: this.retainedValues.size, retainedEvicted: this.retainedValues.evicted };
+    return { ...this.counters, queued, queuedBytes, ...this.history.stats(), ...retained };
   }
 
   queueDepths(): QueueDepth[] {

@@ -159,6 +159,11 @@ export class BrokerMetrics {
     );
     counter('rt_jobs_expired_total', 'Jobs that expired waiting for a puller', (s) => s.stats.pushExpired);
     counter(
+      'rt_jobs_ack_expired_total',
+      'Jobs taken back from a puller that missed its ack deadline',
+      (s) => s.stats.ackExpired,
+    );
+    counter(
       'rt_deduplicated_total',
       'Publishes and pushes resent with a known idempotency key, not carried out again',
       (s) => s.stats.deduplicated,
@@ -167,6 +172,11 @@ export class BrokerMetrics {
       'rt_queue_depth',
       'Jobs waiting for a puller, all topics (engines that report it: memory)',
       (s) => s.stats.queued ?? 0,
+    );
+    gauge(
+      'rt_queue_bytes',
+      'Payload bytes of the jobs waiting for a puller, all topics (engines that report it: memory)',
+      (s) => s.stats.queuedBytes ?? 0,
     );
     gauge(
       'rt_history_topics',

@@ -21,6 +21,7 @@ import {
 import type { BusMessage, Engine, Job, PullerHandle, Recovery, StoredMessage } from '../engines/engine.js';
 import type { PresenceEvent } from '../engines/presence.js';
 import { Dedupe } from '../dedupe.js';
+import { DeltaBook } from '../delta.js';
 import type { ActionHandler } from '../broker-options.js';
 import type { Limits } from '../options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from '../outgoing.js';
@@ -36,6 +37,14 @@ import type { Caller, Position } from './types.js';
 export interface Data {
   data: Payload;
   dataText?: string;
+}
+
+/** What a puller asks for (see `Operations.pull`). */
+export interface PullOptions {
+  /** Jobs held unacknowledged at a time (default 1, at most `maxPrefetch`). */
+  prefetch?: number;
+  /** How long a job may stay unacknowledged, in ms (default `ackTimeoutMs`, at most `maxAckTimeoutMs`). */
+  ackTimeoutMs?: number;
 }
 
 /** Options of a publish. */
@@ -143,6 +152,8 @@ export class Operations {
   private readonly counters: OpsCounters;
   private readonly presences: Presences;
   private readonly retain: RetainPatterns;
+  /** Delta subscriptions on this node (see `delta.ts`). */
+  private readonly deltas = new DeltaBook();
 
   constructor(deps: OperationsDeps) {
     this.retain = new RetainPatterns(deps.retain);
@@ -352,6 +363,7 @@ export class Operations {
     if (holding) session.hold();
     try {
       const added: string[] = [];
+      let values: StoredMessage[] = [];
       try {
         for (const topic of fresh) {
           this.checkRoom(session);
@@ -360,19 +372,24 @@ export class Operations {
           added.push(topic);
         }
         // A subscription asked again with another pace takes the new one.
-        for (const topic of topics) session.setPace(topic, req.pace);
+        for (const topic of topics) {
+          session.setPace(topic, req.pace);
+          this.deltas.want(session, topic, req.pace?.delta === true);
+        }
         // Every new subscription waits until the engine delivers the topic (one racing the first one too).
         await Promise.all(added.map((t) => this.engine.listen(t)));
+        // Read after listening: a value published meanwhile is read, or held as a live message.
+        if (!recovering && holding && !session.closed) values = await retainedOf(this.engine, fresh);
       } catch (e) {
         for (const topic of added) {
           session.setPace(topic, undefined);
+          this.deltas.want(session, topic, false);
           session.subscriptions.delete(topic);
           if (this.index.unsubscribe(session, topic)) void Promise.resolve(this.engine.unlisten(topic)).catch(() => {});
         }
         throw e;
       }
       if (!recovering || session.closed) {
-        const values = holding && !session.closed ? await retainedOf(this.engine, fresh) : [];
         const position = await this.engine.position();
         req.before?.(position, values.length);
         // The retained values and the live messages held meanwhile go out before the answer, as
@@ -413,6 +430,7 @@ export class Operations {
     const session = this.needSession(caller);
     return this.gate(caller, 'unsub', topic, async () => {
       session.setPace(topic, undefined);
+      this.deltas.want(session, topic, false);
       if (session.subscriptions.delete(topic) && this.index.unsubscribe(session, topic))
         await this.engine.unlisten(topic);
     });
@@ -508,10 +526,12 @@ export class Operations {
 
   /**
    * Makes `caller.session` a puller of `topic`, holding at most `prefetch` unacknowledged jobs
-   * (delivered as `job` frames). `accepted` runs once the puller is accepted and before any
-   * job is handed to it (the SDK's `ok` goes out ahead of the first job).
+   * (cut to `maxPrefetch`), each for at most `ackTimeoutMs` (default and cap: the limits of
+   * the same names) before it goes back to another puller. Jobs are delivered as `job`
+   * frames. `accepted` runs once the puller is accepted and before any job is handed to it
+   * (the SDK's `ok` goes out ahead of the first job).
    */
-  pull(caller: Caller, topic: string, prefetch = 1, accepted?: () => void): Promise<void> {
+  pull(caller: Caller, topic: string, options: PullOptions = {}, accepted?: () => void): Promise<void> {
     const session = this.needSession(caller);
     return this.gate(caller, 'pull', topic, async () => {
       if (session.pulls.has(topic)) {
@@ -519,7 +539,10 @@ export class Operations {
         return;
       }
       this.checkRoom(session);
-      const puller = pullerOf(session, topic, prefetch);
+      const { maxPrefetch, ackTimeoutMs, maxAckTimeoutMs } = this.limits;
+      const prefetch = Math.max(1, Math.min(options.prefetch ?? 1, maxPrefetch));
+      const deadline = Math.max(1, Math.min(options.ackTimeoutMs ?? ackTimeoutMs, maxAckTimeoutMs));
+      const puller = pullerOf(session, topic, prefetch, deadline);
       session.pulls.set(topic, puller);
       accepted?.();
       this.engine.addPuller(puller);
@@ -595,6 +618,7 @@ export class Operations {
     for (const puller of session.pulls.values()) this.engine.removePuller(puller);
     this.presences.release(session);
     session.clearPaces();
+    this.deltas.drop(session);
     session.subscriptions.clear();
     session.joins.clear();
     session.pulls.clear();
@@ -619,7 +643,10 @@ export class Operations {
 
   /** A message the engine delivers to this node: to every subscriber on it, unless private. */
   deliverMessage(m: StoredMessage): void {
-    if (!m.meta?.private) this.index.publish(m.topic, messageOutgoing(m.topic, m.data, m.off, m.dataText));
+    if (m.meta?.private) return;
+    const out = messageOutgoing(m.topic, m.data, m.off, m.dataText);
+    this.deltas.link(out, m.topic, m.off, m.dataText);
+    this.index.publish(m.topic, out);
   }
 
   /** A bus message the engine delivers to this node. */
@@ -644,10 +671,11 @@ function merge(recoveries: readonly Recovery[]): StoredMessage[] {
 }
 
 /** A session's puller of `topic`: jobs go out as `job` frames. */
-function pullerOf(session: Session, topic: string, prefetch: number): PullerHandle {
+function pullerOf(session: Session, topic: string, prefetch: number, ackTimeoutMs: number): PullerHandle {
   return {
     topic,
     prefetch,
+    ackTimeoutMs,
     inflight: new Map<string, Job>(),
     deliver: (job) =>
       session.send(

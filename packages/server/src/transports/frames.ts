@@ -114,7 +114,11 @@ export class FrameDoor {
           .then(() => ok(frame.ref, {}));
       case 'pull':
         // The answer goes out before the first job.
-        return ops.pull(caller, frame.topic, frame.prefetch ?? 1, () => session.send(done())).then(() => undefined);
+        return ops
+          .pull(caller, frame.topic, { prefetch: frame.prefetch, ackTimeoutMs: frame.ackTimeoutMs }, () =>
+            session.send(done()),
+          )
+          .then(() => undefined);
       case 'unpull':
         return ops.unpull(caller, frame.topic).then(done);
       case 'ack':

@@ -88,7 +88,8 @@ class RawWire implements Wire {
  * - `bus`: a frame goes to the other peers of exactly the topic (and back to the sender with `?echo=1`);
  * - `sub`: receives the messages of the topic and its descendants (first the retained values of
  *   latest-value topics, unmarked); `pub`: publishes (each frame retained with `?retain=1`), receives nothing;
- * - `push`: each frame goes to one puller; `pull`: receives one job at a time, acknowledged once written.
+ * - `push`: each frame goes to one puller; `pull`: receives jobs (`?prefetch=`, default 1;
+ *   `?ackTimeoutMs=`, as `topic.pull`'s options), each acknowledged once written.
  *
  * Every operation goes through the operations core, so authorization and limits apply as for
  * SDK clients: a refused handshake gets the HTTP status, a refused frame closes the socket
@@ -173,7 +174,7 @@ export class RawWsTransport implements Transport {
       else if (kind === 'sub') {
         const pace = queryPace(url);
         await ops.subscribe(caller, { topics: [topic], ...(pace ? { pace } : {}) });
-      } else if (kind === 'pull') await ops.pull(caller, topic, 1);
+      } else if (kind === 'pull') await ops.pull(caller, topic, queryPull(url));
       else await ops.check(caller, kind, topic);
       if (kind === 'pub' && queryRetain(url)) retain.retain = true;
     } catch (e) {
@@ -208,6 +209,19 @@ export class RawWsTransport implements Transport {
       });
     });
   }
+}
+
+/** The `prefetch` and `ackTimeoutMs` asked for in a raw `/pull` URL; throws `bad_frame` when not positive integers. */
+function queryPull(url: URL): { prefetch?: number; ackTimeoutMs?: number } {
+  const options: { prefetch?: number; ackTimeoutMs?: number } = {};
+  for (const name of ['prefetch', 'ackTimeoutMs'] as const) {
+    const text = url.searchParams.get(name);
+    if (text === null) continue;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < 1) throw new RtError('bad_frame', `"${name}" must be a positive integer`);
+    options[name] = n;
+  }
+  return options;
 }
 
 /** Closes a socket whose frame was refused, with a close code saying why. */

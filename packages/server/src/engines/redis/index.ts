@@ -12,7 +12,7 @@ import type {
   Recovery,
   StoredMessage,
 } from '../engine.js';
-import type { Logger } from '../../options.js';
+import { DEFAULT_LIMITS, type Logger } from '../../options.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
 import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
@@ -106,6 +106,8 @@ export class RedisEngine implements Engine {
     pushExpired: 0,
     redelivered: 0,
     deduplicated: 0,
+    historyTopicsEvicted: 0,
+    retainedEvicted: 0,
   };
 
   constructor(private readonly options: RedisEngineOptions = {}) {
@@ -127,6 +129,9 @@ export class RedisEngine implements Engine {
         notify: (t) => `${p}qn:${t}`,
         node: (id) => `${p}node:${id}`,
         pushKey: (k) => `${p}d:push:${k}`,
+        bytes: (t) => `${p}qb:${t}`,
+        totals: `${p}qt`,
+        topics: `${p}qs`,
       },
       this.nodeId,
       limits,
@@ -235,6 +240,9 @@ export class RedisEngine implements Engine {
         this.key('epoch'),
         this.key('off'),
         this.key(`d:pub:${key ?? ''}`),
+        this.key('ht'),
+        this.key('hf'),
+        this.key('hr'),
         ...topics.map((t) => this.key(`h:${t}`)),
         ...retainKeys(this.keyOf, topic, retain),
       ],
@@ -244,13 +252,17 @@ export class RedisEngine implements Engine {
         this.limits.historySize,
         this.limits.historyTtlMs,
         window,
+        this.limits.maxHistoryTopics ?? DEFAULT_LIMITS.maxHistoryTopics,
         retain,
         topic,
+        this.limits.maxRetainedTopics ?? DEFAULT_LIMITS.maxRetainedTopics,
         ...topics.map((t) => this.key(`c:${t}`)),
       ],
-    )) as [string, number, number];
+    )) as [string, number, number, number, number?];
     if (reply[2] === 1) this.counters.deduplicated!++;
     else this.counters.published++;
+    this.counters.historyTopicsEvicted! += reply[3];
+    this.counters.retainedEvicted! += reply[4] ?? 0;
     this.learnEpoch(reply[0]);
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
@@ -291,7 +303,7 @@ export class RedisEngine implements Engine {
   async recover(topic: string, ep: string, off: number): Promise<Recovery> {
     const reply = (await this.conns!.run(
       recoverScript,
-      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`)],
+      [this.key('epoch'), this.key('off'), this.key(`h:${topic}`), this.key('ht'), this.key('hf'), this.key('hr')],
       [this.nextEpoch, ep, off, this.limits.historyTtlMs, Math.max(1, this.limits.historySize)],
       true,
     )) as (Buffer | number)[];

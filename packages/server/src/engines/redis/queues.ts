@@ -1,10 +1,11 @@
 import { RtError, type Payload } from '@rt/protocol';
 import type { EngineLimits, EngineStats, Job, PullerHandle } from '../engine.js';
+import { Leases, PushBudget, Turns } from '../queue-rules.js';
 import { Alarm, redeliveryDelay } from '../redelivery.js';
 import type { Logger } from '../../options.js';
 import { decodeJob, encodeJob } from './codec.js';
 import { type Connections, Script } from './connection.js';
-import { ACK, DEFER, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
+import { ACK, DEFER, EXPIRE, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
 
 const push = new Script(PUSH);
 const take = new Script(TAKE);
@@ -12,13 +13,11 @@ const defer = new Script(DEFER);
 const requeue = new Script(REQUEUE);
 const reclaim = new Script(RECLAIM);
 const ack = new Script(ACK);
+const expire = new Script(EXPIRE);
 
-/** Longest delay before a puller gets back a job it nacked, in ms (as the memory engine). */
-
-/** This node's pullers of one topic, taking turns. */
+/** This node's pullers of one topic, taking strict turns. */
 interface Pulled {
-  pullers: PullerHandle[];
-  turn: number;
+  turns: Turns;
   reading: boolean;
   /** Set when a job may be waiting while a read runs: read again after it. */
   again: boolean;
@@ -35,6 +34,12 @@ export interface QueueNames {
   node(id: string): string;
   /** Where a push's idempotency key is remembered. */
   pushKey(key: string): string;
+  /** The bytes of the topic's jobs held in Redis. */
+  bytes(topic: string): string;
+  /** The hash of every topic's jobs held (`jobs`) and their bytes (`bytes`). */
+  totals: string;
+  /** The set of topics with a queue. */
+  topics: string;
 }
 
 /** A job to ack or requeue in Redis: its entry id and the deliveries it had. */
@@ -60,6 +65,8 @@ const HEARTBEAT_MS = 3000;
  */
 export class RedisQueues {
   private readonly pulled = new Map<string, Pulled>();
+  /** Ack deadlines and windows of this node's pullers. */
+  private readonly leases = new Leases((puller, job) => void this.expired(puller, job).catch(() => undefined));
   /** Acks and requeues that failed while Redis was unreachable, retried by the sweep (else their jobs would stay pending under this live node). */
   private backlog: { topic: string; op: 'ack' | 'requeue'; jobs: Held[] }[] = [];
   /** Ids of this node's pullers, as the delayed set names the puller that failed a job. */
@@ -68,6 +75,9 @@ export class RedisQueues {
   /** Jobs being given back right now (awaited on close, so a node that shuts down hands its jobs on). */
   private readonly givingBack = new Set<Promise<void>>();
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  /** When the sweep last expired waiting jobs (ms). */
+  private expiredAt = 0;
+  private readonly budget: PushBudget;
 
   constructor(
     private readonly conns: Connections,
@@ -78,7 +88,9 @@ export class RedisQueues {
     private readonly logger: Logger,
     /** Subscribes this node to a topic's notify channel (or unsubscribes). */
     private readonly watch: (topic: string, on: boolean) => void,
-  ) {}
+  ) {
+    this.budget = new PushBudget(limits);
+  }
 
   /** Starts the heartbeat and the sweep that reclaims dead nodes' jobs and reads what notifications missed. */
   start(everyMs: number): void {
@@ -93,6 +105,7 @@ export class RedisQueues {
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const p of this.pulled.values()) p.alarm.clear();
+    this.leases.clear();
     await Promise.all(this.givingBack);
     if (this.conns.up) await this.conns.cmd.del(this.names.node(this.nodeId)).catch(() => undefined);
   }
@@ -100,15 +113,36 @@ export class RedisQueues {
   /** Queues a job; with `key`, a push repeated within the dedupe window on any node is queued once. Resolves true for such a repeat. */
   async push(topic: string, data: Payload, dataText?: string, key?: string): Promise<boolean> {
     const window = key === undefined ? 0 : (this.limits.dedupeTtlMs ?? 5 * 60_000);
-    const [id, seen] = (await this.conns.run(
+    const { pushQueueSize, pushQueueBytes, pushTotalSize, pushTotalBytes } = this.limits;
+    const body = encodeJob(data, dataText);
+    const names = this.names;
+    const [id, seen, ...held] = (await this.conns.run(
       push,
-      [this.names.queue(topic), this.names.delayed(topic), this.names.pushKey(key ?? '')],
-      [this.limits.pushQueueSize, encodeJob(data, dataText), this.names.notify(topic), window],
-    )) as [string | number, number];
+      [
+        names.queue(topic),
+        names.delayed(topic),
+        names.pushKey(key ?? ''),
+        names.bytes(topic),
+        names.totals,
+        names.topics,
+      ],
+      [
+        pushQueueSize,
+        body,
+        names.notify(topic),
+        window,
+        ...[pushQueueBytes, pushTotalSize, pushTotalBytes].map((n) => n ?? Number.MAX_SAFE_INTEGER),
+        topic,
+      ],
+    )) as [string | number, number, ...number[]];
     if (seen === 1) return true;
     if (id === 0) {
       this.counters.pushRejected++;
-      throw new RtError('queue_full', `the queue of "${topic}" holds ${this.limits.pushQueueSize} waiting items`);
+      const [jobs = 0, bytes = 0, totalJobs = 0, totalBytes = 0] = held;
+      throw (
+        this.budget.check(topic, { jobs, bytes }, { jobs: totalJobs, bytes: totalBytes }, body.length) ??
+        new RtError('queue_full', `the queue of "${topic}" is full`)
+      );
     }
     this.counters.pushed++;
     return false;
@@ -117,10 +151,13 @@ export class RedisQueues {
   add(puller: PullerHandle): void {
     let p = this.pulled.get(puller.topic);
     if (!p) {
-      this.pulled.set(puller.topic, (p = { pullers: [], turn: 0, reading: false, again: false, alarm: new Alarm() }));
+      this.pulled.set(
+        puller.topic,
+        (p = { turns: new Turns(this.leases), reading: false, again: false, alarm: new Alarm() }),
+      );
       this.watch(puller.topic, true);
     }
-    p.pullers.push(puller);
+    p.turns.add(puller);
     this.ids.set(puller, `${this.nodeId}.${++this.nextPuller}`);
     this.fill(puller.topic);
   }
@@ -128,10 +165,9 @@ export class RedisQueues {
   remove(puller: PullerHandle): void {
     const p = this.pulled.get(puller.topic);
     if (!p) return;
-    p.pullers = p.pullers.filter((x) => x !== puller);
-    const held = [...puller.inflight.values()];
-    puller.inflight.clear();
-    if (p.pullers.length === 0) {
+    p.turns.delete(puller);
+    const held = this.leases.drop(puller);
+    if (p.turns.size === 0) {
       p.alarm.clear();
       this.pulled.delete(puller.topic);
       this.watch(puller.topic, false);
@@ -144,7 +180,7 @@ export class RedisQueues {
   }
 
   async ack(puller: PullerHandle, id: string): Promise<boolean> {
-    if (!puller.inflight.delete(id)) return false;
+    if (!this.leases.settle(puller, id, true)) return false;
     this.fill(puller.topic);
     await this.apply(puller.topic, 'ack', [{ id, attempt: 0 }]);
     return true;
@@ -155,19 +191,29 @@ export class RedisQueues {
    * set (another node's puller may take it at once; this one after the delay).
    */
   async nack(puller: PullerHandle, id: string): Promise<boolean> {
-    const job = puller.inflight.get(id);
+    const job = this.leases.settle(puller, id, false);
     if (!job) return false;
-    puller.inflight.delete(id);
+    await this.retry(puller, job);
+    return true;
+  }
+
+  /** A job its puller did not settle within its ack deadline: as a nack. */
+  private expired(puller: PullerHandle, job: Job): Promise<void> {
+    this.counters.ackExpired = (this.counters.ackExpired ?? 0) + 1;
+    return this.retry(puller, job);
+  }
+
+  /** A job `puller` failed: to another local puller with room at once, else into the delayed set. */
+  private async retry(puller: PullerHandle, job: Job): Promise<void> {
     this.counters.redelivered++;
     const attempt = job.attempt ?? 1;
     const chosen = this.choose(puller.topic, puller);
     if (chosen) {
-      this.deliver(chosen, job, attempt + 1);
-      return true;
+      this.leases.hand(chosen, job, attempt + 1);
+      return;
     }
     const delay = redeliveryDelay(this.limits.redeliveryDelayMs, attempt);
-    await this.defer(puller.topic, id, attempt, this.ids.get(puller)!, delay);
-    return true;
+    await this.defer(puller.topic, job.id, attempt, this.ids.get(puller)!, delay);
   }
 
   /** Puts a pending job in the delayed set: `puller` (an id) may have it back after `delay` ms, any other puller at once. */
@@ -200,16 +246,10 @@ export class RedisQueues {
     const rest: Held[] = [];
     for (const job of jobs) {
       const chosen = this.choose(topic, avoid);
-      if (chosen) this.deliver(chosen, job, (job.attempt ?? 1) + 1);
+      if (chosen) this.leases.hand(chosen, job, (job.attempt ?? 1) + 1);
       else rest.push({ id: job.id, attempt: job.attempt ?? 1 });
     }
     if (rest.length > 0) await this.apply(topic, 'requeue', rest);
-  }
-
-  private deliver(puller: PullerHandle, job: Job, attempt: number): void {
-    job.attempt = attempt;
-    puller.inflight.set(job.id, job);
-    puller.deliver(job);
   }
 
   /** Acks or requeues jobs in Redis; when Redis is unreachable, the sweep tries again later (and the caller hears `unavailable`). */
@@ -219,7 +259,7 @@ export class RedisQueues {
       if (op === 'ack')
         await this.conns.run(
           ack,
-          [key],
+          [key, this.names.bytes(topic), this.names.totals],
           jobs.map((j) => j.id),
         );
       else
@@ -240,23 +280,7 @@ export class RedisQueues {
 
   /** A local puller of `topic` with room, taking turns, never `avoid` (its job then goes back to Redis, where any node may take it). */
   private choose(topic: string, avoid?: PullerHandle): PullerHandle | undefined {
-    const p = this.pulled.get(topic);
-    if (!p) return undefined;
-    const n = p.pullers.length;
-    for (let i = 0; i < n; i++) {
-      const candidate = p.pullers[(p.turn + i) % n]!;
-      if (candidate !== avoid && candidate.inflight.size < candidate.prefetch) {
-        p.turn = (p.turn + i + 1) % n;
-        return candidate;
-      }
-    }
-    return undefined;
-  }
-
-  private room(p: Pulled): number {
-    let room = 0;
-    for (const puller of p.pullers) room += Math.max(0, puller.prefetch - puller.inflight.size);
-    return room;
+    return this.pulled.get(topic)?.turns.next(avoid);
   }
 
   /** Reads as many jobs as this node's pullers of `topic` have room for, and hands them out. */
@@ -275,9 +299,9 @@ export class RedisQueues {
     try {
       for (;;) {
         p.again = false;
-        const room = this.room(p);
+        const room = p.turns.room();
         if (room === 0 || !this.conns.up || this.pulled.get(topic) !== p) return;
-        const roomy = p.pullers.filter((x) => x.inflight.size < x.prefetch).map((x) => this.ids.get(x)!);
+        const roomy = [...p.turns].filter((x) => this.leases.room(x) > 0).map((x) => this.ids.get(x)!);
         const reply = (await this.conns.run(
           take,
           [this.names.queue(topic), this.names.delayed(topic)],
@@ -330,9 +354,9 @@ export class RedisQueues {
     const job: Job = { id, topic, data: decoded.data, attempt };
     if (decoded.dataText !== undefined) job.dataText = decoded.dataText;
     const p = this.pulled.get(topic);
-    const avoid = from === '' || from === '-' ? undefined : p?.pullers.find((x) => this.ids.get(x) === from);
+    const avoid = from === '' || from === '-' || !p ? undefined : [...p.turns].find((x) => this.ids.get(x) === from);
     const chosen = this.choose(topic, avoid);
-    if (chosen) this.deliver(chosen, job, attempt);
+    if (chosen) this.leases.hand(chosen, job, attempt);
     // The room it was read for went meanwhile: back to the queue, or to the delayed set while the failing puller must still wait.
     else if (avoid) void this.defer(topic, id, attempt - 1, from, left).catch(() => undefined);
     else void this.apply(topic, 'requeue', [{ id, attempt: attempt - 1 }]).catch(() => undefined);
@@ -350,8 +374,29 @@ export class RedisQueues {
         await this.reclaimDead(topic);
         this.fill(topic);
       }
+      await this.expireWaiting();
     } catch (error) {
       this.logger.debug({ err: (error as Error).message }, 'work queue sweep failed');
+    }
+  }
+
+  /**
+   * Drops the jobs of every topic that waited past `pushTtlMs` without any node reading them
+   * (at most every quarter of the TTL, and every 5 s): topics nobody pulls included.
+   */
+  private async expireWaiting(): Promise<void> {
+    const ttl = this.limits.pushTtlMs;
+    const now = Date.now();
+    if (ttl <= 0 || now - this.expiredAt < Math.min(ttl / 4, 5000)) return;
+    this.expiredAt = now;
+    const names = this.names;
+    for (const topic of (await this.conns.cmd.smembers(names.topics)) as string[]) {
+      const n = (await this.conns.run(
+        expire,
+        [names.queue(topic), names.bytes(topic), names.totals, names.topics],
+        [now - ttl, topic, 1000],
+      )) as number;
+      this.counters.pushExpired += n;
     }
   }
 

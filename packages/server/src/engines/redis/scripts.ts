@@ -8,6 +8,13 @@
  * - `P h:<topic>`: the topic's history, a stream whose entry ids are `<off>-0`, each with the
  *   message (`m`), the time it was published (`t`, ms) and the offset of the entry before it
  *   in the same stream (`p`), so recovery can tell whether anything after a position is gone;
+ *   at most `historySize` entries, none older than `historyTtlMs`, and the stream expires
+ *   `historyTtlMs` after the topic's last publish;
+ * - `P ht`: the history streams by the offset of their last publish (a sorted set), expired
+ *   ones included, at most `maxHistoryTopics`: past it the least recently published stream is
+ *   deleted; `P hr`: the streams so deleted, by their last offset, at most `maxHistoryTopics`
+ *   (past it the oldest go); `P hf`: the highest last offset of a stream gone from `hr`.
+ *   Recovery of a topic whose stream is gone reads them to tell whether it missed anything;
  * - `P c:<topic>` / `P b:<topic>`: pub/sub and bus channels, one per topic;
  * - `P q:<topic>`: the topic's work queue, a stream read through the consumer group `rt`
  *   (one consumer per node); an entry holds the job (`m`) and, when it went back to the
@@ -18,6 +25,9 @@
  *   failed them may have them back, and jobs given back (puller or node gone), scored 0 and
  *   held by the consumer `~parked`; each member is `<entry id> <deliveries so far> <failing
  *   puller or ->`, the entry stays pending;
+ * - `P qb:<topic>`: the bytes of the topic's jobs held (waiting or handed out); `P qt`: a hash
+ *   of every topic's jobs held (`jobs`) and their bytes (`bytes`); `P qs`: the set of topics
+ *   with a queue (the sweep expires jobs waiting past the push TTL there);
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
  * - `P r:<topic>`: the retained values of the topic's subtree, a hash from topic to
@@ -38,31 +48,41 @@ if not ep then
 end`;
 
 /**
- * Publish. KEYS: epoch, off, the idempotency key, then one history stream per ancestor, then
- * (when retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when
- * Redis lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
- * idempotency key), retain (`-` no, `s` keep, `c` clear; see retain.ts), the topic, then one
- * channel per ancestor. Returns `{ep, off, 0}`, or `{ep, first off, 1}` when the key was seen
- * within the window.
+ * Publish. KEYS: epoch, off, the idempotency key, the history index `ht`, the forgotten
+ * offset `hf`, the deleted streams `hr`, then one history stream per ancestor, then (when
+ * retained) one retained-values hash per ancestor. ARGV: a new epoch (used only when Redis
+ * lost it), the message body, history size, history ttl (ms), dedupe window (ms; 0: no
+ * idempotency key), most topics with a history, retain (`-` no, `s` keep, `c` clear; see
+ * retain.ts), the topic, most topics with a retained value, then one channel per ancestor.
+ * Returns `{ep, off, 0, streams deleted, retained values dropped}`, or `{ep, first off, 1, 0}`
+ * when the key was seen within the window.
  */
 export const PUBLISH = `${ENSURE_EPOCH}
 local window = tonumber(ARGV[5])
 if window > 0 then
   local seen = redis.call('GET', KEYS[3])
-  if seen then return {ep, tonumber(seen), 1} end
+  if seen then return {ep, tonumber(seen), 1, 0} end
 end
 local off = redis.call('INCR', KEYS[2])
 if window > 0 then redis.call('SET', KEYS[3], off, 'PX', window) end
-local n = #ARGV - 7
+local n = #ARGV - 9
 local maxlen = tonumber(ARGV[3])
+local evicted = 0
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local cutoff = now - tonumber(ARGV[4])
-  for i = 4, 3 + n do
+  local ttl = tonumber(ARGV[4])
+  local cutoff = now - ttl
+  local forgotten = tonumber(redis.call('GET', KEYS[5]) or '0')
+  for i = 7, 6 + n do
     local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-    local prev = '0'
-    if #last > 0 then prev = string.match(last[1][1], '^(%d+)') end
+    local prev
+    if #last > 0 then prev = string.match(last[1][1], '^(%d+)')
+    else
+      -- A new stream: the topic's last one (expired or deleted) reached this far, as far as known.
+      prev = redis.call('ZSCORE', KEYS[4], KEYS[i]) or redis.call('ZSCORE', KEYS[6], KEYS[i]) or forgotten
+      redis.call('ZREM', KEYS[6], KEYS[i])
+    end
     redis.call('XADD', KEYS[i], 'MAXLEN', maxlen, off .. '-0', 'm', ARGV[2], 't', now, 'p', prev)
     -- Trim by age: drop the expired entries at the front (a few per publish, so the cost stays bounded).
     local old = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', 8)
@@ -72,15 +92,37 @@ if maxlen > 0 then
       minid = (tonumber(string.match(e[1], '^(%d+)')) + 1) .. '-0'
     end
     if minid then redis.call('XTRIM', KEYS[i], 'MINID', minid) end
+    -- An idle topic's stream goes once its newest entry is too old.
+    redis.call('PEXPIRE', KEYS[i], math.max(ttl, 1))
+    redis.call('ZADD', KEYS[4], off, KEYS[i])
+  end
+  -- Too many topics: the least recently published streams go, never this publish's.
+  local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[6])
+  if over > 0 then
+    local gone = redis.call('ZRANGE', KEYS[4], 0, over - 1, 'WITHSCORES')
+    for j = 1, #gone, 2 do
+      local reached = tonumber(gone[j + 1])
+      if reached >= off then break end
+      redis.call('ZREM', KEYS[4], gone[j])
+      redis.call('DEL', gone[j])
+      redis.call('ZADD', KEYS[6], reached, gone[j])
+      evicted = evicted + 1
+    end
+    local drop = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[6])
+    if drop > 0 then
+      local lost = redis.call('ZPOPMIN', KEYS[6], drop)
+      redis.call('SET', KEYS[5], math.max(forgotten, tonumber(lost[#lost])))
+    end
   end
 end
 local head = off .. ' ' .. ep .. ' '
 ${RETAIN}
-for i = 8, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
-return {ep, off, 0}`;
+for i = 10, #ARGV do redis.call('PUBLISH', ARGV[i], head .. ARGV[2]) end
+return {ep, off, 0, evicted, dropped}`;
 
 /**
- * Recovery. KEYS: epoch, off, the topic's history stream. ARGV: a new epoch, the client's
+ * Recovery. KEYS: epoch, off, the topic's history stream, the history index `ht`, the
+ * forgotten offset `hf`, the deleted streams `hr`. ARGV: a new epoch, the client's
  * epoch, its offset, history ttl (ms), most entries to return. Returns
  * `{ep, off, gap, off1, body1, off2, body2, ...}` where `gap` is '', 'epoch' or 'history'.
  * From another epoch (Redis lost its data since), what the current epoch published is
@@ -109,7 +151,14 @@ end
 if first then
   -- Nothing left after the position: a gap if the topic published after it.
   local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-  if #last > 0 and tonumber(string.match(last[1][1], '^(%d+)')) > from then lost = true end
+  if #last > 0 then
+    if tonumber(string.match(last[1][1], '^(%d+)')) > from then lost = true end
+  else
+    -- No stream (expired after the topic's last publish, or deleted for the topic cap): what it reached, as far as known.
+    local reached = redis.call('ZSCORE', KEYS[4], KEYS[3]) or redis.call('ZSCORE', KEYS[6], KEYS[3])
+      or redis.call('GET', KEYS[5]) or '0'
+    if tonumber(reached) > from then lost = true end
+  end
 end
 if epoch then out[3] = 'epoch' elseif lost then out[3] = 'history' end
 return out`;
@@ -124,10 +173,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
 /**
- * Push. KEYS: the queue stream, its delayed set, the idempotency key. ARGV: most waiting
- * jobs, the job body, the notify channel, dedupe window (ms; 0: no idempotency key).
- * Returns `{id, 0}`, `{0, 0}` when the queue is full, or `{first id, 1}` when the key was
- * seen within the window.
+ * Push. KEYS: the queue stream, its delayed set, the idempotency key, the topic's byte count,
+ * the totals hash (`jobs`, `bytes`: every topic's jobs held in Redis), the set of topics with a
+ * queue. ARGV: most waiting jobs of the topic, the job body, the notify channel, dedupe window
+ * (ms; 0: no idempotency key), most bytes of the topic, most jobs in total, most bytes in total,
+ * the topic. Returns `{id, 0}`, `{first id, 1}` when the key was seen within the window, or
+ * `{0, 0, waiting, bytes, total jobs, total bytes}` when a budget refuses it. Bytes are the
+ * stored job bodies; the byte and total budgets count jobs held (waiting or handed out).
  */
 export const PUSH = `
 local window = tonumber(ARGV[4])
@@ -138,11 +190,68 @@ end
 pcall(redis.call, 'XGROUP', 'CREATE', KEYS[1], 'rt', '0', 'MKSTREAM')
 local pending = redis.call('XPENDING', KEYS[1], 'rt')[1]
 local waiting = redis.call('XLEN', KEYS[1]) - pending + redis.call('ZCARD', KEYS[2])
-if waiting >= tonumber(ARGV[1]) then return {0, 0} end
+local size = string.len(ARGV[2])
+local bytes = tonumber(redis.call('GET', KEYS[4]) or '0')
+local total = redis.call('HMGET', KEYS[5], 'jobs', 'bytes')
+local jobs = tonumber(total[1] or '0')
+local all = tonumber(total[2] or '0')
+if waiting + 1 > tonumber(ARGV[1]) or bytes + size > tonumber(ARGV[5])
+  or jobs + 1 > tonumber(ARGV[6]) or all + size > tonumber(ARGV[7]) then
+  return {0, 0, waiting, bytes, jobs, all}
+end
 local id = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2])
+redis.call('INCRBY', KEYS[4], size)
+redis.call('HINCRBY', KEYS[5], 'jobs', 1)
+redis.call('HINCRBY', KEYS[5], 'bytes', size)
+redis.call('SADD', KEYS[6], ARGV[8])
 redis.call('PUBLISH', ARGV[3], '1')
 if window > 0 then redis.call('SET', KEYS[3], id, 'PX', window) end
 return {id, 0}`;
+
+/** Deletes the entry `id` (a local) from the queue stream KEYS[1] and takes its body off the byte counts (KEYS[2], KEYS[3]). */
+const FORGET = `
+local e = redis.call('XRANGE', KEYS[1], id, id)
+if #e > 0 then
+  redis.call('XDEL', KEYS[1], id)
+  local size = 0
+  local fields = e[1][2]
+  for f = 1, #fields, 2 do
+    if fields[f] == 'm' then size = string.len(fields[f + 1]) end
+  end
+  redis.call('DECRBY', KEYS[2], size)
+  redis.call('HINCRBY', KEYS[3], 'jobs', -1)
+  redis.call('HINCRBY', KEYS[3], 'bytes', -size)
+end`;
+
+/**
+ * Drops the jobs of a topic that waited longer than the push TTL without being read by any
+ * node (entries after the group's last delivered id; jobs handed out or on their way back do
+ * not expire). KEYS: the queue stream, the topic's byte count, the totals hash, the set of
+ * topics with a queue. ARGV: the cutoff (ms: entries older expire), the topic, most to drop.
+ * Returns how many expired. A topic whose stream is empty leaves the set.
+ */
+export const EXPIRE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[4], ARGV[2])
+  return 0
+end
+local last = '0-0'
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if ok then
+  for _, g in ipairs(groups) do
+    for f = 1, #g, 2 do
+      if g[f] == 'last-delivered-id' then last = g[f + 1] end
+    end
+  end
+end
+local n = 0
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '(' .. last, '(' .. ARGV[1] .. '-0', 'COUNT', tonumber(ARGV[3]))) do
+  local id = e[1]
+  ${FORGET}
+  n = n + 1
+end
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[4], ARGV[2]) end
+return n`;
 
 /** Sets `prior` to the deliveries an entry's job had before it went back to the queue (field `a`). */
 const PRIOR = `
@@ -274,12 +383,14 @@ if #held < 1000 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'rt', ARGV[2])
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
 /**
- * Acknowledges jobs: they are done and leave the stream. KEYS: the queue stream. ARGV: ids.
- * (A queue Redis lost meanwhile has nothing to acknowledge: no error.)
+ * Acknowledges jobs: they are done and leave the stream (and the byte counts). KEYS: the
+ * queue stream, the topic's byte count, the totals hash. ARGV: ids. (A queue Redis lost
+ * meanwhile has nothing to acknowledge: no error.)
  */
 export const ACK = `
 for i = 1, #ARGV do
   pcall(redis.call, 'XACK', KEYS[1], 'rt', ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
+  local id = ARGV[i]
+  ${FORGET}
 end
 return #ARGV`;

@@ -109,9 +109,11 @@ describe('presence', () => {
         if (e.member.info?.name === 'bob') resolve();
       }),
     );
+    const killedAt = Date.now();
     await n1!.kill('SIGKILL');
     // The bound: heartbeat 3 × sweepMs, plus one sweep (sweepMs 1 s) by a survivor: 4 s; the deadline allows 2 s of slack for a loaded machine.
     await deadline(gone, 6000, "the leave of the dead broker's member");
+    console.log(`presence: the member of the killed broker left ${Date.now() - killedAt} ms after SIGKILL`);
     await members(amy, ['amy', 'cat']);
     // Members come oldest first; amy and cat joined at about the same time.
     assert.deepEqual((await httpMembers(n2!.url, 'dead')).map((m) => m.info?.name).sort(), ['amy', 'cat']);

@@ -130,12 +130,16 @@ describe('presence', () => {
     const watcher = cx.make().topic('outage').presence<Info>({ join: false });
     await Promise.all([amy.ready, bob.ready, watcher.ready]);
     await members(watcher, ['amy', 'bob']);
+    const left: string[] = [];
+    watcher.on('leave', (e) => left.push(e.member.info?.name ?? '?'));
     await stopRedis();
     // Bob goes while Redis is down: his broker cannot tell anyone.
     bobClient.close();
     await condition(() => y!.broker.stats().sessions === 0, 5000, "bob's connection to close");
     await startRedis();
     await members(watcher, ['amy'], 10_000);
+    // Amy never left: her broker adds her again before it reads the members back.
+    assert.deepEqual(left, ['bob']);
     assert.deepEqual(
       (await httpMembers(y!.url, 'outage')).map((m) => m.info),
       [{ name: 'amy' }],

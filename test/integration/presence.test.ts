@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client, Member, Presence, RtError } from '@rt/client';
 import { TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
-import { redisNodes, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
+import { health, redisNodes, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
 import { condition } from '../helpers/reliability.ts';
 import { SECRET, token } from '../helpers/security.ts';
 
@@ -140,6 +140,8 @@ describe('presence', () => {
     await members(watcher, ['amy'], 10_000);
     // Amy never left: her broker adds her again before it reads the members back.
     assert.deepEqual(left, ['bob']);
+    // Bob's broker may still be reconnecting (with backoff; it answers 503 `unavailable` meanwhile).
+    await health(y!.url, 200);
     assert.deepEqual(
       (await httpMembers(y!.url, 'outage')).map((m) => m.info),
       [{ name: 'amy' }],

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client, Member, Presence, RtError } from '@rt/client';
 import { TRANSPORTS, clients, deadline, startBroker } from '../helpers/index.ts';
-import { redisNodes, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
+import { health, redisNodes, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
 import { condition } from '../helpers/reliability.ts';
 import { SECRET, token } from '../helpers/security.ts';
 
@@ -130,12 +130,18 @@ describe('presence', () => {
     const watcher = cx.make().topic('outage').presence<Info>({ join: false });
     await Promise.all([amy.ready, bob.ready, watcher.ready]);
     await members(watcher, ['amy', 'bob']);
+    const left: string[] = [];
+    watcher.on('leave', (e) => left.push(e.member.info?.name ?? '?'));
     await stopRedis();
     // Bob goes while Redis is down: his broker cannot tell anyone.
     bobClient.close();
     await condition(() => y!.broker.stats().sessions === 0, 5000, "bob's connection to close");
     await startRedis();
     await members(watcher, ['amy'], 10_000);
+    // Amy never left: her broker adds her again before it reads the members back.
+    assert.deepEqual(left, ['bob']);
+    // Bob's broker may still be reconnecting (with backoff; it answers 503 `unavailable` meanwhile).
+    await health(y!.url, 200);
     assert.deepEqual(
       (await httpMembers(y!.url, 'outage')).map((m) => m.info),
       [{ name: 'amy' }],

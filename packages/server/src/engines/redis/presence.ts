@@ -214,6 +214,9 @@ export class RedisPresence implements PresenceStore {
    * nothing for them), so that no watcher keeps a member that left meanwhile.
    */
   async resync(): Promise<void> {
+    // This node's own members first: when Redis came back empty they are gone from it, and a
+    // read before they are back would tell watchers they left (they never did).
+    await this.beat();
     for (const [topic, known] of this.known) {
       const now = await this.members(topic);
       const ids = new Set(now.map((m) => m.clientId));
@@ -261,6 +264,13 @@ export class RedisPresence implements PresenceStore {
     ) as Promise<number>;
   }
 
+  /** Renews this node's heartbeat while it has members, adding them again when it had expired. */
+  private async beat(): Promise<void> {
+    if (this.local.size === 0) return;
+    const was = await this.conns.cmd.call('SET', this.key(`pa:${this.nodeId}`), '1', 'PX', this.ttlMs, 'GET');
+    if (was === null) await this.addAgain();
+  }
+
   /** Renews this node's heartbeat (adding its members again if it had expired) and removes dead nodes' members. */
   private async sweep(): Promise<void> {
     if (!this.conns.up) return;
@@ -271,10 +281,7 @@ export class RedisPresence implements PresenceStore {
         if (!this.local.get(topic)?.has(clientId)) await this.remove(topic, clientId);
         this.failedLeaves.shift();
       }
-      if (this.local.size > 0) {
-        const was = await this.conns.cmd.call('SET', this.key(`pa:${this.nodeId}`), '1', 'PX', this.ttlMs, 'GET');
-        if (was === null) await this.addAgain();
-      }
+      await this.beat();
       for (const node of await this.conns.cmd.smembers(this.key('pnodes'))) {
         if (node === this.nodeId) continue;
         const n = await this.reap(node, false);

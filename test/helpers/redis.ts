@@ -41,6 +41,22 @@ export async function startRedis(): Promise<void> {
   await REDIS_SERVER.restart();
 }
 
+/** Waits until `GET /rt/health` on `url` answers `status` (the broker's own report, polled with a deadline). */
+export async function health(
+  url: string,
+  status: number,
+  ms = 15_000,
+): Promise<{ status: string; engineStatus?: string }> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const res = await fetch(`${url}/rt/health`).catch(() => undefined);
+    if (res?.status === status) return (await res.json()) as { status: string; engineStatus?: string };
+    await res?.body?.cancel();
+    if (Date.now() > until) throw new Error(`${url}/rt/health did not answer ${status} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Deletes every key under `prefix`. */
 export function cleanRedis(prefix: string): void {
   try {

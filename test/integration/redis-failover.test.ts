@@ -9,19 +9,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RtError } from '@rt/client';
 import { Collector, TRANSPORTS, clients, deadline, quiet } from '../helpers/index.ts';
-import { RoundRobinProxy, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
-
-/** Waits until `GET /rt/health` on `url` answers `status` (the broker's own report, polled with a deadline). */
-async function health(url: string, status: number, ms = 15_000): Promise<{ status: string; engineStatus?: string }> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const res = await fetch(`${url}/rt/health`).catch(() => undefined);
-    if (res?.status === status) return (await res.json()) as { status: string; engineStatus?: string };
-    await res?.body?.cancel();
-    if (Date.now() > until) throw new Error(`${url}/rt/health did not answer ${status} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { RoundRobinProxy, health, startCluster, startRedis, stopRedis } from '../helpers/redis.ts';
 
 describe('Redis engine: failover', () => {
   for (const transport of TRANSPORTS) {

@@ -333,6 +333,8 @@ export class Topic<T = unknown> {
    * and `join`/`leave` events say who comes and goes. `{ join: false }` only watches. `I` is the
    * type of the members' `info`. Re-established after every reconnect. Authorized as the
    * operation `presence`; refused with `too_many_members` past the broker's `maxPresenceMembers`.
+   * A client is one member per topic: handles on the same topic share it (with the info of the
+   * first one that joins) until the last one leaves.
    */
   presence<I extends JsonObject = JsonObject>(options: PresenceOptions<I> = {}): Presence<I> {
     return this.host.presence<I>(this.name, options);

@@ -24,29 +24,47 @@ export class Update {
   /** Canonical topic first, then the alternates (Mercure IRIs). */
   readonly topics: string[];
   readonly id: string;
-  readonly data: string;
   readonly private: boolean;
   readonly type: string | undefined;
   readonly retry: number | undefined;
   /** rt position of the message (orders live updates after a replay). */
   readonly off: number;
   private encoded: string | undefined;
+  /** The message, until its data is read: a replay's updates read it only when written, one chunk at a time. */
+  private message: StoredMessage | undefined;
+  private text: string | undefined;
 
   /** `rtPrivate`: a message published through rt (it has no Mercure attributes) counts as private. */
   constructor(message: StoredMessage, epoch: string, rtPrivate = false) {
     const meta = message.meta;
     this.topics = meta?.topics?.length ? meta.topics : [rtToMercureTopic(message.topic)];
     this.id = meta?.id ?? positionId(epoch, message.off);
-    this.data =
-      typeof message.data === 'string'
-        ? message.data
-        : isBinary(message.data)
-          ? bytesToBase64(message.data)
-          : (message.dataText ?? JSON.stringify(message.data));
+    this.message = message;
     this.private = meta ? meta.private === true : rtPrivate;
     this.type = meta?.type;
     this.retry = meta?.retry;
     this.off = message.off;
+  }
+
+  /**
+   * The update's data: a string payload as it is, bytes as base64, anything else as its JSON
+   * text. Read when first needed, not when the update is made: a history payload may be held
+   * as JSON text only (parsed on each read), and a replay of hundreds of updates must not copy
+   * every payload before its first chunk is written.
+   */
+  get data(): string {
+    if (this.text === undefined) {
+      const message = this.message!;
+      const data = message.data;
+      this.text =
+        typeof data === 'string'
+          ? data
+          : isBinary(data)
+            ? bytesToBase64(data)
+            : (message.dataText ?? JSON.stringify(data));
+      this.message = undefined;
+    }
+    return this.text;
   }
 
   /**

@@ -13,6 +13,7 @@ import type {
   StoredMessage,
 } from '../engine.js';
 import { DEFAULT_LIMITS, type Logger } from '../../options.js';
+import type { PresenceStore } from '../presence.js';
 import { decodeMessage, encodeMessage, splitHeader } from './codec.js';
 import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
@@ -177,7 +178,7 @@ export class RedisEngine implements Engine {
   }
 
   /** Presence shared by every node (see {@link RedisPresence}: a dead node's members leave within 4 × `sweepMs`). */
-  get presence(): RedisPresence | undefined {
+  get presence(): PresenceStore | undefined {
     return this.presenceStore;
   }
 

@@ -97,6 +97,8 @@ export class RedisPresence implements PresenceStore {
    * {@link resync} compares with Redis after the pub/sub connection was down.
    */
   private readonly known = new Map<string, Map<string, PresenceMember>>();
+  /** Leaves that failed while Redis was unreachable, tried again by the sweep. */
+  private failedLeaves: { topic: string; clientId: string }[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly ttlMs: number;
 
@@ -139,10 +141,21 @@ export class RedisPresence implements PresenceStore {
     const members = this.local.get(topic);
     if (!members?.delete(clientId)) return;
     if (members.size === 0) this.local.delete(topic);
-    await this.conns.run(
+    try {
+      await this.remove(topic, clientId);
+    } catch (error) {
+      // Redis is unreachable: the sweep tries again (else the member would stay while this node lives).
+      this.failedLeaves.push({ topic, clientId });
+      throw error;
+    }
+  }
+
+  private remove(topic: string, clientId: string): Promise<unknown> {
+    const last = !this.local.has(topic);
+    return this.conns.run(
       LEAVE,
       [this.key(`pm:${topic}`), this.key(`pn:${this.nodeId}`)],
-      [clientId, this.key(`pc:${topic}`), topic, members.size === 0 ? '1' : '0'],
+      [clientId, this.key(`pc:${topic}`), topic, last ? '1' : '0'],
     );
   }
 
@@ -201,6 +214,9 @@ export class RedisPresence implements PresenceStore {
    * nothing for them), so that no watcher keeps a member that left meanwhile.
    */
   async resync(): Promise<void> {
+    // This node's own members first: when Redis came back empty they are gone from it, and a
+    // read before they are back would tell watchers they left (they never did).
+    await this.beat();
     for (const [topic, known] of this.known) {
       const now = await this.members(topic);
       const ids = new Set(now.map((m) => m.clientId));
@@ -248,14 +264,24 @@ export class RedisPresence implements PresenceStore {
     ) as Promise<number>;
   }
 
+  /** Renews this node's heartbeat while it has members, adding them again when it had expired. */
+  private async beat(): Promise<void> {
+    if (this.local.size === 0) return;
+    const was = await this.conns.cmd.call('SET', this.key(`pa:${this.nodeId}`), '1', 'PX', this.ttlMs, 'GET');
+    if (was === null) await this.addAgain();
+  }
+
   /** Renews this node's heartbeat (adding its members again if it had expired) and removes dead nodes' members. */
   private async sweep(): Promise<void> {
     if (!this.conns.up) return;
     try {
-      if (this.local.size > 0) {
-        const was = await this.conns.cmd.call('SET', this.key(`pa:${this.nodeId}`), '1', 'PX', this.ttlMs, 'GET');
-        if (was === null) await this.addAgain();
+      while (this.failedLeaves.length > 0) {
+        const { topic, clientId } = this.failedLeaves[0]!;
+        // Not when it joined again meanwhile (with the same id: a join again of its slot).
+        if (!this.local.get(topic)?.has(clientId)) await this.remove(topic, clientId);
+        this.failedLeaves.shift();
       }
+      await this.beat();
       for (const node of await this.conns.cmd.smembers(this.key('pnodes'))) {
         if (node === this.nodeId) continue;
         const n = await this.reap(node, false);

@@ -273,7 +273,7 @@ export class Session {
     this.pacedWaiting += count;
     if (this.outbound.maxBytes !== Infinity) {
       this.pendingBytes += bytes;
-      if (this.pendingBytes > this.outbound.maxBytes && (this.blocked || this.probe())) this.overflow();
+      if (this.overBound()) this.overflow();
     }
     if (idle && this.pacedWaiting > 0) this.flusher.schedule(this);
   };
@@ -370,11 +370,21 @@ export class Session {
     this.pending.push(out);
     if (this.outbound.maxBytes !== Infinity) {
       this.pendingBytes += out.size;
-      // A burst larger than the bound is fine while the transport takes it; only a peer that
-      // stopped taking (its transport full) and whose queue passed the bound is slow.
-      if (this.pendingBytes > this.outbound.maxBytes && (this.blocked || this.probe())) this.overflow();
+      if (this.overBound()) this.overflow();
     }
     if (this.pending.length === 1) this.flusher.schedule(this);
+  }
+
+  /**
+   * Is the queue past the outbound bound? A burst larger than the bound is fine while the
+   * transport takes it: only a peer that stopped taking (its transport full) and whose queue
+   * passed the bound is slow. But a burst queued within one turn (an application publishing in
+   * a loop that never yields to I/O) gives the transport no chance to take anything: past twice
+   * the bound the policy applies whatever the transport, so a connection never holds more.
+   */
+  private overBound(): boolean {
+    const max = this.outbound.maxBytes;
+    return this.pendingBytes > max && (this.pendingBytes > 2 * max || this.blocked || this.probe());
   }
 
   /** Asks the transport, once per flush, whether it is full. */

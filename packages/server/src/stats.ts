@@ -1,6 +1,6 @@
 /** The broker's counters, as `broker.stats()` gives them (a leaf module: the metrics read it too). */
 /** Counters for monitoring: `broker.stats()`. */
-export interface BrokerStats {
+export interface BrokerStats extends BudgetStats {
   sessions: number;
   framesIn: number;
   badFrames: number;
@@ -25,6 +25,11 @@ export interface BrokerStats {
   replayDropped: number;
   /** Idempotency keys remembered now (at most `limits.dedupeSize`; expired ones are pruned on a timer). */
   idempotencyKeys: number;
+  engine: string;
+}
+
+/** The memory budgets' figures (history and retained values), as an engine reports them and `broker.stats()` passes them on. */
+export interface BudgetStats {
   /** Topics with a recovery history, ancestors included (at most `limits.maxHistoryTopics`; engines that know it: memory). */
   historyTopics?: number;
   /** Messages held in recovery histories, each once (engines that know it: memory). */
@@ -39,5 +44,4 @@ export interface BrokerStats {
   retainedTopics?: number;
   /** Retained values dropped because of `limits.maxRetainedTopics`, least recently retained first. */
   retainedEvicted?: number;
-  engine: string;
 }

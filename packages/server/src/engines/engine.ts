@@ -1,5 +1,6 @@
 import type { GapReason, Payload } from '@rt/protocol';
 import type { Logger } from '../options.js';
+import type { BudgetStats } from '../stats.js';
 import type { PresenceEvent, PresenceStore } from './presence.js';
 
 /**
@@ -103,7 +104,7 @@ export interface Recovery {
 }
 
 /** Counters an engine keeps for `broker.stats()`. */
-export interface EngineStats {
+export interface EngineStats extends BudgetStats {
   published: number;
   pushed: number;
   pushRejected: number;
@@ -117,20 +118,6 @@ export interface EngineStats {
   queuedBytes?: number;
   /** Jobs taken back from a puller that did not settle them within its ack deadline. */
   ackExpired?: number;
-  /** Topics with a history kept for recovery (engines that know it cheaply). */
-  historyTopics?: number;
-  /** Messages those histories hold, each counted once however many histories list it. */
-  historyMessages?: number;
-  /** What those messages take: payload, topic and bookkeeping, in bytes (bounded by `maxHistoryBytes`). */
-  historyBytes?: number;
-  /** Messages evicted from history before their age or count limit because of `maxHistoryBytes`. */
-  historyEvicted?: number;
-  /** Topic histories removed whole because of `maxHistoryTopics` (the least recently published first). */
-  historyTopicsEvicted?: number;
-  /** Topics holding a retained value (at most `maxRetainedTopics`). */
-  retainedTopics?: number;
-  /** Retained values dropped because of `maxRetainedTopics` (the least recently retained first). */
-  retainedEvicted?: number;
 }
 
 /** One work queue as the admin page shows it. */

@@ -15,6 +15,22 @@ const publish = (url: string, topic: string, body: BodyInit, type?: string): Pro
   });
 
 describe('plain SSE', () => {
+  it('every open stream gets a heartbeat each heartbeatMs, and goes on getting it when another stream closes', async () => {
+    await using b = await startBroker({ heartbeatMs: 100 });
+    const pings = (s: { events: { items: { comment?: string }[] } }): number =>
+      s.events.items.filter((e) => e.comment === 'ping').length;
+    await using one = await readSse(`${b.url}/rt/sse?topic=a`);
+    const two = await readSse(`${b.url}/rt/sse?topic=b`);
+    await one.events.until(4, 5000, 'heartbeats on the first stream');
+    await two.events.until(4, 5000, 'heartbeats on the second stream');
+    assert.ok(pings(one) >= 2 && pings(two) >= 2);
+    two.close();
+    await two.ended;
+    const before = pings(one);
+    await one.events.until(one.events.items.length + 3, 5000, 'heartbeats after the other stream closed');
+    assert.ok(pings(one) >= before + 3);
+  });
+
   it('streams the topics given and their descendants, with the anti-buffering headers and an id on every event', async () => {
     await using b = await startBroker({ heartbeatMs: 100 });
     await using s = await readSse(`${b.url}/rt/sse?topic=wong&topic=x`);

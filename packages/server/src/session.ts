@@ -127,6 +127,8 @@ export class Session {
   private flushWaiters: (() => void)[] | undefined;
   /** Paced subscriptions by topic (unset for sessions without any: `all` costs nothing). */
   private paces: Map<string, SubscriptionPace> | undefined;
+  /** What a pace calls when it holds more (see {@link paceWaiting}), made with the first pace. */
+  private onPaceWaiting: ((count: number, bytes: number) => void) | undefined;
   /** Messages waiting in paces (not in {@link pending}). */
   private pacedWaiting = 0;
   /** Subscriptions with deltas (see `delta.ts`): turns messages into deltas as they are written. Unset without any. */
@@ -208,7 +210,9 @@ export class Session {
       if (this.paces!.size === 0) this.paces = undefined;
       return;
     }
-    (this.paces ??= new Map()).set(topic, new SubscriptionPace(pace, this.paceWaiting));
+    // The callback is made with the first pace: a session without one (most) does not carry it.
+    this.onPaceWaiting ??= (count, bytes) => this.paceWaiting(count, bytes);
+    (this.paces ??= new Map()).set(topic, new SubscriptionPace(pace, this.onPaceWaiting));
   }
 
   /** Moves everything `pace` holds into the queue, in order, and ends its interval. */
@@ -268,7 +272,7 @@ export class Session {
   }
 
   /** A pace holds `count` more messages and `bytes` more bytes: they count in the outbound bound as queued frames do. */
-  private readonly paceWaiting = (count: number, bytes: number): void => {
+  private paceWaiting(count: number, bytes: number): void {
     const idle = this.pending.length === 0 && this.pacedWaiting === 0;
     this.pacedWaiting += count;
     if (this.outbound.maxBytes !== Infinity) {
@@ -276,7 +280,7 @@ export class Session {
       if (this.overBound()) this.overflow();
     }
     if (idle && this.pacedWaiting > 0) this.flusher.schedule(this);
-  };
+  }
 
   /**
    * The frames to write: the queue, then what the paces hold, merged in publish order (each

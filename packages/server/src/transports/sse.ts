@@ -19,6 +19,9 @@ import type { ForeignCheck } from '../forward.js';
 import { plainStream } from './sse-plain.js';
 import { SseStream, formatEvent } from './sse-stream.js';
 
+/** The SDK stream's heartbeat event, formatted once. */
+const PING = formatEvent({ event: SSE_PING_EVENT, data: '1' });
+
 /** Bytes of randomness in a session's POST URL token: 192 bits, base64url. */
 const TOKEN_BYTES = 24;
 
@@ -133,7 +136,7 @@ export class SseTransport implements Transport {
       broker.closeSession(session);
     });
     const heartbeatMs = broker.options.heartbeatMs;
-    stream.open(broker.options.sseRetryMs, heartbeatMs, () => formatEvent({ event: SSE_PING_EVENT, data: '1' }));
+    stream.open(broker.options.sseRetryMs, heartbeatMs, PING);
     const info: SseSessionInfo = { url: `${SSE_PATH.slice(1)}/${token}`, session: session.id, heartbeatMs };
     stream.write(formatEvent({ event: SSE_SESSION_EVENT, id: '0', data: JSON.stringify(info) }));
   }

@@ -51,13 +51,30 @@ const msg = (topic: string, off: number): Outgoing =>
 const bus = (topic: string, n: number): Outgoing => new Outgoing({ t: 'bus', topic, data: `${n}`.padEnd(60, '.') });
 
 describe('Session outbound bound', () => {
-  it('lets a burst larger than the bound through while the transport takes it', () => {
+  it('lets a burst larger than the bound (up to twice it) through while the transport takes it', () => {
     const { session, written, dropped, gaveUp } = slow('drop');
     session.subscriptions.add('t');
-    for (let off = 1; off <= 30; off++) session.send(msg('t', off));
+    let sent = 0;
+    while (session.queuedBytes + msg('t', sent + 1).size <= 2 * MAX_BYTES) session.send(msg('t', ++sent));
+    assert.ok(session.queuedBytes > MAX_BYTES, 'the burst is larger than the bound');
     session.flush();
-    assert.equal(written.length, 30);
+    assert.equal(written.length, sent);
     assert.deepEqual(dropped, []);
+    assert.deepEqual(gaveUp, []);
+  });
+
+  it('a burst past twice the bound within one turn meets the policy even while the transport takes everything', () => {
+    const { session, dropped, gaveUp } = slow('drop');
+    session.subscriptions.add('t');
+    // Five times the bound's worth of messages, in one turn.
+    const count = Math.ceil((5 * MAX_BYTES) / msg('t', 1).size);
+    let peak = 0;
+    for (let off = 1; off <= count; off++) {
+      session.send(msg('t', off));
+      peak = Math.max(peak, session.queuedBytes);
+    }
+    assert.ok(peak <= 2 * MAX_BYTES + msg('t', 1).size, `the queue stays bounded (peak ${peak} bytes)`);
+    assert.ok(dropped.length >= 1, 'the policy applied (drop, with a gap)');
     assert.deepEqual(gaveUp, []);
   });
 

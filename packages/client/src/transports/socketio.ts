@@ -1,3 +1,4 @@
+import { Fetch } from 'engine.io-client';
 import { io, type Socket } from 'socket.io-client';
 import {
   type ClientFrame,
@@ -43,7 +44,7 @@ class SocketIoTransport implements ClientTransport {
     const { url, prefix, token, openTimeoutMs, headers } = this.context;
     const socket = io(url, {
       path: `${prefix}${SOCKETIO_PATH}`,
-      transports: [this.name === 'websocket' ? 'websocket' : 'polling'],
+      transports: this.name === 'websocket' ? ['websocket'] : pollingTransports(),
       upgrade: false,
       reconnection: false,
       forceNew: true,
@@ -138,7 +139,8 @@ type ConnectError = Error & { data?: { code?: unknown }; description?: unknown; 
 async function explain(error: ConnectError, url: string, fetchImpl: typeof fetch | undefined): Promise<Error> {
   const cause = (why: string): Error => new Error(`${error.message}: ${why}`, { cause: error });
   const d = error.description;
-  if (d instanceof Error) return cause(d.message);
+  // fetch (long-polling in Node) fails with "fetch failed" and the network error as its cause.
+  if (d instanceof Error) return cause(d.cause instanceof Error ? d.cause.message : d.message);
   if (typeof d === 'object' && d !== null && 'message' in d && typeof d.message === 'string' && d.message !== '')
     return cause(d.message);
   const ctx = error.context;
@@ -173,3 +175,14 @@ function factory(name: TransportName): TransportFactory {
 export const websocket: TransportFactory = factory('websocket');
 /** HTTP long-polling through socket.io. */
 export const polling: TransportFactory = factory('polling');
+
+/**
+ * Long-polling's transport: XMLHttpRequest where the runtime has it (browsers, React Native),
+ * else `fetch` (Node). Node's XMLHttpRequest stand-in opens a TCP connection per poll and closes
+ * it after the answer; `fetch` keeps its connections alive between polls, as browsers do. The
+ * broker reads a kept-alive poll connection that closes as its peer leaving (a killed process is
+ * found in seconds), and never mistakes a slow live poller for a dead one.
+ */
+function pollingTransports(): string[] | (typeof Fetch)[] {
+  return typeof XMLHttpRequest === 'undefined' && typeof fetch === 'function' ? [Fetch] : ['polling'];
+}

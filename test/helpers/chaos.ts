@@ -266,9 +266,11 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         );
       }
     });
+    // A job whose acknowledgement a fault lost comes back at its ack deadline (30 s by default)
+    // counted from its delivery: wait past that bound, not just up to it.
     await until(
       () => [...pushedAt.keys()].every((n) => completions.has(n) || lostWithRedis.has(n)),
-      30_000,
+      40_000,
       () => 'every accepted job to be completed',
     ).catch((error: unknown) => log(String(error)));
 

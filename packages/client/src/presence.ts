@@ -1,5 +1,6 @@
 import type { JsonObject, OkFrame, PresenceEventFrame, PresenceMember } from '@rt/protocol';
 import { Emitter } from './emitter.js';
+import { readyLatch } from './latch.js';
 
 /** One member of a topic's presence, with `info` typed as the app set it. */
 export interface Member<I extends JsonObject = JsonObject> {
@@ -63,7 +64,7 @@ export interface PresenceSink {
 export class Presence<I extends JsonObject = JsonObject> extends Emitter<PresenceEvents<I>> implements PresenceSink {
   /** Settles when the broker has confirmed the presence (`members` is then complete); rejects when it refused it. */
   readonly ready: Promise<void>;
-  /** @internal */ settle!: (error?: Error) => void;
+  /** @internal */ readonly settle: (error?: Error) => void;
   private active = true;
   private view = new Map<string, Member<I>>();
   /** Events since the last request for the members (applied on top of its answer). */
@@ -79,10 +80,7 @@ export class Presence<I extends JsonObject = JsonObject> extends Emitter<Presenc
     private readonly host: PresenceHost,
   ) {
     super();
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error ? reject(error) : resolve());
-    });
-    this.ready.catch(() => undefined);
+    ({ ready: this.ready, settle: this.settle } = readyLatch());
   }
 
   /** The members now, oldest first (complete once `ready`; this client among them once joined). */

@@ -3,6 +3,7 @@ import { Emitter } from './emitter.js';
 import type { Presence, PresenceHost, PresenceOptions } from './presence.js';
 import type { BusSink, PullerSink, SubscriptionSink } from './interests.js';
 import type { GapEvent, JobMeta, MessageMeta } from './meta.js';
+import { readyLatch } from './latch.js';
 
 export type { GapEvent, JobMeta, MessageMeta } from './meta.js';
 
@@ -36,7 +37,7 @@ export class Subscription<T = unknown>
    * the client closed or was refused its credentials first.
    */
   readonly ready: Promise<void>;
-  /** @internal */ settle!: (error?: Error) => void;
+  /** @internal */ readonly settle: (error?: Error) => void;
   private active = true;
   private buffered: T[] = [];
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
@@ -49,12 +50,7 @@ export class Subscription<T = unknown>
     private readonly host: SubscriptionHost,
   ) {
     super();
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error ? reject(error) : resolve());
-    });
-    // A refused subscription is reported through `ready` and the `error` event; an app
-    // that uses neither must not crash on an unhandled rejection.
-    this.ready.catch(() => undefined);
+    ({ ready: this.ready, settle: this.settle } = readyLatch());
   }
 
   /** True until `unsubscribe()` (or a refusal). */
@@ -141,7 +137,7 @@ export interface BusHost {
 export class Bus<T = unknown> extends Emitter<BusEvents<T>> implements BusSink {
   /** Settles when the broker has confirmed the join; rejects like `Subscription.ready`. */
   readonly ready: Promise<void>;
-  /** @internal */ settle!: (error?: Error) => void;
+  /** @internal */ readonly settle: (error?: Error) => void;
   private joined = true;
 
   /** @internal */
@@ -150,10 +146,7 @@ export class Bus<T = unknown> extends Emitter<BusEvents<T>> implements BusSink {
     private readonly host: BusHost,
   ) {
     super();
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error ? reject(error) : resolve());
-    });
-    this.ready.catch(() => undefined);
+    ({ ready: this.ready, settle: this.settle } = readyLatch());
   }
 
   /** Sends to every other peer on this topic's bus; resolves when the broker accepted it. */
@@ -222,7 +215,7 @@ export interface PullerHost {
 export class Puller<T = unknown> implements PullerSink {
   /** Settles when the broker has confirmed the puller; rejects like `Subscription.ready`. */
   readonly ready: Promise<void>;
-  /** @internal */ settle!: (error?: Error) => void;
+  /** @internal */ readonly settle: (error?: Error) => void;
   private active = true;
 
   /** @internal */
@@ -233,10 +226,7 @@ export class Puller<T = unknown> implements PullerSink {
     private readonly host: PullerHost,
     readonly ackTimeoutMs?: number,
   ) {
-    this.ready = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error ? reject(error) : resolve());
-    });
-    this.ready.catch(() => undefined);
+    ({ ready: this.ready, settle: this.settle } = readyLatch());
   }
 
   /** True until `stop()`. */

@@ -6,8 +6,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Collector, clients, quiet } from '../helpers/index.ts';
-import { redisNodes } from '../helpers/redis.ts';
+import { Collector, clients, quiet, startBroker } from '../helpers/index.ts';
+import { RedisEngine } from '@rt/server';
+import { REDIS_SERVER, REDIS_URL, cleanRedis, redisNodes, requireRedis, uniquePrefix } from '../helpers/redis.ts';
 import { assertGrowingRedelivery } from '../helpers/reliability.ts';
 
 describe('Redis engine: redelivery and idempotency across nodes', () => {
@@ -120,5 +121,49 @@ describe('Redis engine: redelivery and idempotency across nodes', () => {
       ['next', 1],
     ]);
     assert.equal(b!.broker.stats().deduplicated, 1);
+  });
+
+  it('a job whose read reached Redis but whose reply was lost goes to a puller; jobs pullers hold stay with them', async () => {
+    requireRedis();
+    const prefix = uniquePrefix();
+    // sweepMs 100: a job pending under the node and held by none of its pullers goes back after 500 ms idle.
+    const engine = new RedisEngine({ url: REDIS_URL, prefix, sweepMs: 100 });
+    await using b = await startBroker({ engine });
+    await using c = clients(b.url, 'websocket');
+    const holder = new Collector<string>();
+    await c
+      .make()
+      .topic<string>('orphan')
+      .pull((d) => {
+        holder.push(d);
+        return new Promise<void>(() => undefined); // holds its job (its ack deadline is 30 s)
+      }).ready;
+    await b.broker.engine.push('orphan', 'held');
+    await holder.until(1);
+    await b.broker.engine.push('orphan', 'lost read');
+    // What a TAKE whose reply never came back leaves behind: the entry read for this node, pending under it, known to none of its pullers.
+    const read = REDIS_SERVER.cli(
+      'XREADGROUP',
+      'GROUP',
+      'rt',
+      engine.nodeId,
+      'COUNT',
+      '1',
+      'STREAMS',
+      `${prefix}q:orphan`,
+      '>',
+    );
+    assert.match(read, /lost read/);
+    const got = new Collector<[string, number]>();
+    await c
+      .make()
+      .topic<string>('orphan')
+      .pull((d, meta) => got.push([d, meta.attempt ?? 0])).ready;
+    await got.until(1, 5000);
+    await quiet(700);
+    // The read that was lost counts as a delivery; the job the first puller holds was not taken from it.
+    assert.deepEqual(got.items, [['lost read', 2]]);
+    assert.deepEqual(holder.items, ['held']);
+    cleanRedis(prefix);
   });
 });

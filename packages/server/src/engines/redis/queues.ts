@@ -5,7 +5,7 @@ import { Alarm, redeliveryDelay } from '../redelivery.js';
 import type { Logger } from '../../options.js';
 import { decodeJob, encodeJob } from './codec.js';
 import { type Connections, Script } from './connection.js';
-import { ACK, DEFER, EXPIRE, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
+import { ACK, DEFER, EXPIRE, ORPHANS, PARKED, PUSH, RECLAIM, REQUEUE, TAKE } from './scripts.js';
 
 const push = new Script(PUSH);
 const take = new Script(TAKE);
@@ -14,6 +14,7 @@ const requeue = new Script(REQUEUE);
 const reclaim = new Script(RECLAIM);
 const ack = new Script(ACK);
 const expire = new Script(EXPIRE);
+const orphans = new Script(ORPHANS);
 
 /** This node's pullers of one topic, taking strict turns. */
 interface Pulled {
@@ -78,6 +79,13 @@ export class RedisQueues {
   /** When the sweep last expired waiting jobs (ms). */
   private expiredAt = 0;
   private readonly budget: PushBudget;
+  /**
+   * Topics this node has read jobs of: the sweep looks there for jobs pending under this node
+   * that no puller holds (see {@link ORPHANS}), also after the topic's last local puller left.
+   */
+  private readonly touched = new Set<string>();
+  /** How long a job pending under this node and held by none of its pullers waits before the sweep gives it back (ms). */
+  private orphanIdleMs = 5000;
 
   constructor(
     private readonly conns: Connections,
@@ -94,6 +102,7 @@ export class RedisQueues {
 
   /** Starts the heartbeat and the sweep that reclaims dead nodes' jobs and reads what notifications missed. */
   start(everyMs: number): void {
+    this.orphanIdleMs = 5 * everyMs;
     this.sweeper = setInterval(() => void this.sweep(), everyMs);
     this.sweeper.unref();
   }
@@ -158,6 +167,7 @@ export class RedisQueues {
       this.watch(puller.topic, true);
     }
     p.turns.add(puller);
+    this.touched.add(puller.topic);
     this.ids.set(puller, `${this.nodeId}.${++this.nextPuller}`);
     this.fill(puller.topic);
   }
@@ -370,10 +380,9 @@ export class RedisQueues {
       const backlog = this.backlog;
       this.backlog = [];
       for (const { topic, op, jobs } of backlog) await this.apply(topic, op, jobs).catch(() => undefined);
-      for (const topic of [...this.pulled.keys()]) {
-        await this.reclaimDead(topic);
-        this.fill(topic);
-      }
+      for (const topic of [...this.pulled.keys()]) await this.reclaimDead(topic);
+      for (const topic of [...this.touched]) await this.reclaimOrphans(topic);
+      for (const topic of [...this.pulled.keys()]) this.fill(topic);
       await this.expireWaiting();
     } catch (error) {
       this.logger.debug({ err: (error as Error).message }, 'work queue sweep failed');
@@ -398,6 +407,28 @@ export class RedisQueues {
       )) as number;
       this.counters.pushExpired += n;
     }
+  }
+
+  /**
+   * Gives back, first in line, the jobs pending under this node that none of its pullers holds
+   * and that are idle for {@link orphanIdleMs}: their TAKE ran in Redis but its reply was lost
+   * (the connection dropped, or Redis was killed after running it and came back with its AOF).
+   * A topic with no local puller left and nothing pending under this node is forgotten.
+   */
+  private async reclaimOrphans(topic: string): Promise<void> {
+    const p = this.pulled.get(topic);
+    const keep = p ? [...p.turns].flatMap((x) => [...x.inflight.keys()]) : [];
+    for (const b of this.backlog) if (b.topic === topic) for (const j of b.jobs) keep.push(j.id);
+    const [n, left] = (await this.conns.run(
+      orphans,
+      [this.names.queue(topic), this.names.node(this.nodeId), this.names.delayed(topic)],
+      [this.names.notify(topic), this.nodeId, this.orphanIdleMs, ...keep],
+    )) as [number, number];
+    if (n > 0) {
+      this.counters.redelivered += n;
+      this.logger.warn({ topic, jobs: n }, 'gave back jobs read from Redis whose reply was lost');
+    }
+    if (!p && left === 0) this.touched.delete(topic);
   }
 
   private async reclaimDead(topic: string): Promise<void> {

@@ -396,6 +396,39 @@ end
 if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
 
+/** Sets `delayed` to the ids of the jobs in the delayed set KEYS[3]. */
+const DELAYED_IDS = `
+local delayed = {}
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  delayed[string.match(member, '^(%S+)')] = true
+end`;
+
+/**
+ * Gives back the pending jobs in `held` (an XPENDING reply) but those in `keep`: each moves
+ * to the consumer {@link PARKED} and, unless it already waits in the delayed set, enters it due
+ * at once (first in line, its deliveries counted). A job whose entry Redis lost is acknowledged.
+ * Sets `n` to how many went back, and publishes on the notify channel ARGV[1] when any did.
+ */
+const GIVE_BACK = `
+local n = 0
+for _, p in ipairs(held) do
+  if not keep[p[1]] then
+    local e = redis.call('XRANGE', KEYS[1], p[1], p[1])
+    if #e > 0 then
+      redis.call('XCLAIM', KEYS[1], 'rt', '${PARKED}', 0, p[1], 'JUSTID')
+      if not delayed[p[1]] then
+        local fields = e[1][2]
+        ${PRIOR}
+        redis.call('ZADD', KEYS[3], 0, p[1] .. ' ' .. (prior + p[4]) .. ' -')
+      end
+      n = n + 1
+    else
+      redis.call('XACK', KEYS[1], 'rt', p[1])
+    end
+  end
+end
+if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end`;
+
 /**
  * Gives back the jobs a dead node held, first in line (as {@link REQUEUE}: to the consumer
  * {@link PARKED}, due at once in the delayed set); its nacked jobs already in the delayed set
@@ -404,29 +437,34 @@ return n`;
  */
 export const RECLAIM = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local delayed = {}
-for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  delayed[string.match(member, '^(%S+)')] = true
-end
-local n = 0
+${DELAYED_IDS}
+local keep = {}
 local held = redis.call('XPENDING', KEYS[1], 'rt', '-', '+', 1000, ARGV[2])
-for _, p in ipairs(held) do
-  local e = redis.call('XRANGE', KEYS[1], p[1], p[1])
-  if #e > 0 then
-    redis.call('XCLAIM', KEYS[1], 'rt', '${PARKED}', 0, p[1], 'JUSTID')
-    if not delayed[p[1]] then
-      local fields = e[1][2]
-      ${PRIOR}
-      redis.call('ZADD', KEYS[3], 0, p[1] .. ' ' .. (prior + p[4]) .. ' -')
-    end
-    n = n + 1
-  else
-    redis.call('XACK', KEYS[1], 'rt', p[1])
-  end
-end
+${GIVE_BACK}
 if #held < 1000 then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], 'rt', ARGV[2]) end
-if n > 0 then redis.call('PUBLISH', ARGV[1], '1') end
 return n`;
+
+/**
+ * Gives back, first in line, the jobs pending under this live node that none of its pullers
+ * holds: read by a TAKE whose reply never arrived (the connection to Redis dropped after Redis
+ * ran it; a Redis restarted with its AOF still has them pending). Without this they would stay
+ * pending under a node that never dies. Only jobs idle for ARGV[3] ms are taken (a TAKE's reply
+ * still on its way is not mistaken for a loss); jobs in the delayed set and those the node
+ * holds (ARGV[4..]: handed to a puller, or an ack or requeue waiting for Redis) stay.
+ * KEYS: the queue stream, this node's heartbeat (unused: the delayed set is KEYS[3] as in
+ * {@link RECLAIM}), the delayed set. ARGV: the notify channel, this node's
+ * consumer, the least idle time (ms), the ids this node holds. Returns `{given back, still pending}`.
+ */
+export const ORPHANS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+${DELAYED_IDS}
+local keep = {}
+for id in pairs(delayed) do keep[id] = true end
+for i = 4, #ARGV do keep[ARGV[i]] = true end
+local held = redis.call('XPENDING', KEYS[1], 'rt', 'IDLE', tonumber(ARGV[3]), '-', '+', 1000, ARGV[2])
+${GIVE_BACK}
+return {n, #redis.call('XPENDING', KEYS[1], 'rt', '-', '+', 1, ARGV[2])}`;
+
 /**
  * Acknowledges jobs: they are done and leave the stream (and the byte counts). KEYS: the
  * queue stream, the topic's byte count, the totals hash. ARGV: ids. (A queue Redis lost

@@ -272,7 +272,24 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       () => [...pushedAt.keys()].every((n) => completions.has(n) || lostWithRedis.has(n)),
       40_000,
       () => 'every accepted job to be completed',
-    ).catch((error: unknown) => log(String(error)));
+    ).catch((error: unknown) => {
+      log(String(error));
+      // Where the missing jobs are in Redis: pending under which consumer (live nodes renew
+      // `node:<id>`), waiting in the delayed set, or not read yet.
+      const queue = `${prefix}q:${JOBS}`;
+      for (const args of [
+        ['XPENDING', queue, 'rt'],
+        ['XINFO', 'GROUPS', queue],
+        ['ZRANGE', `${prefix}qd:${JOBS}`, '0', '20', 'WITHSCORES'],
+        ['KEYS', `${prefix}node:*`],
+      ]) {
+        try {
+          log(`  redis ${args.join(' ')}: ${redis.cli(...args).replace(/\n/g, ' ')}`);
+        } catch (e) {
+          log(`  redis ${args.join(' ')} failed: ${String(e)}`);
+        }
+      }
+    });
 
     return {
       durationMs: Date.now() - started,

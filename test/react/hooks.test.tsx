@@ -110,6 +110,19 @@ function Worker({ jobs }: { jobs: Collector<number> }) {
   return null;
 }
 
+/** Takes each job and never finishes the first one: its ack deadline gives it back. */
+function SlowWorker({ jobs }: { jobs: Collector<[number, number]> }) {
+  usePuller<number>(
+    'slow',
+    (n, job) => {
+      jobs.push([n, job.attempt ?? 0]);
+      return job.attempt === 1 ? new Promise<void>(() => undefined) : undefined;
+    },
+    { ackTimeoutMs: 300 },
+  );
+  return null;
+}
+
 function Sum() {
   const call = useCall();
   const [result, setResult] = useState<number>();
@@ -284,6 +297,28 @@ describe('@rt/react hooks against a broker', () => {
       cleanup();
       alice.close();
       bob.close();
+    }
+  });
+
+  it('usePuller passes its ack deadline to the broker: a job not finished in time comes back as a further attempt', async () => {
+    await using b = await startBroker();
+    const client = connectTo(b.url);
+    const jobs = new Collector<[number, number]>();
+    try {
+      await client.topic<number>('slow').push(7);
+      render(
+        <RtProvider client={client}>
+          <SlowWorker jobs={jobs} />
+        </RtProvider>,
+      );
+      // With the broker's default deadline (30 s) the second attempt would not come within the wait.
+      assert.deepEqual(await jobs.until(2, 5000), [
+        [7, 1],
+        [7, 2],
+      ]);
+    } finally {
+      cleanup();
+      client.close();
     }
   });
 

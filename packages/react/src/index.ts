@@ -37,6 +37,7 @@ import {
   type GapEvent,
   type JobHandler,
   type Payload,
+  type PullOptions,
   connect,
 } from '@rt/client';
 import { type Received, type SubscriptionStatus, busStore, pullerStore, topicStore } from './stores.js';
@@ -201,21 +202,19 @@ export function useBus<T = unknown>(topic: string, options: { onMessage?: (data:
 /**
  * Pulls jobs of `topic` while the component is mounted: `handler` (the latest given) runs each,
  * and the job is acknowledged when it returns or resolves, requeued when it throws or rejects.
- * Components pulling the same topic share one puller and take turns. `prefetch` applies when
- * the puller starts (the first component's).
+ * Components pulling the same topic share one puller and take turns. The options (`prefetch`,
+ * `ackTimeoutMs`: see `Topic.pull`) apply when the puller starts (the first component's); a
+ * change of them starts it again.
  */
-export function usePuller<T = unknown>(
-  topic: string,
-  handler: JobHandler<T>,
-  options: { prefetch?: number } = {},
-): void {
+export function usePuller<T = unknown>(topic: string, handler: JobHandler<T>, options: PullOptions = {}): void {
   const client = useClient();
   const latest = useLatest(handler);
   const prefetch = options.prefetch ?? 1;
+  const { ackTimeoutMs } = options;
   useEffect(() => {
-    const store = pullerStore<T>(client, topic, prefetch);
+    const store = pullerStore<T>(client, topic, ackTimeoutMs === undefined ? { prefetch } : { prefetch, ackTimeoutMs });
     return store.listen((data, job) => latest.current(data, job));
-  }, [client, topic, prefetch]);
+  }, [client, topic, prefetch, ackTimeoutMs]);
 }
 
 /** `client.call`, for event handlers: `const call = useCall(); await call('name', payload)`. */

@@ -6,6 +6,7 @@ import type {
   JobMeta,
   MessageMeta,
   Payload,
+  PullOptions,
   Puller,
   Subscription,
 } from '@rt/client';
@@ -260,7 +261,7 @@ export class PullerStore<T> extends Shared {
   constructor(
     private readonly client: Client,
     readonly topic: string,
-    private readonly prefetch: number,
+    private readonly options: PullOptions,
     registry: Map<string, Shared>,
   ) {
     super(registry, `pull:${topic}`);
@@ -277,9 +278,9 @@ export class PullerStore<T> extends Shared {
   }
 
   protected open(): void {
-    this.puller = this.client.topic<T>(this.topic).pull((data: T, job: JobMeta) => this.dispatch(data, job), {
-      prefetch: this.prefetch,
-    });
+    this.puller = this.client
+      .topic<T>(this.topic)
+      .pull((data: T, job: JobMeta) => this.dispatch(data, job), this.options);
   }
 
   private dispatch(data: T, job: JobMeta): unknown {
@@ -298,6 +299,6 @@ export class PullerStore<T> extends Shared {
 }
 
 /** The puller store of `topic` on `client`, made on first use. */
-export function pullerStore<T>(client: Client, topic: string, prefetch: number): PullerStore<T> {
-  return shared(client, `pull:${topic}`, PullerStore<T>, (r) => new PullerStore<T>(client, topic, prefetch, r));
+export function pullerStore<T>(client: Client, topic: string, options: PullOptions): PullerStore<T> {
+  return shared(client, `pull:${topic}`, PullerStore<T>, (r) => new PullerStore<T>(client, topic, options, r));
 }

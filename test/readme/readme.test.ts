@@ -116,7 +116,7 @@ describe('README', async () => {
       .replaceAll('localhost:4000', `localhost:${port}`)
       .replaceAll('127.0.0.1:6379', `127.0.0.1:${redis.port}`);
     const what = `README.md:${block.line} (${block.kind})`;
-    it(`${what}: ${block.code.split('\n')[0]}`, { timeout: 120_000 }, async () => {
+    it(`${what}: ${block.code.split('\n')[0]}`, { timeout: 200_000 }, async () => {
       if (block.kind === 'server') {
         if (server) await stop(server);
         server = run(code, env);
@@ -135,9 +135,16 @@ describe('README', async () => {
         assert.notEqual(r.output().trim(), '', `${what} printed nothing in 2 s`);
         return;
       }
-      const timer = setTimeout(() => void stop(r), 60_000);
+      // A guard against a hung command, not a speed bound: a build and pack of every package
+      // took over 60 s on a loaded 2-core machine.
+      let hung = false;
+      const timer = setTimeout(() => {
+        hung = true;
+        void stop(r);
+      }, 150_000);
       const code_ = await r.exited;
       clearTimeout(timer);
+      assert.ok(!hung, `${what} did not finish within 150 s:\n${r.output()}`);
       assert.equal(code_, 0, `${what} exited ${code_}:\n${r.output()}`);
     });
   }

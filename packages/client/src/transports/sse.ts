@@ -47,24 +47,32 @@ const isNodeItself = (): boolean =>
   isNode() && process.versions.bun === undefined && (process.versions as { deno?: string }).deno === undefined;
 
 /** POSTs a body, resolving with the response's status once the response has been read. */
-type Poster = ((url: string, headers: Record<string, string>, body: string) => Promise<number>) & {
-  /** Closes its kept-alive connection. */
-  close(): void;
-};
+type Poster = (url: string, headers: Record<string, string>, body: string) => Promise<number>;
+
+/** Node's posters, one per protocol, loaded on first use. */
+const posters = new Map<string, Promise<Poster | undefined>>();
 
 /**
- * Node's POSTs, by `node:http` (or `node:https`) on one kept-alive connection: about a third
- * of the CPU time of a `fetch` per request (undici's fetch builds a Request, a Response, web
- * streams and an AbortSignal for each), which on a round trip is most of the client's work.
- * Loaded lazily; the package's `browser` field maps the modules to nothing in browser bundles,
- * which then keep `fetch` (`undefined` here).
+ * Node's POSTs, by `node:http` (or `node:https`) with a kept-alive agent that the process's
+ * clients share (as `fetch`'s pool is shared): about a third of the CPU time of a `fetch` per
+ * request (undici's fetch builds a Request, a Response, web streams and an AbortSignal for
+ * each), which on a round trip is most of the client's work. Loaded lazily; the package's
+ * `browser` field maps the modules to nothing in browser bundles, which then keep `fetch`
+ * (`undefined` here). Idle connections do not keep the process alive.
  */
-async function nodePoster(secure: boolean): Promise<Poster | undefined> {
+function nodePoster(secure: boolean): Promise<Poster | undefined> {
+  const key = secure ? 'https' : 'http';
+  let poster = posters.get(key);
+  if (poster === undefined) posters.set(key, (poster = loadPoster(secure)));
+  return poster;
+}
+
+async function loadPoster(secure: boolean): Promise<Poster | undefined> {
   const mod = (secure ? await import('node:https') : await import('node:http')) as Partial<typeof import('node:http')>;
   if (typeof mod.request !== 'function' || typeof mod.Agent !== 'function') return undefined;
   const request = mod.request;
-  const agent = new mod.Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (url: string, headers: Record<string, string>, body: string): Promise<number> =>
+  const agent = new mod.Agent({ keepAlive: true });
+  return (url, headers, body) =>
     new Promise((resolve, reject) => {
       const req = request(
         url,
@@ -79,7 +87,6 @@ async function nodePoster(secure: boolean): Promise<Poster | undefined> {
       req.on('error', reject);
       req.end(body);
     });
-  return Object.assign(post, { close: () => agent.destroy() });
 }
 
 /**
@@ -269,7 +276,6 @@ class SseTransport implements ClientTransport {
     this.watchdog = undefined;
     this.source?.close();
     this.source = undefined;
-    this.poster?.close();
   }
 
   /** The connection is gone: stop, and tell the client once. */

@@ -71,7 +71,10 @@ async function loadPoster(secure: boolean): Promise<Poster | undefined> {
   const mod = (secure ? await import('node:https') : await import('node:http')) as Partial<typeof import('node:http')>;
   if (typeof mod.request !== 'function' || typeof mod.Agent !== 'function') return undefined;
   const request = mod.request;
-  const agent = new mod.Agent({ keepAlive: true });
+  // A kept-alive connection is dropped after 4 s idle (undici's default), or 1 s before the
+  // server's `Keep-Alive: timeout=N` hint (Node's agent reads the hint only with a timeout set):
+  // a POST then never goes out on a connection the server is closing.
+  const agent = new mod.Agent({ keepAlive: true, timeout: 4000 });
   return (url, headers, body) =>
     new Promise((resolve, reject) => {
       const req = request(

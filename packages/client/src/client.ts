@@ -393,6 +393,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
       EventSource: this.options.EventSource ?? g.EventSource,
       fetch:
         this.options.fetch ?? (typeof g.fetch === 'function' ? (g.fetch as typeof fetch).bind(globalThis) : undefined),
+      runtimeFetch: this.options.fetch === undefined,
     };
   }
 

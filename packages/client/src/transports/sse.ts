@@ -42,6 +42,56 @@ async function refusalOf(res: Response): Promise<RtError | undefined> {
 
 const isNode = (): boolean => typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
+/** Node itself, not a runtime that also sets `process.versions.node` (Bun, Deno). */
+const isNodeItself = (): boolean =>
+  isNode() && process.versions.bun === undefined && (process.versions as { deno?: string }).deno === undefined;
+
+/** POSTs a body, resolving with the response's status once the response has been read. */
+type Poster = (url: string, headers: Record<string, string>, body: string) => Promise<number>;
+
+/** Node's posters, one per protocol, loaded on first use. */
+const posters = new Map<string, Promise<Poster | undefined>>();
+
+/**
+ * Node's POSTs, by `node:http` (or `node:https`) with a kept-alive agent that the process's
+ * clients share (as `fetch`'s pool is shared): about a third of the CPU time of a `fetch` per
+ * request (undici's fetch builds a Request, a Response, web streams and an AbortSignal for
+ * each), which on a round trip is most of the client's work. Loaded lazily; the package's
+ * `browser` field maps the modules to nothing in browser bundles, which then keep `fetch`
+ * (`undefined` here). Idle connections do not keep the process alive.
+ */
+function nodePoster(secure: boolean): Promise<Poster | undefined> {
+  const key = secure ? 'https' : 'http';
+  let poster = posters.get(key);
+  if (poster === undefined) posters.set(key, (poster = loadPoster(secure)));
+  return poster;
+}
+
+async function loadPoster(secure: boolean): Promise<Poster | undefined> {
+  const mod = (secure ? await import('node:https') : await import('node:http')) as Partial<typeof import('node:http')>;
+  if (typeof mod.request !== 'function' || typeof mod.Agent !== 'function') return undefined;
+  const request = mod.request;
+  // A kept-alive connection is dropped after 4 s idle (undici's default), or 1 s before the
+  // server's `Keep-Alive: timeout=N` hint (Node's agent reads the hint only with a timeout set):
+  // a POST then never goes out on a connection the server is closing.
+  const agent = new mod.Agent({ keepAlive: true, timeout: 4000 });
+  return (url, headers, body) =>
+    new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+        (res) => {
+          // Read to the end, so that the connection goes back to the agent for the next POST.
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', reject);
+          res.resume();
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+}
+
 /**
  * Loads the `eventsource` package in Node, which has no global `EventSource`. The import is
  * lazy, and the package's `browser` map turns it into nothing in browser bundles, so browsers
@@ -78,6 +128,11 @@ class SseTransport implements ClientTransport {
   private closed = false;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private silenceMs = 0;
+  private lastEvent = 0;
+  /** The POSTs' headers, built once. */
+  private postHeaders: Record<string, string> = {};
+  /** Node's POSTs, when the client was given no `fetch` of its own. */
+  private poster: Poster | undefined;
 
   constructor(
     private readonly context: TransportContext,
@@ -89,6 +144,10 @@ class SseTransport implements ClientTransport {
     const EventSource = (this.context.EventSource as EventSourceClass | undefined) ?? (await nodeEventSource());
     if (this.closed) throw new Error('sse: closed while opening');
     const fetchImpl = this.context.fetch;
+    if (this.context.runtimeFetch && isNodeItself() && /^https?:/.test(url)) {
+      this.poster = await nodePoster(url.startsWith('https:'));
+      if (this.closed) throw new Error('sse: closed while opening');
+    }
     // The `eventsource` package (Node) fetches through us: the token goes as a header, and a
     // refusal's JSON body tells why (a native EventSource shows neither).
     const ownFetch = this.context.EventSource === undefined && fetchImpl !== undefined;
@@ -135,6 +194,8 @@ class SseTransport implements ClientTransport {
         clearTimeout(timer);
         this.postUrl = new URL(info.url, new URL(streamUrl, 'http://localhost')).href;
         this.silenceMs = info.heartbeatMs * 2 + 1000;
+        // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
+        this.postHeaders = { ...extra, 'content-type': 'text/plain;charset=UTF-8' };
         source.onerror = () => this.lost('sse: the stream ended');
         this.alive();
         resolve();
@@ -160,10 +221,24 @@ class SseTransport implements ClientTransport {
     this.stop();
   }
 
+  /**
+   * An event came: the stream is alive. The watchdog is one timer, not one per event: it notes
+   * the time, and the timer, when it fires, waits out what is left of the silence allowed.
+   */
   private readonly alive = (): void => {
-    if (this.watchdog) clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(() => this.lost(`sse: no event for ${this.silenceMs} ms (stalled)`), this.silenceMs);
+    this.lastEvent = Date.now();
+    if (this.watchdog === undefined) this.watch(this.silenceMs);
   };
+
+  private watch(ms: number): void {
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined;
+      // At most silenceMs: a clock set back does not put the check off.
+      const left = Math.min(this.lastEvent + this.silenceMs - Date.now(), this.silenceMs);
+      if (left > 0) this.watch(left);
+      else this.lost(`sse: no event for ${this.silenceMs} ms (stalled)`);
+    }, ms);
+  }
 
   /** POSTs what is waiting, one request at a time, in order. */
   private readonly post = async (): Promise<void> => {
@@ -180,15 +255,16 @@ class SseTransport implements ClientTransport {
       size += text.length;
     }
     this.outbox = this.outbox.slice(parts.length);
+    const body = `[${parts.join(',')}]`;
     try {
-      const res = await this.context.fetch(this.postUrl, {
-        method: 'POST',
-        // text/plain keeps a cross-origin POST a "simple" request: no preflight round trip.
-        headers: { ...this.context.headers, 'content-type': 'text/plain;charset=UTF-8' },
-        body: `[${parts.join(',')}]`,
-      });
-      await res.body?.cancel().catch(() => undefined);
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      let status: number;
+      if (this.poster) status = await this.poster(this.postUrl, this.postHeaders, body);
+      else {
+        const res = await this.context.fetch(this.postUrl, { method: 'POST', headers: this.postHeaders, body });
+        await res.body?.cancel().catch(() => undefined);
+        status = res.status;
+      }
+      if (status < 200 || status > 299) throw new Error(`HTTP ${status}`);
     } catch (error) {
       this.lost(`sse: POST failed: ${error instanceof Error ? error.message : String(error)}`);
       return;
@@ -200,6 +276,7 @@ class SseTransport implements ClientTransport {
 
   private stop(): void {
     if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     this.source?.close();
     this.source = undefined;
   }

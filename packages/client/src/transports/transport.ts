@@ -18,6 +18,8 @@ export interface TransportContext {
   WebSocket: unknown;
   EventSource: unknown;
   fetch: typeof fetch | undefined;
+  /** True when `fetch` is the runtime's own (no `options.fetch`): Node's SSE then POSTs with `node:http`, cheaper per request. */
+  runtimeFetch?: boolean;
 }
 
 /** Callbacks a transport calls. */

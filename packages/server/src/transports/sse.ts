@@ -10,17 +10,20 @@ import {
   maxBatchBytes,
 } from '@rt/protocol';
 import type { TransportHost } from './host.js';
-import { readBody, sendError, sendFailure } from '../http.js';
+import { sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
 import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
 import { plainStream } from './sse-plain.js';
-import { SseStream, formatEvent } from './sse-stream.js';
+import { SseStream, dataLines, formatEvent } from './sse-stream.js';
 
 /** The SDK stream's heartbeat event, formatted once. */
 const PING = formatEvent({ event: SSE_PING_EVENT, data: '1' });
+
+/** The query of a POST, for the origin check (which reads none). */
+const NO_QUERY = new URLSearchParams();
 
 /** Bytes of randomness in a session's POST URL token: 192 bits, base64url. */
 const TOKEN_BYTES = 24;
@@ -41,9 +44,14 @@ class SseFrameWire implements Wire {
   }
 
   write(batch: readonly Outgoing[]): void {
-    let data = '';
-    for (const out of batch) data += (data ? '\n' : '') + out.text();
-    this.stream.write(formatEvent({ id: String(++this.seq), data }));
+    // formatEvent's text, built directly: JSON text has no line break (JSON.stringify escapes
+    // them), so each frame is one `data:` line; the client splits the event's data on LF.
+    let event = `id: ${++this.seq}\n`;
+    for (const out of batch) {
+      const text = out.text();
+      event += text.includes('\n') || text.includes('\r') ? dataLines(text) : `data: ${text}\n`;
+    }
+    this.stream.write(`${event}\n`);
   }
 
   close(bye?: ByeFrame): void {
@@ -141,35 +149,82 @@ export class SseTransport implements Transport {
     stream.write(formatEvent({ event: SSE_SESSION_EVENT, id: '0', data: JSON.stringify(info) }));
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+  private post(req: IncomingMessage, res: ServerResponse, token: string): void {
     this.broker.cors(req, res, 'POST, OPTIONS');
     const session = this.byToken.get(token);
     if (!session || session.closed) {
       req.resume();
-      return sendError(res, 'forbidden', 'no open SSE stream has this URL');
+      sendError(res, 'forbidden', 'no open SSE stream has this URL');
+      return;
     }
     // A page of another site that learnt the URL is refused as its stream would have been.
     const originProblem = this.broker.policy.originProblem({
       transport: 'http',
       headers: req.headers,
-      query: new URLSearchParams(),
+      query: NO_QUERY,
     });
     if (originProblem !== undefined) {
       req.resume();
-      return sendError(res, 'forbidden', originProblem);
+      sendError(res, 'forbidden', originProblem);
+      return;
     }
-    let frames: unknown[];
-    try {
-      // A batch of frames, each with a payload of at most maxPayloadBytes (base64 adds a third).
-      const body = await readBody(req, maxBatchBytes(this.broker.limits.maxPayloadBytes));
-      frames = parseBatch(body.toString('utf8'));
-    } catch (e) {
-      return sendFailure(res, e);
-    }
-    for (const frame of frames) this.broker.handleFrame(session, frame);
-    res.writeHead(204);
-    res.end();
+    // A batch of frames, each with a payload of at most maxPayloadBytes (base64 adds a third).
+    readText(req, maxBatchBytes(this.broker.limits.maxPayloadBytes), (error, body) => {
+      let frames: unknown[];
+      try {
+        if (error !== undefined) throw error;
+        frames = parseBatch(body);
+      } catch (e) {
+        return sendFailure(res, e);
+      }
+      try {
+        // The answers are queued for the stream (written in this turn's microtasks, after the
+        // 204): both go out in the turn the body arrived.
+        for (const frame of frames) this.broker.handleFrame(session, frame);
+      } catch (e) {
+        this.broker.logger.error({ err: e, url: req.url }, 'HTTP handler failed');
+        return sendError(res, 'internal', 'internal error');
+      }
+      res.writeHead(204);
+      res.end();
+    });
   }
+}
+
+/**
+ * Reads a request body as UTF-8 text, at most `limit` bytes, and calls `done` once: with the
+ * text, or with `payload_too_large` or the request's error. A callback rather than
+ * the promise of `readBody` (http.ts): a POST is answered in the turn its body arrives, with no
+ * promise and no concatenation per request (most bodies are one chunk).
+ */
+function readText(req: IncomingMessage, limit: number, done: (error: unknown, text: string) => void): void {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    done(new RtError('payload_too_large', `body is ${declared} bytes, more than ${limit}`), '');
+    return;
+  }
+  let first: Buffer | undefined;
+  let chunks: Buffer[] | undefined;
+  let size = 0;
+  let finished = false;
+  const finish = (error: unknown, text: string): void => {
+    if (finished) return;
+    finished = true;
+    done(error, text);
+  };
+  req.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    size += chunk.length;
+    if (size > limit) return finish(new RtError('payload_too_large', `body is more than ${limit} bytes`), '');
+    if (first === undefined) first = chunk;
+    else (chunks ??= [first]).push(chunk);
+  });
+  req.on('end', () => {
+    const body = chunks ? Buffer.concat(chunks, size) : first;
+    finish(undefined, body ? body.toString('utf8') : '');
+  });
+  req.on('error', (error) => finish(error, ''));
 }
 
 /** Parses a POST body: one frame object or an array of them. Throws `bad_frame` otherwise. */

@@ -262,11 +262,13 @@ describe('SSE and raw endpoints: hierarchy does not leak', () => {
 
   it('raw WebSocket: an expiring token closes the socket with the reason', async () => {
     await using b = await startBroker({ jwt: { key: SECRET } });
+    // `exp` is in whole seconds: `exp: 3` lives 2 to 3 s (with 1 s it could expire a few ms after
+    // it was made, before the handshake, and the upgrade was refused instead).
     const sub = await rawSocket(b.url, '/sub/feed', {
-      authorization: `Bearer ${await token({ rt: { subscribe: ['feed'] } }, { exp: 1 })}`,
+      authorization: `Bearer ${await token({ rt: { subscribe: ['feed'] } }, { exp: 3 })}`,
     });
     assert.equal(sub.status, 101);
-    const [, reason] = await deadline(sub.closed, 5000, 'the socket to close when its token expires');
+    const [, reason] = await deadline(sub.closed, 8000, 'the socket to close when its token expires');
     assert.match(reason, /token expired/);
   });
 });

@@ -505,7 +505,8 @@ describe('doors × guarantees', () => {
       it('token expiry closes the door', {
         skip: door.subscribe ? false : 'no connection outlives its request at this door',
       }, async () => {
-        const sub = await door.subscribe!(b, { ...U42, exp: 2 }, 'users/42');
+        // `exp` is whole seconds from now: 4 lives 3 to 4 s, past any door's handshake on a loaded machine.
+        const sub = await door.subscribe!(b, { ...U42, exp: 4 }, 'users/42');
         await deadline(sub.closed, 15_000, 'the door to close when the token expires');
       });
     });

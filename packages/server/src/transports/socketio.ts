@@ -109,17 +109,38 @@ class SocketIoWire implements Wire {
     this.socket.disconnect(true);
   }
 
+  /** The `writeBuffer` last counted (see {@link buffered}), how many of its packets, and their bytes. */
+  private countedBuffer: EngineConn['writeBuffer'];
+  private countedPackets = 0;
+  private countedBytes = 0;
+
   buffered(): number {
     // engine.io keeps packets its transport has not taken yet in `writeBuffer` (long-polling:
     // until the next poll); the WebSocket transport hands them to `ws`, whose
     // `bufferedAmount` counts what the kernel has not taken.
     const conn = this.socket.conn as unknown as EngineConn;
-    let bytes = conn.transport.socket?.bufferedAmount ?? 0;
-    for (const packet of conn.writeBuffer ?? []) {
-      const data = packet.data;
-      bytes += typeof data === 'string' ? data.length : (data?.byteLength ?? 0);
+    const buffer = conn.writeBuffer;
+    // Between two polls the buffer only grows (engine.io pushes onto it, and hands it over
+    // whole for a new one): only the packets added since the last call are counted, not the
+    // whole buffer on every flush (long-polling at 1,000 pollers: 3.8% of the broker's samples).
+    // An empty buffer is not kept (over WebSocket it is always empty here: nothing is held
+    // for an idle connection).
+    if (this.countedBuffer !== buffer || buffer === undefined || buffer.length < this.countedPackets) {
+      this.countedBuffer = undefined;
+      this.countedPackets = 0;
+      this.countedBytes = 0;
     }
-    return bytes;
+    if (buffer !== undefined && buffer.length > this.countedPackets) {
+      let bytes = this.countedBytes;
+      for (let i = this.countedPackets; i < buffer.length; i++) {
+        const data = buffer[i]!.data;
+        bytes += typeof data === 'string' ? data.length : (data?.byteLength ?? 0);
+      }
+      this.countedBuffer = buffer;
+      this.countedPackets = buffer.length;
+      this.countedBytes = bytes;
+    }
+    return (conn.transport.socket?.bufferedAmount ?? 0) + this.countedBytes;
   }
 
   destroy(): void {

@@ -102,6 +102,15 @@ const TARGETS: Target[] = [
     what: 'long-polling fan-out >= 1.0x socket.io polling',
   },
   {
+    rt: 'rt/polling',
+    baseline: 'rt/websocket',
+    scenario: 'fan-out',
+    metric: 'serverCpuUsPerMsg',
+    limit: 3,
+    atLeast: false,
+    what: 'long-polling broker CPU per delivery <= 3x rt over WebSocket',
+  },
+  {
     rt: 'rt/websocket+metrics',
     baseline: 'rt/websocket',
     scenario: 'fan-out',
@@ -109,6 +118,17 @@ const TARGETS: Target[] = [
     limit: 0.95,
     atLeast: true,
     what: 'metrics on cost < 5% fan-out throughput',
+  },
+  {
+    // The broker's own cost, steadier on a shared machine than throughput (which the
+    // subscriber processes, on the same cores, bound as much as the broker).
+    rt: 'rt/websocket+metrics',
+    baseline: 'rt/websocket',
+    scenario: 'fan-out',
+    metric: 'serverCpuUsPerMsg',
+    limit: 1.05,
+    atLeast: false,
+    what: 'metrics on cost < 5% broker CPU per delivery',
   },
 ];
 
@@ -161,8 +181,9 @@ function targetLines(results: Result[]): string[] {
       const base = find(results, t.baseline, r.scenario, r.case);
       const q = ratio(r.metrics[t.metric], base?.metrics[t.metric]);
       if (q === undefined) continue;
-      // Throughput targets are for publishing as fast as accepted, not for the fixed-rate phase.
-      if (t.metric === 'msgsPerSec' && r.case.includes('/s')) continue;
+      // Throughput and CPU targets are for publishing as fast as accepted, not for the
+      // fixed-rate phase (whose CPU per delivery is mostly timers and idle wake-ups).
+      if ((t.metric === 'msgsPerSec' || t.metric === 'serverCpuUsPerMsg') && r.case.includes('/s')) continue;
       const met = t.atLeast ? q >= t.limit : q <= t.limit;
       lines.push(`- ${met ? 'met' : '**missed**'}: ${t.what}, ${r.case}: ${q.toFixed(2)}x`);
     }

@@ -22,9 +22,18 @@ export function snapshot(source: MonitorSource): NodeSnapshot {
   let subscriptions = 0;
   let busJoins = 0;
   let pullers = 0;
+  // By door, then transport: no key string built per session (a scrape walks every one).
+  const byDoor = new Map<string, Map<string, number>>();
   for (const session of source.sessions()) {
-    const key = `${doorOf(session.wire)} ${session.wire.transport}`;
-    connections.set(key, (connections.get(key) ?? 0) + 1);
+    const wire = session.wire;
+    const door = doorOf(wire);
+    let byTransport = byDoor.get(door);
+    if (byTransport === undefined) {
+      byTransport = new Map();
+      byDoor.set(door, byTransport);
+    }
+    const transport = wire.transport;
+    byTransport.set(transport, (byTransport.get(transport) ?? 0) + 1);
     subscriptions += session.subscriptions.size;
     for (const topic of session.subscriptions) topics.set(topic, (topics.get(topic) ?? 0) + 1);
     const holdings = session.holdings - session.subscriptions.size;
@@ -32,6 +41,9 @@ export function snapshot(source: MonitorSource): NodeSnapshot {
       busJoins += session.joins.size;
       pullers += session.pulls.size;
     }
+  }
+  for (const [door, byTransport] of byDoor) {
+    for (const [transport, n] of byTransport) connections.set(`${door} ${transport}`, n);
   }
   for (const { door, transport, count } of source.sessionless()) {
     const key = `${door} ${transport}`;

@@ -109,17 +109,38 @@ class SocketIoWire implements Wire {
     this.socket.disconnect(true);
   }
 
+  /** The `writeBuffer` last counted (see {@link buffered}), how many of its packets, and their bytes. */
+  private countedBuffer: EngineConn['writeBuffer'];
+  private countedPackets = 0;
+  private countedBytes = 0;
+
   buffered(): number {
     // engine.io keeps packets its transport has not taken yet in `writeBuffer` (long-polling:
     // until the next poll); the WebSocket transport hands them to `ws`, whose
     // `bufferedAmount` counts what the kernel has not taken.
     const conn = this.socket.conn as unknown as EngineConn;
-    let bytes = conn.transport.socket?.bufferedAmount ?? 0;
-    for (const packet of conn.writeBuffer ?? []) {
-      const data = packet.data;
-      bytes += typeof data === 'string' ? data.length : (data?.byteLength ?? 0);
+    const buffer = conn.writeBuffer;
+    // Between two polls the buffer only grows (engine.io pushes onto it, and hands it over
+    // whole for a new one): only the packets added since the last call are counted, not the
+    // whole buffer on every flush (long-polling at 1,000 pollers: 3.8% of the broker's samples).
+    // An empty buffer is not kept (over WebSocket it is always empty here: nothing is held
+    // for an idle connection).
+    if (this.countedBuffer !== buffer || buffer === undefined || buffer.length < this.countedPackets) {
+      this.countedBuffer = undefined;
+      this.countedPackets = 0;
+      this.countedBytes = 0;
     }
-    return bytes;
+    if (buffer !== undefined && buffer.length > this.countedPackets) {
+      let bytes = this.countedBytes;
+      for (let i = this.countedPackets; i < buffer.length; i++) {
+        const data = buffer[i]!.data;
+        bytes += typeof data === 'string' ? data.length : (data?.byteLength ?? 0);
+      }
+      this.countedBuffer = buffer;
+      this.countedPackets = buffer.length;
+      this.countedBytes = bytes;
+    }
+    return (conn.transport.socket?.bufferedAmount ?? 0) + this.countedBytes;
   }
 
   destroy(): void {
@@ -183,10 +204,49 @@ function onAnyEvent(this: Socket, event: string, ...frames: unknown[]): void {
 const POLLER_GONE_MS = 3000;
 
 /**
+ * A kept-alive connection that closes after this long without an answer, in ms, was closed for
+ * idleness (keep-alive expiry), not by a peer leaving: Node's `fetch` (undici) closes a pooled
+ * connection idle for 3 s (the server's 5 s keep-alive less its 2 s margin), Node's HTTP server
+ * one idle for 5 s. A live poller polls again within milliseconds of an answer, unless it is
+ * loaded: at 1,000 `fetch` pollers on a loaded machine, nearly every such expiry came more than
+ * 3 s after its last answer, and counting them as departures closed live sessions (a quarter
+ * of the messages of a 1 KiB fan-out lost).
+ */
+const KEEP_ALIVE_IDLE_MS = 2000;
+
+/** A kept-alive connection polls came over: when it last answered, and who polled last on it. */
+interface PollConnection {
+  answeredAt: number;
+  /** The departure checks of the sessions whose last poll it carried. */
+  last: Set<() => void>;
+}
+
+/** Kept-alive poll connections, shared by every session (one `close` listener per connection). */
+const pollConnections = new WeakMap<object, PollConnection>();
+
+/** The record of the poll connection `socket` (from its first poll on). */
+function pollConnection(socket: IncomingMessage['socket']): PollConnection {
+  let known = pollConnections.get(socket);
+  if (known === undefined) {
+    const record: PollConnection = { answeredAt: 0, last: new Set() };
+    known = record;
+    pollConnections.set(socket, record);
+    socket.once('close', () => {
+      if (Date.now() - record.answeredAt >= KEEP_ALIVE_IDLE_MS) return;
+      for (const check of record.last) check();
+    });
+  }
+  return known;
+}
+
+/**
  * A long-polling peer that dies between two polls (a killed process) leaves no poll for the
  * broker to see break: only the missed ping would tell, after `heartbeatMs + pingTimeoutMs`.
- * Its last poll's TCP connection closes though: when no poll arrived within
- * {@link POLLER_GONE_MS} of that (none answered since, none waiting), the session is closed.
+ * The TCP connection of its last poll closes though, moments after that poll's answer: when no
+ * poll arrived within {@link POLLER_GONE_MS} of that (none answered since, none waiting), the
+ * session is closed. Only the connection of the session's last poll counts (clients pool their
+ * connections: a session's polls hop between them), and only when it closes soon after an
+ * answer (past {@link KEEP_ALIVE_IDLE_MS} it is a keep-alive expiry).
  * Only a keep-alive connection (a browser's) tells this: a client that opens a connection per
  * poll (`Connection: close`, as Node's XHR does) closes it after every answer, alive or not,
  * and a loaded one can take longer than that to poll again (at 1,000 pollers on 2 cores, a
@@ -195,23 +255,35 @@ const POLLER_GONE_MS = 3000;
  */
 function closeWhenPollerGone(conn: Socket['conn']): void {
   const polling = conn.transport;
-  const watched = new WeakSet<object>();
   let polls = 0;
+  let last: PollConnection | undefined;
+  const check = (): void => {
+    const before = polls;
+    setTimeout(() => {
+      // `writable`: a poll is waiting for data; `polls`: one was answered since. Either way the peer is alive.
+      const gone = polls === before && !polling.writable;
+      // Closed at once (`discard`): an orderly close would wait for a poll that never comes.
+      if (gone && conn.transport === polling && conn.readyState === 'open' && !conn.upgrading) conn.close(true);
+    }, POLLER_GONE_MS).unref();
+  };
   polling.on('headers', (_headers: unknown, req: IncomingMessage) => {
-    if (req.method !== 'GET') return;
+    const now = Date.now();
+    if (req.method !== 'GET') {
+      // A write's answer is activity on its connection too.
+      const known = pollConnections.get(req.socket);
+      if (known !== undefined) known.answeredAt = now;
+      return;
+    }
     polls++;
-    if (req.headers['x-rt-forwarded'] !== undefined || watched.has(req.socket) || !keptAlive(req)) return;
-    watched.add(req.socket);
-    req.socket.once('close', () => {
-      const before = polls;
-      setTimeout(() => {
-        // `writable`: a poll is waiting for data; `polls`: one was answered since. Either way the peer is alive.
-        const gone = polls === before && !polling.writable;
-        // Closed at once (`discard`): an orderly close would wait for a poll that never comes.
-        if (gone && conn.transport === polling && conn.readyState === 'open' && !conn.upgrading) conn.close(true);
-      }, POLLER_GONE_MS).unref();
-    });
+    if (req.headers['x-rt-forwarded'] !== undefined || !keptAlive(req)) return;
+    const connection = pollConnection(req.socket);
+    connection.answeredAt = now;
+    if (connection === last) return;
+    last?.last.delete(check);
+    connection.last.add(check);
+    last = connection;
   });
+  conn.once('close', () => last?.last.delete(check));
 }
 
 /** True when the request's connection stays open for the next request (HTTP/1.1 without `Connection: close`). */
@@ -258,6 +330,12 @@ export class SocketIoTransport implements Transport {
       // what it held (pulled jobs) goes to others.
       pingInterval: broker.options.heartbeatMs,
       pingTimeout: broker.options.pingTimeoutMs,
+      // Poll answers go uncompressed, as every other transport's frames (no permessage-deflate
+      // either): engine.io gzips each answer of 1 KiB or more for a client that accepts it
+      // (browsers, Node's fetch) with a zlib stream of its own, 150-350 µs of CPU per answer,
+      // whatever its size; it was a third of the broker's CPU at 1,000 pollers. A proxy in
+      // front can compress where bandwidth costs more than CPU.
+      httpCompression: false,
     });
     this.io = io;
     const forwarding = broker.forwarding;

@@ -70,4 +70,32 @@ describe('Dedupe', () => {
     assert.equal(await dedupe.run('d', attempt), 4, 'a recent key is still known');
     assert.equal(await dedupe.run('a', attempt), 6, 'the oldest key was forgotten');
   });
+
+  it('at its size bound, a failed attempt and its retry keep the order: the oldest key still goes first', async () => {
+    const dedupe = new Dedupe<number>(60_000, 3);
+    let runs = 0;
+    const attempt = async (): Promise<number> => ++runs;
+    await dedupe.run('a', attempt);
+    await assert.rejects(dedupe.run('b', () => Promise.reject(new Error('engine down'))));
+    await dedupe.run('c', attempt);
+    await dedupe.run('b', attempt); // the retry: remembered as the newest
+    await dedupe.run('d', attempt);
+    assert.equal(dedupe.size, 4);
+    await dedupe.run('e', attempt); // down to 3 before adding: a goes, and the failed b's old place frees nothing
+    assert.equal(dedupe.size, 4);
+    assert.equal(await dedupe.run('b', attempt), 3, 'the retried key is still known');
+    // That run pruned again: c, the oldest left, went (the failed b's old place counted for nothing).
+    assert.equal(await dedupe.run('d', attempt), 4, 'd is still known');
+    assert.equal(await dedupe.run('c', attempt), 6, 'c was forgotten');
+    assert.equal(await dedupe.run('a', attempt), 7, 'the oldest key was forgotten');
+  });
+
+  it('at its size bound over many keys, each new key drops the oldest (pruning walks its own queue, not the Map)', async () => {
+    const dedupe = new Dedupe<number>(60_000, 1000);
+    const done = Promise.resolve(0);
+    for (let i = 0; i < 50_000; i++) void dedupe.run(`k${i}`, () => done);
+    assert.equal(dedupe.size, 1001, 'pruned down to 1000 before each key is added');
+    assert.equal(await dedupe.run('k49999', () => Promise.resolve(1)), 0, 'the newest key is known');
+    assert.equal(await dedupe.run('k0', () => Promise.resolve(1)), 1, 'the oldest went');
+  });
 });

@@ -24,6 +24,11 @@ function recorded(flusher = new Flusher()): { session: Session; writes: number[]
 }
 
 const msg = (off: number): Outgoing => new Outgoing({ t: 'msg', topic: 't', off, data: off });
+/**
+ * Resolves once the microtasks queued so far are done and the at-once write that follows them
+ * went out: still within the current turn.
+ */
+const drained = (): Promise<void> => new Promise((resolve) => queueMicrotask(() => process.nextTick(resolve)));
 /** Resolves once the event loop has reached its check phase (the end of the current turn). */
 const turnEnd = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -33,24 +38,40 @@ describe('Flusher', () => {
     session.send(msg(1));
     session.send(msg(2));
     assert.deepEqual(writes, [], 'nothing is written while the code that queues is still running');
-    await Promise.resolve();
+    await drained();
+    assert.deepEqual(writes, [[1, 2]]);
+  });
+
+  it('waits for the promise steps under way: an answer a few steps behind a message goes in the same write', async () => {
+    const { session, writes } = recorded();
+    let turnEnded = false;
+    setImmediate(() => (turnEnded = true));
+    session.send(msg(1));
+    // As a publish's `ok` comes a few promise steps after its message to the publisher.
+    void Promise.resolve()
+      .then(() => undefined)
+      .then(() => undefined)
+      .then(() => session.send(msg(2)));
+    await drained();
+    await drained();
+    assert.equal(turnEnded, false);
     assert.deepEqual(writes, [[1, 2]]);
   });
 
   it('batches what is queued after the first write of a turn and writes it, in order, at the turn end', async () => {
     const { session, writes } = recorded();
     session.send(msg(1));
-    await Promise.resolve();
+    await drained();
     for (let off = 2; off <= 5; off++) {
       session.send(msg(off));
-      await Promise.resolve();
+      await drained();
     }
     assert.deepEqual(writes, [[1]], 'later frames of the same turn wait');
     await turnEnd();
     assert.deepEqual(writes, [[1], [2, 3, 4, 5]]);
     // A new turn: the next frame goes at once again.
     session.send(msg(6));
-    await Promise.resolve();
+    await drained();
     assert.deepEqual(writes, [[1], [2, 3, 4, 5], [6]]);
   });
 

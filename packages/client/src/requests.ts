@@ -7,10 +7,26 @@ interface Pending {
   frame: Unsent;
   resolve: (frame: OkFrame) => void;
   reject: (error: RtError) => void;
-  timer?: ReturnType<typeof setTimeout> | undefined;
-  slow?: ReturnType<typeof setTimeout> | undefined;
   timeoutMs: number;
-  sentAt?: number;
+  /** When it was sent (see {@link now}). */
+  sentAt: number;
+  /** `onSlow` is still to be called once it waited `slowMs`. */
+  slow: boolean;
+}
+
+/** A monotonic clock in ms where there is one (a wall-clock jump must not move deadlines). */
+const now: () => number =
+  typeof performance !== 'undefined' && typeof performance.now === 'function'
+    ? () => performance.now()
+    : () => Date.now();
+
+type Timer = ReturnType<typeof setTimeout>;
+
+/** Lets a Node timer keep the process alive or not (browsers' timers have no such thing). */
+function refTimer(timer: Timer, ref: boolean): void {
+  const t = timer as { ref?: () => unknown; unref?: () => unknown };
+  if (ref) t.ref?.();
+  else t.unref?.();
 }
 
 /** Settings of a {@link RequestQueue}. */
@@ -48,6 +64,16 @@ export class RequestQueue {
   private queue: Pending[] = [];
   private sender: ((frame: ClientFrame) => void) | undefined;
   private refs = 1;
+  /**
+   * One timer for every request sent (not two per request: making and clearing timers was a
+   * tenth of the client's CPU per request): it fires at the earliest deadline it was set for,
+   * settles what is due (slow, timed out) and is set again for the next one.
+   */
+  private timer: Timer | undefined;
+  /** When {@link timer} fires (see {@link now}). */
+  private timerAt = Infinity;
+  /** {@link timer} keeps a Node process alive: only while requests wait for their answer. */
+  private timerRefed = false;
 
   constructor(private readonly options: RequestQueueOptions) {}
 
@@ -74,7 +100,14 @@ export class RequestQueue {
   /** Sends `frame` (or queues it while disconnected); resolves with the `ok` frame, rejects with the `err`'s code. */
   request(frame: Unsent, offline: WhenOffline = 'queue', timeoutMs?: number): Promise<OkFrame> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { frame, resolve, reject, timeoutMs: timeoutMs ?? this.options.requestTimeoutMs };
+      const p: Pending = {
+        frame,
+        resolve,
+        reject,
+        timeoutMs: timeoutMs ?? this.options.requestTimeoutMs,
+        sentAt: 0,
+        slow: false,
+      };
       if (this.sender) this.transmit(p, this.sender);
       else if (offline === 'reject') reject(new RtError('connection_lost', 'not connected'));
       else if (this.queue.length >= this.options.queueLimit)
@@ -109,12 +142,9 @@ export class RequestQueue {
   /** The connection dropped: keyed publishes and pushes wait to go again; other sent requests reject. */
   detach(): void {
     this.sender = undefined;
+    this.stopTimer();
     const resend: Pending[] = [];
     for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
-      clearTimeout(p.slow);
-      p.timer = undefined;
-      p.slow = undefined;
       if ((p.frame.t === 'pub' || p.frame.t === 'push') && p.frame.key !== undefined) resend.push(p);
       else p.reject(new RtError('connection_lost', `the connection dropped before "${p.frame.t}" was answered`));
     }
@@ -125,14 +155,11 @@ export class RequestQueue {
   /** Rejects every request, sent or waiting, with `error` (the client closed or gave up). */
   failAll(error: RtError): void {
     this.sender = undefined;
+    this.stopTimer();
     const all = [...this.pending.values(), ...this.queue];
     this.pending.clear();
     this.queue = [];
-    for (const p of all) {
-      clearTimeout(p.timer);
-      clearTimeout(p.slow);
-      p.reject(error);
-    }
+    for (const p of all) p.reject(error);
   }
 
   /** Settles the request an `ok`/`err` frame answers; false when none waits for it. */
@@ -141,9 +168,12 @@ export class RequestQueue {
     const p = this.pending.get(frame.ref);
     if (!p) return false;
     this.pending.delete(frame.ref);
-    clearTimeout(p.timer);
-    clearTimeout(p.slow);
-    this.options.onAnswer?.(p.frame, Date.now() - (p.sentAt ?? Date.now()));
+    // Nothing left to wait for: the timer no longer keeps a Node process alive (it fires once more, finds nothing and stops).
+    if (this.pending.size === 0 && this.timerRefed && this.timer !== undefined) {
+      this.timerRefed = false;
+      refTimer(this.timer, false);
+    }
+    this.options.onAnswer?.(p.frame, now() - p.sentAt);
     if (frame.t === 'ok') p.resolve(frame);
     else p.reject(new RtError(frame.code, frame.message));
     return true;
@@ -153,18 +183,61 @@ export class RequestQueue {
     const ref = this.nextRef();
     p.frame = { ...p.frame, ref };
     this.pending.set(ref, p);
-    p.sentAt = Date.now();
+    const sentAt = now();
+    p.sentAt = sentAt;
     const { slowMs, onSlow } = this.options;
-    if (slowMs !== undefined && onSlow && slowMs < p.timeoutMs)
-      p.slow = setTimeout(() => {
-        if (this.pending.get(ref) === p) onSlow(p.frame);
-      }, slowMs);
-    p.timer = setTimeout(() => {
-      clearTimeout(p.slow);
-      if (!this.pending.delete(ref)) return;
-      p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${p.timeoutMs} ms`));
-      this.options.onTimeout?.(p.frame);
-    }, p.timeoutMs);
+    p.slow = slowMs !== undefined && onSlow !== undefined && slowMs < p.timeoutMs;
+    this.arm(p.slow ? sentAt + slowMs! : sentAt + p.timeoutMs);
     send(p.frame);
   }
+
+  /** Makes the timer fire at `at` at the latest. */
+  private arm(at: number): void {
+    if (this.timer !== undefined) {
+      if (!this.timerRefed) {
+        this.timerRefed = true;
+        refTimer(this.timer, true);
+      }
+      // A deadline later than the timer's is looked at when it fires.
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+    }
+    this.timerAt = at;
+    this.timerRefed = true;
+    this.timer = setTimeout(this.sweep, Math.max(0, at - now()));
+  }
+
+  private stopTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.timerRefed = false;
+  }
+
+  /** The timer fired: what waited `slowMs` is reported slow, what waited its timeout rejects with `timeout`. */
+  private readonly sweep = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.timerRefed = false;
+    const { slowMs, onSlow, onTimeout } = this.options;
+    const at = now();
+    let next = Infinity;
+    // A snapshot: the callbacks may send requests (a probe).
+    for (const [ref, p] of [...this.pending]) {
+      if (this.pending.get(ref) !== p) continue;
+      if (p.slow && at >= p.sentAt + slowMs!) {
+        p.slow = false;
+        onSlow!(p.frame);
+        if (this.pending.get(ref) !== p) continue;
+      }
+      if (at >= p.sentAt + p.timeoutMs) {
+        this.pending.delete(ref);
+        p.reject(new RtError('timeout', `no answer to "${p.frame.t}" within ${p.timeoutMs} ms`));
+        onTimeout?.(p.frame);
+        continue;
+      }
+      next = Math.min(next, p.sentAt + (p.slow ? slowMs! : p.timeoutMs));
+    }
+    if (next !== Infinity && this.pending.size > 0) this.arm(next);
+  };
 }

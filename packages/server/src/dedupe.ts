@@ -7,7 +7,17 @@
  * broker, or a closed one, holds neither keys nor a timer past the window).
  */
 export class Dedupe<T> {
-  private readonly seen = new Map<string, { at: number; outcome: Promise<T> }>();
+  private readonly seen = new Map<string, Remembered<T>>();
+  /**
+   * The keys in the order they were remembered, oldest first from {@link head} (entries a failed
+   * attempt removed from {@link seen} stay until their turn). Pruning walks this, not
+   * {@link seen}: a Map iterated from its start skips every entry deleted since its last rehash,
+   * which made each publish at the size bound cost about 100 µs (100,000 keys).
+   */
+  private order: Remembered<T>[] = [];
+  private head = 0;
+  /** Entries of {@link order} no longer in {@link seen} (their attempt failed). */
+  private stale = 0;
   private hits = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   /** How often expired keys are pruned, in ms: a key is forgotten at most this long after its window. */
@@ -24,15 +34,22 @@ export class Dedupe<T> {
   run(key: string, attempt: () => Promise<T>): Promise<T> {
     const now = Date.now();
     this.prune(now);
-    const known = this.seen.get(key);
+    const known = this.seen.get(key)?.outcome;
     if (known) {
       this.hits++;
-      return known.outcome;
+      return known;
     }
     const outcome = attempt();
-    this.seen.set(key, { at: now, outcome });
+    const entry: Remembered<T> = { key, at: now, outcome };
+    this.seen.set(key, entry);
+    this.order.push(entry);
     outcome.catch(() => {
-      if (this.seen.get(key)?.outcome === outcome) this.seen.delete(key);
+      if (this.seen.get(key) !== entry) return;
+      this.seen.delete(key);
+      // What the failure holds (its error's stack, with the request's payload) goes now, not at the entry's turn.
+      entry.outcome = undefined;
+      // Many failed attempts within the window: their entries go at once, not at their turn.
+      if (++this.stale > this.seen.size + 1024) this.compact();
     });
     if (this.timer === undefined) {
       this.timer = setInterval(() => this.prune(Date.now()), this.everyMs);
@@ -52,14 +69,40 @@ export class Dedupe<T> {
   }
 
   private prune(now: number): void {
-    // A Map iterates in insertion order: the oldest entries come first.
-    for (const [key, entry] of this.seen) {
+    const order = this.order;
+    while (this.head < order.length) {
+      const entry = order[this.head]!;
       if (this.seen.size <= this.max && now - entry.at <= this.ttlMs) break;
-      this.seen.delete(key);
+      this.head++;
+      if (this.seen.get(entry.key) === entry) this.seen.delete(entry.key);
+      else this.stale--;
+    }
+    if (this.head === order.length) {
+      this.order = [];
+      this.head = 0;
+      this.stale = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= order.length) {
+      this.order = order.slice(this.head);
+      this.head = 0;
     }
     if (this.seen.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;
     }
   }
+
+  /** Drops the entries of failed attempts from {@link order}. */
+  private compact(): void {
+    this.order = this.order.slice(this.head).filter((entry) => this.seen.get(entry.key) === entry);
+    this.head = 0;
+    this.stale = 0;
+  }
+}
+
+/** A key remembered, with its first attempt's outcome. */
+interface Remembered<T> {
+  key: string;
+  at: number;
+  /** Unset once the attempt failed (the entry then waits in the queue, forgotten). */
+  outcome: Promise<T> | undefined;
 }

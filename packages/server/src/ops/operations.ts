@@ -136,6 +136,29 @@ function lost(): RtError {
   return new RtError('connection_lost', 'the connection closed');
 }
 
+/** Starts an operation's body: a check inside it that throws becomes its rejection. */
+function start<T>(body: () => Promise<T>): Promise<T> {
+  try {
+    return body();
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** An action's failure as callers get it: an {@link RtError} as thrown, anything else as `action_failed`. */
+function actionFailed(e: unknown): RtError {
+  if (e instanceof RtError) return e;
+  return new RtError('action_failed', e instanceof Error ? e.message : String(e));
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 /** The typed in-process operations every door calls. */
 export class Operations {
   private readonly engine: Engine;
@@ -224,14 +247,6 @@ export class Operations {
    */
   private gateNow<T>(caller: Caller, op: ClientOp, topics: readonly string[], body: () => Promise<T>): Gated<T> {
     const session = caller.session;
-    // A check inside the operation that throws becomes its rejection.
-    const run = (): Promise<T> => {
-      try {
-        return body();
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    };
     if (session?.closed) return { result: Promise.reject(lost()) };
     if (!this.started) {
       let inner: Gated<T> = { result: Promise.reject(new RtError('unavailable', 'the engine did not start')) };
@@ -244,20 +259,21 @@ export class Operations {
       );
       return { result: started.then(() => inner.result), started };
     }
-    const waits: Promise<boolean>[] = [];
+    // The hot path (a synchronous policy) allocates no list of waits and starts the operation now.
+    let waits: Promise<boolean>[] | undefined;
     for (const topic of topics) {
       const problem = topicProblem(topic, this.topicLimits);
       if (problem !== null) return { result: Promise.reject(new RtError('invalid_topic', problem)) };
       const verdict = caller.trusted ? true : this.policy.allows(caller.identity, op, topic, session);
       if (verdict === false) return { result: Promise.reject(this.forbidden(op, topic)) };
       if (verdict !== true)
-        waits.push(verdict.then((allowed) => (allowed ? true : Promise.reject(this.forbidden(op, topic)))));
+        (waits ??= []).push(verdict.then((allowed) => (allowed ? true : Promise.reject(this.forbidden(op, topic)))));
     }
-    if (waits.length === 0) return { result: run() };
+    if (waits === undefined) return { result: start(body) };
     let result!: Promise<T>;
     const started = Promise.all(waits).then(
       () => {
-        result = session?.closed ? Promise.reject(lost()) : run();
+        result = session?.closed ? Promise.reject(lost()) : start(body);
       },
       (e: unknown) => {
         result = Promise.reject(e);
@@ -581,15 +597,18 @@ export class Operations {
   /** Calls the action `name` registered with `broker.action`; resolves with its result. */
   call(caller: Caller, name: string, data: Payload | undefined): Promise<unknown> {
     const session = this.needSession(caller);
-    return this.gate(caller, 'call', undefined, async () => {
+    return this.gate(caller, 'call', undefined, () => {
       const action = this.actions.get(name);
       if (!action) throw new RtError('unknown_action', `no action "${name}"`);
+      let result: unknown;
       try {
-        return await action({ identity: caller.identity, sessionId: session.id }, data);
+        result = action({ identity: caller.identity, sessionId: session.id }, data);
       } catch (e) {
-        if (e instanceof RtError) throw e;
-        throw new RtError('action_failed', e instanceof Error ? e.message : String(e));
+        throw actionFailed(e);
       }
+      // An action that answers at once is answered without a promise step of its own (not `async`: two more).
+      if (!isThenable(result)) return Promise.resolve(result);
+      return Promise.resolve(result).then(undefined, (e: unknown) => Promise.reject(actionFailed(e)));
     });
   }
 

@@ -56,84 +56,108 @@ export class FrameDoor {
     }
     const { frame, dataText } = parsed;
     this.counters?.frameIn(session.wire, frame, dataText);
-    const caller: Caller = { identity: session.identity, session };
-    this.run(caller, frame, dataText).then(
-      (answer) => {
-        if (answer) session.send(answer);
-      },
-      (e: unknown) => {
-        if (e instanceof RtError && e.code === 'connection_lost') return;
-        if (!(e instanceof RtError))
-          this.logger.error({ err: e, op: frame.t, conn: session.id, door: doorOf(session.wire) }, 'operation failed');
-        const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
-        session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
-      },
-    );
+    this.run({ identity: session.identity, session }, frame, dataText);
   }
 
-  /** Calls the frame's operation; resolves with its answer (`undefined`: already sent, as a subscription's). */
-  private run(caller: Caller, frame: ClientFrame, dataText: string | undefined): Promise<Outgoing | undefined> {
+  /**
+   * The answer to a failed operation: its code, or `internal` (logged) for anything but an
+   * {@link RtError}; nothing once the connection is lost.
+   */
+  private fail(session: Session, frame: ClientFrame, e: unknown): void {
+    if (e instanceof RtError && e.code === 'connection_lost') return;
+    if (!(e instanceof RtError))
+      this.logger.error({ err: e, op: frame.t, conn: session.id, door: doorOf(session.wire) }, 'operation failed');
+    const code: ErrorCode = e instanceof RtError ? e.code : 'internal';
+    session.send(err(frame.ref, code, e instanceof RtError ? e.message : 'internal error'));
+  }
+
+  /**
+   * Calls the frame's operation and sends its answer (`ok`, or `err` through {@link fail}) in
+   * the same promise step as the operation settles: each step is a microtask and an allocation
+   * on every request. A subscription and a puller send their `ok` themselves, at their place
+   * among the frames they send.
+   */
+  private run(caller: Caller, frame: ClientFrame, dataText: string | undefined): void {
     const ops = this.ops;
     const session = caller.session!;
-    const done = (): Outgoing => ok(frame.ref);
+    const ref = frame.ref;
+    const failed = (e: unknown): void => this.fail(session, frame, e);
+    const done = (): void => session.send(ok(ref));
     const data = (d: { data: Payload }) => (dataText === undefined ? { data: d.data } : { data: d.data, dataText });
     switch (frame.t) {
       case 'hello':
         // The client's handshake and liveness probe: answered at once, with the limits.
-        return Promise.resolve(ok(frame.ref, this.advertised ? { data: { limits: { ...this.advertised } } } : {}));
+        session.send(ok(ref, this.advertised ? { data: { limits: { ...this.advertised } } } : {}));
+        return;
       case 'sub': {
         const from = frame.ep !== undefined && frame.off !== undefined ? { ep: frame.ep, off: frame.off } : undefined;
         // The answer goes out after the replay and before the live messages held meanwhile.
-        return ops
+        ops
           .subscribe(caller, {
             topics: [frame.topic],
             ...(from ? { from } : {}),
             ...(frame.pace ? { pace: frame.pace } : {}),
-            after: (position) => session.sendNow(ok(frame.ref, { ...position })),
+            after: (position) => session.sendNow(ok(ref, { ...position })),
           })
-          .then(() => undefined);
+          .then(undefined, failed);
+        return;
       }
       case 'unsub':
-        return ops.unsubscribe(caller, frame.topic).then(done);
+        ops.unsubscribe(caller, frame.topic).then(done, failed);
+        return;
       case 'pub':
-        return ops
+        ops
           .publish(caller, frame.topic, data(frame), {
             ...(frame.key === undefined ? {} : { key: frame.key }),
             ...(frame.retain ? { retain: true } : {}),
           })
-          .then((r) => ok(frame.ref, r));
+          .then((r) => session.send(new Outgoing({ t: 'ok', ref, off: r.off })), failed);
+        return;
       case 'join':
-        return ops.join(caller, frame.topic).then(done);
+        ops.join(caller, frame.topic).then(done, failed);
+        return;
       case 'leave':
-        return ops.leave(caller, frame.topic).then(done);
+        ops.leave(caller, frame.topic).then(done, failed);
+        return;
       case 'bus':
-        return ops.sendBus(caller, frame.topic, data(frame)).then(done);
+        ops.sendBus(caller, frame.topic, data(frame)).then(done, failed);
+        return;
       case 'push':
-        return ops
+        ops
           .push(caller, frame.topic, data(frame), frame.key === undefined ? {} : { key: frame.key })
-          .then(() => ok(frame.ref, {}));
+          .then(done, failed);
+        return;
       case 'pull':
         // The answer goes out before the first job.
-        return ops
-          .pull(caller, frame.topic, { prefetch: frame.prefetch, ackTimeoutMs: frame.ackTimeoutMs }, () =>
-            session.send(done()),
-          )
-          .then(() => undefined);
+        ops
+          .pull(caller, frame.topic, { prefetch: frame.prefetch, ackTimeoutMs: frame.ackTimeoutMs }, done)
+          .then(undefined, failed);
+        return;
       case 'unpull':
-        return ops.unpull(caller, frame.topic).then(done);
+        ops.unpull(caller, frame.topic).then(done, failed);
+        return;
       case 'ack':
       case 'nack':
-        return ops.settle(caller, frame.t, frame.id).then(done);
+        ops.settle(caller, frame.t, frame.id).then(done, failed);
+        return;
       case 'presence': {
         const request = { do: frame.do, ...(frame.member === undefined ? {} : { member: frame.member }) };
-        return ops
+        ops
           .presence(caller, frame.topic, frame.info === undefined ? request : { ...request, info: frame.info })
-          .then((snapshot) => ok(frame.ref, snapshot === undefined ? {} : { data: { ...snapshot } }));
+          .then((snapshot) => session.send(ok(ref, snapshot === undefined ? {} : { data: { ...snapshot } })), failed);
+        return;
       }
       case 'call':
-        return ops
+        ops
           .call(caller, frame.name, frame.data)
-          .then((result) => ok(frame.ref, result === undefined ? {} : { data: result as Payload }));
+          .then(
+            (result) =>
+              session.send(
+                new Outgoing(result === undefined ? { t: 'ok', ref } : { t: 'ok', ref, data: result as Payload }),
+              ),
+            failed,
+          );
+        return;
     }
   }
 }

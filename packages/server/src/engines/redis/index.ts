@@ -274,6 +274,11 @@ export class RedisEngine implements Engine {
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;
+    // This node's own subscribers hear it before the publisher hears it was accepted: Redis sends
+    // the channel message with the reply, and it is most often read in the same turn, so waiting
+    // for the turn's end delivers it first (the answer's write is then not on the message's path).
+    if (reply[2] !== 1 && topics.some((t) => this.channels.has(this.key(`c:${t}`))))
+      await new Promise<void>((resolve) => setImmediate(resolve));
     return message;
   }
 

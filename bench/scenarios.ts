@@ -114,7 +114,7 @@ async function measurePublish(
   const publisher = await startWorker(ctx.system.adapter, ctx.server.url, ctx.system.transport, 'publisher');
   await Promise.all(subs.map((w) => w.ask({ cmd: 'reset' })));
   const cpu0 = await serverCpu(ctx);
-  const redis0 = await redisCalls(ctx);
+  const redis0 = await redisUse(ctx);
   try {
     const r = await publisher.ask<{ sent: number; failed: number; startUs: number; perTopic: Record<string, number> }>(
       {
@@ -132,7 +132,7 @@ async function measurePublish(
     expected = Math.round(expected * ((r.sent - r.failed) / Math.max(1, r.sent)));
     await drain(subs, expected);
     const serverUs = (await serverCpu(ctx)) - cpu0;
-    const redisUsed = (await redisCalls(ctx)) - redis0;
+    const redis1 = await redisUse(ctx);
     const reports = await Promise.all(subs.map((w) => w.ask<Report>({ cmd: 'report' })));
     const hist = new Histogram();
     let delivered = 0;
@@ -154,7 +154,12 @@ async function measurePublish(
       deliveredPct: round((100 * delivered) / Math.max(1, expected), 2),
       serverCpuUsPerMsg: perMsg(serverUs),
       clientCpuUsPerMsg: perMsg(clientUs),
-      ...(redis0 >= 0 ? { redisCmdsPerPublish: round(redisUsed / Math.max(1, r.sent), 2) } : {}),
+      ...(redis0.calls >= 0
+        ? { redisCmdsPerPublish: round((redis1.calls - redis0.calls) / Math.max(1, r.sent), 2) }
+        : {}),
+      ...(redis0.cpuUs >= 0
+        ? { redisCpuUsPerPublish: round((redis1.cpuUs - redis0.cpuUs) / Math.max(1, r.sent), 1) }
+        : {}),
     };
   } finally {
     await closeWorkers([publisher]);
@@ -171,9 +176,10 @@ async function serverCpu(ctx: Ctx): Promise<number> {
   return (await ctx.server.proc.ask<{ cpuUs: number }>({ cmd: 'cpu' })).cpuUs;
 }
 
-/** Commands the system's Redis has executed so far (-1: the system has no Redis). */
-async function redisCalls(ctx: Ctx): Promise<number> {
-  return (await ctx.server.proc.ask<{ calls: number }>({ cmd: 'redis' })).calls;
+/** Commands the system's Redis has executed so far and its CPU time in µs (-1: the system has no Redis, or no /proc). */
+async function redisUse(ctx: Ctx): Promise<{ calls: number; cpuUs: number }> {
+  const r = await ctx.server.proc.ask<{ calls: number; cpuUs?: number }>({ cmd: 'redis' });
+  return { calls: r.calls, cpuUs: r.cpuUs ?? -1 };
 }
 
 async function withServer<T>(system: System, settings: Settings, run: (ctx: Ctx) => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@
  * Redis (6379) and its data are never touched.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,11 @@ export interface BenchRedis {
   url: string;
   /** Commands Redis has executed so far (the sum of `INFO commandstats` calls). */
   calls(): Promise<number>;
+  /**
+   * CPU time the redis-server process has used so far, in µs (its main thread, from
+   * `/proc/<pid>/schedstat`: commands, scripts and their network I/O); -1 where there is no /proc.
+   */
+  cpuUs(): number;
 }
 
 async function freePort(): Promise<number> {
@@ -73,6 +78,13 @@ export async function startRedis(): Promise<BenchRedis> {
       let total = 0;
       for (const m of info.matchAll(/calls=(\d+)/g)) total += Number(m[1]);
       return total;
+    },
+    cpuUs() {
+      try {
+        return Number(readFileSync(`/proc/${child.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+      } catch {
+        return -1;
+      }
     },
   };
 }

@@ -24,6 +24,7 @@ const METRICS: Record<string, { label: string; higherIsBetter: boolean }> = {
   opensPerSec: { label: 'connections opened + subscribed/s', higherIsBetter: true },
   serverCpuUsPerOpen: { label: 'server CPU µs per open + subscribe', higherIsBetter: false },
   redisCmdsPerPublish: { label: 'Redis commands per publish', higherIsBetter: false },
+  redisCpuUsPerPublish: { label: 'Redis CPU µs per publish', higherIsBetter: false },
 };
 
 /** A target: the rt figure divided by the baseline's must be within `limit` (at least, or at most). */

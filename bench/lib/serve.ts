@@ -35,6 +35,8 @@ export interface ServeExtra {
   second?: Server;
   /** Commands the Redis behind the nodes has executed so far. */
   redisCalls?: () => Promise<number>;
+  /** CPU time the Redis behind the nodes has used so far, in µs (-1: unknown). */
+  redisCpuUs?: () => number;
 }
 
 async function listen(server: Server): Promise<number> {
@@ -54,7 +56,9 @@ export async function serve(
     if (m.cmd === 'mem') void collect().then((mem) => process.send?.({ id: m.id, mem }));
     else if (m.cmd === 'cpu') process.send?.({ id: m.id, cpuUs: cpuUs() });
     else if (m.cmd === 'redis')
-      void (extra.redisCalls?.() ?? Promise.resolve(-1)).then((calls) => process.send?.({ id: m.id, calls }));
+      void (extra.redisCalls?.() ?? Promise.resolve(-1)).then((calls) =>
+        process.send?.({ id: m.id, calls, cpuUs: extra.redisCpuUs?.() ?? -1 }),
+      );
     else if (m.cmd === 'stop') void Promise.resolve(stop()).finally(() => process.exit(0));
   });
   process.on('disconnect', () => process.exit(0));

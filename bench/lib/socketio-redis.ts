@@ -31,7 +31,7 @@ export async function serveTwoNodes(adapter: (url: string) => ServerOptions['ada
       void a.io.close();
       void b.io.close();
     },
-    { second: b.server, redisCalls: store.calls },
+    { second: b.server, redisCalls: store.calls, redisCpuUs: store.cpuUs },
   );
 }
 

@@ -22,4 +22,5 @@ const b = await node();
 await serve(a.server, () => Promise.all([a.broker.close(), b.broker.close()]).then(() => undefined), {
   second: b.server,
   redisCalls: store.calls,
+  redisCpuUs: store.cpuUs,
 });

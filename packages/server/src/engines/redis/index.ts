@@ -274,6 +274,21 @@ export class RedisEngine implements Engine {
     const message: StoredMessage = { topic, data, off: reply[1] };
     if (dataText !== undefined) message.dataText = dataText;
     if (meta !== undefined) message.meta = meta;
+    // This node's own subscribers hear it before the publisher hears it was accepted.
+    if (reply[2] !== 1 && topics.some((t) => this.channels.has(this.key(`c:${t}`)))) {
+      if (this.subscribed && !this.held && reply[0] === this.lastEp && reply[1] === this.lastOff + 1) {
+        // It follows the last message this node delivered: nothing was published in between, on
+        // any topic, so nothing can be on its way ahead of it. Delivered now, without waiting
+        // for Redis to send it back (that copy is then skipped as already delivered).
+        this.lastOff = reply[1];
+        this.host.deliverMessage(message);
+      } else {
+        // Redis sends the channel message with the reply, and it is most often read in the same
+        // turn: waiting for the turn's end delivers it first (the answer's write is then not on
+        // the message's path).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
     return message;
   }
 

@@ -8,8 +8,9 @@
  * - `P h:<topic>`: the topic's history, a stream whose entry ids are `<off>-0`, each with the
  *   message (`m`), the time it was published (`t`, ms) and the offset of the entry before it
  *   in the same stream (`p`), so recovery can tell whether anything after a position is gone;
- *   at most `historySize` entries, none older than `historyTtlMs`, and the stream expires
- *   `historyTtlMs` after the topic's last publish;
+ *   at most `historySize` entries, none older than `historyTtlMs` once the topic publishes
+ *   again (recovery skips older ones meanwhile), and the stream expires `historyTtlMs` after
+ *   the topic's last publish;
  * - `P ht`: the history streams by the offset of their last publish (a sorted set), expired
  *   ones included, at most `maxHistoryTopics`: past it the least recently published stream is
  *   deleted; `P hr`: the streams so deleted, by their last offset, at most `maxHistoryTopics`
@@ -30,10 +31,12 @@
  *   with a queue (the sweep expires jobs waiting past the push TTL there);
  * - `P d:pub:<key>` / `P d:push:<key>`: an idempotency key seen (the offset or job id of its
  *   first outcome), expiring after the dedupe window;
- * - `P hl`: the log of the messages history streams hold, a stream (entry `<off>-0`: the bytes
- *   the message takes in all its streams `s`, its topic `k`, its time `t`), and `P hb`: those
- *   bytes together. Past `maxHistoryBytes` the oldest message leaves every stream of its
- *   topic; both expire `historyTtlMs` after the last publish;
+ * - `P hl`: the log of the messages history streams hold, oldest first, a stream (entry
+ *   `<off>-0`: the bytes the message takes in all its streams `s`, its topic `k`, its time
+ *   `t`), and `P hb`: those bytes together. Messages leave it from the front only (aged out,
+ *   or past `maxHistoryBytes`, when the oldest leaves every stream of its topic), so every
+ *   message before its first entry may go from any stream: each publish trims the streams
+ *   it writes to there (`XTRIM MINID`). Both expire `historyTtlMs` after the last publish;
  * - `P r:<topic>`: the retained values of the topic's subtree, a hash from topic to
  *   `<off> <epoch> <message>` (see retain.ts);
  * - `P node:<id>`: a node's heartbeat (expires when the node dies), and the channel of requests
@@ -79,59 +82,70 @@ local total = 0
 if maxlen > 0 then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local ttl = tonumber(ARGV[4])
-  local cutoff = now - ttl
-  local forgotten = tonumber(redis.call('GET', KEYS[5]) or '0')
-  for i = 7, 6 + n do
-    local last = redis.call('XREVRANGE', KEYS[i], '+', '-', 'COUNT', 1)
-    local prev
-    if #last > 0 then prev = string.match(last[1][1], '^(%d+)')
-    else
-      -- A new stream: the topic's last one (expired or deleted) reached this far, as far as known.
-      prev = redis.call('ZSCORE', KEYS[4], KEYS[i]) or redis.call('ZSCORE', KEYS[6], KEYS[i]) or forgotten
-      redis.call('ZREM', KEYS[6], KEYS[i])
-    end
-    redis.call('XADD', KEYS[i], 'MAXLEN', maxlen, off .. '-0', 'm', ARGV[2], 't', now, 'p', prev)
-    -- Trim by age: drop the expired entries at the front (a few per publish, so the cost stays bounded).
-    local old = redis.call('XRANGE', KEYS[i], '-', '+', 'COUNT', 8)
-    local minid = nil
-    for _, e in ipairs(old) do
-      if tonumber(e[2][4]) >= cutoff then minid = e[1]; break end
-      minid = (tonumber(string.match(e[1], '^(%d+)')) + 1) .. '-0'
-    end
-    if minid then redis.call('XTRIM', KEYS[i], 'MINID', minid) end
-    -- An idle topic's stream goes once its newest entry is too old.
-    redis.call('PEXPIRE', KEYS[i], math.max(ttl, 1))
-    redis.call('ZADD', KEYS[4], off, KEYS[i])
-  end
-  -- Too many topics: the least recently published streams go, never this publish's.
-  local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[6])
-  if over > 0 then
-    local gone = redis.call('ZRANGE', KEYS[4], 0, over - 1, 'WITHSCORES')
-    for j = 1, #gone, 2 do
-      local reached = tonumber(gone[j + 1])
-      if reached >= off then break end
-      redis.call('ZREM', KEYS[4], gone[j])
-      redis.call('DEL', gone[j])
-      redis.call('ZADD', KEYS[6], reached, gone[j])
-      evicted = evicted + 1
-    end
-    local drop = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[6])
-    if drop > 0 then
-      local lost = redis.call('ZPOPMIN', KEYS[6], drop)
-      redis.call('SET', KEYS[5], math.max(forgotten, tonumber(lost[#lost])))
-    end
-  end
-  -- The byte budget: the message counts once per stream it is in, until it ages out of the log.
+  local cutoff = now - tonumber(ARGV[4])
+  local ttl = math.max(tonumber(ARGV[4]), 1)
+  -- The log of what histories hold, oldest first: the message counts once per stream it is in.
   local log, held, streams = ARGV[10] .. 'hl', ARGV[10] .. 'hb', ARGV[10] .. 'h:'
   local size = (#ARGV[2] + #ARGV[8] + 128) * n
   redis.call('XADD', log, off .. '-0', 's', size, 'k', ARGV[8], 't', now)
   local bytes = redis.call('INCRBY', held, size)
-  for _, e in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 8)) do
-    if tonumber(e[2][6]) >= cutoff then break end
-    redis.call('XDEL', log, e[1])
-    bytes = redis.call('DECRBY', held, tonumber(e[2][2]))
+  -- Messages age out of the log from its front (a few per publish, so the cost stays bounded).
+  local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+  if tonumber(first[2][6]) < cutoff then
+    for _, e in ipairs(redis.call('XRANGE', log, '-', '+', 'COUNT', 8)) do
+      first = e
+      if tonumber(e[2][6]) >= cutoff then break end
+      redis.call('XDEL', log, e[1])
+      bytes = redis.call('DECRBY', held, tonumber(e[2][2]))
+    end
   end
+  -- Every message before the log's oldest (this one at the latest) aged out or left for the
+  -- byte budget (both take the oldest first): it may go from any stream.
+  local minid = first[1]
+  -- What each stream reached: its last publish (the index holds it, even once the stream
+  -- expired), or, for a stream deleted for the topic cap, what it reached then.
+  local reached = redis.call('ZMSCORE', KEYS[4], unpack(KEYS, 7, 6 + n))
+  local index = {}
+  local forgotten = nil
+  for i = 7, 6 + n do
+    local prev = reached[i - 6]
+    if not prev then
+      prev = redis.call('ZSCORE', KEYS[6], KEYS[i])
+      if prev then redis.call('ZREM', KEYS[6], KEYS[i])
+      else
+        forgotten = forgotten or redis.call('GET', KEYS[5]) or '0'
+        prev = forgotten
+      end
+    end
+    redis.call('XADD', KEYS[i], 'MAXLEN', maxlen, off .. '-0', 'm', ARGV[2], 't', now, 'p', prev)
+    redis.call('XTRIM', KEYS[i], 'MINID', minid)
+    -- An idle topic's stream goes once its newest entry is too old.
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    index[#index + 1] = off
+    index[#index + 1] = KEYS[i]
+  end
+  -- Too many topics (only a new one makes more): the least recently published streams go, never this publish's.
+  if redis.call('ZADD', KEYS[4], unpack(index)) > 0 then
+    local over = redis.call('ZCARD', KEYS[4]) - tonumber(ARGV[6])
+    if over > 0 then
+      local gone = redis.call('ZRANGE', KEYS[4], 0, over - 1, 'WITHSCORES')
+      for j = 1, #gone, 2 do
+        local last = tonumber(gone[j + 1])
+        if last >= off then break end
+        redis.call('ZREM', KEYS[4], gone[j])
+        redis.call('DEL', gone[j])
+        redis.call('ZADD', KEYS[6], last, gone[j])
+        evicted = evicted + 1
+      end
+      local drop = redis.call('ZCARD', KEYS[6]) - tonumber(ARGV[6])
+      if drop > 0 then
+        local lost = redis.call('ZPOPMIN', KEYS[6], drop)
+        forgotten = forgotten or redis.call('GET', KEYS[5]) or '0'
+        redis.call('SET', KEYS[5], math.max(tonumber(forgotten), tonumber(lost[#lost])))
+      end
+    end
+  end
+  -- The byte budget: past it the oldest message leaves every stream of its topic.
   local budget = tonumber(ARGV[9])
   while bytes > budget do
     local oldest = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)
@@ -143,21 +157,21 @@ if maxlen > 0 then
     redis.call('XDEL', log, id)
     bytes = redis.call('DECRBY', held, tonumber(f[2]))
     -- Out of the root's stream, each ancestor's and the topic's (older entries there are older still).
-    local minid = (tonumber(string.match(id, '^(%d+)')) + 1) .. '-0'
+    local cut = (tonumber(string.match(id, '^(%d+)')) + 1) .. '-0'
     local topic = f[4]
-    redis.call('XTRIM', streams, 'MINID', minid)
+    redis.call('XTRIM', streams, 'MINID', cut)
     local at = 1
     while true do
       local slash = string.find(topic, '/', at, true)
       if not slash then break end
-      redis.call('XTRIM', streams .. string.sub(topic, 1, slash - 1), 'MINID', minid)
+      redis.call('XTRIM', streams .. string.sub(topic, 1, slash - 1), 'MINID', cut)
       at = slash + 1
     end
-    redis.call('XTRIM', streams .. topic, 'MINID', minid)
+    redis.call('XTRIM', streams .. topic, 'MINID', cut)
     trimmed = trimmed + 1
   end
-  redis.call('PEXPIRE', log, math.max(ttl, 1))
-  redis.call('PEXPIRE', held, math.max(ttl, 1))
+  redis.call('PEXPIRE', log, ttl)
+  redis.call('PEXPIRE', held, ttl)
   total = bytes
 end
 local head = off .. ' ' .. ep .. ' '

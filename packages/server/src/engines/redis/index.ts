@@ -36,7 +36,8 @@ export interface RedisEngineOptions {
   connectTimeoutMs?: number;
   /**
    * How often a node renews its heartbeats and checks for jobs and presence members of dead
-   * nodes, in ms. Default 1,000: a dead node's presence members leave within 4 × this (4 s).
+   * nodes, in ms. Default 1,000: a dead node's presence members leave within 4 × this (4 s);
+   * jobs this node read from Redis but never got (the reply was lost) go back after 5 × this.
    */
   sweepMs?: number;
 }

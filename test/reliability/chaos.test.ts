@@ -13,7 +13,7 @@ import { chaosTable, runChaos } from '../helpers/chaos.ts';
 describe('chaos: brokers, Redis and connections fail under traffic', () => {
   it('no silent hole for any subscriber on any transport; every accepted job completed', {
     timeout: 90_000,
-  }, async () => {
+  }, async (t) => {
     const report = await runChaos({ subscribersPerTransport: 3, settleMs: 1500 });
     const table = chaosTable(report);
     const total = (key: 'silent' | 'duplicates' | 'outOfOrder'): number =>
@@ -24,5 +24,7 @@ describe('chaos: brokers, Redis and connections fail under traffic', () => {
     assert.equal(total('outOfOrder'), 0, `out of order\n${table}`);
     assert.equal(report.jobs.stuck, 0, `stuck jobs\n${table}`);
     assert.ok(report.jobs.accepted > 30, `only ${report.jobs.accepted} jobs accepted\n${table}`);
+    // The run's accounting in the test output, passed or not (CI logs keep it).
+    for (const line of table.split('\n')) t.diagnostic(line);
   });
 });

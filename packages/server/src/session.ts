@@ -568,7 +568,6 @@ function offsetOf(out: Outgoing): number {
 }
 
 /** Most connections the {@link Flusher} writes at once; more (a fan-out) wait for the turn's end. */
-
 const AT_ONCE_MAX = 4;
 
 const RESOLVED = Promise.resolve();

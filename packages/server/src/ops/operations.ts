@@ -25,7 +25,7 @@ import { DeltaBook } from '../delta.js';
 import type { ActionHandler } from '../broker-options.js';
 import type { Limits } from '../options.js';
 import { Outgoing, busOutgoing, messageOutgoing } from '../outgoing.js';
-import type { Policy } from '../policy/policy.js';
+import { type Policy, isThenable } from '../policy/policy.js';
 import type { Session } from '../session.js';
 import type { TopicIndex } from '../topic-index.js';
 import { type PresenceRequest, Presences } from './presence.js';
@@ -149,14 +149,6 @@ function start<T>(body: () => Promise<T>): Promise<T> {
 function actionFailed(e: unknown): RtError {
   if (e instanceof RtError) return e;
   return new RtError('action_failed', e instanceof Error ? e.message : String(e));
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 /** The typed in-process operations every door calls. */

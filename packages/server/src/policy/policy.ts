@@ -84,7 +84,8 @@ function tokenSource(
   return cookie === token ? 'cookie' : 'channel';
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** Whether `value` is a promise (or any thenable) rather than a plain value. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 

@@ -247,7 +247,7 @@ function pollConnection(socket: IncomingMessage['socket']): PollConnection {
  * session is closed. Only the connection of the session's last poll counts (clients pool their
  * connections: a session's polls hop between them), and only when it closes soon after an
  * answer (past {@link KEEP_ALIVE_IDLE_MS} it is a keep-alive expiry).
- * Only a keep-alive connection (a browser's) tells this: a client that opens a connection per
+ * Only a keep-alive connection (a browser's, Node's `fetch`) tells this: a client that opens a connection per
  * poll (`Connection: close`, as Node's XHR does) closes it after every answer, alive or not,
  * and a loaded one can take longer than that to poll again (at 1,000 pollers on 2 cores, a
  * third of them were closed alive and lost every message after): it is left to the heartbeat.

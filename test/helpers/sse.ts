@@ -106,6 +106,8 @@ export interface FrameStream extends AsyncDisposable {
   frames: Collector<Record<string, unknown>>;
   /** POSTs frames to the session's URL; resolves with the HTTP status. */
   send(...frames: Record<string, unknown>[]): Promise<number>;
+  /** The session's POST URL (from its `session` event). */
+  postUrl(): string;
 }
 
 /** The broker refused to open a frame stream: `status` is the HTTP status it answered. */
@@ -145,6 +147,10 @@ export async function frameStream(
   return {
     reader,
     frames,
+    postUrl() {
+      if (!sessionUrl) throw new Error('no session URL yet');
+      return sessionUrl;
+    },
     async send(...out) {
       if (!sessionUrl) throw new Error('no session URL yet');
       const res = await fetch(sessionUrl, { method: 'POST', body: JSON.stringify(out), headers });

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { RtError } from '@rt/server';
 import { Collector, clients, startBroker } from '../helpers/index.ts';
 import { rawSocket } from '../helpers/socketio.ts';
+import { frameStream } from '../helpers/sse.ts';
+import { request } from 'node:http';
+import { maxBatchBytes } from '@rt/protocol';
 
 for (const transport of ['websocket', 'polling'] as const) {
   describe(`bad frames over ${transport}`, () => {
@@ -140,5 +143,42 @@ describe('bad server-side publishes', () => {
     assert.equal(await code(b.broker.publish('a//b', 1)), 'invalid_topic');
     assert.equal(b.broker.stats().published, 0);
     assert.deepEqual(await b.broker.publish('a', new Uint8Array(100)), { off: 1 });
+  });
+});
+
+describe('bad POST bodies over SSE', () => {
+  it('a body past the batch limit gets 413 payload_too_large; a body in several chunks is read whole; the session keeps working', async () => {
+    const maxPayloadBytes = 1000;
+    await using b = await startBroker({ limits: { maxPayloadBytes } });
+    await using stream = await frameStream(b.url);
+    const url = stream.postUrl();
+
+    const tooLarge = await fetch(url, { method: 'POST', body: 'x'.repeat(maxBatchBytes(maxPayloadBytes) + 1) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(((await tooLarge.json()) as { error: { code: string } }).error.code, 'payload_too_large');
+
+    // The same frames, sent in two chunks a moment apart (no content-length: chunked).
+    const body = JSON.stringify([
+      { t: 'hello', ref: 1 },
+      { t: 'pub', ref: 2, topic: 'a', data: 'y'.repeat(500) },
+    ]);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(url, { method: 'POST', headers: { 'content-type': 'text/plain' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.write(body.slice(0, 20));
+      setTimeout(() => req.end(body.slice(20)), 50);
+    });
+    assert.equal(status, 204);
+    const answers = await stream.frames.until(2);
+    assert.deepEqual(
+      answers.map((f) => [f.t, f.ref]),
+      [
+        ['ok', 1],
+        ['ok', 2],
+      ],
+    );
   });
 });

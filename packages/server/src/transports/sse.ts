@@ -10,7 +10,7 @@ import {
   maxBatchBytes,
 } from '@rt/protocol';
 import type { TransportHost } from './host.js';
-import { sendError, sendFailure } from '../http.js';
+import { readBodyThen, sendError, sendFailure } from '../http.js';
 import { Outgoing } from '../outgoing.js';
 import type { Identity, Session, Wire } from '../session.js';
 import { admitRequest } from './handshake.js';
@@ -169,11 +169,11 @@ export class SseTransport implements Transport {
       return;
     }
     // A batch of frames, each with a payload of at most maxPayloadBytes (base64 adds a third).
-    readText(req, maxBatchBytes(this.broker.limits.maxPayloadBytes), (error, body) => {
+    readBodyThen(req, maxBatchBytes(this.broker.limits.maxPayloadBytes), (error, body) => {
       let frames: unknown[];
       try {
         if (error !== undefined) throw error;
-        frames = parseBatch(body);
+        frames = parseBatch(body.toString('utf8'));
       } catch (e) {
         return sendFailure(res, e);
       }
@@ -189,42 +189,6 @@ export class SseTransport implements Transport {
       res.end();
     });
   }
-}
-
-/**
- * Reads a request body as UTF-8 text, at most `limit` bytes, and calls `done` once: with the
- * text, or with `payload_too_large` or the request's error. A callback rather than
- * the promise of `readBody` (http.ts): a POST is answered in the turn its body arrives, with no
- * promise and no concatenation per request (most bodies are one chunk).
- */
-function readText(req: IncomingMessage, limit: number, done: (error: unknown, text: string) => void): void {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    req.resume();
-    done(new RtError('payload_too_large', `body is ${declared} bytes, more than ${limit}`), '');
-    return;
-  }
-  let first: Buffer | undefined;
-  let chunks: Buffer[] | undefined;
-  let size = 0;
-  let finished = false;
-  const finish = (error: unknown, text: string): void => {
-    if (finished) return;
-    finished = true;
-    done(error, text);
-  };
-  req.on('data', (chunk: Buffer) => {
-    if (finished) return;
-    size += chunk.length;
-    if (size > limit) return finish(new RtError('payload_too_large', `body is more than ${limit} bytes`), '');
-    if (first === undefined) first = chunk;
-    else (chunks ??= [first]).push(chunk);
-  });
-  req.on('end', () => {
-    const body = chunks ? Buffer.concat(chunks, size) : first;
-    finish(undefined, body ? body.toString('utf8') : '');
-  });
-  req.on('error', (error) => finish(error, ''));
 }
 
 /** Parses a POST body: one frame object or an array of them. Throws `bad_frame` otherwise. */

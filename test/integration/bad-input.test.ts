@@ -181,4 +181,19 @@ describe('bad POST bodies over SSE', () => {
       ],
     );
   });
+
+  it('payload strings with line breaks (LF, CR, CRLF) arrive intact: a frame stays one SSE data line', async () => {
+    await using b = await startBroker();
+    await using sse = clients(b.url, 'sse');
+    await using ws = clients(b.url, 'websocket');
+    const got = new Collector<unknown>();
+    await sse
+      .make()
+      .topic('lines')
+      .subscribe((d) => got.push(d)).ready;
+    const sent = [{ text: 'a\nb\rc\r\nd' }, 'e\n\nf', ['\r', '\n']];
+    const publisher = ws.make();
+    for (const data of sent) await publisher.topic('lines').publish(data);
+    assert.deepEqual(await got.until(3), sent);
+  });
 });

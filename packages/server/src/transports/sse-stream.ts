@@ -18,14 +18,8 @@ export function formatEvent(e: SseEvent): string {
   if (e.event !== undefined) out += `event: ${e.event}\n`;
   if (e.retry) out += `retry: ${e.retry}\n`;
   if (e.id !== undefined) out += `id: ${e.id}\n`;
-  return out + dataLines(e.data) + '\n';
-}
-
-/** `data` as SSE `data:` lines: one per line (CRLF, CR and LF all break lines). */
-export function dataLines(data: string): string {
-  let out = '';
-  for (const line of data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
-  return out;
+  for (const line of e.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`;
+  return out + '\n';
 }
 
 /**

@@ -17,7 +17,7 @@ import { admitRequest } from './handshake.js';
 import type { Transport } from './host.js';
 import type { ForeignCheck } from '../forward.js';
 import { plainStream } from './sse-plain.js';
-import { SseStream, dataLines, formatEvent } from './sse-stream.js';
+import { SseStream, formatEvent } from './sse-stream.js';
 
 /** The SDK stream's heartbeat event, formatted once. */
 const PING = formatEvent({ event: SSE_PING_EVENT, data: '1' });
@@ -44,13 +44,11 @@ class SseFrameWire implements Wire {
   }
 
   write(batch: readonly Outgoing[]): void {
-    // formatEvent's text, built directly: JSON text has no line break (JSON.stringify escapes
-    // them), so each frame is one `data:` line; the client splits the event's data on LF.
+    // formatEvent's text, built directly: a frame's text is JSON made by JSON.stringify (the
+    // payload's text too, see parseClientFrame), which escapes every line break: one `data:`
+    // line per frame, which the client splits the event's data on.
     let event = `id: ${++this.seq}\n`;
-    for (const out of batch) {
-      const text = out.text();
-      event += text.includes('\n') || text.includes('\r') ? dataLines(text) : `data: ${text}\n`;
-    }
+    for (const out of batch) event += `data: ${out.text()}\n`;
     this.stream.write(`${event}\n`);
   }
 

@@ -223,6 +223,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     }
     running = false;
     log('stopping the publishers');
+    const faultsEnded = Date.now();
     await Promise.all([...publishers, pusher]);
     log('publishing the last messages');
 
@@ -274,6 +275,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       () => 'every accepted job to be completed',
     ).catch((error: unknown) => {
       log(String(error));
+      const missing = [...pushedAt].filter(([n]) => !completions.has(n) && !lostWithRedis.has(n));
+      log(
+        `  missing jobs (number, ms from push to the end of the faults): ${JSON.stringify(missing.map(([n, at]) => [n, faultsEnded - at]))}`,
+      );
       // Where the missing jobs are in Redis: pending under which consumer (live nodes renew
       // `node:<id>`), waiting in the delayed set, or not read yet.
       const queue = `${prefix}q:${JOBS}`;

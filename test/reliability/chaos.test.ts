@@ -14,8 +14,11 @@ describe('chaos: brokers, Redis and connections fail under traffic', () => {
   it('no silent hole for any subscriber on any transport; every accepted job completed', {
     timeout: 90_000,
   }, async (t) => {
-    const report = await runChaos({ subscribersPerTransport: 3, settleMs: 1500 });
-    const table = chaosTable(report);
+    // The harness's log (faults, and where missing jobs are in Redis) goes with a failure.
+    const lines: string[] = [];
+    const report = await runChaos({ subscribersPerTransport: 3, settleMs: 1500, log: (line) => lines.push(line) });
+    const accounting = chaosTable(report);
+    const table = `${accounting}\n${lines.join('\n')}`;
     const total = (key: 'silent' | 'duplicates' | 'outOfOrder'): number =>
       report.subscribers.reduce((sum, s) => sum + s[key], 0);
     assert.ok(report.published.accepted > 100, `only ${report.published.accepted} publishes accepted\n${table}`);
@@ -25,6 +28,6 @@ describe('chaos: brokers, Redis and connections fail under traffic', () => {
     assert.equal(report.jobs.stuck, 0, `stuck jobs\n${table}`);
     assert.ok(report.jobs.accepted > 30, `only ${report.jobs.accepted} jobs accepted\n${table}`);
     // The run's accounting in the test output, passed or not (CI logs keep it).
-    for (const line of table.split('\n')) t.diagnostic(line);
+    for (const line of accounting.split('\n')) t.diagnostic(line);
   });
 });

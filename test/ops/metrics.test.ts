@@ -282,6 +282,49 @@ describe('metrics', () => {
     assert.equal(s.value('rt_auth_failures_total', { reason: 'origin' }), 0);
   });
 
+  it('jobs nacked, handed out again and expired are counted exactly', async () => {
+    await using b = await startBroker({ metrics: { token: TOKEN }, limits: { pushTtlMs: 300 } });
+    await using c = clients(b.url, 'websocket');
+    const url = `${b.url}/rt/metrics`;
+    const before = await scrape(url, TOKEN);
+    // One job nobody pulls: it expires after pushTtlMs.
+    await c.make().topic<string>('idle').push('late');
+    // One job whose puller fails it once (nack), then takes it again and acknowledges it.
+    const attempts = new Collector<number>();
+    const worker = c.make();
+    await worker.topic<string>('flaky').pull((_job, meta) => {
+      attempts.push(meta.attempt ?? 1);
+      if ((meta.attempt ?? 1) === 1) throw new Error('fails the first time');
+    }).ready;
+    await c.make().topic<string>('flaky').push('once');
+    await attempts.until(2);
+    const after = await scrapeUntil(
+      url,
+      (s) =>
+        s.value('rt_jobs_expired_total') - before.value('rt_jobs_expired_total') === 1 &&
+        s.value('rt_jobs_acked_total') - before.value('rt_jobs_acked_total') === 1,
+      'the expired job and the ack counted',
+    );
+    assert.deepEqual(attempts.items, [1, 2]);
+    assert.deepEqual(
+      deltas(before, after, [
+        ['rt_jobs_pushed_total'],
+        ['rt_jobs_nacked_total'],
+        ['rt_jobs_redelivered_total'],
+        ['rt_jobs_acked_total'],
+        ['rt_jobs_expired_total'],
+      ]),
+      {
+        rt_jobs_pushed_total: 2,
+        rt_jobs_nacked_total: 1,
+        rt_jobs_redelivered_total: 1,
+        rt_jobs_acked_total: 1,
+        rt_jobs_expired_total: 1,
+      },
+    );
+    assert.equal(after.value('rt_queue_depth'), 0);
+  });
+
   it('label sets stay bounded with 10,000 topics', async () => {
     await using b = await startBroker({ metrics: { token: TOKEN }, limits: { maxSubscriptions: 10_000 } });
     await using c = clients(b.url, 'websocket');

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { type FrameLimits, type Payload, maxBatchBytes } from '@rt/protocol';
-import type { Engine, StoredMessage } from './engines/engine.js';
+import type { Engine, EngineGauges, StoredMessage } from './engines/engine.js';
 import { memory } from './engines/memory.js';
 import type { BrokerStats } from './stats.js';
 import { HttpFront, refuseUnclaimedUpgrade } from './front.js';
@@ -139,6 +139,7 @@ export class Broker {
   private monitorSource(): MonitorSource {
     const broker = this;
     const engine = this.engine;
+    let lastGauges: EngineGauges | undefined;
     return {
       prefix: this.options.prefix,
       mode: this.options.mode,
@@ -160,6 +161,15 @@ export class Broker {
       health: () => engine.health?.() ?? { ok: true },
       ready: () => (engine.ready ? engine.ready() : Promise.resolve(engine.health?.() ?? { ok: true })),
       queues: () => engine.queueDepths?.(),
+      gauges: async () => {
+        if (!engine.gauges) return undefined;
+        try {
+          lastGauges = await engine.gauges();
+        } catch {
+          // The backend does not answer (rt_engine_up says so): the last figures read stand.
+        }
+        return lastGauges;
+      },
       presence: (topic) => this.ops.presence(APP, topic, { do: 'get' }).then((s) => s?.members ?? []),
     };
   }

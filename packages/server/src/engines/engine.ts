@@ -131,6 +131,17 @@ export interface QueueDepth {
   inflight: number;
 }
 
+/**
+ * Figures an engine reads from its backend when asked (a metrics scrape, the admin page), for
+ * engines whose {@link Engine.stats} cannot know them without I/O (Redis): the work queues'
+ * depth and the recovery histories' size, all nodes together.
+ */
+export interface EngineGauges
+  extends Required<Pick<EngineStats, 'queued' | 'queuedBytes' | 'historyTopics' | 'historyMessages' | 'historyBytes'>> {
+  /** The work queues with jobs waiting (at most 100), with this node's pullers and jobs in flight. */
+  queues: QueueDepth[];
+}
+
 /** What the broker gives its engine: where to deliver what arrives for this node. */
 export interface EngineHost {
   /** A publish on a topic this node listens to (called once per message per node). */
@@ -313,6 +324,12 @@ export interface Engine {
   ready?(): Promise<EngineHealth>;
   /** The work queues this engine knows of, with their depth (for the admin page; optional). */
   queueDepths?(): QueueDepth[];
+  /**
+   * Reads queue depths and history sizes from the backend (see {@link EngineGauges}); called
+   * only when metrics are scraped or the admin page polls. Engines whose {@link stats} and
+   * {@link queueDepths} already hold them (memory) leave it out.
+   */
+  gauges?(): Promise<EngineGauges>;
   /** Who is on which topic (see `engines/presence.ts`); without it, presence operations fail with `unavailable`. */
   readonly presence?: PresenceStore;
 }

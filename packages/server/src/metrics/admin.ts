@@ -67,6 +67,7 @@ export class Admin {
   /** What the page shows, now. */
   async state(): Promise<Record<string, unknown>> {
     const source = this.source;
+    const gauges = await source.gauges();
     const stats = source.stats();
     const node = snapshot(source);
     const counters = source.counters;
@@ -91,7 +92,7 @@ export class Admin {
       pullers: node.pullers,
       topicCount: node.topics.size,
       topics,
-      queues: source.queues() ?? null,
+      queues: gauges?.queues ?? source.queues() ?? null,
       counters: {
         framesIn: stats.framesIn,
         badFrames: stats.badFrames,
@@ -101,7 +102,7 @@ export class Admin {
         bytesOut: total(counters.bytesOut),
         gaps: total(counters.gaps),
         authFailures: total(counters.authFailures),
-        dropped: stats.outboundDropped,
+        dropped: stats.outboundDropped + (stats.historyEvicted ?? 0),
         slowDisconnects: stats.slowDisconnects,
         pushed: stats.pushed,
         acked: counters.acked,

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AUTH_FAILURE_REASONS, DOORS } from './counters.js';
 import { type NodeSnapshot, snapshot } from './snapshot.js';
-import type { MonitorSource, MonitorStats } from './source.js';
+import type { MonitorGauges, MonitorSource, MonitorStats } from './source.js';
 
 /** Seconds buckets of the engine command latency histogram (a Redis round trip is well under 1 ms on a LAN). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -38,6 +38,8 @@ export class BrokerMetrics {
 
   constructor(private readonly source: MonitorSource) {
     const registers = [this.registry];
+    // text() takes the scrape (with the engine's gauges) before the registry collects; a
+    // registry merged into the application's and collected by it reads without them.
     const read = (): Scrape => {
       this.scrape ??= this.take();
       return this.scrape;
@@ -128,9 +130,18 @@ export class BrokerMetrics {
         }
       },
     });
-    labelled('rt_messages_dropped_total', 'Messages dropped before reaching a connection, by reason', 'reason', () => [
-      ['slow_consumer', read().stats.outboundDropped],
-    ]);
+    labelled(
+      'rt_messages_dropped_total',
+      'Messages dropped, by reason: slow_consumer (a connection that could not keep up), budget (history evicted early for maxHistoryBytes)',
+      'reason',
+      () => {
+        const { stats } = read();
+        return [
+          ['slow_consumer', stats.outboundDropped],
+          ['budget', stats.historyEvicted ?? 0],
+        ];
+      },
+    );
     labelled('rt_bytes_in_total', 'Payload bytes of client frames received, by door', 'door', () =>
       byKey(counters.bytesIn, sessionDoors),
     );
@@ -168,29 +179,21 @@ export class BrokerMetrics {
       'Publishes and pushes resent with a known idempotency key, not carried out again',
       (s) => s.stats.deduplicated,
     );
-    gauge(
-      'rt_queue_depth',
-      'Jobs waiting for a puller, all topics (engines that report it: memory)',
-      (s) => s.stats.queued ?? 0,
-    );
+    gauge('rt_queue_depth', 'Jobs waiting for a puller, all topics (Redis: all nodes)', (s) => s.stats.queued ?? 0);
     gauge(
       'rt_queue_bytes',
-      'Payload bytes of the jobs waiting for a puller, all topics (engines that report it: memory)',
+      'Payload bytes of the jobs waiting for a puller, all topics (Redis: of the jobs it holds, waiting or handed out)',
       (s) => s.stats.queuedBytes ?? 0,
     );
     gauge(
       'rt_history_topics',
-      'Topics with a recovery history (engines that report it: memory)',
+      'Topics with a recovery history (Redis: history streams of all nodes)',
       (s) => s.stats.historyTopics ?? 0,
     );
-    gauge(
-      'rt_history_messages',
-      'Messages held in recovery histories, each once (engines that report it: memory)',
-      (s) => s.stats.historyMessages ?? 0,
-    );
+    gauge('rt_history_messages', 'Messages held in recovery histories, each once', (s) => s.stats.historyMessages ?? 0);
     gauge(
       'rt_history_bytes',
-      'Bytes held in recovery histories, bounded by maxHistoryBytes (engines that report it: memory)',
+      'Bytes held in recovery histories, bounded by maxHistoryBytes',
       (s) => s.stats.historyBytes ?? 0,
     );
     labelled(
@@ -228,13 +231,18 @@ export class BrokerMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'rt_' });
   }
 
-  private take(): Scrape {
-    return { stats: this.source.stats(), node: snapshot(this.source), up: this.source.health().ok };
+  private take(gauges?: MonitorGauges): Scrape {
+    const stats = this.source.stats();
+    if (gauges !== undefined) {
+      const { queues: _, ...figures } = gauges;
+      Object.assign(stats, figures);
+    }
+    return { stats, node: snapshot(this.source), up: this.source.health().ok };
   }
 
   /** The metrics in Prometheus text format. */
   async text(): Promise<string> {
-    this.scrape = undefined;
+    this.scrape = this.take(await this.source.gauges());
     try {
       return await this.registry.metrics();
     } finally {

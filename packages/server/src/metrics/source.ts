@@ -12,6 +12,15 @@ export interface MonitorStats extends BrokerStats {
   queued?: number;
 }
 
+/**
+ * What an engine reads from its backend when asked (Redis: queue depth and history sizes of
+ * all nodes), on top of {@link MonitorStats}.
+ */
+export interface MonitorGauges
+  extends Pick<MonitorStats, 'queued' | 'queuedBytes' | 'historyTopics' | 'historyMessages' | 'historyBytes'> {
+  queues: MonitorQueue[];
+}
+
 /** Whether the engine can serve, and why not. */
 interface MonitorHealth {
   ok: boolean;
@@ -59,6 +68,11 @@ export interface MonitorSource {
   ready(): Promise<MonitorHealth>;
   /** The engine's work queues, when it reports them. */
   queues(): MonitorQueue[] | undefined;
+  /**
+   * Figures the engine reads from its backend (Redis), or undefined when its {@link stats} and
+   * {@link queues} already hold them (memory); the last ones read while the backend does not answer.
+   */
+  gauges(): Promise<MonitorGauges | undefined>;
   /** The presence members of `topic` (every node's). */
   presence(topic: string): Promise<PresenceMember[]>;
 }

@@ -6,8 +6,10 @@ import type {
   Forwarding,
   EngineHost,
   EngineLimits,
+  EngineGauges,
   EngineStats,
   PublishOptions,
+  QueueDepth,
   PullerHandle,
   Recovery,
   StoredMessage,
@@ -19,12 +21,15 @@ import { Connections, Script, randomId, unavailable } from './connection.js';
 import { RedisForwarding } from './forward.js';
 import { RedisPresence } from './presence.js';
 import { RedisQueues } from './queues.js';
-import { POSITION, PUBLISH, RECOVER } from './scripts.js';
+import { GAUGES, POSITION, PUBLISH, RECOVER } from './scripts.js';
 import { readRetained, retainKeys, retainMode } from './retain.js';
 
 const publishScript = new Script(PUBLISH);
 const recoverScript = new Script(RECOVER);
 const positionScript = new Script(POSITION);
+const gaugesScript = new Script(GAUGES);
+/** Most work queues {@link RedisEngine.gauges} lists (the admin page's table). */
+const MAX_LISTED_QUEUES = 100;
 
 /** Options of {@link redis}. */
 export interface RedisEngineOptions {
@@ -227,6 +232,38 @@ export class RedisEngine implements Engine {
 
   stats(): EngineStats {
     return { ...this.counters };
+  }
+
+  /**
+   * Queue depths and history sizes as Redis holds them, for every node (one script, run when
+   * metrics are scraped or the admin page polls). History figures are the byte log's (`hl`,
+   * `hb`): messages leave it as they age out (at the next publish) or for `maxHistoryBytes`;
+   * `queuedBytes` counts the jobs Redis holds, waiting or handed out (what the push budgets count).
+   */
+  async gauges(): Promise<EngineGauges> {
+    const conns = this.conns;
+    if (!conns) throw unavailable(new Error('the engine has not started'));
+    const reply = (await conns.run(
+      gaugesScript,
+      [this.key('ht'), this.key('hl'), this.key('hb'), this.key('qs'), this.key('qt')],
+      [this.prefix, MAX_LISTED_QUEUES],
+    )) as [number, number, number, number, number, (string | number)[]];
+    const local = this.queues?.local() ?? new Map<string, { pullers: number; inflight: number }>();
+    const queues = new Map<string, QueueDepth>();
+    const list = reply[5];
+    for (let i = 0; i + 1 < list.length; i += 2) {
+      const topic = String(list[i]);
+      queues.set(topic, { topic, waiting: Number(list[i + 1]), pullers: 0, inflight: 0, ...local.get(topic) });
+    }
+    for (const [topic, here] of local) if (!queues.has(topic)) queues.set(topic, { topic, waiting: 0, ...here });
+    return {
+      historyTopics: reply[0],
+      historyMessages: reply[1],
+      historyBytes: reply[2],
+      queued: reply[3],
+      queuedBytes: reply[4],
+      queues: [...queues.values()],
+    };
   }
 
   async publish(topic: string, data: Payload, options: PublishOptions = {}): Promise<StoredMessage> {

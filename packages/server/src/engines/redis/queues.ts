@@ -100,6 +100,17 @@ export class RedisQueues {
     this.budget = new PushBudget(limits);
   }
 
+  /** This node's pullers and the jobs they hold unacknowledged, by topic (the admin page's queue list). */
+  local(): Map<string, { pullers: number; inflight: number }> {
+    const out = new Map<string, { pullers: number; inflight: number }>();
+    for (const [topic, p] of this.pulled) {
+      let inflight = 0;
+      for (const puller of p.turns) inflight += puller.inflight.size;
+      out.set(topic, { pullers: p.turns.size, inflight });
+    }
+    return out;
+  }
+
   /** Starts the heartbeat and the sweep that reclaims dead nodes' jobs and reads what notifications missed. */
   start(everyMs: number): void {
     this.orphanIdleMs = 5 * everyMs;

@@ -491,3 +491,38 @@ for i = 1, #ARGV do
   ${FORGET}
 end
 return #ARGV`;
+
+/**
+ * What the metrics and the admin page show of Redis (run only when they ask). KEYS: the
+ * history index `ht`, the history log `hl`, its byte count `hb`, the set of topics with a
+ * queue `qs`, the queues' totals `qt`. ARGV: the key prefix `P`, most queues listed. Returns
+ * `{history streams that exist, messages in the log, their bytes, jobs waiting (all topics),
+ * bytes of the jobs held, {topic, waiting, …}}`: waiting counts as PUSH does (entries never
+ * read, plus the delayed set); the list names topics with jobs waiting, at most ARGV[2].
+ * O(history streams + queues): the history index is bounded by `maxHistoryTopics`.
+ */
+export const GAUGES = `
+local streams = 0
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  streams = streams + redis.call('EXISTS', k)
+end
+local messages = redis.call('XLEN', KEYS[2])
+local bytes = tonumber(redis.call('GET', KEYS[3]) or '0')
+local waiting = 0
+local list = {}
+local most = tonumber(ARGV[2])
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local q = ARGV[1] .. 'q:' .. t
+  local n = redis.call('XLEN', q)
+  if n > 0 then
+    local ok, p = pcall(redis.call, 'XPENDING', q, 'rt')
+    local w = n - (ok and p[1] or 0) + redis.call('ZCARD', ARGV[1] .. 'qd:' .. t)
+    waiting = waiting + w
+    if w > 0 and #list < 2 * most then
+      list[#list + 1] = t
+      list[#list + 1] = w
+    end
+  end
+end
+local held = tonumber(redis.call('HGET', KEYS[5], 'bytes') or '0')
+return {streams, messages, bytes, waiting, held, list}`;

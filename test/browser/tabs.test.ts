@@ -189,6 +189,32 @@ describe('browser: many tabs share one connection', () => {
     }
   });
 
+  it('tabs with credentials in different headers (long-polling sends them) do not share either', async () => {
+    await using b = await startBroker({ mode: 'development', jwt: { key: SECRET } });
+    const context = await browser.browser.newContext();
+    try {
+      const alice = await token({ sub: 'alice', rt: { subscribe: ['private/alice', 'public'], publish: ['public'] } });
+      const bob = await token({ sub: 'bob', rt: { subscribe: ['public'], publish: ['public'] } });
+      const as = (jwt: string): string => JSON.stringify({ headers: { authorization: `Bearer ${jwt}` } });
+      const a1 = await openTab(browser, context, b.url, 'alice 1');
+      const a2 = await openTab(browser, context, b.url, 'alice 2');
+      const b1 = await openTab(browser, context, b.url, 'bob');
+      await t(a1, `start('polling', ${as(alice)})`);
+      await t(a2, `start('polling', ${as(alice)})`);
+      await t(b1, `start('polling', ${as(bob)})`);
+      assert.equal(await t(a2, "subscribe('private/alice').then(() => 'ok', (e) => e.code)"), 'ok');
+      assert.equal(await t(b1, "subscribe('private/alice').then(() => 'ok', (e) => e.code)"), 'forbidden');
+      assert.equal(b.broker.stats().sessions, 2, "alice's two tabs share one connection, bob has his own");
+      await b.broker.publish('private/alice', { n: 1 });
+      await until(a2, 'harness.got.sub.length >= 1');
+      assert.deepEqual(await numbers(a2, 'private/alice'), [1]);
+      assert.deepEqual(await numbers(b1, 'private/alice'), []);
+      assert.deepEqual(browser.errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('tabs with different tokens do not share, and one cannot read what only the other may', async () => {
     await using b = await startBroker({ mode: 'development', jwt: { key: SECRET } });
     const context = await browser.browser.newContext();

@@ -47,6 +47,7 @@ window.harness = (() => {
       }).ready;
     },
     push: (topic, data) => client.topic(topic).push(data),
+    call: (name, data) => client.call(name, data),
     // Joins the presence of `topic` with `info`; resolves with this tab's clientId.
     presence(topic, info) {
       presence = client.topic(topic).presence({ info });

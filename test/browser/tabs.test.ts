@@ -139,6 +139,18 @@ describe('browser: many tabs share one connection', () => {
           }
           // Another tab leads, and every survivor is connected through it.
           const handoffMs = await oneLeader(survivors, closedAt);
+          // Each survivor's own client re-established its own interests through the new leader
+          // (its `restored` event, after the first open's).
+          for (const tab of survivors) {
+            await until(tab, 'harness.got.restored.length >= 2');
+            const restored = await t<{ subscriptions: number; buses: number; pullers: number; refused: number }[]>(
+              tab,
+              'got.restored',
+            );
+            // Pullers: 'work', and 'held' on the tab that took the closed follower's job, 'leader-held' on the first survivor.
+            const pullers = 1 + (tab === tabs[takerIndex] ? 1 : 0) + (tab === survivors[0] ? 1 : 0);
+            assert.deepEqual(restored.at(-1), { subscriptions: 2, buses: 1, pullers, refused: 0 });
+          }
           // Nothing silently lost: each survivor has every number, or a gap that says what is missing.
           for (const tab of survivors) await everyNumberOnce(tab, 'stream', TOTAL);
           // Back to one connection (the old one is gone once the broker notices), and it still works.

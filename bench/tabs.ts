@@ -98,16 +98,24 @@ async function main(): Promise<void> {
                   `(() => {
                   window.got = 0;
                   window.client = rt.connect(location.origin, { transports: ['${transport}'], share: ${share} });
-                  client.topic('idle/${i}').subscribe(() => undefined);
-                  client.topic('all').subscribe(() => { window.got++; });
-                  return Promise.race([client.ready().then(() => true), new Promise((r) => setTimeout(() => r(false), 10000))]);
+                  const own = client.topic('idle/${i}').subscribe(() => undefined);
+                  const all = client.topic('all').subscribe(() => { window.got++; });
+                  // Open means its subscriptions are confirmed: the client's ready() alone can come
+                  // before the tab's sub frames reached the broker through the leader.
+                  const ready = Promise.all([client.ready(), own.ready, all.ready]).then(() => true);
+                  return Promise.race([ready, new Promise((r) => setTimeout(() => r(false), 10000))]);
                 })()`,
                 ) as Promise<boolean>,
             ),
           );
           const open = opened.filter(Boolean).length;
-          // Every open tab's subscriptions confirmed (a publish answered after them), then one message to all.
-          if (opened[0]) await pages[0]!.evaluate("client.topic('all').publish('hello')");
+          // Every open tab's subscriptions confirmed by the broker, then one message to all.
+          // From the first tab that is open (without sharing, which ones open is a race).
+          const publisher = opened.indexOf(true);
+          if (publisher >= 0)
+            await pages[publisher]!.evaluate(
+              "Promise.race([client.topic('all').publish('hello').catch(() => undefined), new Promise((r) => setTimeout(r, 10000))])",
+            );
           const deadline = Date.now() + 5000;
           let got = 0;
           while (Date.now() < deadline) {

@@ -1,7 +1,7 @@
 // Runs inside the test pages (plain JS): one rt client, and what it received, for the test to
 // drive with page.evaluate('harness.…') and read back. Uses the global `rt` of either bundle.
 window.harness = (() => {
-  const got = { sub: [], bus: [], job: [], held: [], gaps: [], states: [] };
+  const got = { sub: [], bus: [], job: [], held: [], gaps: [], states: [], restored: [] };
   const buses = new Map();
   let client;
   let presence;
@@ -14,6 +14,7 @@ window.harness = (() => {
         ...options,
       });
       client.on('state', ({ to }) => got.states.push(to));
+      client.on('restored', (counts) => got.restored.push(counts));
       return client.ready();
     },
     state: () => client.state,
@@ -47,6 +48,7 @@ window.harness = (() => {
       }).ready;
     },
     push: (topic, data) => client.topic(topic).push(data),
+    call: (name, data) => client.call(name, data),
     // Joins the presence of `topic` with `info`; resolves with this tab's clientId.
     presence(topic, info) {
       presence = client.topic(topic).presence({ info });

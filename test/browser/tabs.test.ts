@@ -40,6 +40,7 @@ describe('browser: many tabs share one connection', () => {
     for (const transport of TRANSPORTS) {
       it(`${TABS} tabs over ${transport}, leader chosen with ${election}: one connection, every message to every tab, leader closed mid-stream`, async () => {
         await using b = await startBroker({ mode: 'development' });
+        b.broker.action('add', (_session, p) => (p as number[]).reduce((x, y) => x + y, 0));
         const context = await tabsContext(browser, election);
         try {
           const tabs: Page[] = [];
@@ -99,6 +100,12 @@ describe('browser: many tabs share one connection', () => {
             [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
           );
 
+          // call: every tab's call goes through the leader, and its answer comes back to that tab.
+          assert.deepEqual(
+            await Promise.all(tabs.map((tab, i) => t(tab, `call('add', [${i}, 10])`))),
+            [10, 11, 12, 13, 14],
+          );
+
           // A follower holds a job and goes away: the job goes to another tab.
           const leaderIndex = roles.indexOf('leader');
           const holderIndex = (leaderIndex + 1) % TABS;
@@ -110,8 +117,16 @@ describe('browser: many tabs share one connection', () => {
           await tabs[holderIndex]!.close();
           await until(tabs[takerIndex]!, "harness.got.job.includes('job')");
 
-          // The leader tab goes away mid-stream; numbered messages keep coming from the server.
+          // The leader tab holds a job of its own when it goes: the job goes back to the queue
+          // (the broker sees the old connection gone) and reaches a surviving tab's puller,
+          // re-established through the next leader.
           const survivors = tabs.filter((_, i) => i !== leaderIndex && i !== holderIndex);
+          await t(tabs[leaderIndex]!, "hold('leader-held')");
+          await t(tabs[leaderIndex]!, "push('leader-held', 'leader job')");
+          await until(tabs[leaderIndex]!, "harness.got.held.includes('leader job')");
+          await t(survivors[0]!, "pull('leader-held')");
+
+          // The leader tab goes away mid-stream; numbered messages keep coming from the server.
           const TOTAL = 60;
           let closedAt = 0;
           for (let n = 1; n <= TOTAL; n++) {
@@ -124,6 +139,18 @@ describe('browser: many tabs share one connection', () => {
           }
           // Another tab leads, and every survivor is connected through it.
           const handoffMs = await oneLeader(survivors, closedAt);
+          // Each survivor's own client re-established its own interests through the new leader
+          // (its `restored` event, after the first open's).
+          for (const tab of survivors) {
+            await until(tab, 'harness.got.restored.length >= 2');
+            const restored = await t<{ subscriptions: number; buses: number; pullers: number; refused: number }[]>(
+              tab,
+              'got.restored',
+            );
+            // Pullers: 'work', and 'held' on the tab that took the closed follower's job, 'leader-held' on the first survivor.
+            const pullers = 1 + (tab === tabs[takerIndex] ? 1 : 0) + (tab === survivors[0] ? 1 : 0);
+            assert.deepEqual(restored.at(-1), { subscriptions: 2, buses: 1, pullers, refused: 0 });
+          }
           // Nothing silently lost: each survivor has every number, or a gap that says what is missing.
           for (const tab of survivors) await everyNumberOnce(tab, 'stream', TOTAL);
           // Back to one connection (the old one is gone once the broker notices), and it still works.
@@ -132,6 +159,19 @@ describe('browser: many tabs share one connection', () => {
           for (const tab of survivors) await until(tab, 'harness.got.sub.some((m) => m[2].n === 100)');
           await t(survivors[0]!, "send('room', 'after')");
           for (const tab of survivors.slice(1)) await until(tab, "harness.got.bus.includes('after')");
+          // Pullers are back too: the closed leader's job, and new jobs, reach the surviving tabs.
+          await until(survivors[0]!, "harness.got.job.includes('leader job')");
+          for (let i = 0; i < survivors.length; i++) await t(survivors[0]!, `push('work', ${100 + i})`);
+          const later = async (): Promise<number[]> =>
+            (await Promise.all(survivors.map((tab) => t<unknown[]>(tab, 'got.job'))))
+              .flat()
+              .filter((n): n is number => typeof n === 'number' && n >= 100);
+          await eventually(async () => (await later()).length >= survivors.length, 15_000, 'jobs after the hand-off');
+          assert.deepEqual(
+            (await later()).sort((x, y) => x - y),
+            survivors.map((_, i) => 100 + i),
+          );
+          assert.equal(await t(survivors[1]!, "call('add', [1, 2])"), 3);
           console.log(`${transport}, ${election}: hand-off took ${handoffMs} ms`);
           assert.deepEqual(browser.errors, []);
         } finally {
@@ -184,6 +224,32 @@ describe('browser: many tabs share one connection', () => {
       await first.close();
       await second.locator('#share[data-role="leader"]').waitFor({ timeout: HANDOFF_BOUND_MS });
       await second.locator('#state[data-state="open"]').waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('tabs with credentials in different headers (long-polling sends them) do not share either', async () => {
+    await using b = await startBroker({ mode: 'development', jwt: { key: SECRET } });
+    const context = await browser.browser.newContext();
+    try {
+      const alice = await token({ sub: 'alice', rt: { subscribe: ['private/alice', 'public'], publish: ['public'] } });
+      const bob = await token({ sub: 'bob', rt: { subscribe: ['public'], publish: ['public'] } });
+      const as = (jwt: string): string => JSON.stringify({ headers: { authorization: `Bearer ${jwt}` } });
+      const a1 = await openTab(browser, context, b.url, 'alice 1');
+      const a2 = await openTab(browser, context, b.url, 'alice 2');
+      const b1 = await openTab(browser, context, b.url, 'bob');
+      await t(a1, `start('polling', ${as(alice)})`);
+      await t(a2, `start('polling', ${as(alice)})`);
+      await t(b1, `start('polling', ${as(bob)})`);
+      assert.equal(await t(a2, "subscribe('private/alice').then(() => 'ok', (e) => e.code)"), 'ok');
+      assert.equal(await t(b1, "subscribe('private/alice').then(() => 'ok', (e) => e.code)"), 'forbidden');
+      assert.equal(b.broker.stats().sessions, 2, "alice's two tabs share one connection, bob has his own");
+      await b.broker.publish('private/alice', { n: 1 });
+      await until(a2, 'harness.got.sub.length >= 1');
+      assert.deepEqual(await numbers(a2, 'private/alice'), [1]);
+      assert.deepEqual(await numbers(b1, 'private/alice'), []);
+      assert.deepEqual(browser.errors, []);
     } finally {
       await context.close();
     }

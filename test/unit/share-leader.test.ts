@@ -160,6 +160,46 @@ describe('shared connection: the leader', () => {
     assert.equal(idOf(broker.last('ack')), jobOf(b.down)[0]);
   });
 
+  it("gaps and errors are each tab's own: a recovering tab's gap goes to it alone, a refusal to the tab that asked", async () => {
+    const broker = start();
+    const a = await tab('a');
+    const b = await tab('b');
+    const c = await tab('c');
+    a.up({ t: 'sub', ref: 1, topic: 'news' });
+    await until(() => broker.sent.some((f) => f.t === 'sub'), "a's sub upstream");
+    broker.frame({ t: 'ok', ref: broker.last('sub').ref, ep: 'e', off: 50 });
+    await until(() => a.down.some((f) => f.t === 'ok'), "a's answer");
+    // b comes back from a position the broker's history no longer covers: its gap, not a's.
+    b.up({ t: 'sub', ref: 2, topic: 'news', ep: 'e', off: 3 });
+    await until(() => broker.sent.filter((f) => f.t === 'sub').length === 2, "b's sub upstream");
+    broker.frame({ t: 'gap', topic: 'news', reason: 'history', ep: 'e', off: 40 });
+    broker.frame({ t: 'ok', ref: broker.last('sub').ref, ep: 'e', off: 50 });
+    await until(() => b.down.some((f) => f.t === 'ok' && f.ref === 2), "b's answer");
+    assert.deepEqual(
+      b.down.filter((f) => f.t === 'gap').map((f) => f.t === 'gap' && f.reason),
+      ['history'],
+    );
+    // A gap of the live stream (the connection overflowed) is every subscribed tab's, and only theirs.
+    broker.frame({ t: 'gap', topic: 'news', reason: 'overflow' });
+    await until(() => a.down.some((f) => f.t === 'gap') && b.down.filter((f) => f.t === 'gap').length === 2, 'both');
+    assert.deepEqual(
+      a.down.filter((f) => f.t === 'gap').map((f) => f.t === 'gap' && f.reason),
+      ['overflow'],
+    );
+    // A refusal answers the tab whose frame it was, under that tab's own ref.
+    c.up({ t: 'sub', ref: 2, topic: 'secret' });
+    await until(() => broker.sent.some((f) => f.t === 'sub' && f.topic === 'secret'), "c's sub upstream");
+    broker.frame({ t: 'err', ref: broker.last('sub', 'secret').ref, code: 'forbidden', message: 'no' });
+    await until(() => c.down.some((f) => f.t === 'err'), "c's refusal");
+    assert.deepEqual(
+      c.down.map((f) => f.t === 'err' && [f.ref, f.code]),
+      [[2, 'forbidden']],
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(a.down.filter((f) => f.t === 'err').length + b.down.filter((f) => f.t === 'err').length, 0);
+    assert.equal(c.down.filter((f) => f.t === 'gap').length, 0);
+  });
+
   it('a tab recovering a topic the connection holds gets its replay, in order, before its answer', async () => {
     const broker = start();
     const a = await tab('a');

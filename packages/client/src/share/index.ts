@@ -311,9 +311,14 @@ class SharedFactory implements TransportFactory {
 
   /** The group of tabs with this broker and these credentials. */
   async group(context: TransportContext): Promise<Group> {
-    // Clients that ask for other transports or other credentials do not share.
+    // Clients that ask for other transports or other credentials do not share. Headers are
+    // credentials too where the browser sends them (long-polling's requests, SSE's POSTs).
     const transports = this.factories.map((f) => f.name).join(',');
-    const key = await digest(`${context.url}\n${context.prefix}\n${transports}\n${context.token ?? ''}`);
+    const headers = Object.entries(context.headers ?? {})
+      .map(([name, value]) => `${name.toLowerCase()}: ${value}`)
+      .sort()
+      .join('\n');
+    const key = await digest(`${context.url}\n${context.prefix}\n${transports}\n${context.token ?? ''}\n${headers}`);
     let group = groups.get(key);
     if (!group) {
       const available = this.factories.filter((f) => f.available(context));

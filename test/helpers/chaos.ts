@@ -156,6 +156,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
     const accepted: Set<number>[] = nodes.map(() => new Set());
     const pushedAt = new Map<number, number>();
     const lostWithRedis = new Set<number>();
+    const inFlightAtWipe: number[] = [];
     let rejected = 0;
     let pushRejected = 0;
     let running = true;
@@ -171,16 +172,20 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         await sleep(15);
       }
     });
+    // The job whose push is under way (sent, not answered yet).
+    let pushing: number | undefined;
     const pusher = (async () => {
       const client = pool(0, 'websocket');
       for (let n = 1; running; n++) {
         const at = Date.now();
+        pushing = n;
         try {
           await client.topic<number>(JOBS).push(n);
           pushedAt.set(n, at);
         } catch {
           pushRejected++;
         }
+        pushing = undefined;
         await sleep(40);
       }
     })();
@@ -209,7 +214,14 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       await sleep(settleMs);
       fault('Redis SIGKILLed and restarted empty (no AOF: a new epoch)');
       // Waiting jobs go with Redis's data: they are lost by design (documented), not stuck.
+      // So may the job whose push is under way: Redis may have queued it, its answer not back
+      // yet (it is counted accepted when the answer comes).
       for (const n of pushedAt.keys()) if (!completions.has(n)) lostWithRedis.add(n);
+      const underWay = pushing;
+      if (underWay !== undefined) {
+        lostWithRedis.add(underWay);
+        inFlightAtWipe.push(underWay);
+      }
       await redis.killAndWipe();
       await sleep(300);
       await redis.restart();
@@ -296,6 +308,10 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
       }
     });
 
+    for (const n of inFlightAtWipe)
+      log(
+        `job ${n} was being pushed when Redis lost its data: ${completions.has(n) ? 'completed' : pushedAt.has(n) ? 'accepted, never completed (lost with Redis)' : 'refused'}`,
+      );
     return {
       durationMs: Date.now() - started,
       faults,
@@ -307,7 +323,7 @@ export async function runChaos(options: ChaosOptions = {}): Promise<ChaosReport>
         completed: [...pushedAt.keys()].filter((n) => completions.has(n)).length,
         repeated: [...pushedAt.keys()].filter((n) => (completions.get(n) ?? 0) > 1).length,
         stuck: [...pushedAt.keys()].filter((n) => !completions.has(n) && !lostWithRedis.has(n)).length,
-        lostWithRedis: [...lostWithRedis].filter((n) => !completions.has(n)).length,
+        lostWithRedis: [...lostWithRedis].filter((n) => pushedAt.has(n) && !completions.has(n)).length,
         slowestMs: Math.max(0, ...[...pushedAt].map(([n, at]) => (firstDone.get(n) ?? at) - at)),
       },
     };

@@ -78,7 +78,7 @@ describe('paces', () => {
     assert.deepEqual(ns(written), [0, 1, 2, 3]);
   });
 
-  it('whenever the session writes, each paced message is the newest of its key, and delivered + skipped = published', () => {
+  it('whenever the session writes, each paced message is the newest of its key and counts the messages of its key skipped before it', () => {
     // Subscriptions: latest, conflate by pointer, conflate by child topic, maxQueue, and none.
     const paces: Record<string, Pace | undefined> = {
       l: { mode: 'latest' },
@@ -120,6 +120,8 @@ describe('paces', () => {
           s.setPace(topic, pace);
         }
         const newest = new Map<string, number>();
+        /** Per key, what was published, in order. */
+        const byKey = new Map<string, number[]>();
         const published = new Map<string, number[]>();
         const queued: number[] = [];
         let n = 0;
@@ -155,6 +157,8 @@ describe('paces', () => {
           const data = { k: st.k, n: n++ };
           s.send(messageOutgoing(topic, data, n, JSON.stringify(data)));
           newest.set(keyOf(topic, st.k), data.n);
+          const key = keyOf(topic, st.k);
+          byKey.set(key, [...(byKey.get(key) ?? []), data.n]);
           if (st.sub === 'q') queued.push(data.n);
           published.set(st.sub, [...(published.get(st.sub) ?? []), data.n]);
         }
@@ -173,9 +177,17 @@ describe('paces', () => {
             `"${sub}" in publish order`,
           );
           if (sub === 'a') assert.deepEqual(got, sent, 'the subscription without a pace gets everything');
-          // In the end, the newest of every key was delivered.
+          // Each message counts exactly the messages of its key skipped since the one before it;
+          // in the end, the newest of every key was delivered.
           const last = new Map<string, number>();
-          for (const f of mine) last.set(keyOf(f.topic, (f.data as { k: number }).k), (f.data as { n: number }).n);
+          for (const f of mine) {
+            const { k, n: m } = f.data as { k: number; n: number };
+            const key = keyOf(f.topic, k);
+            const since = last.get(key) ?? -1;
+            const between = (byKey.get(key) ?? []).filter((p) => p > since && p < m).length;
+            assert.equal(f.skipped ?? 0, between, `${f.topic} #${m} says ${f.skipped ?? 0} skipped before it`);
+            last.set(key, m);
+          }
           for (const [key, m] of newest)
             if (key.startsWith(sub)) assert.equal(last.get(key), m, `the newest of ${key}`);
         }

@@ -1,7 +1,8 @@
 /**
  * A TCP proxy for tests, between clients and a broker on loopback: it forwards bytes both
  * ways and can cut every connection (as a network failure would: no close handshake, no
- * goodbye) or stall them (bytes stop flowing, connections stay open), so tests can show
+ * goodbye), stall them (bytes stop flowing, connections stay open) or throttle them (bytes
+ * from the broker flow at a set rate, as over a slow mobile link), so tests can show
  * what clients and broker do when the network misbehaves. Every transport runs over TCP,
  * so one proxy serves them all.
  */
@@ -27,6 +28,12 @@ export interface TcpProxy extends AsyncDisposable {
   stall(direction?: Direction): void;
   /** Forwards again, including what piled up while stalled. */
   resume(): void;
+  /**
+   * Forwards bytes from the broker to clients at about `bytesPerSecond` per connection (new
+   * connections too), backpressure included: the proxy reads no faster from the broker;
+   * `undefined` lifts the limit.
+   */
+  throttle(bytesPerSecond: number | undefined): void;
   /** While true, new connections are reset at once (the broker looks down); open ones are left alone. */
   refuse(on: boolean): void;
   /** Stops the proxy and destroys every connection. */
@@ -49,15 +56,30 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
     stalled === 'both' || (stalled === 'down' && from === 'server') || (stalled === 'up' && from === 'client');
   let refusing = false;
   let accepted = 0;
+  let rate: number | undefined;
 
   const pipe = (from: Socket, to: Socket, side: 'client' | 'server'): void => {
+    /** While set, `from` is paused for the throttle until then (ms, performance.now()). */
+    let throttledUntil = 0;
+    let waits = 0;
+    /** Resumes `from` once nothing holds it: a full `to`, the throttle, a stall. */
+    const release = (): void => {
+      if (--waits === 0 && !stops(side)) from.resume();
+    };
     from.on('data', (chunk: Buffer) => {
       // Backpressure travels through the proxy: a peer that does not read slows the other side.
       if (!to.write(chunk)) {
         from.pause();
-        to.once('drain', () => {
-          if (!stops(side)) from.resume();
-        });
+        waits++;
+        to.once('drain', release);
+      }
+      if (side === 'server' && rate !== undefined) {
+        // The link carries `rate` bytes a second: nothing more is read until this chunk has passed.
+        const now = performance.now();
+        throttledUntil = Math.max(throttledUntil, now) + (chunk.length / rate) * 1000;
+        from.pause();
+        waits++;
+        setTimeout(release, throttledUntil - now);
       }
     });
     from.on('end', () => to.end());
@@ -123,6 +145,9 @@ export async function startProxy(targetPort: number): Promise<TcpProxy> {
         client.resume();
         upstream.resume();
       }
+    },
+    throttle(bytesPerSecond) {
+      rate = bytesPerSecond;
     },
     refuse(on) {
       refusing = on;

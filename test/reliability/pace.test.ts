@@ -1,6 +1,6 @@
 /**
  * Each subscriber chooses its pace (issue 21): `latest`, `conflate` by key and `maxRate`
- * subscribers behind a stalled TCP proxy, while a publisher sends about 1,000 messages a
+ * subscribers behind a stalled or a throttled TCP proxy, while a publisher sends about 1,000 messages a
  * second. The broker's queue for them stays bounded, what they get is in order and ends with
  * the newest message (per key), the `skipped` counts add up exactly to what was published,
  * and an `all` subscriber of the same topic gets every message. Long-polling clients reconnect
@@ -26,6 +26,8 @@ const KEYS = 4;
  */
 const padFor = (transport: string): string => 'x'.repeat(transport === 'polling' ? 256 : 4 * 1024);
 const MAX_OUTBOUND = 256 * 1024;
+/** A slow link: about a quarter of what is published (4 KiB messages at about 1,000 a second); the loopback's socket buffers hold a few MB, which it drains too. */
+const THROTTLE_BYTES_PER_S = 1024 * 1024;
 
 interface Tick {
   id: number;
@@ -35,9 +37,12 @@ interface Tick {
 /** What one paced subscriber received: the messages, in order, and the skipped counts they carried. */
 class Received {
   readonly got: Tick[] = [];
+  /** The skipped count each message carried. */
+  readonly skips: number[] = [];
   skipped = 0;
   readonly push = (tick: Tick, meta: MessageMeta): void => {
     this.got.push({ id: tick.id, n: tick.n });
+    this.skips.push(meta.skipped ?? 0);
     this.skipped += meta.skipped ?? 0;
   };
   last(id?: number): number | undefined {
@@ -65,74 +70,89 @@ const lastOf = (id: number): number => MESSAGES - KEYS + id;
 for (const transport of TRANSPORTS) {
   describe(`paced subscribers over ${transport}`, () => {
     const pad = padFor(transport);
-    it('latest, conflate and maxRate stay bounded behind a stalled link and account for every message', async (t) => {
-      await using b = await startBroker({ limits: { maxOutboundBytes: MAX_OUTBOUND, historySize: 2 * MESSAGES } });
-      await using proxy = await startProxy(b.port);
-      await using slowClients = clients(proxy.url, transport);
-      // The `all` subscriber is on a WebSocket: a long-polling one lags at 4 MB/s and its own
-      // queue would hide the paced ones' in `outboundQueued`.
-      await using c = clients(b.url, 'websocket');
+    for (const link of ['stalled', 'throttled'] as const)
+      it(`latest, conflate and maxRate stay bounded behind a ${link} link and account for every message`, async (t) => {
+        await using b = await startBroker({ limits: { maxOutboundBytes: MAX_OUTBOUND, historySize: 2 * MESSAGES } });
+        await using proxy = await startProxy(b.port);
+        await using slowClients = clients(proxy.url, transport);
+        // The `all` subscriber is on a WebSocket: a long-polling one lags at 4 MB/s and its own
+        // queue would hide the paced ones' in `outboundQueued`.
+        await using c = clients(b.url, 'websocket');
 
-      const paces: Record<string, Pace> = {
-        latest: { mode: 'latest' },
-        conflate: { mode: 'conflate', key: '/id' },
-        maxRate: { maxRate: 20 },
-      };
-      const received: Record<string, Received> = {};
-      const subs = Object.entries(paces).map(([name, pace]) => {
-        const r = (received[name] = new Received());
-        return slowClients.make().topic<Tick>('ticks').subscribe(r.push, pace);
-      });
-      const all = new Collector<number>();
-      subs.push(
-        c
-          .make()
-          .topic<Tick>('ticks')
-          .subscribe(({ n }) => all.push(n)),
-      );
-      await Promise.all(subs.map((s) => s.ready));
-
-      proxy.stall();
-      let peakQueued = 0;
-      await publishTicks(
-        pad,
-        (tick) => b.broker.publish('ticks', tick),
-        () => (peakQueued = Math.max(peakQueued, b.broker.stats().outboundQueued)),
-      );
-      await all.until(MESSAGES, 20_000, 'every message to the "all" subscriber');
-      peakQueued = Math.max(peakQueued, b.broker.stats().outboundQueued);
-      proxy.resume();
-
-      const done = (name: string): boolean =>
-        name === 'conflate'
-          ? Array.from({ length: KEYS }, (_, id) => id).every((id) => received[name]!.last(id) === lastOf(id))
-          : received[name]!.last() === MESSAGES - 1;
-      for (const name of Object.keys(paces)) await condition(() => done(name), 20_000, `the newest ticks to "${name}"`);
-
-      assert.deepEqual(
-        all.items,
-        Array.from({ length: MESSAGES }, (_, i) => i),
-      );
-      // The paced queues held about one message per key, never the outbound bound.
-      assert.ok(peakQueued <= 16 * (pad.length + 200), `queued ${peakQueued} bytes for paced subscribers`);
-      assert.equal(b.broker.stats().outboundDropped, 0, 'nothing overflowed');
-      t.diagnostic(
-        `peak queued ${peakQueued} B for 3 paced subscribers; delivered ${Object.entries(received)
-          .map(([name, r]) => `${name} ${r.got.length}`)
-          .join(', ')} of ${MESSAGES}`,
-      );
-      for (const [name, r] of Object.entries(received)) {
-        assert.ok(r.got.length < MESSAGES, `"${name}" got ${r.got.length}: its pace skipped nothing`);
-        assert.equal(r.got.length + r.skipped, MESSAGES, `"${name}": delivered + skipped = published`);
-        // In order, once each: the newest (per key) whenever one went out.
-        const ns = r.got.map((t) => t.n);
-        assert.deepEqual(
-          ns,
-          [...new Set(ns)].sort((x, y) => x - y),
-          `"${name}" in order without duplicates`,
+        const paces: Record<string, Pace> = {
+          latest: { mode: 'latest' },
+          conflate: { mode: 'conflate', key: '/id' },
+          maxRate: { maxRate: 20 },
+        };
+        const received: Record<string, Received> = {};
+        const subs = Object.entries(paces).map(([name, pace]) => {
+          const r = (received[name] = new Received());
+          return slowClients.make().topic<Tick>('ticks').subscribe(r.push, pace);
+        });
+        const all = new Collector<number>();
+        subs.push(
+          c
+            .make()
+            .topic<Tick>('ticks')
+            .subscribe(({ n }) => all.push(n)),
         );
-      }
-    });
+        await Promise.all(subs.map((s) => s.ready));
+
+        if (link === 'stalled') proxy.stall();
+        else proxy.throttle(THROTTLE_BYTES_PER_S);
+        let peakQueued = 0;
+        await publishTicks(
+          pad,
+          (tick) => b.broker.publish('ticks', tick),
+          () => (peakQueued = Math.max(peakQueued, b.broker.stats().outboundQueued)),
+        );
+        const whilePublishing = Object.fromEntries(Object.entries(received).map(([name, r]) => [name, r.got.length]));
+        await all.until(MESSAGES, 20_000, 'every message to the "all" subscriber');
+        peakQueued = Math.max(peakQueued, b.broker.stats().outboundQueued);
+        if (link === 'stalled') proxy.resume();
+
+        const done = (name: string): boolean =>
+          name === 'conflate'
+            ? Array.from({ length: KEYS }, (_, id) => id).every((id) => received[name]!.last(id) === lastOf(id))
+            : received[name]!.last() === MESSAGES - 1;
+        for (const name of Object.keys(paces))
+          await condition(() => done(name), 20_000, `the newest ticks to "${name}"`);
+
+        assert.deepEqual(
+          all.items,
+          Array.from({ length: MESSAGES }, (_, i) => i),
+        );
+        // The paced queues held about one message per key, never the outbound bound.
+        assert.ok(peakQueued <= 16 * (pad.length + 200), `queued ${peakQueued} bytes for paced subscribers`);
+        assert.equal(b.broker.stats().outboundDropped, 0, 'nothing overflowed');
+        t.diagnostic(
+          `peak queued ${peakQueued} B for 3 paced subscribers; delivered ${Object.entries(received)
+            .map(([name, r]) => `${name} ${r.got.length}`)
+            .join(', ')} of ${MESSAGES}${
+            link === 'throttled' ? ` (while publishing: ${JSON.stringify(whilePublishing)})` : ''
+          }`,
+        );
+        for (const [name, r] of Object.entries(received)) {
+          assert.ok(r.got.length < MESSAGES, `"${name}" got ${r.got.length}: its pace skipped nothing`);
+          assert.equal(r.got.length + r.skipped, MESSAGES, `"${name}": delivered + skipped = published`);
+          if (link === 'throttled') {
+            // The link carried messages while they were being published, not only after.
+            assert.ok(whilePublishing[name]! > 1, `"${name}" got ${whilePublishing[name]} while publishing`);
+            if (name !== 'conflate') {
+              // One count per subscription: each message says exactly how many came between it and the one before.
+              const between = r.got.map((tick, i) => tick.n - (i === 0 ? -1 : r.got[i - 1]!.n) - 1);
+              assert.deepEqual(r.skips, between, `"${name}": the skipped count of each message`);
+            }
+          }
+          // In order, once each: the newest (per key) whenever one went out.
+          const ns = r.got.map((t) => t.n);
+          assert.deepEqual(
+            ns,
+            [...new Set(ns)].sort((x, y) => x - y),
+            `"${name}" in order without duplicates`,
+          );
+        }
+      });
 
     it('maxRate caps the rate; maxQueue drops the oldest', async () => {
       await using b = await startBroker({ limits: { maxOutboundBytes: MAX_OUTBOUND, historySize: 2 * MESSAGES } });

@@ -6,7 +6,10 @@ export interface MessageMeta {
   topic: string;
   /** Its position in the broker's history (used for recovery). */
   off?: number;
-  /** With a paced subscription: how many messages the broker skipped (replaced or dropped) before this one. */
+  /**
+   * With a paced subscription: how many messages the broker skipped (replaced or dropped) since
+   * the one before this (with `conflate`, since the one before this of its key).
+   */
   skipped?: number;
   /** True when this is the topic's retained (latest) value, sent as the subscription started, not a live message. */
   retained?: boolean;

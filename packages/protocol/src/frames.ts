@@ -34,7 +34,8 @@ export type PaceMode = 'all' | 'latest' | 'conflate';
  * - `delta`: send a message as a delta against the previous message of its topic when this
  *   subscriber holds that one (SDK clients only; the client rebuilds the whole payload). See
  *   {@link MsgFrame.base}.
- * Messages replaced or dropped are counted in `skipped` on the next message delivered.
+ * Messages replaced or dropped are counted in `skipped` on the next message delivered (with
+ * `conflate`, the next of their key).
  */
 export interface Pace {
   mode?: PaceMode;
@@ -248,7 +249,10 @@ export interface MsgFrame {
   topic: string;
   data: Payload;
   off?: number;
-  /** For a paced subscription: how many messages it skipped (replaced or dropped) since the last one it was sent. */
+  /**
+   * For a paced subscription: how many messages it skipped (replaced or dropped) since the one
+   * before this that it was sent (with `conflate`, of this message's key).
+   */
   skipped?: number;
   /** The topic's retained (latest) value, sent to a new subscription when it starts, not a live message. */
   retained?: true;

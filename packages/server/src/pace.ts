@@ -17,22 +17,32 @@ function keyOf(out: Outgoing, pointer: string | undefined): string {
   return typeof value === 'string' || typeof value === 'number' ? `${topic}\u0000${value}` : topic;
 }
 
+/** A message waiting in a pace, with how many messages it stands for that were skipped before it. */
+interface Waiting {
+  out: Outgoing;
+  skipped: number;
+}
+
+/** `w`'s message, carrying its count of skipped messages when there is one. */
+const counted = (w: Waiting): Outgoing => (w.skipped > 0 ? w.out.withSkipped(w.skipped) : w.out);
+
 /**
  * One subscription's pace (see {@link Pace}): the messages of the subscription waiting to be
  * written, held here instead of in the session's queue, so that a newer one replaces a waiting
  * one (`latest`, `conflate`) or the oldest is dropped (`maxQueue`); `maxRate` holds the newest
  * of each interval. Messages are never encoded again: a waiting `Outgoing` is swapped for
- * another. {@link skipped} counts what was replaced or dropped since the last message
- * written, and goes on the next one written ({@link take}).
+ * another. Every message replaced or dropped is counted on the message written after it in
+ * publish order (`skipped`, see {@link take}): a replacing message takes over the count of the
+ * one it replaces (so with `conflate`, a message counts the skipped messages of its key), and
+ * the oldest waiting message takes over the count of those dropped before it (`maxQueue`).
  */
 export class SubscriptionPace {
-  /** Messages replaced or dropped since the last one written. */
-  skipped = 0;
   /** Waiting messages by key (`latest`, `conflate`), in the order their newest arrived. */
-  private readonly slots = new Map<string, Outgoing>();
+  private readonly slots = new Map<string, Waiting>();
   /** Waiting messages in order (`all`). */
-  private fifo: Outgoing[] = [];
-  private held: Map<string, Outgoing> | undefined;
+  private fifo: Waiting[] = [];
+  /** `maxRate`: the newest (per key with `conflate`) of the current interval, waiting for its end. */
+  private held: Map<string, Waiting> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private nextAt = 0;
   private readonly intervalMs: number;
@@ -49,21 +59,23 @@ export class SubscriptionPace {
 
   /** A message for this subscription. */
   offer(out: Outgoing): void {
+    const w: Waiting = { out, skipped: 0 };
     if (this.intervalMs === 0) {
-      this.put(out);
+      this.put(w);
       return;
     }
     const now = performance.now();
     if (this.timer === undefined && now >= this.nextAt) {
       this.nextAt = now + this.intervalMs;
-      this.put(out);
+      this.put(w);
       return;
     }
     // Within the interval: the newest (per key with `conflate`) waits for its end.
     const held = (this.held ??= new Map());
     const key = this.mode === 'conflate' ? keyOf(out, this.pace.key) : '';
-    if (held.has(key)) this.skipped++;
-    held.set(key, out);
+    const old = held.get(key);
+    if (old !== undefined) w.skipped = old.skipped + 1;
+    held.set(key, w);
     this.timer ??= setTimeout(this.tick, Math.max(0, this.nextAt - now));
     this.timer.unref?.();
   }
@@ -74,30 +86,31 @@ export class SubscriptionPace {
     if (held === undefined || held.size === 0) return;
     this.held = undefined;
     this.nextAt = performance.now() + this.intervalMs;
-    for (const out of held.values()) this.put(out);
+    for (const w of held.values()) this.put(w);
   };
 
-  /** Makes `out` wait under this pace's mode. */
-  private put(out: Outgoing): void {
+  /** Makes `w` wait under this pace's mode. */
+  private put(w: Waiting): void {
     if (this.mode !== 'all') {
-      const key = this.mode === 'latest' ? '' : keyOf(out, this.pace.key);
+      const key = this.mode === 'latest' ? '' : keyOf(w.out, this.pace.key);
       const old = this.slots.get(key);
       if (old !== undefined) {
         // The newest goes to the end: waiting messages stay in publish order.
         this.slots.delete(key);
-        this.skipped++;
+        w.skipped += old.skipped + 1;
       }
-      this.slots.set(key, out);
-      this.waiting(old === undefined ? 1 : 0, out.size - (old?.size ?? 0));
+      this.slots.set(key, w);
+      this.waiting(old === undefined ? 1 : 0, w.out.size - (old?.out.size ?? 0));
       return;
     }
-    this.fifo.push(out);
+    this.fifo.push(w);
     const max = this.pace.maxQueue;
     if (max !== undefined && this.fifo.length > max) {
       const dropped = this.fifo.shift()!;
-      this.skipped++;
-      this.waiting(0, out.size - dropped.size);
-    } else this.waiting(1, out.size);
+      // The oldest left counts what was dropped before it.
+      this.fifo[0]!.skipped += dropped.skipped + 1;
+      this.waiting(0, w.out.size - dropped.out.size);
+    } else this.waiting(1, w.out.size);
   }
 
   /** Messages waiting. */
@@ -105,19 +118,12 @@ export class SubscriptionPace {
     return this.slots.size + this.fifo.length;
   }
 
-  /**
-   * Takes the waiting messages, in publish order, the first carrying {@link skipped} (which
-   * starts again from 0).
-   */
+  /** Takes the waiting messages, in publish order, each carrying its count of skipped messages. */
   take(): Outgoing[] {
     const taken = this.mode === 'all' ? this.fifo : [...this.slots.values()];
     this.fifo = [];
     this.slots.clear();
-    if (taken.length > 0 && this.skipped > 0) {
-      taken[0] = taken[0]!.withSkipped(this.skipped);
-      this.skipped = 0;
-    }
-    return taken;
+    return taken.map(counted);
   }
 
   /** Ends this pace: stops its timer and takes everything it holds, the interval's newest included (see {@link take}). */
@@ -125,8 +131,7 @@ export class SubscriptionPace {
     const held = this.held === undefined ? [] : [...this.held.values()];
     this.stop();
     const taken = this.take();
-    for (const out of held) taken.push(taken.length === 0 && this.skipped > 0 ? out.withSkipped(this.skipped) : out);
-    if (held.length > 0) this.skipped = 0;
+    for (const w of held) taken.push(counted(w));
     return taken;
   }
 
@@ -135,7 +140,7 @@ export class SubscriptionPace {
     const dropped = this.mode === 'all' ? this.fifo : [...this.slots.values()];
     this.fifo = [];
     this.slots.clear();
-    return dropped;
+    return dropped.map((w) => w.out);
   }
 
   /** Stops the interval timer (the subscription or the session ended). */

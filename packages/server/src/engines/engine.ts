@@ -285,6 +285,12 @@ export interface Engine {
   /** The current position, for a fresh subscription. */
   position(): Promise<{ ep: string; off: number }>;
   /**
+   * Resolves once every message published before the call, on the topics this node listens
+   * to, has been delivered to the host (a fresh subscription's answer must not overtake one).
+   * Engines that deliver before `publish` and `position` resolve need not have it.
+   */
+  caughtUp?(): Promise<void>;
+  /**
    * The retained values (see {@link PublishOptions.retain}) of `topic` and its descendants, of
    * the current epoch, in offset order.
    */

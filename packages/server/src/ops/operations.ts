@@ -372,6 +372,7 @@ export class Operations {
     try {
       const added: string[] = [];
       let values: StoredMessage[] = [];
+      let started: Position | undefined;
       try {
         for (const topic of fresh) {
           this.checkRoom(session);
@@ -388,6 +389,13 @@ export class Operations {
         await Promise.all(added.map((t) => this.engine.listen(t)));
         // Read after listening: a value published meanwhile is read, or held as a live message.
         if (!recovering && holding && !session.closed) values = await retainedOf(this.engine, fresh);
+        if (!recovering) {
+          started = await this.engine.position();
+          // The client takes the answer's position as had: every message up to it must reach the
+          // session first. On Redis, one published just before the position was read may still be
+          // on its way to this node (on another connection than the answer's).
+          await this.engine.caughtUp?.();
+        }
       } catch (e) {
         for (const topic of added) {
           session.setPace(topic, undefined);
@@ -398,7 +406,7 @@ export class Operations {
         throw e;
       }
       if (!recovering || session.closed) {
-        const position = await this.engine.position();
+        const position = started ?? (await this.engine.position());
         req.before?.(position, values.length);
         // The retained values and the live messages held meanwhile go out before the answer, as
         // live messages did before it without them.

@@ -102,6 +102,8 @@ export class RedisEngine implements Engine {
    */
   private held: [string, Buffer][] | undefined;
   private holds = 0;
+  /** {@link caughtUp} calls waiting for the held messages to be delivered. */
+  private releaseWaiters: (() => void)[] | undefined;
   /** The resume in progress (resumes run one after the other). */
   private resuming: Promise<void> = Promise.resolve();
   /** Channels this node subscribes to, with the subscription in progress or done. */
@@ -356,6 +358,21 @@ export class RedisEngine implements Engine {
     return { ep, off };
   }
 
+  /**
+   * Channel messages come on the pub/sub connection, other replies on the command connection:
+   * a message published just before a command ran may be read after its reply. A PING on the
+   * pub/sub connection is answered after every message Redis sent there before it; what is
+   * held meanwhile (a channel being subscribed) is delivered when the hold ends.
+   */
+  async caughtUp(): Promise<void> {
+    try {
+      await this.conns!.sub.ping();
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (this.held !== undefined) await new Promise<void>((resolve) => (this.releaseWaiters ??= []).push(resolve));
+  }
+
   retained(topic: string): Promise<StoredMessage[]> {
     return readRetained(this.conns!, this.keyOf, topic);
   }
@@ -455,6 +472,9 @@ export class RedisEngine implements Engine {
     const held = this.held ?? [];
     this.held = undefined;
     for (const [channel, message] of held) this.onChannel(channel, message);
+    const waiters = this.releaseWaiters;
+    this.releaseWaiters = undefined;
+    for (const resolve of waiters ?? []) resolve();
   }
 
   private async unsubscribe(channel: string): Promise<void> {

@@ -15,7 +15,7 @@ import { type Scrape, scrape } from '../helpers/prometheus.ts';
 import { freePort } from '../helpers/redis-server.ts';
 import { readSse } from '../helpers/sse.ts';
 import WebSocket from 'ws';
-import { whileCutOff } from '../helpers/reliability.ts';
+import { condition, whileCutOff } from '../helpers/reliability.ts';
 import { startProxy } from '../helpers/tcp-proxy.ts';
 
 const TOKEN = 'metrics-token-for-tests';
@@ -323,6 +323,29 @@ describe('metrics', () => {
       },
     );
     assert.equal(after.value('rt_queue_depth'), 0);
+  });
+
+  it('messages a subscription pace skipped are counted as dropped for pace, as many as its messages said', async () => {
+    await using b = await startBroker({ metrics: { token: TOKEN } });
+    await using c = clients(b.url, 'websocket');
+    const url = `${b.url}/rt/metrics`;
+    const before = await scrape(url, TOKEN);
+    const got: { n: number; skipped: number }[] = [];
+    await c
+      .make()
+      .topic<number>('ticks')
+      .subscribe((n, meta) => got.push({ n, skipped: meta.skipped ?? 0 }), { maxRate: 2 }).ready;
+    for (let n = 1; n <= 20; n++) await b.broker.publish('ticks', n);
+    // maxRate alone keeps the newest of each interval: the last one arrives, carrying the rest.
+    await condition(() => got.at(-1)?.n === 20, 10_000, 'the last tick');
+    const skipped = got.reduce((sum, m) => sum + m.skipped, 0);
+    assert.ok(skipped > 0, JSON.stringify(got));
+    assert.equal(got.length + skipped, 20);
+    const pace = (s: Scrape): number =>
+      s.value('rt_messages_dropped_total', { reason: 'pace' }) -
+      before.value('rt_messages_dropped_total', { reason: 'pace' });
+    const after = await scrapeUntil(url, (s) => pace(s) >= skipped, 'the skipped messages counted');
+    assert.equal(pace(after), skipped);
   });
 
   it('label sets stay bounded with 10,000 topics', async () => {

@@ -67,6 +67,11 @@ export class OpsCounters {
   readonly opened = new Map<string, number>();
   /** Connections closed, by door. */
   readonly closed = new Map<string, number>();
+  /**
+   * Messages a subscription's pace replaced or dropped (`latest`, `conflate`, `maxRate`,
+   * `maxQueue`), counted when the message that reports them (its `skipped`) is written.
+   */
+  paceSkipped = 0;
   /** Jobs acknowledged by pullers. */
   acked = 0;
   /** Jobs given back by pullers (nack). */
@@ -92,8 +97,10 @@ export class OpsCounters {
     for (const out of batch) {
       bytes += out.size;
       const frame = out.frame;
-      if (frame.t === 'msg') delivered.pubsub++;
-      else if (frame.t === 'bus') delivered.bus++;
+      if (frame.t === 'msg') {
+        delivered.pubsub++;
+        if (frame.skipped !== undefined) this.paceSkipped += frame.skipped;
+      } else if (frame.t === 'bus') delivered.bus++;
       else if (frame.t === 'job') delivered.job++;
       else if (frame.t === 'gap') add(this.gaps, frame.reason);
     }

@@ -132,13 +132,14 @@ export class BrokerMetrics {
     });
     labelled(
       'rt_messages_dropped_total',
-      'Messages dropped, by reason: slow_consumer (a connection that could not keep up), budget (history evicted early for maxHistoryBytes)',
+      'Messages dropped, by reason: slow_consumer (a connection that could not keep up), budget (history evicted early for maxHistoryBytes), pace (replaced or dropped by the pace a subscription asked for)',
       'reason',
       () => {
         const { stats } = read();
         return [
           ['slow_consumer', stats.outboundDropped],
           ['budget', stats.historyEvicted ?? 0],
+          ['pace', counters.paceSkipped],
         ];
       },
     );

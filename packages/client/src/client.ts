@@ -974,8 +974,17 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
 
   // ---- TopicHost: what topic handles call -------------------------------------------------
 
-  /** Adds a handle to its interest: a new interest is established now (when open), a shared one settles the handle when confirmed. */
+  /**
+   * Adds a handle to its interest: a new interest is established now (when open), a shared one
+   * settles the handle when confirmed. Closed or unauthorized, nothing establishes it (until
+   * `reconnect()`, which does): its `ready` rejects at once with why, as calls do.
+   */
   private want(interest: Interest, created: boolean, handle: Handle): void {
+    const refusal = this.refusal();
+    if (refusal) {
+      handle.settle(refusal);
+      return;
+    }
     if (!created) {
       if (interest.confirmed) handle.settle();
       return;
@@ -1075,7 +1084,7 @@ export class Client extends Emitter<ClientEvents> implements TopicHost {
     const presence = new Presence<I>(topic, info, options.join !== false, this);
     const { interest, created } = this.interests.addPresence(topic, presence, this.keyPrefix);
     // A handle added to a presence already asked for asks again: it gets the members (and a join, if it was only watched) with the answer.
-    if (created) this.want(interest, created, presence);
+    if (created || this.refusal()) this.want(interest, created, presence);
     else if (this.requests.connected) this.establish(interest);
     return presence;
   }

@@ -65,6 +65,17 @@ class FlakyEngine extends MemoryEngine {
   }
 }
 
+/** A memory engine that cannot confirm it caught up (as Redis whose pub/sub connection dropped) for the first `n` subscriptions. */
+class UncaughtEngine extends MemoryEngine {
+  constructor(private failures: number) {
+    super();
+  }
+  caughtUp(): Promise<void> {
+    if (this.failures-- > 0) return Promise.reject(new ServerError('unavailable', 'pub/sub is down (test)'));
+    return Promise.resolve();
+  }
+}
+
 const cycle: Record<string, unknown> = { a: 1 };
 cycle.self = cycle;
 const BAD_PAYLOADS: [string, unknown, RegExp][] = [
@@ -366,6 +377,24 @@ for (const transport of TRANSPORTS) {
       assert.match(retries.items[0]!, /unavailable|engine is down.*retrying in \d+ ms/);
       await client.topic<string>('u').publish('through');
       assert.deepEqual(await got.until(1), ['through']);
+    });
+
+    it('a subscription the engine cannot confirm caught up is answered unavailable, undone, and retried', async () => {
+      await using b = await startBroker({ engine: new UncaughtEngine(2) });
+      await using c = clients(b.url, transport);
+      const client = c.make();
+      const retries = new Collector<string>();
+      client.on('error', (e) => {
+        if (e.retryInMs !== undefined) retries.push(`${e.topic}: ${e.error.message}`);
+      });
+      const got = new Collector<string>();
+      await deadline(client.topic<string>('caught').subscribe(got.push).ready, 15_000, 'accepted after retries');
+      assert.equal(retries.items.length, 2, retries.items.join('\n'));
+      assert.match(retries.items[0]!, /pub\/sub is down/);
+      await client.topic<string>('caught').publish('once');
+      await got.until(1);
+      await quiet();
+      assert.deepEqual(got.items, ['once']);
     });
   });
 }

@@ -120,10 +120,10 @@ export class SubscriptionPace {
 
   /** Takes the waiting messages, in publish order, each carrying its count of skipped messages. */
   take(): Outgoing[] {
-    const taken = this.mode === 'all' ? this.fifo : [...this.slots.values()];
+    const taken = this.mode === 'all' ? this.fifo.map(counted) : Array.from(this.slots.values(), counted);
     this.fifo = [];
     this.slots.clear();
-    return taken.map(counted);
+    return taken;
   }
 
   /** Ends this pace: stops its timer and takes everything it holds, the interval's newest included (see {@link take}). */

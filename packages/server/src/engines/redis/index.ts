@@ -1,3 +1,4 @@
+import { setImmediate as turnEnd } from 'node:timers/promises';
 import { ancestry, type Payload } from '@rt/protocol';
 import type {
   BusMessage,
@@ -250,7 +251,7 @@ export class RedisEngine implements Engine {
       [this.key('ht'), this.key('hl'), this.key('hb'), this.key('qs'), this.key('qt')],
       [this.prefix, MAX_LISTED_QUEUES],
     )) as [number, number, number, number, number, (string | number)[]];
-    const local = this.queues?.local() ?? new Map<string, { pullers: number; inflight: number }>();
+    const local = this.queues?.local() ?? new Map<string, Pick<QueueDepth, 'pullers' | 'inflight'>>();
     const queues = new Map<string, QueueDepth>();
     const list = reply[5];
     for (let i = 0; i + 1 < list.length; i += 2) {
@@ -326,7 +327,7 @@ export class RedisEngine implements Engine {
         // Redis sends the channel message with the reply, and it is most often read in the same
         // turn: waiting for the turn's end delivers it first (the answer's write is then not on
         // the message's path).
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await turnEnd();
       }
     }
     return message;

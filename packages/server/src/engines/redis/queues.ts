@@ -1,5 +1,5 @@
 import { RtError, type Payload } from '@rt/protocol';
-import type { EngineLimits, EngineStats, Job, PullerHandle } from '../engine.js';
+import type { EngineLimits, EngineStats, Job, PullerHandle, QueueDepth } from '../engine.js';
 import { Leases, PushBudget, Turns } from '../queue-rules.js';
 import { Alarm, redeliveryDelay } from '../redelivery.js';
 import type { Logger } from '../../options.js';
@@ -101,8 +101,8 @@ export class RedisQueues {
   }
 
   /** This node's pullers and the jobs they hold unacknowledged, by topic (the admin page's queue list). */
-  local(): Map<string, { pullers: number; inflight: number }> {
-    const out = new Map<string, { pullers: number; inflight: number }>();
+  local(): Map<string, Pick<QueueDepth, 'pullers' | 'inflight'>> {
+    const out = new Map<string, Pick<QueueDepth, 'pullers' | 'inflight'>>();
     for (const [topic, p] of this.pulled) {
       let inflight = 0;
       for (const puller of p.turns) inflight += puller.inflight.size;
